@@ -1,0 +1,374 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
+import type { SandboxServer } from './types';
+
+/**
+ * A standards OIDC issuer with Keycloak's URL layout and claim shapes, for sandbox mode and tests:
+ * RS256 JWKS with rotation and withdrawal, password / client_credentials / refresh_token grants,
+ * and RFC 8693 standard token exchange with Keycloak V2 semantics (protocols.md §4).
+ */
+export interface SandboxUser {
+  sub: string;
+  username: string;
+  password: string;
+  email: string;
+  name: string;
+  roles: string[];
+  groups: string[];
+}
+
+export interface SandboxClient {
+  clientId: string;
+  /** Confidential clients have a secret; public clients none. */
+  secret?: string;
+  /** Keycloak's "Standard token exchange" switch. */
+  standardTokenExchange?: boolean;
+  /** Has a service account (client credentials grant), with these realm roles. */
+  serviceAccountRoles?: string[];
+  /** Audiences put in tokens issued to this client (Keycloak audience mappers). */
+  audienceMappers?: string[];
+}
+
+export interface OidcIssuerOptions {
+  port?: number;
+  realm?: string;
+  users?: SandboxUser[];
+  clients?: SandboxClient[];
+  /** Access token lifetime in seconds (Keycloak's default: 300). */
+  accessTokenLifespanS?: number;
+}
+
+export interface IssueOptions {
+  /** A user's username: their claims are the base. */
+  user?: string;
+  /** Claims to set (undefined values remove a claim). */
+  claims?: Record<string, unknown>;
+  /** Header fields to add or override. */
+  header?: Record<string, unknown>;
+  expiresInS?: number;
+  /** Sign with this kid (must be a known key, withdrawn or not). */
+  kid?: string;
+}
+
+export interface OidcIssuer extends SandboxServer {
+  readonly realm: string;
+  readonly issuer: string;
+  readonly jwksUri: string;
+  readonly tokenEndpoint: string;
+  readonly users: SandboxUser[];
+  readonly clients: Map<string, SandboxClient>;
+  /** A signed access token as the frontend client would get it. */
+  issueToken(opts?: IssueOptions): Promise<string>;
+  /** Generates a new signing key; the old one stays published. Returns the new kid. */
+  rotateKeys(): Promise<string>;
+  /** Removes a key from the JWKS. */
+  withdrawKey(kid: string): void;
+  readonly currentKid: string;
+  /** The JWKS as currently published. */
+  publicJwks(): { keys: JWK[] };
+  /** down: connections are reset; slowMs: every answer waits this long. */
+  setAvailability(a: { down?: boolean; slowMs?: number }): void;
+  /** Token endpoint calls by grant type, and exchanges by `${sub}|${audience}`. */
+  readonly stats: { grants: Record<string, number>; exchanges: Map<string, number>; jwksFetches: number };
+}
+
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+export function demoUsers(): SandboxUser[] {
+  return [
+    { sub: '7c1d3a52-9e4b-4f0e-8a61-0b5c2d9e4f11', username: 'alice', password: 'alice', email: 'alice@example.com', name: 'Alice Liddell', roles: ['REGULAR'], groups: ['/data-team'] },
+    { sub: '0f9e8d7c-6b5a-4c3d-9e2f-1a0b9c8d7e62', username: 'admin', password: 'admin', email: 'admin@example.com', name: 'Platform Admin', roles: ['ADMIN', 'REGULAR'], groups: ['/platform-admins'] },
+    { sub: '5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c13', username: 'viewer', password: 'viewer', email: 'viewer@example.com', name: 'Read Only', roles: [], groups: [] },
+  ];
+}
+
+interface KeyEntry {
+  kid: string;
+  privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+  publicJwk: JWK;
+  published: boolean;
+}
+
+const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+  res.end(text);
+};
+const oauthError = (res: ServerResponse, status: number, error: string, description: string) =>
+  json(res, status, { error, error_description: description });
+
+function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new Error('body too large'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+const safeEqual = (a: string, b: string) => {
+  const x = createHash('sha256').update(a).digest();
+  const y = createHash('sha256').update(b).digest();
+  return timingSafeEqual(x, y);
+};
+
+export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<OidcIssuer> {
+  const realm = opts.realm ?? 'platform';
+  const lifespan = opts.accessTokenLifespanS ?? 300;
+  const users = opts.users ?? demoUsers();
+  const clients = new Map((opts.clients ?? []).map((c) => [c.clientId, c]));
+  const keys: KeyEntry[] = [];
+  let signing!: KeyEntry;
+  const availability = { down: false, slowMs: 0 };
+  const stats = { grants: {} as Record<string, number>, exchanges: new Map<string, number>(), jwksFetches: 0 };
+  const sockets = new Set<Socket>();
+  let issuer = '';
+
+  async function addKey(): Promise<KeyEntry> {
+    const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+    const kid = randomBytes(16).toString('base64url');
+    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
+    const entry = { kid, privateKey, publicJwk, published: true };
+    keys.push(entry);
+    signing = entry;
+    return entry;
+  }
+  await addKey();
+
+  const publicJwks = () => ({ keys: keys.filter((k) => k.published).map((k) => k.publicJwk) });
+
+  async function sign(payload: JWTPayload, header: Record<string, unknown> = {}, kid?: string): Promise<string> {
+    const key = kid ? keys.find((k) => k.kid === kid) : signing;
+    if (!key) throw new Error(`unknown kid ${kid}`);
+    return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid, ...header }).sign(key.privateKey);
+  }
+
+  function userClaims(u: SandboxUser, azp: string, typ: string): JWTPayload {
+    const now = Math.floor(Date.now() / 1000);
+    const client = clients.get(azp);
+    const aud = [...(client?.audienceMappers ?? []), 'account'];
+    return {
+      exp: now + lifespan,
+      iat: now,
+      jti: randomUUID(),
+      iss: issuer,
+      aud: aud.length === 1 ? aud[0] : aud,
+      sub: u.sub,
+      typ,
+      azp,
+      sid: randomUUID(),
+      acr: '1',
+      'allowed-origins': ['*'],
+      realm_access: { roles: [...u.roles, 'offline_access', 'uma_authorization', `default-roles-${realm}`] },
+      resource_access: { account: { roles: ['manage-account', 'view-profile'] } },
+      scope: 'openid profile email',
+      email_verified: true,
+      preferred_username: u.username,
+      email: u.email,
+      name: u.name,
+      given_name: u.name.split(' ')[0],
+      family_name: u.name.split(' ').slice(1).join(' ') || undefined,
+      groups: u.groups,
+    };
+  }
+
+  async function verifyOwn(token: string): Promise<JWTPayload | undefined> {
+    try {
+      const { payload } = await jwtVerify(token, async (header) => {
+        const key = keys.find((k) => k.kid === header.kid && k.published);
+        if (!key) throw new Error('unknown key');
+        return importJWK(key.publicJwk, 'RS256');
+      }, { issuer, algorithms: ['RS256'] });
+      return payload;
+    } catch {
+      return undefined;
+    }
+  }
+
+  function authenticateClient(req: IncomingMessage, form: URLSearchParams): SandboxClient | 'invalid' | undefined {
+    let id = form.get('client_id') ?? undefined;
+    let secret = form.get('client_secret') ?? undefined;
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Basic ')) {
+      const decoded = Buffer.from(auth.slice(6), 'base64').toString('utf8');
+      const i = decoded.indexOf(':');
+      id = decodeURIComponent(decoded.slice(0, i));
+      secret = decodeURIComponent(decoded.slice(i + 1));
+    }
+    if (!id) return undefined;
+    const client = clients.get(id);
+    if (!client) return 'invalid';
+    if (client.secret !== undefined && (secret === undefined || !safeEqual(secret, client.secret))) return 'invalid';
+    return client;
+  }
+
+  async function tokenEndpoint(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = new URLSearchParams(await readBody(req));
+    const grant = form.get('grant_type') ?? '';
+    stats.grants[grant] = (stats.grants[grant] ?? 0) + 1;
+    const client = authenticateClient(req, form);
+    if (client === 'invalid') return oauthError(res, 401, 'unauthorized_client', 'Invalid client or Invalid client credentials');
+    if (!client) return oauthError(res, 400, 'invalid_client', 'Missing client_id');
+    const now = Math.floor(Date.now() / 1000);
+
+    if (grant === 'password') {
+      const u = users.find((x) => x.username === form.get('username'));
+      if (!u || !safeEqual(u.password, form.get('password') ?? '')) return oauthError(res, 401, 'invalid_grant', 'Invalid user credentials');
+      const access = await sign(userClaims(u, client.clientId, 'Bearer'));
+      const refresh = await sign({ ...userClaims(u, client.clientId, 'Refresh'), exp: now + 1800, aud: issuer });
+      const id = await sign({ ...userClaims(u, client.clientId, 'ID'), aud: client.clientId });
+      return json(res, 200, { access_token: access, expires_in: lifespan, refresh_expires_in: 1800, refresh_token: refresh, token_type: 'Bearer', id_token: id, 'not-before-policy': 0, session_state: randomUUID(), scope: 'openid profile email' });
+    }
+    if (grant === 'refresh_token') {
+      const p = await verifyOwn(form.get('refresh_token') ?? '');
+      const u = p && p.typ === 'Refresh' ? users.find((x) => x.sub === p.sub) : undefined;
+      if (!u) return oauthError(res, 400, 'invalid_grant', 'Invalid refresh token');
+      const access = await sign(userClaims(u, client.clientId, 'Bearer'));
+      return json(res, 200, { access_token: access, expires_in: lifespan, token_type: 'Bearer', refresh_token: form.get('refresh_token'), refresh_expires_in: 1800 });
+    }
+    if (grant === 'client_credentials') {
+      if (!client.secret || !client.serviceAccountRoles) return oauthError(res, 401, 'unauthorized_client', 'Client not enabled to retrieve service account');
+      const aud = [...(client.audienceMappers ?? []), 'account'];
+      const token = await sign({
+        exp: now + lifespan, iat: now, jti: randomUUID(), iss: issuer, aud, sub: `service-account-${client.clientId}`, typ: 'Bearer', azp: client.clientId,
+        realm_access: { roles: [...client.serviceAccountRoles, `default-roles-${realm}`] }, scope: 'profile email',
+        preferred_username: `service-account-${client.clientId}`, clientId: client.clientId,
+      });
+      return json(res, 200, { access_token: token, expires_in: lifespan, refresh_expires_in: 0, token_type: 'Bearer', 'not-before-policy': 0, scope: 'profile email' });
+    }
+    if (grant === TOKEN_EXCHANGE_GRANT) {
+      if (!client.secret) return oauthError(res, 400, 'invalid_client', 'Public client is not allowed to exchange token');
+      if (!client.standardTokenExchange) return oauthError(res, 400, 'invalid_request', 'Standard token exchange is not enabled for the requested client');
+      if (form.get('subject_token_type') !== ACCESS_TOKEN_TYPE) return oauthError(res, 400, 'invalid_request', 'Parameter subject_token_type not supported');
+      const requested = form.get('requested_token_type') ?? ACCESS_TOKEN_TYPE;
+      if (requested !== ACCESS_TOKEN_TYPE) return oauthError(res, 400, 'invalid_request', 'requested_token_type unsupported');
+      for (const p of ['requested_subject', 'requested_issuer', 'subject_issuer', 'resource']) {
+        if (form.has(p)) return oauthError(res, 400, 'invalid_request', `Parameter '${p}' not supported for standard token exchange`);
+      }
+      const subject = await verifyOwn(form.get('subject_token') ?? '');
+      if (!subject || subject.typ !== 'Bearer' || (subject.exp ?? 0) < now) return oauthError(res, 400, 'invalid_request', 'Invalid token');
+      const subjectAud = typeof subject.aud === 'string' ? [subject.aud] : subject.aud ?? [];
+      if (!subjectAud.includes(client.clientId) && subject.azp !== client.clientId) {
+        return oauthError(res, 403, 'access_denied', 'Client is not within the token audience');
+      }
+      const audiences = form.getAll('audience');
+      for (const a of audiences) if (!clients.has(a)) return oauthError(res, 400, 'invalid_request', `Requested audience not available: ${a}`);
+      const aud = audiences.length ? audiences : [client.clientId];
+      for (const a of aud) {
+        const key = `${subject.sub}|${a}`;
+        stats.exchanges.set(key, (stats.exchanges.get(key) ?? 0) + 1);
+      }
+      const exp = Math.min(now + lifespan, subject.exp ?? now);
+      const { jti: _jti, iat: _iat, ...rest } = subject;
+      const token = await sign({ ...rest, jti: randomUUID(), iat: now, exp, aud: aud.length === 1 ? aud[0] : aud, azp: client.clientId });
+      return json(res, 200, {
+        access_token: token, expires_in: exp - now, token_type: 'Bearer', issued_token_type: ACCESS_TOKEN_TYPE,
+        session_state: randomUUID(), scope: subject.scope ?? '', refresh_expires_in: 0, 'not-before-policy': 0,
+      });
+    }
+    return oauthError(res, 400, 'unsupported_grant_type', 'Unsupported grant_type');
+  }
+
+  const base = `/realms/${realm}`;
+  const server = createServer((req, res) => {
+    const handle = async () => {
+      if (availability.down) {
+        req.socket.destroy();
+        return;
+      }
+      if (availability.slowMs > 0) await new Promise((r) => setTimeout(r, availability.slowMs));
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method === 'GET' && path === `${base}/.well-known/openid-configuration`) {
+        const p = `${issuer}/protocol/openid-connect`;
+        return json(res, 200, {
+          issuer, authorization_endpoint: `${p}/auth`, token_endpoint: `${p}/token`, userinfo_endpoint: `${p}/userinfo`,
+          end_session_endpoint: `${p}/logout`, jwks_uri: `${p}/certs`, introspection_endpoint: `${p}/token/introspect`,
+          grant_types_supported: ['authorization_code', 'refresh_token', 'password', 'client_credentials', TOKEN_EXCHANGE_GRANT],
+          response_types_supported: ['code'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'],
+          token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'], code_challenge_methods_supported: ['S256'],
+        });
+      }
+      if (req.method === 'GET' && path === `${base}/protocol/openid-connect/certs`) {
+        stats.jwksFetches++;
+        return json(res, 200, publicJwks(), { 'cache-control': 'no-cache' });
+      }
+      if (req.method === 'POST' && path === `${base}/protocol/openid-connect/token`) return tokenEndpoint(req, res);
+      if (req.method === 'GET' && path === `${base}/protocol/openid-connect/userinfo`) {
+        const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+        const p = token ? await verifyOwn(token) : undefined;
+        if (!p) return json(res, 401, { error: 'invalid_token' });
+        return json(res, 200, { sub: p.sub, preferred_username: p.preferred_username, email: p.email, name: p.name });
+      }
+      json(res, 404, { error: 'Not Found' });
+    };
+    handle().catch(() => {
+      if (!res.headersSent) json(res, 500, { error: 'server_error' });
+      else res.destroy();
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  issuer = `${url}${base}`;
+
+  return {
+    url,
+    realm,
+    issuer,
+    jwksUri: `${issuer}/protocol/openid-connect/certs`,
+    tokenEndpoint: `${issuer}/protocol/openid-connect/token`,
+    users,
+    clients,
+    stats,
+    get currentKid() {
+      return signing.kid;
+    },
+    async issueToken(o: IssueOptions = {}) {
+      const u = users.find((x) => x.username === (o.user ?? 'alice'));
+      if (!u) throw new Error(`unknown sandbox user ${o.user}`);
+      const frontend = [...clients.values()].find((c) => !c.secret)?.clientId ?? 'platform-frontend';
+      const claims: Record<string, unknown> = { ...userClaims(u, frontend, 'Bearer') };
+      if (o.expiresInS !== undefined) claims.exp = Math.floor(Date.now() / 1000) + o.expiresInS;
+      for (const [k, v] of Object.entries(o.claims ?? {})) {
+        if (v === undefined) delete claims[k];
+        else claims[k] = v;
+      }
+      return sign(claims as JWTPayload, o.header, o.kid);
+    },
+    async rotateKeys() {
+      return (await addKey()).kid;
+    },
+    withdrawKey(kid: string) {
+      const k = keys.find((x) => x.kid === kid);
+      if (k) k.published = false;
+      if (signing.kid === kid) {
+        const next = [...keys].reverse().find((x) => x.published);
+        if (next) signing = next;
+      }
+    },
+    publicJwks,
+    setAvailability(a) {
+      if (a.down !== undefined) availability.down = a.down;
+      if (a.slowMs !== undefined) availability.slowMs = a.slowMs;
+      if (a.down) for (const s of sockets) s.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

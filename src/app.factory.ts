@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module';
+import { BEARER_SCHEME } from './auth/decorators';
+import { MetricsService } from './common/metrics.service';
+import { ProblemFilter } from './common/problem.filter';
+import { PROBLEM_SCHEMAS } from './common/api-problems.decorator';
+import { validationPipe } from './common/validation';
+import type { AppConfig } from './config/app-config';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface CreateAppOptions {
+  /** Keep Nest's own bootstrap logs (default: buffered into pino). */
+  bufferLogs?: boolean;
+}
+
+/** Builds the application (not yet listening): adapter, pipeline, Swagger. Used by main.ts, tests and the spec exporter. */
+export async function createApp(config: AppConfig, opts: CreateAppOptions = {}): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    trustProxy: config.trustProxy,
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: false,
+    genReqId: (req: IncomingMessage) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 512 },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+    bufferLogs: opts.bufferLogs ?? true,
+    abortOnError: false,
+  });
+  app.useLogger(app.get(Logger));
+  app.useGlobalPipes(validationPipe());
+  app.useGlobalFilters(new ProblemFilter());
+  app.enableShutdownHooks();
+  if (config.corsOrigins.length > 0) {
+    app.enableCors({ origin: config.corsOrigins, credentials: true, exposedHeaders: ['x-request-id'] });
+  }
+
+  const metrics = app.get(MetricsService);
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  fastify.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions?.url ?? 'unmatched';
+    metrics.httpRequests.inc({ route, method: req.method, status: reply.statusCode });
+    metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  const document = buildOpenApi(app);
+  SwaggerModule.setup('docs', app, document, {
+    jsonDocumentUrl: 'docs-json',
+    yamlDocumentUrl: 'docs-yaml',
+    swaggerOptions: { persistAuthorization: true, displayRequestDuration: true },
+    customSiteTitle: 'Platform BFF API',
+  });
+  return app;
+}
+
+export function buildOpenApi(app: NestFastifyApplication): OpenAPIObject {
+  const builder = new DocumentBuilder()
+    .setTitle('Platform BFF')
+    .setDescription(
+      'Backend-for-frontend of the data and ML platform. Every route needs a Keycloak access token ' +
+        '(Authorization: Bearer) unless marked public; errors are application/problem+json with a stable `reason`.',
+    )
+    .setVersion('1.0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Keycloak access token' }, BEARER_SCHEME)
+    .addApiKey({ type: 'apiKey', in: 'query', name: 'access-token', description: 'Token in the query (WebSocket upgrades and ext-authz only)' }, 'access-token')
+    .build();
+  return SwaggerModule.createDocument(app, builder, { extraModels: PROBLEM_SCHEMAS, operationIdFactory: (c, m) => `${c.replace(/Controller$/, '')}_${m}` });
+}

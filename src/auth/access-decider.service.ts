@@ -1,0 +1,69 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { MetricsService } from '../common/metrics.service';
+import { authorize, type AccessPolicy } from './access-policy';
+import { AuthFailure } from './auth-failure';
+import type { Principal } from './principal';
+import { extractToken, type TokenSources } from './token-source';
+import { TokenVerifier } from './token-verifier.service';
+
+export type Decision =
+  | { allow: true; principal?: Principal; token?: string }
+  | { allow: false; status: number; reason: AuthFailure['reason']; detail: string; principal?: Principal };
+
+/**
+ * The one decision function of the BFF: identify the caller (token source → verification),
+ * then decide (policy). The in-process guard, /api/validate, /api/auth and the WebSocket
+ * upgrade all call decide(), so they can never disagree. Every denial is one structured
+ * log line (sub, azp, iss, route, rule, reason) and a metric — never the token.
+ */
+@Injectable()
+export class AccessDecider {
+  private readonly log = new Logger('AuthDecision');
+
+  constructor(
+    private readonly verifier: TokenVerifier,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  async decide(sources: TokenSources, policy: AccessPolicy, route: string): Promise<Decision> {
+    let token: string | undefined;
+    try {
+      token = extractToken(sources);
+    } catch (err) {
+      return this.deny(err as AuthFailure, route, policy);
+    }
+    if (token === undefined) {
+      if (policy.kind === 'public') return { allow: true };
+      return this.deny(new AuthFailure(401, 'token_missing', 'a bearer token is required'), route, policy);
+    }
+    let principal: Principal;
+    try {
+      principal = await this.verifier.verify(token);
+    } catch (err) {
+      if (!(err instanceof AuthFailure)) throw err;
+      // A public route does not need the token: a bad one is still refused, not silently ignored.
+      return this.deny(err, route, policy);
+    }
+    const outcome = authorize(principal, policy);
+    if (!outcome.allow) {
+      return this.deny(new AuthFailure(outcome.status, outcome.reason, outcome.detail), route, policy, principal);
+    }
+    return { allow: true, principal, token };
+  }
+
+  private deny(failure: AuthFailure, route: string, policy: AccessPolicy, principal?: Principal): Decision {
+    this.metrics.authFailures.inc({ reason: failure.reason });
+    this.log.warn({
+      event: 'auth.decision',
+      outcome: 'deny',
+      reason: failure.reason,
+      status: failure.status,
+      sub: principal?.subject,
+      azp: principal?.clientId,
+      iss: principal?.issuer,
+      route,
+      rule: policy.rule,
+    });
+    return { allow: false, status: failure.status, reason: failure.reason, detail: failure.detail, principal };
+  }
+}

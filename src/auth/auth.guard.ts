@@ -1,0 +1,63 @@
+import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyRequest } from 'fastify';
+import { ProblemException } from '../common/problem';
+import { AccessDecider, type Decision } from './access-decider.service';
+import type { AccessPolicy } from './access-policy';
+import { setAuthContext } from './auth-context';
+import { RouteAudience, RoutePolicy, SelfAuthorizing } from './decorators';
+
+type Resolved = { policy: AccessPolicy } | { self: true } | { undeclared: true };
+
+/** Turns a denial into the problem the client sees (401 with WWW-Authenticate, 403, 400, 503). */
+export function denialProblem(decision: Extract<Decision, { allow: false }>): ProblemException {
+  const headers = decision.status === 401 ? { 'www-authenticate': 'Bearer realm="platform-bff"' } : undefined;
+  return new ProblemException(decision.status, decision.reason, decision.detail, undefined, headers);
+}
+
+/**
+ * The global guard: every HTTP route is authenticated and authorized here, by the policy its
+ * decorators declare, through the shared AccessDecider. A route that declares nothing is refused
+ * (and the app does not boot with one: see RouteInventory).
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  private readonly resolved = new WeakMap<object, Resolved>();
+
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly decider: AccessDecider,
+  ) {}
+
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    if (ctx.getType() !== 'http') return true;
+    const r = this.resolve(ctx);
+    if ('self' in r) return true;
+    if ('undeclared' in r) throw new ProblemException(403, 'insufficient_role', 'this route declares no access policy');
+    if (r.policy.kind === 'public') return true;
+    const req = ctx.switchToHttp().getRequest<FastifyRequest>();
+    const route = req.routeOptions?.url ?? 'unknown';
+    const decision = await this.decider.decide({ authorization: req.headers.authorization }, r.policy, route);
+    if (!decision.allow) throw denialProblem(decision);
+    setAuthContext(req, { principal: decision.principal!, token: decision.token! });
+    return true;
+  }
+
+  private resolve(ctx: ExecutionContext): Resolved {
+    const handler = ctx.getHandler();
+    const cached = this.resolved.get(handler);
+    if (cached) return cached;
+    const targets = [handler, ctx.getClass()];
+    let r: Resolved;
+    if (this.reflector.getAllAndOverride(SelfAuthorizing, targets)) r = { self: true };
+    else {
+      const policy = this.reflector.getAllAndOverride(RoutePolicy, targets);
+      const audience = this.reflector.getAllAndOverride(RouteAudience, targets);
+      if (!policy) r = { undeclared: true };
+      else if (audience && policy.kind === 'authenticated') r = { policy: { ...policy, audience } };
+      else r = { policy };
+    }
+    this.resolved.set(handler, r);
+    return r;
+  }
+}

@@ -1,0 +1,61 @@
+import { applyDecorators, createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
+import { ApiProblems } from '../common/api-problems.decorator';
+import { AUTHENTICATED_POLICY, PUBLIC_POLICY, type AccessPolicy } from './access-policy';
+import { getAuthContext } from './auth-context';
+import type { Principal } from './principal';
+
+/** The access policy of a route (or of every route of a controller). Read by the global guard. */
+export const RoutePolicy = Reflector.createDecorator<AccessPolicy>();
+/** An extra audience a route demands (merged into the route's policy). */
+export const RouteAudience = Reflector.createDecorator<string>();
+/** Marks the ext-authz endpoints, which decide by the gateway route table themselves. */
+export const SelfAuthorizing = Reflector.createDecorator<string>();
+
+export const BEARER_SCHEME = 'bearer';
+
+/** Open to anyone: no token is read. */
+export function Public(): MethodDecorator & ClassDecorator {
+  return RoutePolicy(PUBLIC_POLICY);
+}
+
+/**
+ * Needs a valid token, and with `roles` one of those roles, with `audience` that audience too.
+ * Sets the enforced metadata and the Swagger security entry and error responses together,
+ * so the spec cannot drift from what is enforced.
+ */
+export function Authenticated(opts: { roles?: readonly string[]; rule?: string; policy?: AccessPolicy } = {}) {
+  const policy: AccessPolicy =
+    opts.policy ??
+    (opts.roles?.length
+      ? { kind: 'authenticated', rule: opts.rule ?? `roles:${opts.roles.join('|')}`, anyRole: opts.roles }
+      : AUTHENTICATED_POLICY);
+  const statuses = policy.kind === 'authenticated' && (policy.anyRole?.length || policy.audience) ? [401, 403] : [401];
+  return applyDecorators(RoutePolicy(policy), ApiBearerAuth(BEARER_SCHEME), ApiProblems(...statuses));
+}
+
+/** Needs one of these roles (any valid token with the role). */
+export const Roles = (...roles: string[]) => Authenticated({ roles });
+
+/** Needs this audience in the token besides AUTH_AUDIENCE. */
+export function Audience(audience: string) {
+  return applyDecorators(RouteAudience(audience), ApiProblems(403));
+}
+
+/** An ext-authz endpoint: authenticates with the shared decision function against the gateway route table. */
+export function ExtAuthz(table: string) {
+  return applyDecorators(
+    SelfAuthorizing(table),
+    ApiBearerAuth(BEARER_SCHEME),
+    ApiSecurity('access-token'),
+    ApiProblems(400, 401, 403),
+  );
+}
+
+/** The verified caller of the current request. */
+export const CurrentUser = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
+  const auth = getAuthContext(ctx.switchToHttp().getRequest());
+  if (!auth) throw new Error('CurrentUser used on a route without authentication');
+  return auth.principal;
+});

@@ -1,0 +1,125 @@
+import { All, Controller, Inject, Req, Res } from '@nestjs/common';
+import { ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { PROBLEM_CONTENT_TYPE, problemBody } from '../common/problem';
+import { AccessDecider, type Decision } from './access-decider.service';
+import { AUTHENTICATED_POLICY, gatewayPolicyFor, normalisePath } from './access-policy';
+import { ExtAuthz } from './decorators';
+import { identityClaim, type Principal } from './principal';
+import { queryValues, type TokenSources } from './token-source';
+
+/** Identity headers a client may try to smuggle: a gateway honouring this header strips them upstream. */
+const SPOOFABLE_HEADERS = 'x-trino-user,x-trino-original-user,x-user-id,x-user-name,x-user-email,x-forwarded-user';
+
+/** Header values are ASCII: anything else is percent-encoded, so no claim can break a header. */
+const headerSafe = (v: string): string => (/^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v));
+
+/**
+ * The ext-authz endpoints that gateways call before proxying: Envoy ext_authz (/api/validate)
+ * and Envoy SecurityPolicy extAuth / nginx auth_request (/api/auth). They sit on the hot path of
+ * every proxied request, so they answer straight from the reply with no interceptors or pipes.
+ */
+@ApiTags('ext-authz')
+@Controller('api')
+export class ExtAuthzController {
+  constructor(
+    private readonly decider: AccessDecider,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  @All(['validate', 'validate/*'])
+  @ExtAuthz('trino')
+  @ApiOperation({
+    summary: 'Envoy ext_authz check for Trino traffic',
+    description:
+      'Envoy http_service with path_prefix /api/validate: the client’s method and path follow the prefix. ' +
+      '200 with x-trino-user (from TRINO_USER_CLAIM) when the token is valid; 401/403 problem+json otherwise.',
+  })
+  @ApiQuery({ name: 'access-token', required: false, description: 'Token for clients that cannot set headers' })
+  @ApiResponse({ status: 200, description: 'Allowed', headers: { 'x-trino-user': { description: 'The Trino user', schema: { type: 'string', example: 'alice' } } } })
+  async validate(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const decision = await this.decider.decide(
+      { authorization: req.headers.authorization, queryTokens: queryValues(req.url, 'access-token') },
+      AUTHENTICATED_POLICY,
+      '/api/validate',
+    );
+    if (!decision.allow) return this.deny(reply, decision, req.url);
+    const user = identityClaim(decision.principal!, this.config.trino.userClaim);
+    if (!user) {
+      return this.deny(
+        reply,
+        { allow: false, status: 403, reason: 'insufficient_role', detail: `the token has no usable ${this.config.trino.userClaim} claim` },
+        req.url,
+      );
+    }
+    reply.header('x-trino-user', headerSafe(user)).header('x-envoy-auth-headers-to-remove', SPOOFABLE_HEADERS).code(200).send();
+  }
+
+  @All(['auth', 'auth/*'])
+  @ExtAuthz('gateway-routes')
+  @ApiOperation({
+    summary: 'Access check for Envoy SecurityPolicy extAuth and nginx auth_request',
+    description:
+      'The original path comes from the suffix after /api/auth, or X-Original-URI, or X-Forwarded-Uri; when several are ' +
+      'given, every one must pass. The route-policy table applies (e.g. /api/agents/** needs REGULAR or ADMIN). ' +
+      '200 with x-user-id, x-user-name, x-user-email; 401/403 problem+json otherwise.',
+  })
+  @ApiHeader({ name: 'X-Original-URI', required: false, description: 'Original request URI (nginx auth_request)' })
+  @ApiHeader({ name: 'X-Forwarded-Uri', required: false, description: 'Original request URI (other proxies)' })
+  @ApiQuery({ name: 'access-token', required: false, description: 'Token for WebSocket upgrades' })
+  @ApiResponse({
+    status: 200,
+    description: 'Allowed',
+    headers: {
+      'x-user-id': { description: 'sub', schema: { type: 'string' } },
+      'x-user-name': { description: 'preferred_username', schema: { type: 'string' } },
+      'x-user-email': { description: 'email', schema: { type: 'string' } },
+    },
+  })
+  async auth(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const suffix = req.url.split('?')[0].slice('/api/auth'.length);
+    const originalUris = [header(req, 'x-original-uri'), header(req, 'x-forwarded-uri')].filter((u): u is string => !!u);
+    const paths: string[] = [];
+    for (const raw of [suffix, ...originalUris]) {
+      if (raw === '' || raw === '/') continue;
+      const p = normalisePath(raw);
+      if (p === undefined) {
+        return this.deny(reply, { allow: false, status: 400, reason: 'validation_failed', detail: 'the original path is malformed' }, req.url);
+      }
+      paths.push(p);
+    }
+    const body = req.body as { token?: unknown } | undefined;
+    const sources: TokenSources = {
+      authorization: req.headers.authorization,
+      queryTokens: [req.url, ...originalUris].flatMap((u) => queryValues(u, 'access-token')),
+      bodyToken: body && typeof body === 'object' ? body.token : undefined,
+    };
+    // Every path presented must pass its policy: a proxy cannot be steered by a second, laxer path.
+    const policies = [...new Set((paths.length > 0 ? paths : ['/']).map(gatewayPolicyFor))];
+    let principal: Principal | undefined;
+    for (const policy of policies) {
+      const decision = await this.decider.decide(sources, policy, paths[0] ?? '/');
+      if (!decision.allow) return this.deny(reply, decision, req.url);
+      principal = decision.principal;
+    }
+    const p = principal!;
+    reply.header('x-user-id', headerSafe(p.subject));
+    if (p.username) reply.header('x-user-name', headerSafe(p.username));
+    if (p.email) reply.header('x-user-email', headerSafe(p.email));
+    reply.header('x-envoy-auth-headers-to-remove', SPOOFABLE_HEADERS).code(200).send();
+  }
+
+  private deny(reply: FastifyReply, d: Extract<Decision, { allow: false }>, url: string): void {
+    if (d.status === 401) reply.header('www-authenticate', 'Bearer realm="platform-bff"');
+    reply
+      .code(d.status)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(problemBody(d.status, d.reason, d.detail, url.split('?')[0], String(reply.request.id)));
+  }
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,105 @@
+import { HttpException } from '@nestjs/common';
+
+/** The stable machine-readable reasons of every error the BFF answers (DESIGN.md). */
+export type ProblemReason =
+  | 'token_missing'
+  | 'token_invalid'
+  | 'token_expired'
+  | 'issuer_not_trusted'
+  | 'audience_mismatch'
+  | 'insufficient_role'
+  | 'token_exchange_denied'
+  | 'identity_provider_unavailable'
+  | 'upstream_unavailable'
+  | 'upstream_timeout'
+  | 'upstream_error'
+  | 'validation_failed'
+  | 'ambiguous_token'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'rate_limited'
+  | 'conflict'
+  | 'internal_error';
+
+const TITLES: Record<ProblemReason, string> = {
+  token_missing: 'Authentication required',
+  token_invalid: 'Invalid token',
+  token_expired: 'Token expired',
+  issuer_not_trusted: 'Token issuer not trusted',
+  audience_mismatch: 'Token audience not accepted',
+  insufficient_role: 'Insufficient role',
+  token_exchange_denied: 'Token exchange denied',
+  identity_provider_unavailable: 'Identity provider unavailable',
+  upstream_unavailable: 'Upstream unavailable',
+  upstream_timeout: 'Upstream timeout',
+  upstream_error: 'Upstream error',
+  validation_failed: 'Validation failed',
+  ambiguous_token: 'More than one token',
+  not_found: 'Not found',
+  method_not_allowed: 'Method not allowed',
+  payload_too_large: 'Payload too large',
+  rate_limited: 'Too many requests',
+  conflict: 'Conflict',
+  internal_error: 'Internal error',
+};
+
+/** RFC 9457 problem details, as every error of the BFF is answered. */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  reason: ProblemReason;
+  detail?: string;
+  instance?: string;
+  requestId?: string;
+  errors?: Array<{ field: string; message: string }>;
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export class ProblemException extends HttpException {
+  constructor(
+    status: number,
+    readonly reason: ProblemReason,
+    readonly detail?: string,
+    readonly errors?: Array<{ field: string; message: string }>,
+    /** Extra response headers, e.g. WWW-Authenticate. */
+    readonly headers?: Record<string, string>,
+  ) {
+    super({ reason, detail }, status);
+  }
+
+  body(instance?: string, requestId?: string): ProblemBody {
+    return problemBody(this.getStatus(), this.reason, this.detail, instance, requestId, this.errors);
+  }
+}
+
+export function problemBody(
+  status: number,
+  reason: ProblemReason,
+  detail?: string,
+  instance?: string,
+  requestId?: string,
+  errors?: ProblemBody['errors'],
+): ProblemBody {
+  const body: ProblemBody = { type: `urn:problem:bff:${reason}`, title: TITLES[reason], status, reason };
+  if (detail) body.detail = detail;
+  if (instance) body.instance = instance;
+  if (requestId) body.requestId = requestId;
+  if (errors?.length) body.errors = errors;
+  return body;
+}
+
+export const problem = {
+  unauthorized: (reason: ProblemReason, detail?: string) =>
+    new ProblemException(401, reason, detail, undefined, {
+      'www-authenticate': `Bearer realm="platform-bff", error="invalid_token"`,
+    }),
+  forbidden: (reason: ProblemReason, detail?: string) => new ProblemException(403, reason, detail),
+  badRequest: (detail: string, errors?: ProblemBody['errors']) => new ProblemException(400, 'validation_failed', detail, errors),
+  notFound: (detail = 'No such resource') => new ProblemException(404, 'not_found', detail),
+  unavailable: (reason: ProblemReason, detail?: string) => new ProblemException(503, reason, detail),
+  badGateway: (detail?: string) => new ProblemException(502, 'upstream_unavailable', detail),
+  gatewayTimeout: (detail?: string) => new ProblemException(504, 'upstream_timeout', detail),
+};

@@ -1,0 +1,175 @@
+import { Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsEnum,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateIf,
+} from 'class-validator';
+
+/**
+ * Every environment key the BFF reads, with its constraint. Validated once at boot
+ * (see validate-env.ts); the error list names the key and the rule, never the value.
+ * Keys listed in SECRET_KEYS are masked wherever configuration is printed.
+ */
+const toInt = ({ value }: { value: unknown }) =>
+  value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+const toBool = ({ value }: { value: unknown }) => {
+  if (value === undefined || value === '') return undefined;
+  const v = String(value).toLowerCase();
+  return v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : value;
+};
+const URL_OPTS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
+
+export const SECRET_KEYS = [
+  'BFF_CLIENT_SECRET',
+  'AUTH_JWT_SECRET',
+  'LLM_API_KEY',
+  'TRINO_GATEWAY_BASIC_AUTH',
+  'TRINO_BASIC_AUTH',
+  'BREAK_GLASS_USERS',
+  'VALKEY_URL',
+] as const;
+
+export class EnvSchema {
+  @IsOptional() @IsIn(['development', 'production', 'test'])
+  NODE_ENV?: string;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(65535)
+  PORT?: number;
+
+  @IsOptional() @IsString()
+  HOST?: string;
+
+  @IsOptional() @IsUrl(URL_OPTS)
+  PUBLIC_URL?: string;
+
+  @Transform(toBool) @IsOptional() @IsBoolean()
+  TRUST_PROXY?: boolean;
+
+  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL?: string;
+
+  @IsOptional() @IsString()
+  CORS_ORIGINS?: string;
+
+  // --- identity provider ---
+  @ValidateIf((e: EnvSchema) => e.NODE_ENV === 'production' || e.KEYCLOAK_URL !== undefined)
+  @IsUrl(URL_OPTS)
+  KEYCLOAK_URL?: string;
+
+  @ValidateIf((e: EnvSchema) => e.KEYCLOAK_URL !== undefined)
+  @Matches(/^[A-Za-z0-9._-]{1,100}$/, { message: 'KEYCLOAK_REALM must be a realm name ([A-Za-z0-9._-])' })
+  KEYCLOAK_REALM?: string;
+
+  @ValidateIf((e: EnvSchema) => e.KEYCLOAK_URL !== undefined)
+  @Matches(/^[A-Za-z0-9._:-]{1,255}$/, { message: 'BFF_CLIENT_ID must be a client id ([A-Za-z0-9._:-])' })
+  BFF_CLIENT_ID?: string;
+
+  @ValidateIf((e: EnvSchema) => e.KEYCLOAK_URL !== undefined)
+  @IsString() @MinLength(1)
+  BFF_CLIENT_SECRET?: string;
+
+  @IsOptional() @Matches(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'WORKSPACE_ID must be lowercase letters, digits and dashes' })
+  WORKSPACE_ID?: string;
+
+  @IsOptional() @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'AUTH_AUDIENCE must be a comma-separated list without spaces' })
+  AUTH_AUDIENCE?: string;
+
+  @IsOptional() @IsString()
+  AUTH_EXTRA_ISSUERS?: string;
+
+  @IsOptional() @IsString() @MinLength(32, { message: 'AUTH_JWT_SECRET must be at least 32 characters (HS256 needs 256 bits)' })
+  AUTH_JWT_SECRET?: string;
+
+  @ValidateIf((e: EnvSchema) => e.AUTH_JWT_SECRET !== undefined)
+  @IsString() @MinLength(1, { message: 'AUTH_JWT_SECRET_ISSUER is required when AUTH_JWT_SECRET is set' })
+  AUTH_JWT_SECRET_ISSUER?: string;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(300)
+  AUTH_CLOCK_SKEW_S?: number;
+
+  // --- cache / token exchange ---
+  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] })
+  VALKEY_URL?: string;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(3600)
+  TOKEN_EXCHANGE_CACHE_TTL?: number;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(60000)
+  TOKEN_EXCHANGE_TIMEOUT_MS?: number;
+
+  // --- Trino ---
+  @IsOptional() @IsUrl(URL_OPTS)
+  TRINO_URL?: string;
+
+  @IsOptional() @Matches(/^[A-Za-z_][A-Za-z0-9_.-]{0,100}$/, { message: 'TRINO_USER_CLAIM must be a claim name' })
+  TRINO_USER_CLAIM?: string;
+
+  @IsOptional() @IsEnum(['none', 'exchange', 'basic'])
+  TRINO_AUTH?: string;
+
+  @IsOptional() @Matches(/^[A-Za-z0-9._-]{1,100}$/)
+  TRINO_AUDIENCE?: string;
+
+  @ValidateIf((e: EnvSchema) => e.TRINO_AUTH === 'basic')
+  @Matches(/^[^:\s]+:.+$/, { message: 'TRINO_BASIC_AUTH must be user:password when TRINO_AUTH=basic' })
+  TRINO_BASIC_AUTH?: string;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(600000)
+  TRINO_TIMEOUT_MS?: number;
+
+  @IsOptional() @IsUrl(URL_OPTS)
+  TRINO_GATEWAY_URL?: string;
+
+  @IsOptional() @Matches(/^[A-Za-z0-9._-]{1,100}$/)
+  TRINO_GATEWAY_AUDIENCE?: string;
+
+  @IsOptional() @Matches(/^[^:\s]+:.+$/, { message: 'TRINO_GATEWAY_BASIC_AUTH must be user:password' })
+  TRINO_GATEWAY_BASIC_AUTH?: string;
+
+  @IsOptional() @Matches(/^[^:,\s]+:\$?scrypt\$[^,\s]+(,[^:,\s]+:\$?scrypt\$[^,\s]+)*$/, {
+    message: 'BREAK_GLASS_USERS must be a comma list of user:scrypt$... hashes',
+  })
+  BREAK_GLASS_USERS?: string;
+
+  // --- ML-Agent / agents / LLM ---
+  @IsOptional() @IsUrl(URL_OPTS)
+  ML_AGENT_URL?: string;
+
+  @IsOptional() @Matches(/^[A-Za-z0-9._-]{1,100}$/)
+  ML_AGENT_AUDIENCE?: string;
+
+  @IsOptional() @IsEnum(['exchange', 'forward'])
+  ML_AGENT_TOKEN_MODE?: string;
+
+  @IsOptional() @IsUrl(URL_OPTS)
+  LLM_BASE_URL?: string;
+
+  @IsOptional() @IsString()
+  LLM_API_KEY?: string;
+
+  @IsOptional() @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'AGENT_MODELS must be a comma-separated list of model ids' })
+  AGENT_MODELS?: string;
+
+  @IsOptional() @IsString()
+  WS_ALLOWED_ORIGINS?: string;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0)
+  AGENT_TOKEN_QUOTA?: number;
+
+  // --- MLflow ---
+  @IsOptional() @IsUrl(URL_OPTS)
+  MLFLOW_URL?: string;
+
+  @IsOptional() @IsString() @MaxLength(100000)
+  MLFLOW_PUBLIC_PATHS?: string;
+}

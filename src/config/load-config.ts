@@ -1,0 +1,169 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
+import type { AppConfig, IssuerConfig } from './app-config';
+import { EnvSchema } from './env.schema';
+
+export type Env = Record<string, string | undefined>;
+
+/** One configuration problem: which key, which rule. Never the value. */
+export interface ConfigProblem {
+  key: string;
+  rule: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+      problems.map((p) => `  - ${p.key}: ${p.rule}`).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+const list = (v: string | undefined): string[] =>
+  (v ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+
+function schemaProblems(env: Env): { schema: EnvSchema; problems: ConfigProblem[] } {
+  // Only keys the schema knows are read; empty strings count as unset.
+  const raw: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') raw[k] = v;
+  const schema = plainToInstance(EnvSchema, raw, { excludeExtraneousValues: false });
+  const errors: ValidationError[] = validateSync(schema, { skipMissingProperties: false, forbidUnknownValues: false });
+  const problems = errors.flatMap((e) =>
+    Object.values(e.constraints ?? { invalid: 'is invalid' }).map((msg) => ({
+      key: e.property,
+      // class-validator messages start with the property name and never contain the value by default
+      rule: msg.startsWith(e.property) ? msg.slice(e.property.length).trim() : msg,
+    })),
+  );
+  return { schema, problems };
+}
+
+function parseExtraIssuers(raw: string | undefined, problems: ConfigProblem[]): IssuerConfig[] {
+  if (!raw) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    problems.push({ key: 'AUTH_EXTRA_ISSUERS', rule: 'must be a JSON array of {issuer, jwksUri?}' });
+    return [];
+  }
+  if (!Array.isArray(parsed)) {
+    problems.push({ key: 'AUTH_EXTRA_ISSUERS', rule: 'must be a JSON array of {issuer, jwksUri?}' });
+    return [];
+  }
+  const out: IssuerConfig[] = [];
+  parsed.forEach((item: unknown, i) => {
+    const where = `AUTH_EXTRA_ISSUERS[${i}]`;
+    const o = item as { issuer?: unknown; jwksUri?: unknown };
+    if (!o || typeof o.issuer !== 'string' || !/^https?:\/\/[^\s]+$/.test(o.issuer)) {
+      problems.push({ key: where, rule: 'issuer must be an http(s) URL' });
+      return;
+    }
+    if (o.jwksUri !== undefined && (typeof o.jwksUri !== 'string' || !/^https?:\/\/[^\s]+$/.test(o.jwksUri))) {
+      problems.push({ key: where, rule: 'jwksUri must be an http(s) URL' });
+      return;
+    }
+    const issuer = o.issuer.replace(/\/+$/, '');
+    const isKeycloak = /\/realms\/[^/]+$/.test(issuer);
+    out.push({
+      issuer: o.issuer,
+      kind: isKeycloak ? 'keycloak' : 'oidc',
+      // Keycloak's certs endpoint by convention; other issuers must name theirs.
+      jwksUri: (o.jwksUri as string | undefined) ?? (isKeycloak ? `${issuer}/protocol/openid-connect/certs` : undefined),
+      algorithms: ['RS256', 'ES256'],
+    });
+    if (!out[out.length - 1].jwksUri) problems.push({ key: where, rule: 'jwksUri is required for a non-Keycloak issuer' });
+  });
+  return out;
+}
+
+/**
+ * Validates the environment and builds the typed configuration. Every problem is collected
+ * and thrown at once as a ConfigError. `sandbox` fills the identity-provider keys from the
+ * sandbox emulators (see sandbox/index.ts) and is refused in production.
+ */
+export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfig {
+  const { schema: s, problems } = schemaProblems(env);
+  const nodeEnv = (s.NODE_ENV ?? 'development') as AppConfig['env'];
+  const sandbox = opts.sandbox === true;
+  if (sandbox && nodeEnv === 'production') {
+    problems.push({ key: 'KEYCLOAK_URL', rule: 'is required in production (sandbox mode is refused when NODE_ENV=production)' });
+  }
+  const audiences = list(s.AUTH_AUDIENCE ?? s.BFF_CLIENT_ID);
+  if (audiences.includes('account')) {
+    problems.push({ key: 'AUTH_AUDIENCE', rule: "must not contain 'account' (Keycloak puts it in every user token)" });
+  }
+  if (s.TRINO_AUTH === 'exchange' && !s.KEYCLOAK_URL && !sandbox) {
+    problems.push({ key: 'TRINO_AUTH', rule: 'exchange needs KEYCLOAK_URL' });
+  }
+  const breakGlass = new Map<string, string>();
+  for (const pair of list(s.BREAK_GLASS_USERS)) {
+    const i = pair.indexOf(':');
+    breakGlass.set(pair.slice(0, i), pair.slice(i + 1));
+  }
+  if (breakGlass.size > 0 && !s.TRINO_GATEWAY_BASIC_AUTH) {
+    problems.push({ key: 'TRINO_GATEWAY_BASIC_AUTH', rule: 'is required when BREAK_GLASS_USERS is set' });
+  }
+  const extraIssuers = parseExtraIssuers(s.AUTH_EXTRA_ISSUERS, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const kcUrl = (s.KEYCLOAK_URL ?? '').replace(/\/+$/, '');
+  const realm = s.KEYCLOAK_REALM ?? 'platform';
+  const realmIssuer = `${kcUrl}/realms/${realm}`;
+  const issuers: IssuerConfig[] = [
+    { issuer: realmIssuer, kind: 'keycloak', jwksUri: `${realmIssuer}/protocol/openid-connect/certs`, algorithms: ['RS256', 'ES256'] },
+    ...extraIssuers,
+  ];
+  if (s.AUTH_JWT_SECRET) {
+    issuers.push({ issuer: s.AUTH_JWT_SECRET_ISSUER as string, kind: 'hs256', secret: s.AUTH_JWT_SECRET, algorithms: ['HS256'] });
+  }
+  const duplicate = issuers.find((iss, i) => issuers.findIndex((o) => o.issuer === iss.issuer) !== i);
+  if (duplicate) throw new ConfigError([{ key: 'AUTH_EXTRA_ISSUERS', rule: 'lists an issuer twice (or the Keycloak realm again)' }]);
+
+  const trinoUrl = s.TRINO_URL?.replace(/\/+$/, '');
+  return {
+    env: nodeEnv,
+    sandbox,
+    port: s.PORT ?? 3000,
+    host: s.HOST ?? '0.0.0.0',
+    publicUrl: s.PUBLIC_URL?.replace(/\/+$/, ''),
+    trustProxy: s.TRUST_PROXY ?? false,
+    logLevel: s.LOG_LEVEL ?? 'info',
+    corsOrigins: list(s.CORS_ORIGINS),
+    keycloak: {
+      url: kcUrl,
+      realm,
+      issuer: realmIssuer,
+      tokenEndpoint: `${realmIssuer}/protocol/openid-connect/token`,
+      jwksUri: `${realmIssuer}/protocol/openid-connect/certs`,
+    },
+    clientId: s.BFF_CLIENT_ID ?? 'platform-bff',
+    clientSecret: s.BFF_CLIENT_SECRET ?? '',
+    workspaceId: s.WORKSPACE_ID ?? 'default',
+    auth: { audiences, issuers, clockSkewS: s.AUTH_CLOCK_SKEW_S ?? 30 },
+    valkeyUrl: s.VALKEY_URL,
+    tokenExchange: { cacheTtlS: s.TOKEN_EXCHANGE_CACHE_TTL ?? 180, timeoutMs: s.TOKEN_EXCHANGE_TIMEOUT_MS ?? 3000 },
+    trino: {
+      url: trinoUrl,
+      userClaim: s.TRINO_USER_CLAIM ?? 'preferred_username',
+      auth: (s.TRINO_AUTH ?? 'none') as AppConfig['trino']['auth'],
+      audience: s.TRINO_AUDIENCE ?? 'trino',
+      basicAuth: s.TRINO_BASIC_AUTH,
+      timeoutMs: s.TRINO_TIMEOUT_MS ?? 30000,
+    },
+    trinoGateway: {
+      url: (s.TRINO_GATEWAY_URL ?? trinoUrl)?.replace(/\/+$/, ''),
+      audience: s.TRINO_GATEWAY_AUDIENCE ?? 'trino-gw',
+      basicAuth: s.TRINO_GATEWAY_BASIC_AUTH,
+      breakGlassUsers: breakGlass,
+    },
+    mlAgent: {
+      url: s.ML_AGENT_URL?.replace(/\/+$/, ''),
+      audience: s.ML_AGENT_AUDIENCE ?? 'ml-agent',
+      tokenMode: (s.ML_AGENT_TOKEN_MODE ?? 'exchange') as AppConfig['mlAgent']['tokenMode'],
+    },
+    llm: { baseUrl: s.LLM_BASE_URL?.replace(/\/+$/, ''), apiKey: s.LLM_API_KEY, models: list(s.AGENT_MODELS ?? 'sandbox-small,sandbox-large') },
+    agents: { wsAllowedOrigins: list(s.WS_ALLOWED_ORIGINS), tokenQuota: s.AGENT_TOKEN_QUOTA ?? 100000 },
+    mlflow: { url: s.MLFLOW_URL?.replace(/\/+$/, ''), publicPaths: list(s.MLFLOW_PUBLIC_PATHS) },
+  };
+}

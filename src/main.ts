@@ -1,0 +1,68 @@
+import 'reflect-metadata';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createApp } from './app.factory';
+import { ConfigError, loadConfig, type Env } from './config/load-config';
+import type { AppConfig } from './config/app-config';
+
+/** Keys the sandbox issuer owns: in sandbox mode the user's env cannot point them elsewhere. */
+const SANDBOX_IDP_KEYS = ['KEYCLOAK_URL', 'KEYCLOAK_REALM', 'BFF_CLIENT_ID', 'BFF_CLIENT_SECRET'];
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+async function banner(config: AppConfig, issueToken: (user: string) => Promise<string>): Promise<void> {
+  const base = config.publicUrl ?? `http://127.0.0.1:${config.port}`;
+  const lines = [
+    '',
+    '  Platform BFF — SANDBOX MODE (local emulators on loopback; not for production)',
+    `  Swagger UI:   ${base}/docs        OpenAPI: ${base}/docs-json`,
+    `  Issuer:       ${config.keycloak.issuer}`,
+    '  Demo tokens (valid 8 hours; paste into Swagger UI → Authorize):',
+  ];
+  for (const [user, what] of [['alice', 'REGULAR'], ['admin', 'ADMIN'], ['viewer', 'no role']]) {
+    lines.push(`    ${user} (${what}):`, `      ${await issueToken(user)}`);
+  }
+  lines.push(`  Try:          curl -H "Authorization: Bearer <token>" ${base}/auth/me`, '');
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function main(): Promise<void> {
+  const env: Env = { ...process.env };
+  const sandboxMode = !env.KEYCLOAK_URL;
+  try {
+    loadConfig(env, { sandbox: sandboxMode }); // every error at once, before anything starts
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+
+  let closeSandbox: (() => Promise<void>) | undefined;
+  let issueToken: ((user: string) => Promise<string>) | undefined;
+  if (sandboxMode) {
+    // Loaded only in sandbox mode: production never imports the emulators.
+    const { startSandbox } = await import('../sandbox/index');
+    const sandbox = await startSandbox({ issuerPort: env.SANDBOX_ISSUER_PORT ? Number(env.SANDBOX_ISSUER_PORT) : undefined });
+    for (const [k, v] of Object.entries(sandbox.env)) {
+      if (SANDBOX_IDP_KEYS.includes(k) || !env[k]) env[k] = v;
+    }
+    closeSandbox = sandbox.close;
+    issueToken = (user) => sandbox.issuer.issueToken({ user, expiresInS: 8 * 3600 });
+  }
+
+  let config: AppConfig;
+  try {
+    config = loadConfig(env, { sandbox: sandboxMode });
+  } catch (err) {
+    await closeSandbox?.();
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  const app: NestFastifyApplication = await createApp(config);
+  if (closeSandbox) app.getHttpAdapter().getInstance().addHook('onClose', closeSandbox);
+  await app.listen(config.port, config.host);
+  if (issueToken) await banner(config, issueToken);
+}
+
+main().catch((err: unknown) => fail(`Platform BFF failed to start: ${err instanceof Error ? err.message : String(err)}`));

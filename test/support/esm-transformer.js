@@ -1,0 +1,21 @@
+// Jest runs on Node 20, whose jest-runtime cannot require() ES modules (Node itself can since 20.19).
+// NestJS 12 and a few of its dependencies ship ESM only, so this transformer compiles exactly the
+// node_modules files that use ESM syntax to CommonJS with swc, and leaves every CommonJS file untouched.
+const swcJest = require('@swc/jest');
+
+const ESM_SYNTAX = /^\s*(import\s*[\w{*'"]|export\s)/m;
+const inner = swcJest.createTransformer({
+  module: { type: 'commonjs', ignoreDynamic: true },
+  jsc: { target: 'es2022', parser: { syntax: 'ecmascript' } },
+  sourceMaps: false,
+});
+
+module.exports = {
+  process(source, filename, options) {
+    if (!ESM_SYNTAX.test(source)) return { code: source };
+    return inner.process(source, filename, options);
+  },
+  getCacheKey(source, filename, ...rest) {
+    return 'esm-cjs-1:' + inner.getCacheKey(source, filename, ...rest);
+  },
+};

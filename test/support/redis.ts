@@ -1,0 +1,166 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { freePort } from './net';
+import { spawnProcess } from './processes';
+import type { ManagedProcess } from './processes';
+
+export interface RedisServer {
+  /** redis://127.0.0.1:PORT */
+  readonly url: string;
+  readonly port: number;
+  /** The running redis-server process (undefined after stop/kill). */
+  readonly process: ManagedProcess | undefined;
+  /** SIGTERM, wait for exit; removes the temp dir. */
+  stop(): Promise<void>;
+  /** SIGKILL: simulates a crash. The port stops accepting connections; restart() brings it back. */
+  kill(): Promise<void>;
+  /** Stops (when running) and starts a fresh, empty redis-server on the same port. */
+  restart(): Promise<void>;
+  /** Sends one command with the inline protocol and returns the raw reply line, e.g. "+PONG". */
+  command(...args: string[]): Promise<string>;
+}
+
+export function redisAvailable(): boolean {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends `args` as one RESP command to 127.0.0.1:port and resolves with the first reply line
+ * (without CRLF) — or, for a bulk string reply, with the string's contents. No client library.
+ */
+export function redisRawCommand(port: number, args: string[], timeoutMs = 1000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ port, host: '127.0.0.1' });
+    let buf = '';
+    const done = (e: Error | null, v?: string) => {
+      sock.removeAllListeners();
+      sock.on('error', () => undefined);
+      sock.destroy();
+      if (e) reject(e);
+      else resolve(v!);
+    };
+    sock.setTimeout(timeoutMs, () => done(new Error(`redis :${port}: no reply within ${timeoutMs} ms`)));
+    sock.once('error', (e) => done(e));
+    sock.once('connect', () => {
+      const resp = `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');
+      sock.write(resp);
+    });
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      const eol = buf.indexOf('\r\n');
+      if (eol < 0) return;
+      const first = buf.slice(0, eol);
+      if (first[0] === '$') {
+        const len = Number(first.slice(1));
+        if (len < 0) return done(null, '(nil)');
+        const body = buf.slice(eol + 2);
+        if (Buffer.byteLength(body) >= len + 2) return done(null, body.slice(0, len));
+        return;
+      }
+      done(null, first);
+    });
+    sock.once('end', () => done(new Error(`redis :${port}: connection closed (${JSON.stringify(buf)})`)));
+  });
+}
+
+/** Ready = answers on the port AND it is our process answering (not whoever else holds the port). */
+async function isOurs(port: number, pid: number): Promise<boolean> {
+  try {
+    const info = await redisRawCommand(port, ['INFO', 'server'], 500);
+    return new RegExp(`^process_id:${pid}\\r?$`, 'm').test(info);
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a real, throw-away redis-server (no persistence) on 127.0.0.1. */
+export async function startRedis(opts: { port?: number; timeoutMs?: number } = {}): Promise<RedisServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bff-redis-'));
+  let port = opts.port ?? 0;
+  let proc: ManagedProcess | undefined;
+
+  const spawnOn = (p: number) =>
+    spawnProcess('redis-server', {
+      name: `redis-server:${p}`,
+      cwd: dir,
+      args: [
+        '--port', String(p),
+        '--bind', '127.0.0.1',
+        '--save', '',
+        '--appendonly', 'no',
+        '--daemonize', 'no',
+        '--dir', dir,
+        '--protected-mode', 'no',
+        '--loglevel', 'warning',
+      ],
+      ready: (proc) => isOurs(p, proc.pid),
+      timeoutMs: opts.timeoutMs ?? 10_000,
+      graceMs: 5000,
+    });
+
+  const launch = async () => {
+    if (opts.port !== undefined || port !== 0) {
+      proc = await spawnOn(port);
+      return;
+    }
+    // Port chosen by us: retry when another process grabbed it in the meantime.
+    for (let attempt = 1; ; attempt++) {
+      const p = await freePort();
+      try {
+        proc = await spawnOn(p);
+        port = p;
+        return;
+      } catch (e) {
+        if (attempt >= 3 || !/Address already in use/i.test(String(e))) throw e;
+      }
+    }
+  };
+
+  try {
+    await launch();
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+
+  const server: RedisServer = {
+    get url() {
+      return `redis://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    get process() {
+      return proc;
+    },
+    async stop() {
+      const p = proc;
+      proc = undefined;
+      if (p) await p.stop({ graceMs: 5000 });
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+    async kill() {
+      const p = proc;
+      proc = undefined;
+      if (p) await p.kill('SIGKILL');
+    },
+    async restart() {
+      const p = proc;
+      proc = undefined;
+      if (p) await p.stop({ graceMs: 5000 });
+      fs.mkdirSync(dir, { recursive: true });
+      proc = await spawnOn(port);
+    },
+    command: (...args: string[]) => redisRawCommand(port, args),
+  };
+  return server;
+}

@@ -1,8 +1,22 @@
-module.exports = {
+// Three tiers (STYLE.md §8): unit (beside the code, and the sandbox/support self-tests),
+// integration (the real app in-process, sandbox upstreams, real redis/nginx),
+// e2e (the built app as a process, over real sockets, with real clients).
+const shared = {
   testEnvironment: 'node',
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
+    // NestJS 12 ships ESM only; jest-runtime on Node 20 cannot require() ESM (see the transformer).
     '^.+\\.m?js$': '<rootDir>/test/support/esm-transformer.js',
   },
   transformIgnorePatterns: [],
+  rootDir: __dirname,
+};
+
+module.exports = {
+  testTimeout: 30000,
+  projects: [
+    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/unit/**/*.spec.ts', '<rootDir>/test/sandbox/**/*.spec.ts', '<rootDir>/test/support/**/*.spec.ts'] },
+    { ...shared, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.spec.ts'] },
+    { ...shared, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.spec.ts'] },
+  ],
 };

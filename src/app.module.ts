@@ -5,6 +5,7 @@ import { CommonModule } from './common/common.module';
 import { loggingParams } from './common/logging';
 import type { AppConfig } from './config/app-config';
 import { OpsModule } from './ops/ops.module';
+import { StateModule } from './state/state.module';
 
 /**
  * The BFF. Request pipeline, in order: request id (Fastify) → metrics/logging hooks →
@@ -16,7 +17,13 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CommonModule.forRoot(config), LoggerModule.forRoot(loggingParams(config)), AuthModule, OpsModule],
+      imports: [
+        CommonModule.forRoot(config),
+        LoggerModule.forRoot(loggingParams(config)),
+        StateModule,
+        AuthModule,
+        OpsModule,
+      ],
     };
   }
 }

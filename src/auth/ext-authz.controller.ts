@@ -9,8 +9,13 @@ import { ExtAuthz } from './decorators';
 import { identityClaim, type Principal } from './principal';
 import { queryValues, type TokenSources } from './token-source';
 
-/** Identity headers a client may try to smuggle: a gateway honouring this header strips them upstream. */
-const SPOOFABLE_HEADERS = 'x-trino-user,x-trino-original-user,x-user-id,x-user-name,x-user-email,x-forwarded-user';
+/**
+ * Identity headers a client may try to smuggle past a gateway. Envoy honours
+ * x-envoy-auth-headers-to-remove and strips them from the upstream request; the headers the
+ * BFF itself answers with are not listed (the gateway overwrites those with the BFF's values).
+ */
+const REMOVE_HEADER = 'x-envoy-auth-headers-to-remove';
+const REMOVE_ON_VALIDATE = 'x-trino-original-user,x-user-id,x-user-name,x-user-email,x-forwarded-user';
 
 /** Header values are ASCII: anything else is percent-encoded, so no claim can break a header. */
 const headerSafe = (v: string): string => (/^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v));
@@ -53,7 +58,7 @@ export class ExtAuthzController {
         req.url,
       );
     }
-    reply.header('x-trino-user', headerSafe(user)).header('x-envoy-auth-headers-to-remove', SPOOFABLE_HEADERS).code(200).send();
+    reply.header('x-trino-user', headerSafe(user)).header(REMOVE_HEADER, REMOVE_ON_VALIDATE).code(200).send();
   }
 
   @All(['auth', 'auth/*'])
@@ -104,10 +109,13 @@ export class ExtAuthzController {
       principal = decision.principal;
     }
     const p = principal!;
+    const remove = ['x-trino-user', 'x-trino-original-user', 'x-forwarded-user'];
     reply.header('x-user-id', headerSafe(p.subject));
     if (p.username) reply.header('x-user-name', headerSafe(p.username));
+    else remove.push('x-user-name');
     if (p.email) reply.header('x-user-email', headerSafe(p.email));
-    reply.header('x-envoy-auth-headers-to-remove', SPOOFABLE_HEADERS).code(200).send();
+    else remove.push('x-user-email');
+    reply.header(REMOVE_HEADER, remove.join(',')).code(200).send();
   }
 
   private deny(reply: FastifyReply, d: Extract<Decision, { allow: false }>, url: string): void {

@@ -1,0 +1,206 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { createClient, type RedisClientType } from '@redis/client';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { ReadinessRegistry } from '../ops/readiness.registry';
+
+/** Valkey commands that do not answer within this are treated as Valkey being down. */
+const COMMAND_TIMEOUT_MS = 500;
+
+/** The operations the BFF's shared state needs; one in-memory and one Valkey implementation. */
+interface Backend {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlMs?: number): Promise<void>;
+  del(key: string): Promise<void>;
+  take(key: string): Promise<string | undefined>;
+  incrBy(key: string, by: number, ttlMs: number): Promise<number>;
+  sAdd(key: string, member: string): Promise<void>;
+  sRem(key: string, member: string): Promise<void>;
+  sMembers(key: string): Promise<string[]>;
+}
+
+class MemoryBackend implements Backend {
+  private readonly values = new Map<string, { value: string | Set<string>; expiresAt?: number }>();
+
+  private live(key: string) {
+    const e = this.values.get(key);
+    if (e && e.expiresAt !== undefined && e.expiresAt <= Date.now()) {
+      this.values.delete(key);
+      return undefined;
+    }
+    return e;
+  }
+  async get(key: string) {
+    const e = this.live(key);
+    return typeof e?.value === 'string' ? e.value : undefined;
+  }
+  async set(key: string, value: string, ttlMs?: number) {
+    this.values.set(key, { value, expiresAt: ttlMs ? Date.now() + ttlMs : undefined });
+  }
+  async del(key: string) {
+    this.values.delete(key);
+  }
+  async take(key: string) {
+    const v = await this.get(key);
+    this.values.delete(key);
+    return v;
+  }
+  async incrBy(key: string, by: number, ttlMs: number) {
+    const e = this.live(key);
+    const next = (typeof e?.value === 'string' ? Number(e.value) : 0) + by;
+    this.values.set(key, { value: String(next), expiresAt: e?.expiresAt ?? Date.now() + ttlMs });
+    return next;
+  }
+  async sAdd(key: string, member: string) {
+    const e = this.live(key);
+    if (e?.value instanceof Set) e.value.add(member);
+    else this.values.set(key, { value: new Set([member]) });
+  }
+  async sRem(key: string, member: string) {
+    const e = this.live(key);
+    if (e?.value instanceof Set) e.value.delete(member);
+  }
+  async sMembers(key: string) {
+    const e = this.live(key);
+    return e?.value instanceof Set ? [...e.value] : [];
+  }
+  /** Drops expired entries so an idle memory store does not grow. */
+  sweep() {
+    for (const key of this.values.keys()) this.live(key);
+  }
+}
+
+class ValkeyBackend implements Backend {
+  constructor(private readonly client: RedisClientType) {}
+  async get(key: string) {
+    return (await this.client.get(key)) ?? undefined;
+  }
+  async set(key: string, value: string, ttlMs?: number) {
+    await (ttlMs ? this.client.set(key, value, { expiration: { type: 'PX', value: Math.max(1, Math.ceil(ttlMs)) } }) : this.client.set(key, value));
+  }
+  async del(key: string) {
+    await this.client.del(key);
+  }
+  async take(key: string) {
+    return (await this.client.getDel(key)) ?? undefined;
+  }
+  async incrBy(key: string, by: number, ttlMs: number) {
+    const [value] = await this.client.multi().incrBy(key, by).pExpire(key, Math.ceil(ttlMs), 'NX').exec();
+    return Number(value);
+  }
+  async sAdd(key: string, member: string) {
+    await this.client.sAdd(key, member);
+  }
+  async sRem(key: string, member: string) {
+    await this.client.sRem(key, member);
+  }
+  async sMembers(key: string) {
+    return this.client.sMembers(key);
+  }
+}
+
+/**
+ * The BFF's shared state: Valkey when VALKEY_URL is set, so that every replica sees the same
+ * agents, query owners, tickets and quotas; memory otherwise. When Valkey is unreachable or
+ * slow, operations fall back to memory (logged once per outage, never a 500) and return to
+ * Valkey by themselves when it is back.
+ */
+@Injectable()
+export class StateStore implements OnModuleInit, OnApplicationShutdown {
+  private readonly log = new Logger('StateStore');
+  private readonly memory = new MemoryBackend();
+  private client?: RedisClientType;
+  private valkey?: ValkeyBackend;
+  private degraded = false;
+  private sweeper?: NodeJS.Timeout;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly readiness: ReadinessRegistry,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.sweeper = setInterval(() => this.memory.sweep(), 60_000);
+    this.sweeper.unref();
+    if (!this.config.valkeyUrl) return;
+    this.client = createClient({
+      url: this.config.valkeyUrl,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
+    }) as RedisClientType;
+    this.client.on('error', () => this.markDegraded('connection error'));
+    this.client.on('ready', () => {
+      if (this.degraded) this.log.log({ event: 'valkey.recovered' }, 'Valkey is reachable again; shared state restored');
+      this.degraded = false;
+    });
+    this.valkey = new ValkeyBackend(this.client);
+    this.readiness.register('valkey', async () =>
+      this.client?.isReady ? { status: 'up' } : { status: 'degraded', detail: 'Valkey unreachable: serving from memory' },
+    );
+    // Do not block boot on Valkey: the app serves from memory until it connects.
+    this.client.connect().catch(() => this.markDegraded('initial connection failed'));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.sweeper);
+    if (this.client?.isOpen) await this.client.close().catch(() => this.client?.destroy());
+  }
+
+  /** Whether state is currently shared through Valkey. */
+  get shared(): boolean {
+    return !!this.client?.isReady;
+  }
+
+  async getJson<T>(key: string): Promise<T | undefined> {
+    const raw = await this.run((b) => b.get(key));
+    return raw === undefined ? undefined : (JSON.parse(raw) as T);
+  }
+  setJson(key: string, value: unknown, ttlMs?: number): Promise<void> {
+    return this.run((b) => b.set(key, JSON.stringify(value), ttlMs));
+  }
+  del(key: string): Promise<void> {
+    return this.run((b) => b.del(key));
+  }
+  /** Reads and deletes atomically (single-use tickets). */
+  async takeJson<T>(key: string): Promise<T | undefined> {
+    const raw = await this.run((b) => b.take(key));
+    return raw === undefined ? undefined : (JSON.parse(raw) as T);
+  }
+  /** Atomic counter; the TTL is set when the key is created (quotas, rate limits). */
+  incrBy(key: string, by: number, ttlMs: number): Promise<number> {
+    return this.run((b) => b.incrBy(key, by, ttlMs));
+  }
+  sAdd(key: string, member: string): Promise<void> {
+    return this.run((b) => b.sAdd(key, member));
+  }
+  sRem(key: string, member: string): Promise<void> {
+    return this.run((b) => b.sRem(key, member));
+  }
+  sMembers(key: string): Promise<string[]> {
+    return this.run((b) => b.sMembers(key));
+  }
+
+  private async run<T>(op: (b: Backend) => Promise<T>): Promise<T> {
+    if (this.valkey && this.client?.isReady) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          op(this.valkey),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('Valkey command timed out')), COMMAND_TIMEOUT_MS);
+          }),
+        ]);
+      } catch (err) {
+        this.markDegraded((err as Error).message);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return op(this.memory);
+  }
+
+  private markDegraded(why: string): void {
+    if (this.degraded) return;
+    this.degraded = true;
+    this.log.warn({ event: 'valkey.degraded', why }, 'Valkey unavailable: falling back to in-memory state until it is back');
+  }
+}

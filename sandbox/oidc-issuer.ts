@@ -150,7 +150,9 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
   async function sign(payload: JWTPayload, header: Record<string, unknown> = {}, kid?: string): Promise<string> {
     const key = kid ? keys.find((k) => k.kid === kid) : signing;
     if (!key) throw new Error(`unknown kid ${kid}`);
-    return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid, ...header }).sign(key.privateKey);
+    // jose refuses to sign a `crit` header it does not know: declare the names the caller asked for.
+    const crit = Array.isArray(header.crit) ? Object.fromEntries((header.crit as string[]).map((c) => [c, true])) : undefined;
+    return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid, ...header }).sign(key.privateKey, { crit });
   }
 
   function userClaims(u: SandboxUser, azp: string, typ: string): JWTPayload {

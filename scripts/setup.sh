@@ -20,7 +20,7 @@ for arg in "$@"; do
     --runtime) MODE=runtime ;;
     --test | --with-browser) MODE=test ;;
     -h | --help)
-      sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)

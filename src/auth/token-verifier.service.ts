@@ -93,9 +93,10 @@ export class TokenVerifier {
   private async verifyFully(token: string): Promise<VerifiedEntry> {
     if (token.length > MAX_TOKEN_LENGTH) throw invalid(`the token is longer than ${MAX_TOKEN_LENGTH} characters`);
     if (!COMPACT_JWS.test(token)) throw invalid('the token is not a signed JWT in compact form');
-    const [h, p] = token.split('.');
+    const [h, p, sig] = token.split('.');
     const header = decodeSegment(h, 'header');
     const payload = decodeSegment(p, 'payload');
+    if (Buffer.from(sig, 'base64url').toString('base64url') !== sig) throw invalid('the token signature is not canonical base64url');
 
     const alg = header.alg;
     if (typeof alg !== 'string') throw invalid('the token header has no algorithm');

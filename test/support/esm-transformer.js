@@ -5,17 +5,19 @@ const swcJest = require('@swc/jest');
 
 const ESM_SYNTAX = /^\s*(import\s*[\w{*'"]|export\s)/m;
 const inner = swcJest.createTransformer({
-  module: { type: 'commonjs', ignoreDynamic: true },
+  module: { type: 'commonjs', ignoreDynamic: false },
   jsc: { target: 'es2022', parser: { syntax: 'ecmascript' } },
   sourceMaps: false,
 });
 
 module.exports = {
   process(source, filename, options) {
-    if (!ESM_SYNTAX.test(source)) return { code: source };
-    return inner.process(source, filename, options);
+    if (!ESM_SYNTAX.test(source) && !source.includes('import(')) return { code: source };
+    // import.meta has no CommonJS equivalent in swc's output: give it the file's URL.
+    const patched = source.replace(/\bimport\.meta\.url\b/g, "('file://' + __filename)");
+    return inner.process(patched, filename, options);
   },
   getCacheKey(source, filename, ...rest) {
-    return 'esm-cjs-1:' + inner.getCacheKey(source, filename, ...rest);
+    return 'esm-cjs-3:' + inner.getCacheKey(source, filename, ...rest);
   },
 };

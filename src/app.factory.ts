@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { LogController } from 'fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { BEARER_SCHEME } from './auth/decorators';
+import { createRootLogger, QUIET_PATHS } from './common/logging';
 import { MetricsService } from './common/metrics.service';
 import { ProblemFilter } from './common/problem.filter';
 import { PROBLEM_SCHEMAS } from './common/api-problems.decorator';
@@ -18,11 +20,17 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export interface CreateAppOptions {
   /** Keep Nest's own bootstrap logs (default: buffered into pino). */
   bufferLogs?: boolean;
+  /** The root logger (tests pass one writing to a buffer). */
+  logger?: ReturnType<typeof createRootLogger>;
 }
 
 /** Builds the application (not yet listening): adapter, pipeline, Swagger. Used by main.ts, tests and the spec exporter. */
 export async function createApp(config: AppConfig, opts: CreateAppOptions = {}): Promise<NestFastifyApplication> {
+  const logger = opts.logger ?? createRootLogger(config);
   const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    // One line per request is written by the onResponse hook below (with the credentials scrubbed).
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: false,
@@ -32,7 +40,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     },
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 512 },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
     bufferLogs: opts.bufferLogs ?? true,
     abortOnError: false,
   });
@@ -51,6 +59,12 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
   });
   fastify.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions?.url ?? 'unmatched';
+    if (!QUIET_PATHS.test(req.url)) {
+      req.log.info(
+        { req: { method: req.method, url: req.url }, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime) },
+        'request completed',
+      );
+    }
     metrics.httpRequests.inc({ route, method: req.method, status: reply.statusCode });
     metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
   });

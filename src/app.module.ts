@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { AuthModule } from './auth/auth.module';
 import { CommonModule } from './common/common.module';
+import type { Logger as PinoLogger } from 'pino';
 import { loggingParams } from './common/logging';
 import type { AppConfig } from './config/app-config';
 import { OpsModule } from './ops/ops.module';
@@ -14,12 +15,12 @@ import { StateModule } from './state/state.module';
  */
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, logger: PinoLogger): DynamicModule {
     return {
       module: AppModule,
       imports: [
         CommonModule.forRoot(config),
-        LoggerModule.forRoot(loggingParams(config)),
+        LoggerModule.forRoot(loggingParams(logger)),
         StateModule,
         AuthModule,
         OpsModule,

@@ -1,5 +1,5 @@
-import { All, Controller, Inject, Req, Res } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { All, applyDecorators, Controller, Inject, Req, Res } from '@nestjs/common';
+import { ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../common/problem';
@@ -33,8 +33,9 @@ export class ExtAuthzController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  @All(['validate', 'validate/*'])
+  @All('validate/*')
   @ExtAuthz('trino')
+  @OriginalPathParam()
   @ApiOperation({
     summary: 'Envoy ext_authz check for Trino traffic',
     description:
@@ -61,28 +62,20 @@ export class ExtAuthzController {
     reply.header('x-trino-user', headerSafe(user)).header(REMOVE_HEADER, REMOVE_ON_VALIDATE).code(200).send();
   }
 
-  @All(['auth', 'auth/*'])
-  @ExtAuthz('gateway-routes')
-  @ApiOperation({
-    summary: 'Access check for Envoy SecurityPolicy extAuth and nginx auth_request',
-    description:
-      'The original path comes from the suffix after /api/auth, or X-Original-URI, or X-Forwarded-Uri; when several are ' +
-      'given, every one must pass. The route-policy table applies (e.g. /api/agents/** needs REGULAR or ADMIN). ' +
-      '200 with x-user-id, x-user-name, x-user-email; 401/403 problem+json otherwise.',
-  })
-  @ApiHeader({ name: 'X-Original-URI', required: false, description: 'Original request URI (nginx auth_request)' })
-  @ApiHeader({ name: 'X-Forwarded-Uri', required: false, description: 'Original request URI (other proxies)' })
-  @ApiQuery({ name: 'access-token', required: false, description: 'Token for WebSocket upgrades' })
-  @ApiResponse({
-    status: 200,
-    description: 'Allowed',
-    headers: {
-      'x-user-id': { description: 'sub', schema: { type: 'string' } },
-      'x-user-name': { description: 'preferred_username', schema: { type: 'string' } },
-      'x-user-email': { description: 'email', schema: { type: 'string' } },
-    },
-  })
-  async auth(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+  @All('auth')
+  @GatewayCheckDocs()
+  authCheck(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    return this.check(req, reply);
+  }
+
+  @All('auth/*')
+  @OriginalPathParam()
+  @GatewayCheckDocs()
+  authCheckPath(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    return this.check(req, reply);
+  }
+
+  private async check(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const suffix = req.url.split('?')[0].slice('/api/auth'.length);
     const originalUris = [header(req, 'x-original-uri'), header(req, 'x-forwarded-uri')].filter((u): u is string => !!u);
     const paths: string[] = [];
@@ -125,6 +118,37 @@ export class ExtAuthzController {
       .type(PROBLEM_CONTENT_TYPE)
       .send(problemBody(d.status, d.reason, d.detail, url.split('?')[0], String(reply.request.id)));
   }
+}
+
+/** The contract of /api/auth (both routes: bare, and with the original path as suffix). */
+function GatewayCheckDocs(): MethodDecorator {
+  return applyDecorators(
+    ExtAuthz('gateway-routes'),
+    ApiOperation({
+      summary: 'Access check for Envoy SecurityPolicy extAuth and nginx auth_request',
+      description:
+        'The original path comes from the suffix after /api/auth, or X-Original-URI, or X-Forwarded-Uri; when several are ' +
+        'given, every one must pass. The route-policy table applies (e.g. /api/agents/** needs REGULAR or ADMIN). ' +
+        '200 with x-user-id, x-user-name, x-user-email; 401/403 problem+json otherwise.',
+    }),
+    ApiHeader({ name: 'X-Original-URI', required: false, description: 'Original request URI (nginx auth_request)' }),
+    ApiHeader({ name: 'X-Forwarded-Uri', required: false, description: 'Original request URI (other proxies)' }),
+    ApiQuery({ name: 'access-token', required: false, description: 'Token for WebSocket upgrades' }),
+    ApiResponse({
+      status: 200,
+      description: 'Allowed',
+      headers: {
+        'x-user-id': { description: 'sub', schema: { type: 'string' } },
+        'x-user-name': { description: 'preferred_username', schema: { type: 'string' } },
+        'x-user-email': { description: 'email', schema: { type: 'string' } },
+      },
+    }),
+  );
+}
+
+/** The wildcard suffix: the client's original path, as the gateway appends it. */
+function OriginalPathParam(): MethodDecorator {
+  return ApiParam({ name: 'path', description: 'The original request path (any number of segments)', schema: { type: 'string', example: 'v1/statement' } });
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {

@@ -42,7 +42,7 @@ export class RouteInventory implements OnApplicationBootstrap {
           controller: instance.constructor.name,
           handler: name,
           method,
-          path: `/${[base, path].flat().join('/')}`.replace(/\/+/g, '/'),
+          path: `/${[base, path].flat().join('/')}`.replace(/\/+/g, '/').replace(/(.)\/$/, '$1'),
           policy: self ? `self:${self}` : policy?.rule,
         });
       }

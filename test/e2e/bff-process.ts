@@ -1,0 +1,38 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from '../support/net';
+import { spawnNode, type ManagedProcess } from '../support/processes';
+
+export const MAIN = join(__dirname, '../../dist/main.js');
+
+/** The built BFF (`node dist/main.js`) in sandbox mode, as a new user runs it, with its printed demo tokens. */
+export interface SandboxBff {
+  url: string;
+  proc: ManagedProcess;
+  tokens: Record<'alice' | 'admin' | 'viewer', string>;
+  stop(): Promise<void>;
+}
+
+export async function startSandboxBff(env: NodeJS.ProcessEnv = {}): Promise<SandboxBff> {
+  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm test does)');
+  const port = await freePort();
+  const proc = await spawnNode(MAIN, {
+    env: { PORT: String(port), HOST: '127.0.0.1', KEYCLOAK_URL: '', NODE_ENV: 'development', LOG_LEVEL: 'info', ...env },
+    readyLine: /Try: +curl/,
+    timeoutMs: 30000,
+  });
+  const out = proc.stdout();
+  const tokenOf = (user: string) => {
+    const m = new RegExp(`${user} \\([^)]*\\):\\s*\\n\\s*(\\S+)`).exec(out);
+    if (!m) throw new Error(`no demo token for ${user} in the banner:\n${out}`);
+    return m[1];
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    tokens: { alice: tokenOf('alice'), admin: tokenOf('admin'), viewer: tokenOf('viewer') },
+    stop: async () => {
+      await proc.stop();
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { ConfigError, loadConfig } from '../../src/config/load-config';
+
+const BASE = { KEYCLOAK_URL: 'https://kc.example.com', KEYCLOAK_REALM: 'platform', BFF_CLIENT_ID: 'platform-bff', BFF_CLIENT_SECRET: 's3cr3t-value' };
+
+function problems(env: Record<string, string>, opts = {}): ConfigError {
+  try {
+    loadConfig(env, opts);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('builds the typed config with the documented defaults', () => {
+    const c = loadConfig(BASE);
+    expect(c.port).toBe(3000);
+    expect(c.keycloak.issuer).toBe('https://kc.example.com/realms/platform');
+    expect(c.auth.audiences).toEqual(['platform-bff']);
+    expect(c.auth.clockSkewS).toBe(30);
+    expect(c.tokenExchange).toEqual({ cacheTtlS: 180, timeoutMs: 3000 });
+    expect(c.trino).toMatchObject({ userClaim: 'preferred_username', auth: 'none' });
+    expect(c.trinoGateway.audience).toBe('trino-gw');
+    expect(c.mlAgent).toMatchObject({ audience: 'ml-agent', tokenMode: 'exchange' });
+  });
+
+  it('lists every error at once, by key and rule, never echoing a value', () => {
+    const err = problems({
+      ...BASE,
+      PORT: 'not-a-port',
+      AUTH_JWT_SECRET: 'too-short-secret-value',
+      TRINO_AUTH: 'kerberos',
+      VALKEY_URL: 'http://valkey:6379',
+      AUTH_CLOCK_SKEW_S: '9999',
+      AUTH_EXTRA_ISSUERS: '{not json',
+    });
+    const keys = err.problems.map((p) => p.key);
+    expect(keys).toEqual(expect.arrayContaining(['PORT', 'AUTH_JWT_SECRET', 'AUTH_JWT_SECRET_ISSUER', 'TRINO_AUTH', 'VALKEY_URL', 'AUTH_CLOCK_SKEW_S', 'AUTH_EXTRA_ISSUERS']));
+    for (const secret of ['too-short-secret-value', 's3cr3t-value', 'kerberos', 'valkey:6379', 'not-a-port']) {
+      expect(err.message).not.toContain(secret);
+    }
+  });
+
+  it('requires KEYCLOAK_URL in production, so sandbox mode is refused there', () => {
+    expect(problems({ NODE_ENV: 'production' }, { sandbox: true }).problems.map((p) => p.key)).toContain('KEYCLOAK_URL');
+  });
+
+  it('refuses the account audience (Keycloak puts it in every user token)', () => {
+    expect(problems({ ...BASE, AUTH_AUDIENCE: 'platform-bff,account' }).problems).toEqual([
+      expect.objectContaining({ key: 'AUTH_AUDIENCE' }),
+    ]);
+  });
+
+  it('needs the client id and secret once a Keycloak URL is given', () => {
+    const keys = problems({ KEYCLOAK_URL: 'https://kc.example.com' }).problems.map((p) => p.key);
+    expect(keys).toEqual(expect.arrayContaining(['KEYCLOAK_REALM', 'BFF_CLIENT_ID', 'BFF_CLIENT_SECRET']));
+  });
+
+  it('parses extra issuers, deriving a Keycloak realm’s JWKS and refusing a duplicate', () => {
+    const c = loadConfig({ ...BASE, AUTH_EXTRA_ISSUERS: JSON.stringify([{ issuer: 'https://kc.example.com/realms/tenant-a' }, { issuer: 'https://idp.example.org', jwksUri: 'https://idp.example.org/keys' }]) });
+    expect(c.auth.issuers.map((i) => [i.issuer, i.jwksUri, i.kind])).toEqual([
+      ['https://kc.example.com/realms/platform', 'https://kc.example.com/realms/platform/protocol/openid-connect/certs', 'keycloak'],
+      ['https://kc.example.com/realms/tenant-a', 'https://kc.example.com/realms/tenant-a/protocol/openid-connect/certs', 'keycloak'],
+      ['https://idp.example.org', 'https://idp.example.org/keys', 'oidc'],
+    ]);
+    expect(problems({ ...BASE, AUTH_EXTRA_ISSUERS: JSON.stringify([{ issuer: 'https://idp.example.org' }]) }).problems[0].key).toBe('AUTH_EXTRA_ISSUERS[0]');
+    expect(() => loadConfig({ ...BASE, AUTH_EXTRA_ISSUERS: JSON.stringify([{ issuer: 'https://kc.example.com/realms/platform' }]) })).toThrow(ConfigError);
+  });
+
+  it('adds the HS256 issuer only with its secret and issuer', () => {
+    const c = loadConfig({ ...BASE, AUTH_JWT_SECRET: 'k'.repeat(40), AUTH_JWT_SECRET_ISSUER: 'urn:agents' });
+    expect(c.auth.issuers.at(-1)).toMatchObject({ issuer: 'urn:agents', kind: 'hs256', algorithms: ['HS256'] });
+  });
+});

@@ -6,6 +6,8 @@ import type { SandboxServer } from './types';
 export const SANDBOX_REALM = 'platform';
 export const SANDBOX_CLIENT_ID = 'platform-bff';
 export const SANDBOX_FRONTEND_CLIENT_ID = 'platform-frontend';
+/** The BFF's browser login (authorization code + PKCE): a confidential client with loopback redirect URIs. */
+export const SANDBOX_LOGIN_CLIENT_ID = 'platform-bff-web';
 export const SANDBOX_WORKSPACE = 'demo';
 export const DOWNSTREAM_AUDIENCES = ['trino-gw', 'ml-agent', 'trino'] as const;
 
@@ -18,13 +20,20 @@ export interface Sandbox {
 }
 
 /** The realm's clients, as docker/keycloak/realm.json declares them for a real Keycloak. */
-export function sandboxClients(workspaceId: string, bffSecret: string): SandboxClient[] {
+export function sandboxClients(workspaceId: string, bffSecret: string, loginSecret = randomBytes(24).toString('base64url')): SandboxClient[] {
   return [
     { clientId: SANDBOX_FRONTEND_CLIENT_ID, audienceMappers: [SANDBOX_CLIENT_ID] },
     { clientId: SANDBOX_CLIENT_ID, secret: bffSecret, standardTokenExchange: true, serviceAccountRoles: [], audienceMappers: [SANDBOX_CLIENT_ID] },
     ...DOWNSTREAM_AUDIENCES.map((a) => ({ clientId: `${workspaceId}-${a}` })),
     { clientId: 'otel-collector', secret: randomBytes(16).toString('hex'), serviceAccountRoles: ['TRACE_WRITER'], audienceMappers: [SANDBOX_CLIENT_ID] },
     { clientId: 'ci-pipeline', secret: randomBytes(16).toString('hex'), serviceAccountRoles: ['REGULAR'], audienceMappers: [SANDBOX_CLIENT_ID] },
+    {
+      clientId: SANDBOX_LOGIN_CLIENT_ID,
+      secret: loginSecret,
+      redirectUris: ['http://127.0.0.1:*', 'http://localhost:*'],
+      pkceMethod: 'S256',
+      audienceMappers: [SANDBOX_CLIENT_ID],
+    },
   ];
 }
 
@@ -32,15 +41,23 @@ export function sandboxClients(workspaceId: string, bffSecret: string): SandboxC
  * Starts the sandbox: the OIDC issuer (Keycloak layout, demo users alice = REGULAR,
  * admin = ADMIN, viewer = no role) and every emulator of emulators.ts, on loopback.
  */
-export async function startSandbox(opts: { issuerPort?: number; workspaceId?: string } = {}): Promise<Sandbox> {
+export async function startSandbox(opts: { issuerPort?: number; workspaceId?: string; accessTokenLifespanS?: number } = {}): Promise<Sandbox> {
   const workspaceId = opts.workspaceId ?? SANDBOX_WORKSPACE;
   const bffSecret = randomBytes(24).toString('base64url');
-  const issuer = await startOidcIssuer({ port: opts.issuerPort, realm: SANDBOX_REALM, clients: sandboxClients(workspaceId, bffSecret) });
+  const loginSecret = randomBytes(24).toString('base64url');
+  const issuer = await startOidcIssuer({
+    port: opts.issuerPort,
+    realm: SANDBOX_REALM,
+    clients: sandboxClients(workspaceId, bffSecret, loginSecret),
+    accessTokenLifespanS: opts.accessTokenLifespanS,
+  });
   const env: Record<string, string> = {
     KEYCLOAK_URL: issuer.url,
     KEYCLOAK_REALM: SANDBOX_REALM,
     BFF_CLIENT_ID: SANDBOX_CLIENT_ID,
     BFF_CLIENT_SECRET: bffSecret,
+    BFF_LOGIN_CLIENT_ID: SANDBOX_LOGIN_CLIENT_ID,
+    BFF_LOGIN_CLIENT_SECRET: loginSecret,
     WORKSPACE_ID: workspaceId,
   };
   const servers: Sandbox['servers'] = [{ name: 'oidc-issuer', server: issuer }];

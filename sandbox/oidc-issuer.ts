@@ -7,7 +7,9 @@ import type { SandboxServer } from './types';
 /**
  * A standards OIDC issuer with Keycloak's URL layout and claim shapes, for sandbox mode and tests:
  * RS256 JWKS with rotation and withdrawal, password / client_credentials / refresh_token grants,
- * and RFC 8693 standard token exchange with Keycloak V2 semantics (protocols.md §4).
+ * RFC 8693 standard token exchange with Keycloak V2 semantics (protocols.md §4), and the browser
+ * login: authorization code flow with PKCE (S256) through a login page for the demo users, an SSO
+ * session cookie, and RP-initiated logout (end_session_endpoint).
  */
 export interface SandboxUser {
   sub: string;
@@ -29,6 +31,13 @@ export interface SandboxClient {
   serviceAccountRoles?: string[];
   /** Audiences put in tokens issued to this client (Keycloak audience mappers). */
   audienceMappers?: string[];
+  /**
+   * "Standard flow" (authorization code): the valid redirect URIs, also accepted as post-logout
+   * redirect URIs (Keycloak's "+"). A trailing `*` matches anything, as Keycloak's wildcard does.
+   */
+  redirectUris?: string[];
+  /** PKCE the client requires (Keycloak's "Proof Key for Code Exchange Code Challenge Method"). */
+  pkceMethod?: 'S256';
 }
 
 export interface OidcIssuerOptions {
@@ -70,8 +79,8 @@ export interface OidcIssuer extends SandboxServer {
   publicJwks(): { keys: JWK[] };
   /** down: connections are reset; slowMs: every answer waits this long. */
   setAvailability(a: { down?: boolean; slowMs?: number }): void;
-  /** Token endpoint calls by grant type, and exchanges by `${sub}|${audience}`. */
-  readonly stats: { grants: Record<string, number>; exchanges: Map<string, number>; jwksFetches: number };
+  /** Token endpoint calls by grant type, and exchanges by `${sub}|${audience}`; logins = login form successes. */
+  readonly stats: { grants: Record<string, number>; exchanges: Map<string, number>; jwksFetches: number; logins: number; logouts: number };
 }
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -116,6 +125,73 @@ function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<string> {
   });
 }
 
+const html = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) => {
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-frame-options': 'DENY',
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    ...headers,
+  });
+  res.end(body);
+};
+const escapeHtml = (v: string) =>
+  v.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+const redirectTo = (res: ServerResponse, location: string, headers: Record<string, string | string[]> = {}) => {
+  res.writeHead(302, { location, 'cache-control': 'no-store', ...headers });
+  res.end();
+};
+/** `uri` with these query parameters added (undefined values skipped). */
+function withQuery(uri: string, params: Record<string, string | undefined>): string {
+  const url = new URL(uri);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
+  return url.toString();
+}
+/** Keycloak's redirect URI check: exact, or a prefix match for a pattern ending in `*`; never a fragment. */
+function redirectAllowed(patterns: string[] | undefined, uri: string): boolean {
+  if (!patterns?.length || !uri || uri.includes('#')) return false;
+  try {
+    new URL(uri);
+  } catch {
+    return false;
+  }
+  return patterns.some((p) => (p.endsWith('*') ? uri.startsWith(p.slice(0, -1)) : uri === p));
+}
+function cookieValue(req: IncomingMessage, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+const PKCE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
+const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
+/** How long a login form and an authorization code stay valid (Keycloak: login timeout 30 min, code 60 s). */
+const LOGIN_TIMEOUT_MS = 30 * 60_000;
+const CODE_LIFESPAN_MS = 60_000;
+/** Keycloak's SSO cookie (the identity of the browser's session at the issuer). */
+const SSO_COOKIE = 'KEYCLOAK_IDENTITY';
+
+function loginPage(realm: string, action: string, error?: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign in to ${escapeHtml(realm)}</title>
+<style>body{font-family:sans-serif;background:#f0f0f0}main{max-width:22rem;margin:4rem auto;background:#fff;padding:2rem}
+label,input{display:block;width:100%;margin:.3rem 0}#kc-error{color:#b00}</style></head>
+<body><main>
+<h1 id="kc-page-title">Sign in to your account</h1>
+${error ? `<div id="kc-error" role="alert">${escapeHtml(error)}</div>` : ''}
+<form id="kc-form-login" action="${escapeHtml(action)}" method="post">
+<label for="username">Username or email</label><input id="username" name="username" type="text" autocomplete="username" autofocus>
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password">
+<input type="submit" id="kc-login" name="login" value="Sign In">
+</form>
+<p>Sandbox users: alice / alice, admin / admin, viewer / viewer.</p>
+</main></body></html>`;
+}
+const messagePage = (title: string, message: string) =>
+  `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>` +
+  `<body><main><h1 id="kc-page-title">${escapeHtml(title)}</h1><p id="kc-message">${escapeHtml(message)}</p></main></body></html>`;
+
 const safeEqual = (a: string, b: string) => {
   const x = createHash('sha256').update(a).digest();
   const y = createHash('sha256').update(b).digest();
@@ -130,9 +206,22 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
   const keys: KeyEntry[] = [];
   let signing!: KeyEntry;
   const availability = { down: false, slowMs: 0 };
-  const stats = { grants: {} as Record<string, number>, exchanges: new Map<string, number>(), jwksFetches: 0 };
+  const stats = { grants: {} as Record<string, number>, exchanges: new Map<string, number>(), jwksFetches: 0, logins: 0, logouts: 0 };
   const sockets = new Set<Socket>();
   let issuer = '';
+
+  // Browser login state: login forms awaiting credentials, issued codes, SSO sessions (by sid).
+  interface PendingLogin { clientId: string; redirectUri: string; state?: string; nonce?: string; scope: string; codeChallenge?: string; expiresAt: number }
+  interface IssuedCode { clientId: string; redirectUri: string; user: SandboxUser; nonce?: string; scope: string; codeChallenge?: string; sid: string; authTime: number; expiresAt: number; used: boolean }
+  const pendingLogins = new Map<string, PendingLogin>();
+  const codes = new Map<string, IssuedCode>();
+  const ssoSessions = new Map<string, { user: SandboxUser; authTime: number }>();
+  const endedSessions = new Set<string>();
+  const sweepLoginState = () => {
+    const now = Date.now();
+    for (const [k, v] of pendingLogins) if (v.expiresAt < now) pendingLogins.delete(k);
+    for (const [k, v] of codes) if (v.expiresAt < now) codes.delete(k);
+  };
 
   async function addKey(): Promise<KeyEntry> {
     const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
@@ -235,8 +324,47 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       const p = await verifyOwn(form.get('refresh_token') ?? '');
       const u = p && p.typ === 'Refresh' ? users.find((x) => x.sub === p.sub) : undefined;
       if (!u) return oauthError(res, 400, 'invalid_grant', 'Invalid refresh token');
-      const access = await sign(userClaims(u, client.clientId, 'Bearer'));
+      // A refresh token of a browser session ended by RP-initiated logout is dead (Keycloak: "Session not active").
+      if (typeof p?.sid === 'string' && endedSessions.has(p.sid)) return oauthError(res, 400, 'invalid_grant', 'Session not active');
+      const access = await sign({ ...userClaims(u, client.clientId, 'Bearer'), ...(typeof p?.sid === 'string' ? { sid: p.sid } : {}) });
       return json(res, 200, { access_token: access, expires_in: lifespan, token_type: 'Bearer', refresh_token: form.get('refresh_token'), refresh_expires_in: 1800 });
+    }
+    if (grant === 'authorization_code') {
+      const code = form.get('code') ?? '';
+      const entry = codes.get(code);
+      if (!entry || entry.expiresAt < Date.now()) return oauthError(res, 400, 'invalid_grant', 'Code not valid');
+      if (entry.used) {
+        codes.delete(code);
+        return oauthError(res, 400, 'invalid_grant', 'Code not valid');
+      }
+      entry.used = true;
+      if (entry.clientId !== client.clientId) return oauthError(res, 400, 'invalid_grant', 'Auth error');
+      if (form.get('redirect_uri') !== entry.redirectUri) return oauthError(res, 400, 'invalid_grant', 'Incorrect redirect_uri');
+      const verifier = form.get('code_verifier');
+      if (entry.codeChallenge) {
+        if (!verifier) return oauthError(res, 400, 'invalid_grant', 'PKCE code verifier not specified');
+        if (!PKCE_VERIFIER.test(verifier)) return oauthError(res, 400, 'invalid_grant', 'PKCE invalid code verifier');
+        const computed = createHash('sha256').update(verifier, 'ascii').digest('base64url');
+        if (!safeEqual(computed, entry.codeChallenge)) return oauthError(res, 400, 'invalid_grant', 'PKCE verification failed: Invalid code verifier');
+      } else if (verifier) {
+        return oauthError(res, 400, 'invalid_grant', 'PKCE code verifier specified but challenge not present in authorization');
+      }
+      if (endedSessions.has(entry.sid)) return oauthError(res, 400, 'invalid_grant', 'Session not active');
+      const u = entry.user;
+      const session = { sid: entry.sid, session_state: entry.sid };
+      const access = await sign({ ...userClaims(u, client.clientId, 'Bearer'), ...session, scope: entry.scope });
+      const refresh = await sign({ ...userClaims(u, client.clientId, 'Refresh'), ...session, exp: now + 1800, aud: issuer });
+      const body: Record<string, unknown> = {
+        access_token: access, expires_in: lifespan, refresh_expires_in: 1800, refresh_token: refresh, token_type: 'Bearer',
+        'not-before-policy': 0, session_state: entry.sid, scope: entry.scope,
+      };
+      if (entry.scope.split(' ').includes('openid')) {
+        body.id_token = await sign({
+          ...userClaims(u, client.clientId, 'ID'), ...session, aud: client.clientId, auth_time: entry.authTime,
+          ...(entry.nonce !== undefined ? { nonce: entry.nonce } : {}),
+        });
+      }
+      return json(res, 200, body);
     }
     if (grant === 'client_credentials') {
       if (!client.secret || !client.serviceAccountRoles) return oauthError(res, 401, 'unauthorized_client', 'Client not enabled to retrieve service account');
@@ -282,6 +410,98 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
   }
 
   const base = `/realms/${realm}`;
+
+  /** Ends the login with a code for the client: back to its redirect URI with code, state, session_state and iss (RFC 9207). */
+  function issueCode(res: ServerResponse, pending: PendingLogin, user: SandboxUser, sid: string, authTime: number, headers: Record<string, string | string[]> = {}) {
+    const code = `${randomUUID()}.${randomBytes(24).toString('base64url')}`;
+    codes.set(code, {
+      clientId: pending.clientId, redirectUri: pending.redirectUri, user, nonce: pending.nonce, scope: pending.scope,
+      codeChallenge: pending.codeChallenge, sid, authTime, expiresAt: Date.now() + CODE_LIFESPAN_MS, used: false,
+    });
+    redirectTo(res, withQuery(pending.redirectUri, { state: pending.state, session_state: sid, iss: issuer, code }), headers);
+  }
+
+  /** GET …/protocol/openid-connect/auth: checks the client and redirect URI, then the login page (or SSO). */
+  function authorizationEndpoint(req: IncomingMessage, res: ServerResponse, q: URLSearchParams) {
+    sweepLoginState();
+    const client = clients.get(q.get('client_id') ?? '');
+    if (!client) return html(res, 400, messagePage('We are sorry...', 'Client not found.'));
+    const redirectUri = q.get('redirect_uri') ?? '';
+    // Keycloak never redirects to an unregistered URI: it shows an error page instead.
+    if (!redirectAllowed(client.redirectUris, redirectUri)) return html(res, 400, messagePage('We are sorry...', 'Invalid parameter: redirect_uri'));
+    const state = q.get('state') ?? undefined;
+    const back = (error: string, description: string) => redirectTo(res, withQuery(redirectUri, { error, error_description: description, state, iss: issuer }));
+    if (q.get('response_type') !== 'code') return back('unsupported_response_type', 'Client is not allowed to initiate browser login with given response_type.');
+    const challenge = q.get('code_challenge') ?? undefined;
+    const method = q.get('code_challenge_method') ?? undefined;
+    if (challenge !== undefined || method !== undefined) {
+      if (method !== 'S256') return back('invalid_request', 'Invalid parameter: code challenge method is not matching the configured one');
+      if (!challenge || !S256_CHALLENGE.test(challenge)) return back('invalid_request', 'Invalid parameter: code_challenge');
+    } else if (client.pkceMethod) {
+      return back('invalid_request', 'Missing parameter: code_challenge_method');
+    }
+    const pending: PendingLogin = {
+      clientId: client.clientId, redirectUri, state, nonce: q.get('nonce') ?? undefined, scope: q.get('scope') ?? 'openid',
+      codeChallenge: challenge, expiresAt: Date.now() + LOGIN_TIMEOUT_MS,
+    };
+    const sid = cookieValue(req, SSO_COOKIE);
+    const sso = sid ? ssoSessions.get(sid) : undefined;
+    const prompt = q.get('prompt');
+    if (sid && sso && prompt !== 'login') return issueCode(res, pending, sso.user, sid, sso.authTime);
+    if (prompt === 'none') return back('login_required', 'Login required');
+    const sessionCode = randomBytes(24).toString('base64url');
+    pendingLogins.set(sessionCode, pending);
+    return html(res, 200, loginPage(realm, `${issuer}/login-actions/authenticate?session_code=${sessionCode}&client_id=${encodeURIComponent(client.clientId)}`));
+  }
+
+  /** POST …/login-actions/authenticate: the login form. Wrong credentials show the form again. */
+  async function loginAction(req: IncomingMessage, res: ServerResponse, q: URLSearchParams) {
+    const sessionCode = q.get('session_code') ?? '';
+    const pending = pendingLogins.get(sessionCode);
+    if (!pending || pending.expiresAt < Date.now()) {
+      return html(res, 400, messagePage('Page has expired', 'Your login attempt timed out. Login will start from the beginning.'));
+    }
+    const form = new URLSearchParams(await readBody(req));
+    const name = form.get('username') ?? '';
+    const u = users.find((x) => x.username === name || x.email === name);
+    if (!u || !safeEqual(u.password, form.get('password') ?? '')) {
+      return html(res, 200, loginPage(realm, `${issuer}/login-actions/authenticate?session_code=${sessionCode}&client_id=${encodeURIComponent(pending.clientId)}`, 'Invalid username or password.'));
+    }
+    pendingLogins.delete(sessionCode);
+    stats.logins++;
+    const sid = randomUUID();
+    const authTime = Math.floor(Date.now() / 1000);
+    ssoSessions.set(sid, { user: u, authTime });
+    const cookie = `${SSO_COOKIE}=${sid}; Path=${base}/; HttpOnly; SameSite=Lax`;
+    return issueCode(res, pending, u, sid, authTime, { 'set-cookie': cookie });
+  }
+
+  /** GET or POST …/protocol/openid-connect/logout: RP-initiated logout (id_token_hint, post_logout_redirect_uri, state). */
+  async function endSessionEndpoint(req: IncomingMessage, res: ServerResponse, q: URLSearchParams) {
+    const params = req.method === 'POST' ? new URLSearchParams(await readBody(req)) : q;
+    const hint = params.get('id_token_hint');
+    let idToken: JWTPayload | undefined;
+    if (hint) {
+      idToken = await verifyOwn(hint);
+      if (!idToken || idToken.typ !== 'ID') return html(res, 400, messagePage('We are sorry...', 'Invalid parameter: id_token_hint'));
+    }
+    const postLogout = params.get('post_logout_redirect_uri') ?? undefined;
+    if (postLogout) {
+      const clientId = params.get('client_id') ?? (typeof idToken?.aud === 'string' ? idToken.aud : typeof idToken?.azp === 'string' ? idToken.azp : undefined);
+      if (!clientId) return html(res, 400, messagePage('We are sorry...', 'Missing parameters: id_token_hint'));
+      if (!redirectAllowed(clients.get(clientId)?.redirectUris, postLogout)) return html(res, 400, messagePage('We are sorry...', 'Invalid redirect uri'));
+    }
+    const sid = (typeof idToken?.sid === 'string' ? idToken.sid : undefined) ?? cookieValue(req, SSO_COOKIE);
+    if (sid) {
+      ssoSessions.delete(sid);
+      endedSessions.add(sid);
+    }
+    stats.logouts++;
+    const clear = `${SSO_COOKIE}=; Path=${base}/; HttpOnly; SameSite=Lax; Max-Age=0`;
+    if (postLogout) return redirectTo(res, withQuery(postLogout, { state: params.get('state') ?? undefined }), { 'set-cookie': clear });
+    return html(res, 200, messagePage('You are logged out', 'You are logged out.'), { 'set-cookie': clear });
+  }
+
   const server = createServer((req, res) => {
     const handle = async () => {
       if (availability.down) {
@@ -298,7 +518,17 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
           grant_types_supported: ['authorization_code', 'refresh_token', 'password', 'client_credentials', TOKEN_EXCHANGE_GRANT],
           response_types_supported: ['code'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'],
           token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'], code_challenge_methods_supported: ['S256'],
+          authorization_response_iss_parameter_supported: true, scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
         });
+      }
+      if (req.method === 'GET' && path === `${base}/protocol/openid-connect/auth`) {
+        return authorizationEndpoint(req, res, new URL(req.url ?? '/', 'http://x').searchParams);
+      }
+      if (req.method === 'POST' && path === `${base}/login-actions/authenticate`) {
+        return loginAction(req, res, new URL(req.url ?? '/', 'http://x').searchParams);
+      }
+      if ((req.method === 'GET' || req.method === 'POST') && path === `${base}/protocol/openid-connect/logout`) {
+        return endSessionEndpoint(req, res, new URL(req.url ?? '/', 'http://x').searchParams);
       }
       if (req.method === 'GET' && path === `${base}/protocol/openid-connect/certs`) {
         stats.jwksFetches++;

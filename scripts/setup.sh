@@ -45,9 +45,12 @@ install_system_packages() {
   # nginx lives in /usr/sbin, which may not be on a non-root PATH.
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # The deployment checks run docker/init/init.sh for real (certificates, bcrypt password).
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 
   if [ "${#missing[@]}" -eq 0 ]; then
-    log "system packages present: redis-server nginx chromium"
+    log "system packages present: redis-server nginx chromium openssl htpasswd"
   else
     if [ "$(id -u)" -ne 0 ] && [ -z "$SUDO" ]; then
       echo "setup.sh: need root (or sudo) to install: ${missing[*]}" >&2

@@ -1,12 +1,19 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
+import { MlflowModule } from './mlflow/mlflow.module';
+import { AgentsModule } from './agent-service/agents.module';
 import { AuthModule } from './auth/auth.module';
 import { CommonModule } from './common/common.module';
 import type { Logger as PinoLogger } from 'pino';
 import { loggingParams } from './common/logging';
 import type { AppConfig } from './config/app-config';
+import { MlAgentModule } from './ml-agent/ml-agent.module';
 import { OpsModule } from './ops/ops.module';
 import { StateModule } from './state/state.module';
+import { TrinoQueryModule } from './trino-query/trino-query.module';
+import { AuditModule } from './audit/audit.module';
+import { TokenExchangeModule } from './token-exchange/token-exchange.module';
+import { TrinoGatewayAdminModule } from './trino-gateway-admin/trino-gateway-admin.module';
 
 /**
  * The BFF. Request pipeline, in order: request id (Fastify) → metrics/logging hooks →
@@ -24,6 +31,13 @@ export class AppModule {
         StateModule,
         AuthModule,
         OpsModule,
+        TrinoQueryModule,
+        AgentsModule,
+        AuditModule,
+        TokenExchangeModule,
+        TrinoGatewayAdminModule,
+        MlAgentModule,
+        MlflowModule,
       ],
     };
   }

@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, type Env } from './config/load-config';
 import type { AppConfig } from './config/app-config';
 
 /** Keys the sandbox issuer owns: in sandbox mode the user's env cannot point them elsewhere. */
-const SANDBOX_IDP_KEYS = ['KEYCLOAK_URL', 'KEYCLOAK_REALM', 'BFF_CLIENT_ID', 'BFF_CLIENT_SECRET'];
+const SANDBOX_IDP_KEYS = ['KEYCLOAK_URL', 'KEYCLOAK_REALM', 'BFF_CLIENT_ID', 'BFF_CLIENT_SECRET', 'BFF_LOGIN_CLIENT_ID', 'BFF_LOGIN_CLIENT_SECRET'];
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);

@@ -1,13 +1,15 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { ModuleRef, Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { ProblemException } from '../common/problem';
 import { AccessDecider, type Decision } from './access-decider.service';
 import type { AccessPolicy } from './access-policy';
 import { setAuthContext } from './auth-context';
-import { RouteAudience, RoutePolicy, SelfAuthorizing } from './decorators';
+import { BREAK_GLASS_AUTHENTICATOR, BreakGlassScope, RouteAudience, RoutePolicy, SelfAuthorizing, type BreakGlassAuthenticator } from './decorators';
 
-type Resolved = { policy: AccessPolicy } | { self: true } | { undeclared: true };
+type Resolved = { policy: AccessPolicy; breakGlass?: string } | { self: true } | { undeclared: true };
+
+const BASIC = /^Basic\s/i;
 
 /** Turns a denial into the problem the client sees (401 with WWW-Authenticate, 403, 400, 503). */
 export function denialProblem(decision: Extract<Decision, { allow: false }>): ProblemException {
@@ -23,10 +25,12 @@ export function denialProblem(decision: Extract<Decision, { allow: false }>): Pr
 @Injectable()
 export class AuthGuard implements CanActivate {
   private readonly resolved = new WeakMap<object, Resolved>();
+  private breakGlass?: BreakGlassAuthenticator | null;
 
   constructor(
     private readonly reflector: Reflector,
     private readonly decider: AccessDecider,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
@@ -37,6 +41,12 @@ export class AuthGuard implements CanActivate {
     if (r.policy.kind === 'public') return true;
     const req = ctx.switchToHttp().getRequest<FastifyRequest>();
     const route = req.routeOptions?.url ?? 'unknown';
+    if (r.breakGlass && BASIC.test(firstHeader(req.headers.authorization))) {
+      const authenticator = this.breakGlassAuthenticator();
+      if (!authenticator) throw new ProblemException(401, 'token_missing', 'a bearer token is required', undefined, { 'www-authenticate': 'Bearer realm="platform-bff"' });
+      await authenticator.authenticate(req, r.breakGlass, route);
+      return true;
+    }
     const decision = await this.decider.decide({ authorization: req.headers.authorization }, r.policy, route);
     if (!decision.allow) throw denialProblem(decision);
     setAuthContext(req, { principal: decision.principal!, token: decision.token! });
@@ -53,11 +63,28 @@ export class AuthGuard implements CanActivate {
     else {
       const policy = this.reflector.getAllAndOverride(RoutePolicy, targets);
       const audience = this.reflector.getAllAndOverride(RouteAudience, targets);
+      const breakGlass = this.reflector.getAllAndOverride(BreakGlassScope, targets);
       if (!policy) r = { undeclared: true };
-      else if (audience && policy.kind === 'authenticated') r = { policy: { ...policy, audience } };
-      else r = { policy };
+      else if (audience && policy.kind === 'authenticated') r = { policy: { ...policy, audience }, breakGlass };
+      else r = { policy, breakGlass };
     }
     this.resolved.set(handler, r);
     return r;
   }
+
+  /** The break-glass provider, when a module registered one (looked up once, lazily). */
+  private breakGlassAuthenticator(): BreakGlassAuthenticator | undefined {
+    if (this.breakGlass === undefined) {
+      try {
+        this.breakGlass = this.moduleRef.get<BreakGlassAuthenticator>(BREAK_GLASS_AUTHENTICATOR, { strict: false });
+      } catch {
+        this.breakGlass = null;
+      }
+    }
+    return this.breakGlass ?? undefined;
+  }
+}
+
+function firstHeader(v: string | string[] | undefined): string {
+  return (Array.isArray(v) ? v[0] : v) ?? '';
 }

@@ -1,6 +1,7 @@
 import { applyDecorators, createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { AUTHENTICATED_POLICY, PUBLIC_POLICY, type AccessPolicy } from './access-policy';
 import { getAuthContext } from './auth-context';
@@ -12,6 +13,16 @@ export const RoutePolicy = Reflector.createDecorator<AccessPolicy>();
 export const RouteAudience = Reflector.createDecorator<string>();
 /** Marks the ext-authz endpoints, which decide by the gateway route table themselves. */
 export const SelfAuthorizing = Reflector.createDecorator<string>();
+/** Routes on which HTTP Basic break-glass credentials may stand in for a bearer token (see AllowBreakGlass). */
+export const BreakGlassScope = Reflector.createDecorator<string>();
+
+/** Injection token of the one provider that decides break-glass requests (registered by the module that owns them). */
+export const BREAK_GLASS_AUTHENTICATOR = Symbol('BREAK_GLASS_AUTHENTICATOR');
+
+export interface BreakGlassAuthenticator {
+  /** Accepts the request (and records who made it) or throws the ProblemException to answer. */
+  authenticate(req: FastifyRequest, scope: string, route: string): Promise<void>;
+}
 
 export const BEARER_SCHEME = 'bearer';
 
@@ -51,6 +62,16 @@ export function ExtAuthz(table: string) {
     ApiSecurity('access-token'),
     ApiProblems(400, 401, 403),
   );
+}
+
+/**
+ * Break-glass: on these routes the global guard hands a request carrying `Authorization: Basic`
+ * to the registered BreakGlassAuthenticator instead of refusing it as tokenless; that provider
+ * alone decides (and, if it accepts, the route's role policy does not apply). Bearer requests
+ * are unaffected. Routes without this decorator never accept Basic.
+ */
+export function AllowBreakGlass(scope: string): MethodDecorator & ClassDecorator {
+  return BreakGlassScope(scope);
 }
 
 /** The verified caller of the current request. */

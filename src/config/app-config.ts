@@ -38,11 +38,41 @@ export interface AppConfig {
     basicAuth?: string;
     timeoutMs: number;
   };
-  trinoGateway: { url?: string; audience: string; basicAuth?: string; breakGlassUsers: Map<string, string> };
+  trinoGateway: { url?: string; audience: string; basicAuth?: string; breakGlassUsers: Map<string, string>; timeoutMs: number };
   mlAgent: { url?: string; audience: string; tokenMode: 'exchange' | 'forward' };
-  llm: { baseUrl?: string; apiKey?: string; models: string[] };
+  llm: {
+    baseUrl?: string;
+    apiKey?: string;
+    models: string[];
+    /** Longest wait for the provider's response headers, and between two streamed events. */
+    timeoutMs: number;
+  };
   agents: { wsAllowedOrigins: string[]; tokenQuota: number };
-  mlflow: { url?: string; publicPaths: string[] };
+  mlflow: {
+    url?: string;
+    /** `METHOD /path` entries (normalised MLflow paths) served without authentication. */
+    publicPaths: string[];
+    /** Client ids (azp) of the service accounts that may send OTLP traces. */
+    traceClients: string[];
+    /** Default experiment permission per Keycloak group path or role. */
+    groupPermissions: ReadonlyMap<string, MlflowPermissionLevel>;
+  };
+  /** The browser login (OIDC authorization code + PKCE) and its server-side sessions. */
+  session: {
+    cookieName: string;
+    /** Secure cookies (PUBLIC_URL is https). */
+    secure: boolean;
+    /** Key material sealing sessions at rest; unset: a random key per process. */
+    secret?: string;
+    loginClientId: string;
+    loginClientSecret: string;
+  };
 }
+
+/** Experiment permissions, weakest first (MLflow's names). */
+export const MLFLOW_PERMISSION_LEVELS = ['NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE'] as const;
+export type MlflowPermissionLevel = (typeof MLFLOW_PERMISSION_LEVELS)[number];
+/** What a group default or a per-experiment grant may give. */
+export const MLFLOW_GRANTABLE = ['READ', 'EDIT', 'MANAGE'] as const;
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

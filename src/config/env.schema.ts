@@ -37,6 +37,8 @@ export const SECRET_KEYS = [
   'TRINO_BASIC_AUTH',
   'BREAK_GLASS_USERS',
   'VALKEY_URL',
+  'BFF_LOGIN_CLIENT_SECRET',
+  'BFF_SESSION_SECRET',
 ] as const;
 
 export class EnvSchema {
@@ -136,6 +138,9 @@ export class EnvSchema {
   @IsOptional() @Matches(/^[^:\s]+:.+$/, { message: 'TRINO_GATEWAY_BASIC_AUTH must be user:password' })
   TRINO_GATEWAY_BASIC_AUTH?: string;
 
+  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(600000)
+  TRINO_GATEWAY_TIMEOUT_MS?: number;
+
   @IsOptional() @Matches(/^[^:,\s]+:\$?scrypt\$[^,\s]+(,[^:,\s]+:\$?scrypt\$[^,\s]+)*$/, {
     message: 'BREAK_GLASS_USERS must be a comma list of user:scrypt$... hashes',
   })
@@ -157,6 +162,9 @@ export class EnvSchema {
   @IsOptional() @IsString()
   LLM_API_KEY?: string;
 
+  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(600000)
+  LLM_TIMEOUT_MS?: number;
+
   @IsOptional() @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'AGENT_MODELS must be a comma-separated list of model ids' })
   AGENT_MODELS?: string;
 
@@ -172,4 +180,25 @@ export class EnvSchema {
 
   @IsOptional() @IsString() @MaxLength(100000)
   MLFLOW_PUBLIC_PATHS?: string;
+
+  @IsOptional() @Matches(/^[A-Za-z0-9._:-]{1,255}(,[A-Za-z0-9._:-]{1,255})*$/, {
+    message: 'MLFLOW_TRACE_CLIENTS must be a comma-separated list of client ids',
+  })
+  MLFLOW_TRACE_CLIENTS?: string;
+
+  @IsOptional() @IsString() @MaxLength(100000)
+  MLFLOW_GROUP_PERMISSIONS?: string;
+
+  // --- browser login (OIDC authorization code + PKCE) and its sessions ---
+  @IsOptional() @Matches(/^[A-Za-z0-9._:-]{1,255}$/, { message: 'BFF_LOGIN_CLIENT_ID must be a client id ([A-Za-z0-9._:-])' })
+  BFF_LOGIN_CLIENT_ID?: string;
+
+  @IsOptional() @IsString() @MinLength(1)
+  BFF_LOGIN_CLIENT_SECRET?: string;
+
+  @IsOptional() @IsString() @MinLength(32, { message: 'BFF_SESSION_SECRET must be at least 32 characters' })
+  BFF_SESSION_SECRET?: string;
+
+  @IsOptional() @Matches(/^(__Host-|__Secure-)?[A-Za-z0-9_.-]{1,64}$/, { message: 'BFF_SESSION_COOKIE must be a cookie name ([A-Za-z0-9_.-], optional __Host- or __Secure- prefix)' })
+  BFF_SESSION_COOKIE?: string;
 }

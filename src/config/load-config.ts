@@ -1,6 +1,8 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
-import type { AppConfig, IssuerConfig } from './app-config';
+import { normalisePath } from '../auth/access-policy';
+import { mlflowPathClass, PUBLIC_PATH_METHODS } from '../mlflow/mlflow-paths';
+import { MLFLOW_GRANTABLE, type AppConfig, type IssuerConfig, type MlflowPermissionLevel } from './app-config';
 import { EnvSchema } from './env.schema';
 
 export type Env = Record<string, string | undefined>;
@@ -77,6 +79,54 @@ function parseExtraIssuers(raw: string | undefined, problems: ConfigProblem[]): 
   return out;
 }
 
+/** MLFLOW_PUBLIC_PATHS: `METHOD /path` entries on normalised MLflow UI paths (never REST, artifacts or traces). */
+function parseMlflowPublicPaths(raw: string | undefined, problems: ConfigProblem[]): string[] {
+  const out: string[] = [];
+  list(raw).forEach((entry, i) => {
+    const where = `MLFLOW_PUBLIC_PATHS[${i}]`;
+    const m = /^([A-Z]+) +(\/\S*)$/.exec(entry);
+    if (!m || !(PUBLIC_PATH_METHODS as readonly string[]).includes(m[1])) {
+      problems.push({ key: where, rule: `must be "METHOD /path" with METHOD one of ${PUBLIC_PATH_METHODS.join(', ')}` });
+      return;
+    }
+    if (normalisePath(m[2]) !== m[2] || m[2].includes('?')) {
+      problems.push({ key: where, rule: 'path must be normalised (no query, dot segments, repeated or trailing slashes, percent-encoding)' });
+      return;
+    }
+    if (mlflowPathClass(m[2]) !== 'ui') {
+      problems.push({ key: where, rule: 'only UI pages and probes may be public (REST, artifact and trace paths need experiment permissions)' });
+      return;
+    }
+    out.push(`${m[1]} ${m[2]}`);
+  });
+  return out;
+}
+
+/** MLFLOW_GROUP_PERMISSIONS: JSON object, Keycloak group path or role name → READ | EDIT | MANAGE. */
+function parseGroupPermissions(raw: string | undefined, problems: ConfigProblem[]): Map<string, MlflowPermissionLevel> {
+  const out = new Map<string, MlflowPermissionLevel>();
+  if (!raw) return out;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    problems.push({ key: 'MLFLOW_GROUP_PERMISSIONS', rule: 'must be a JSON object of group or role → READ | EDIT | MANAGE' });
+    return out;
+  }
+  Object.entries(parsed as Record<string, unknown>).forEach(([name, level], i) => {
+    const where = `MLFLOW_GROUP_PERMISSIONS entry ${i + 1}`;
+    if (name.length === 0 || name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) {
+      problems.push({ key: where, rule: 'the group or role name must be 1-255 printable characters' });
+    } else if (typeof level !== 'string' || !(MLFLOW_GRANTABLE as readonly string[]).includes(level)) {
+      problems.push({ key: where, rule: `the permission must be one of ${MLFLOW_GRANTABLE.join(', ')}` });
+    } else out.set(name, level as MlflowPermissionLevel);
+  });
+  return out;
+}
+
 /**
  * Validates the environment and builds the typed configuration. Every problem is collected
  * and thrown at once as a ConfigError. `sandbox` fills the identity-provider keys from the
@@ -105,6 +155,18 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
     problems.push({ key: 'TRINO_GATEWAY_BASIC_AUTH', rule: 'is required when BREAK_GLASS_USERS is set' });
   }
   const extraIssuers = parseExtraIssuers(s.AUTH_EXTRA_ISSUERS, problems);
+  const mlflowPublicPaths = parseMlflowPublicPaths(s.MLFLOW_PUBLIC_PATHS, problems);
+  const groupPermissions = parseGroupPermissions(s.MLFLOW_GROUP_PERMISSIONS, problems);
+  const httpsPublicUrl = /^https:/i.test(s.PUBLIC_URL ?? '');
+  if (s.BFF_SESSION_COOKIE && /^__(Host|Secure)-/.test(s.BFF_SESSION_COOKIE) && !httpsPublicUrl) {
+    problems.push({ key: 'BFF_SESSION_COOKIE', rule: 'a __Host- or __Secure- name needs an https PUBLIC_URL' });
+  }
+  if (nodeEnv === 'production' && s.VALKEY_URL && !s.BFF_SESSION_SECRET) {
+    problems.push({ key: 'BFF_SESSION_SECRET', rule: 'is required in production when VALKEY_URL is set (replicas share the sessions)' });
+  }
+  if (s.BFF_LOGIN_CLIENT_ID && !s.BFF_LOGIN_CLIENT_SECRET && s.BFF_LOGIN_CLIENT_ID !== s.BFF_CLIENT_ID) {
+    problems.push({ key: 'BFF_LOGIN_CLIENT_SECRET', rule: 'is required when BFF_LOGIN_CLIENT_ID names another client than BFF_CLIENT_ID' });
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const kcUrl = (s.KEYCLOAK_URL ?? '').replace(/\/+$/, '');
@@ -156,14 +218,32 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
       audience: s.TRINO_GATEWAY_AUDIENCE ?? 'trino-gw',
       basicAuth: s.TRINO_GATEWAY_BASIC_AUTH,
       breakGlassUsers: breakGlass,
+      timeoutMs: s.TRINO_GATEWAY_TIMEOUT_MS ?? 10000,
     },
     mlAgent: {
       url: s.ML_AGENT_URL?.replace(/\/+$/, ''),
       audience: s.ML_AGENT_AUDIENCE ?? 'ml-agent',
       tokenMode: (s.ML_AGENT_TOKEN_MODE ?? 'exchange') as AppConfig['mlAgent']['tokenMode'],
     },
-    llm: { baseUrl: s.LLM_BASE_URL?.replace(/\/+$/, ''), apiKey: s.LLM_API_KEY, models: list(s.AGENT_MODELS ?? 'sandbox-small,sandbox-large') },
+    llm: {
+      baseUrl: s.LLM_BASE_URL?.replace(/\/+$/, ''),
+      apiKey: s.LLM_API_KEY,
+      models: list(s.AGENT_MODELS ?? 'sandbox-small,sandbox-large'),
+      timeoutMs: s.LLM_TIMEOUT_MS ?? 30000,
+    },
     agents: { wsAllowedOrigins: list(s.WS_ALLOWED_ORIGINS), tokenQuota: s.AGENT_TOKEN_QUOTA ?? 100000 },
-    mlflow: { url: s.MLFLOW_URL?.replace(/\/+$/, ''), publicPaths: list(s.MLFLOW_PUBLIC_PATHS) },
+    mlflow: {
+      url: s.MLFLOW_URL?.replace(/\/+$/, ''),
+      publicPaths: mlflowPublicPaths,
+      traceClients: list(s.MLFLOW_TRACE_CLIENTS),
+      groupPermissions,
+    },
+    session: {
+      cookieName: s.BFF_SESSION_COOKIE ?? (httpsPublicUrl ? '__Host-bff_session' : 'bff_session'),
+      secure: httpsPublicUrl,
+      secret: s.BFF_SESSION_SECRET,
+      loginClientId: s.BFF_LOGIN_CLIENT_ID ?? s.BFF_CLIENT_ID ?? 'platform-bff',
+      loginClientSecret: s.BFF_LOGIN_CLIENT_SECRET ?? s.BFF_CLIENT_SECRET ?? '',
+    },
   };
 }

@@ -1,0 +1,213 @@
+import type { Logger } from '@nestjs/common';
+import type { Counter } from 'prom-client';
+import { WebSocket, type RawData } from 'ws';
+import type { Principal } from '../auth/principal';
+import { canAccess, type AgentRecord } from './agent.model';
+import type { AgentsService } from './agents.service';
+import { estimateTokens, LlmProviderError, type LlmChatMessage, type LlmProvider, type LlmUsage } from './llm-provider';
+import type { QuotaService, QuotaState } from './quota.service';
+import { CLOSE, parseClientFrame, type ServerFrame } from './ws-protocol';
+
+/** Conversation memory of a session: the latest messages only, within both bounds. */
+const MAX_HISTORY_MESSAGES = 40;
+const MAX_HISTORY_CHARS = 100_000;
+/** Above this many bytes waiting for a slow client, the session stops reading the provider until they are written. */
+const SEND_HIGH_WATER_BYTES = 256 * 1024;
+/** setTimeout's largest delay. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface SessionDeps {
+  agents: AgentsService;
+  quota: QuotaService;
+  llm: LlmProvider;
+  models: readonly string[];
+  log: Logger;
+  turns: Counter<'outcome'>;
+  tokens: Counter<string>;
+}
+
+/**
+ * One authenticated conversation with one agent over one WebSocket. Turns run one at a time:
+ * the agent's current settings and the user's quota are read at the start of each turn, the
+ * provider's deltas are forwarded as they arrive, usage is charged at the end. The session never
+ * outlives the token that opened it (4401 at `exp`), nor the day's quota (4429).
+ */
+export class AgentSession {
+  /** Heartbeat: set by every pong, cleared by every ping round. */
+  alive = true;
+  private closing = false;
+  private turn?: AbortController;
+  private expiryTimer?: NodeJS.Timeout;
+  private readonly history: LlmChatMessage[] = [];
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly principal: Principal,
+    /** The agent as admitted, then as last read. */
+    private agent: AgentRecord,
+    private readonly deps: SessionDeps,
+    private readonly onEnd: (session: AgentSession, code: number) => void,
+  ) {}
+
+  get agentId(): string {
+    return this.agent.id;
+  }
+
+  start(quota: QuotaState): void {
+    this.ws.on('message', (data: RawData, isBinary: boolean) => this.onFrame(data, isBinary));
+    this.ws.on('pong', () => (this.alive = true));
+    // ws reports protocol violations (e.g. a frame over maxPayload) as 'error' and closes the socket itself.
+    this.ws.on('error', (err: Error) => this.deps.log.debug({ event: 'agent.ws.error', agentId: this.agentId, error: err.message }));
+    this.ws.once('close', (code: number) => this.ended(code));
+    this.armExpiry();
+    if (quota.remaining <= 0) this.close(CLOSE.quotaSpent, 'rate_limited');
+  }
+
+  /** Ends the session from the server side (abort the running turn, then the closing handshake). */
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    clearTimeout(this.expiryTimer);
+    this.turn?.abort(new SessionClosing(code));
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+  }
+
+  private armExpiry(): void {
+    const left = this.principal.expiresAt * 1000 - Date.now();
+    if (left <= 0) {
+      this.close(CLOSE.tokenExpired, 'token_expired');
+      return;
+    }
+    this.expiryTimer = setTimeout(() => this.armExpiry(), Math.min(left, MAX_TIMER_MS));
+  }
+
+  private ended(code: number): void {
+    this.closing = true;
+    clearTimeout(this.expiryTimer);
+    this.turn?.abort(new SessionClosing(code));
+    this.onEnd(this, code);
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    if (this.closing) return;
+    if (isBinary) return void this.send({ type: 'error', reason: 'validation_failed', detail: 'binary frames are not accepted' });
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8');
+    const frame = parseClientFrame(text);
+    if ('error' in frame) return void this.send({ type: 'error', reason: 'validation_failed', detail: frame.error });
+    if (this.turn) return void this.send({ type: 'error', reason: 'conflict', detail: 'a turn is already in progress; wait for done' });
+    const ctrl = new AbortController();
+    this.turn = ctrl;
+    this.runTurn(frame.content, ctrl)
+      .catch((err: unknown) => {
+        this.deps.turns.inc({ outcome: 'internal_error' });
+        this.deps.log.error({ event: 'agent.turn.failed', agentId: this.agentId, sub: this.principal.subject, err });
+        void this.send({ type: 'error', reason: 'internal_error', detail: 'the turn failed; try again' });
+      })
+      .finally(() => {
+        if (this.turn === ctrl) this.turn = undefined;
+      });
+  }
+
+  private async runTurn(content: string, ctrl: AbortController): Promise<void> {
+    // The settings are re-read every turn (a PATCH applies from the next turn). When the record cannot be
+    // read and no deletion is recorded (Valkey slow or down), the last known settings serve.
+    const current = await this.deps.agents.current(this.agentId);
+    if (current === 'unknown') this.deps.log.warn({ event: 'agent.turn.stale_settings', agentId: this.agentId });
+    const agent = current === 'unknown' ? this.agent : current === 'deleted' ? undefined : current;
+    if (!agent || !canAccess(this.principal, agent)) {
+      this.deps.turns.inc({ outcome: 'agent_gone' });
+      await this.send({ type: 'error', reason: 'not_found', detail: 'the agent no longer exists' });
+      this.close(CLOSE.agentGone, 'not_found');
+      return;
+    }
+    this.agent = agent;
+    const { settings } = agent;
+    if (!this.deps.models.includes(settings.model)) {
+      this.deps.turns.inc({ outcome: 'invalid_model' });
+      await this.send({
+        type: 'error',
+        reason: 'validation_failed',
+        detail: `the agent's model ${settings.model} is no longer offered; change it with PATCH /api/agents/${this.agentId}/settings`,
+      });
+      return;
+    }
+    const quota = await this.deps.quota.state(this.principal);
+    if (quota.remaining <= 0) {
+      this.deps.turns.inc({ outcome: 'quota_spent' });
+      this.close(CLOSE.quotaSpent, 'rate_limited');
+      return;
+    }
+    if (ctrl.signal.aborted) return;
+
+    const messages: LlmChatMessage[] = [];
+    if (settings.systemPrompt) messages.push({ role: 'system', content: settings.systemPrompt });
+    messages.push(...this.history, { role: 'user', content });
+    let completion = '';
+    let usage: LlmUsage | undefined;
+    try {
+      const request = { model: settings.model, messages, temperature: settings.temperature, maxTokens: Math.min(settings.maxTokens, quota.remaining) };
+      for await (const event of this.deps.llm.stream(request, ctrl.signal)) {
+        if (event.type === 'usage') usage = event.usage;
+        else {
+          completion += event.content;
+          await this.send({ type: 'delta', content: event.content });
+        }
+      }
+    } catch (err) {
+      // Whatever was generated before the failure was paid for: charge an estimate of it.
+      if (completion.length > 0) {
+        const spent = messages.reduce((n, m) => n + estimateTokens(m.content), 0) + estimateTokens(completion);
+        await this.charge(spent);
+      }
+      if (err instanceof SessionClosing || ctrl.signal.aborted) {
+        this.deps.turns.inc({ outcome: 'aborted' });
+        return;
+      }
+      if (err instanceof LlmProviderError) {
+        this.deps.turns.inc({ outcome: err.reason });
+        await this.send({ type: 'error', reason: err.reason, detail: err.detail });
+        return;
+      }
+      throw err;
+    }
+    const spent = usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    this.remember({ role: 'user', content }, { role: 'assistant', content: completion });
+    const after = await this.charge(spent.total_tokens);
+    this.deps.turns.inc({ outcome: 'done' });
+    await this.send({ type: 'done', usage: spent });
+    if (after.remaining <= 0) this.close(CLOSE.quotaSpent, 'rate_limited');
+  }
+
+  private async charge(tokens: number): Promise<QuotaState> {
+    this.deps.tokens.inc(tokens);
+    return this.deps.quota.charge(this.principal, tokens);
+  }
+
+  private remember(...messages: LlmChatMessage[]): void {
+    this.history.push(...messages);
+    let chars = this.history.reduce((n, m) => n + m.content.length, 0);
+    while (this.history.length > 0 && (this.history.length > MAX_HISTORY_MESSAGES || chars > MAX_HISTORY_CHARS)) {
+      // Drop the oldest exchange (user + assistant) together.
+      for (const m of this.history.splice(0, 2)) chars -= m.content.length;
+    }
+  }
+
+  /** Sends a frame; waits for it to be written only when the client is slow (backpressure on the provider stream). */
+  private send(frame: ServerFrame): Promise<void> | void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const text = JSON.stringify(frame);
+    if (this.ws.bufferedAmount < SEND_HIGH_WATER_BYTES) {
+      this.ws.send(text);
+      return;
+    }
+    return new Promise<void>((resolve) => this.ws.send(text, () => resolve()));
+  }
+}
+
+/** The reason a running turn is aborted when its session ends. */
+export class SessionClosing extends Error {
+  constructor(readonly code: number) {
+    super(`session closing (${code})`);
+    this.name = 'SessionClosing';
+  }
+}

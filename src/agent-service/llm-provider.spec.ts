@@ -1,0 +1,232 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Logger } from '@nestjs/common';
+import type { AppConfig } from '../config/app-config';
+import { LlmProvider, LlmProviderError, type LlmStreamEvent } from './llm-provider';
+
+const KEY = 'sk-unit-secret-key-0123456789';
+
+/** A provider stand-in whose answer each test scripts. */
+async function fakeProvider(handler: http.RequestListener) {
+  const server = http.createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+const provider = (baseUrl: string | undefined, timeoutMs = 5000) =>
+  new LlmProvider({ llm: { baseUrl, apiKey: KEY, models: ['m'], timeoutMs } } as unknown as AppConfig);
+
+const request = { model: 'm', messages: [{ role: 'user' as const, content: 'hi there' }], temperature: 0.5, maxTokens: 10 };
+
+async function collect(p: LlmProvider, signal?: AbortSignal): Promise<LlmStreamEvent[]> {
+  const out: LlmStreamEvent[] = [];
+  for await (const e of p.stream(request, signal)) out.push(e);
+  return out;
+}
+
+const sse = (o: unknown) => `data: ${typeof o === 'string' ? o : JSON.stringify(o)}\n\n`;
+const chunk = (content: string) => ({ choices: [{ index: 0, delta: { content }, finish_reason: null }] });
+
+describe('LlmProvider', () => {
+  let warn: jest.SpyInstance;
+  beforeEach(() => {
+    warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+  });
+  afterEach(() => warn.mockRestore());
+
+  it('sends an OpenAI streaming request with the key, and parses events split anywhere (LF and CRLF, comments)', async () => {
+    let seen: { auth?: string; body?: Record<string, unknown>; path?: string } = {};
+    const srv = await fakeProvider((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        seen = { auth: req.headers.authorization, body: JSON.parse(body) as Record<string, unknown>, path: req.url };
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const text =
+          ': keep-alive comment\n\n' +
+          sse(chunk('Hel')) +
+          `data: ${JSON.stringify(chunk('lo'))}\r\n\r\n` +
+          sse({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }) +
+          sse({ choices: [], usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 } }) +
+          sse('[DONE]');
+        // Byte by byte: no event boundary is where the parser would like it.
+        let i = 0;
+        const drip = () => {
+          if (i >= text.length) return res.end();
+          res.write(text.slice(i, i + 7));
+          i += 7;
+          setImmediate(drip);
+        };
+        drip();
+      });
+    });
+    try {
+      const events = await collect(provider(srv.url));
+      // However the bytes were cut, the deltas concatenate to the content, and the usage comes last.
+      expect(events.filter((e) => e.type === 'delta').map((e) => (e as { content: string }).content).join('')).toBe('Hello');
+      expect(events[events.length - 1]).toEqual({ type: 'usage', usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 } });
+      expect(seen.path).toBe('/v1/chat/completions');
+      expect(seen.auth).toBe(`Bearer ${KEY}`);
+      expect(seen.body).toEqual({
+        model: 'm',
+        messages: request.messages,
+        temperature: 0.5,
+        max_tokens: 10,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('sends the events of one read as one delta, and each later read as its own', async () => {
+    const srv = await fakeProvider((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(sse(chunk('a ')) + sse(chunk('b ')) + sse(chunk('c ')));
+      setTimeout(() => res.end(sse(chunk('d')) + sse({ choices: [{ delta: {}, finish_reason: 'stop' }] }) + sse('[DONE]')), 50);
+    });
+    try {
+      const events = await collect(provider(srv.url));
+      expect(events.slice(0, 2)).toEqual([
+        { type: 'delta', content: 'a b c ' },
+        { type: 'delta', content: 'd' },
+      ]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('reuses the keep-alive connection after [DONE]', async () => {
+    const ports = new Set<number>();
+    const srv = await fakeProvider((req, res) => {
+      ports.add(req.socket.remotePort!);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(sse(chunk('x')) + sse({ choices: [{ delta: {}, finish_reason: 'stop' }] }) + sse('[DONE]'));
+    });
+    try {
+      const p = provider(srv.url);
+      for (let i = 0; i < 3; i++) await collect(p);
+      expect(ports.size).toBe(1);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('estimates usage when the provider reports none', async () => {
+    const srv = await fakeProvider((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(sse(chunk('12345678')) + sse({ choices: [{ delta: {}, finish_reason: 'stop' }] }));
+    });
+    try {
+      const events = await collect(provider(srv.url));
+      expect(events[1]).toEqual({ type: 'usage', usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4, estimated: true } });
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it.each([
+    [401, 'upstream_error', "the LLM provider refused the BFF's credentials (401)"],
+    [404, 'upstream_error', 'the LLM provider does not serve the model m'],
+    [429, 'upstream_error', 'the LLM provider is rate limiting the BFF (429)'],
+    [500, 'upstream_unavailable', 'the LLM provider failed (500)'],
+    [504, 'upstream_timeout', 'the LLM provider timed out (504)'],
+  ])('maps HTTP %i to %s without quoting the provider (which echoes the key)', async (status, reason, detail) => {
+    const srv = await fakeProvider((_req, res) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `Incorrect API key provided: ${KEY}` } }));
+    });
+    try {
+      const err = (await collect(provider(srv.url)).catch((e: unknown) => e)) as LlmProviderError;
+      expect(err).toBeInstanceOf(LlmProviderError);
+      expect({ reason: err.reason, detail: err.detail }).toEqual({ reason, detail });
+      expect(JSON.stringify(warn.mock.calls)).not.toContain(KEY.slice(-4));
+      expect(warn.mock.calls[0][0]).toMatchObject({ event: 'llm.failed', reason, status });
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('reports an error event mid-stream, a stream cut short, and malformed events', async () => {
+    let mode = 'error';
+    const srv = await fakeProvider((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      if (mode === 'error') res.end(sse(chunk('a')) + sse({ error: { message: `key ${KEY} is bad`, code: 500 } }));
+      else if (mode === 'short') res.end(sse(chunk('a')));
+      else res.end('data: {"choices":[\n\n');
+    });
+    try {
+      const p = provider(srv.url);
+      const errorEvent = (await collect(p).catch((e: unknown) => e)) as LlmProviderError;
+      expect([errorEvent.reason, errorEvent.detail]).toEqual(['upstream_error', 'the LLM provider reported an error mid-stream']);
+      mode = 'short';
+      expect(((await collect(p).catch((e: unknown) => e)) as LlmProviderError).detail).toBe('the LLM provider ended the stream before finishing');
+      mode = 'malformed';
+      expect(((await collect(p).catch((e: unknown) => e)) as LlmProviderError).detail).toBe('the LLM provider sent a malformed stream event');
+      expect(JSON.stringify(warn.mock.calls)).not.toContain(KEY);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('times out waiting for headers and between events, and reports an unreachable provider', async () => {
+    let mode = 'silent';
+    const srv = await fakeProvider((_req, res) => {
+      if (mode === 'silent') return; // never answers
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(sse(chunk('a'))); // then nothing
+    });
+    try {
+      const p = provider(srv.url, 200);
+      let t = Date.now();
+      const headers = (await collect(p).catch((e: unknown) => e)) as LlmProviderError;
+      expect([headers.reason, headers.detail]).toEqual(['upstream_timeout', 'the LLM provider did not answer within 200 ms']);
+      expect(Date.now() - t).toBeLessThan(1500);
+      mode = 'stall';
+      t = Date.now();
+      expect(((await collect(p).catch((e: unknown) => e)) as LlmProviderError).reason).toBe('upstream_timeout');
+      expect(Date.now() - t).toBeLessThan(1500);
+    } finally {
+      await srv.close();
+    }
+    const gone = (await collect(provider(srv.url)).catch((e: unknown) => e)) as LlmProviderError;
+    expect([gone.reason, gone.detail]).toEqual(['upstream_unavailable', 'the LLM provider is unreachable']);
+    const none = (await collect(provider(undefined)).catch((e: unknown) => e)) as LlmProviderError;
+    expect(none.reason).toBe('upstream_unavailable');
+  });
+
+  it('rethrows the caller’s abort reason and stops reading the provider', async () => {
+    let closed = false;
+    const srv = await fakeProvider((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(sse(chunk('a')));
+      res.on('close', () => (closed = true));
+    });
+    try {
+      const ctrl = new AbortController();
+      const reason = new Error('session closing');
+      const events: LlmStreamEvent[] = [];
+      const err = await (async () => {
+        for await (const e of provider(srv.url, 5000).stream(request, ctrl.signal)) {
+          events.push(e);
+          ctrl.abort(reason);
+        }
+      })().catch((e: unknown) => e);
+      expect(err).toBe(reason);
+      expect(events).toEqual([{ type: 'delta', content: 'a' }]);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(closed).toBe(true);
+    } finally {
+      await srv.close();
+    }
+  });
+});

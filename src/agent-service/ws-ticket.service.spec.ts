@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import type { AppConfig } from '../config/app-config';
+import { ReadinessRegistry } from '../ops/readiness.registry';
+import { StateStore } from '../state/state-store';
+import { WS_TICKET_TTL_S, WsTicketService } from './ws-ticket.service';
+
+const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
+
+describe('WsTicketService', () => {
+  let store: StateStore;
+  let tickets: WsTicketService;
+  const agent = randomUUID();
+
+  beforeEach(() => {
+    store = new StateStore({} as AppConfig, new ReadinessRegistry()); // memory backend
+    tickets = new WsTicketService(store);
+  });
+
+  it('issues a 43-character ticket valid for 30 s that yields the token once', async () => {
+    const before = Date.now();
+    const { ticket, expiresAt } = await tickets.issue(agent, TOKEN);
+    expect(ticket).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(expiresAt.getTime() - before).toBeGreaterThanOrEqual(WS_TICKET_TTL_S * 1000);
+    expect(await tickets.redeem(ticket, agent)).toBe(TOKEN);
+    await expect(tickets.redeem(ticket, agent)).rejects.toMatchObject({ status: 401, detail: 'the ticket is unknown, already used or expired' });
+  });
+
+  it('stores neither the ticket nor the token in the clear, and expires', async () => {
+    const setJson = jest.spyOn(store, 'setJson');
+    const { ticket } = await tickets.issue(agent, TOKEN);
+    const [key, value, ttl] = setJson.mock.calls[0];
+    expect(`${key} ${JSON.stringify(value)}`).not.toContain(ticket);
+    expect(JSON.stringify(value)).not.toContain(TOKEN);
+    expect(JSON.stringify(value)).not.toContain(TOKEN.split('.')[1]);
+    expect(ttl).toBe(WS_TICKET_TTL_S * 1000);
+
+    jest.useFakeTimers({ now: Date.now() + WS_TICKET_TTL_S * 1000 + 1, doNotFake: ['nextTick', 'setImmediate'] });
+    try {
+      await expect(tickets.redeem(ticket, agent)).rejects.toMatchObject({ reason: 'token_invalid' });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('is bound to its agent, and consumed even by a wrong try', async () => {
+    const { ticket } = await tickets.issue(agent, TOKEN);
+    await expect(tickets.redeem(ticket, randomUUID())).rejects.toMatchObject({ detail: 'the ticket was issued for another agent' });
+    await expect(tickets.redeem(ticket, agent)).rejects.toMatchObject({ reason: 'token_invalid' });
+  });
+
+  it('refuses malformed and tampered tickets', async () => {
+    await expect(tickets.redeem('short', agent)).rejects.toMatchObject({ detail: 'the ticket is malformed' });
+    const { ticket } = await tickets.issue(agent, TOKEN);
+    // Tamper with the sealed token: the AEAD refuses it.
+    const takeJson = store.takeJson.bind(store);
+    jest.spyOn(store, 'takeJson').mockImplementationOnce(async <T>(k: string) => {
+      const stored = (await takeJson<{ agentId: string; sealed: string }>(k))!;
+      const raw = Buffer.from(stored.sealed, 'base64url');
+      raw[raw.length - 20] ^= 1;
+      return { ...stored, sealed: raw.toString('base64url') } as T;
+    });
+    await expect(tickets.redeem(ticket, agent)).rejects.toMatchObject({ detail: 'the ticket could not be opened' });
+  });
+});

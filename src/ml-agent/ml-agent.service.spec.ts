@@ -1,0 +1,102 @@
+import type { Principal } from '../auth/principal';
+import { principalFromClaims } from '../auth/principal';
+import { ProblemException } from '../common/problem';
+import type { AppConfig } from '../config/app-config';
+import type { TokenExchangeService } from '../token-exchange/token-exchange.service';
+import type { RunWorkflowRequestDto } from './dto/run-workflow.dto';
+import type { MlAgentCaller } from './ml-agent-caller';
+import type { MlAgentClient, MlAgentCall, MlAgentWorkflowSubmission } from './ml-agent.client';
+import { MlAgentService, submitterEmail } from './ml-agent.service';
+
+const principal = (claims: Record<string, unknown> = {}): Principal =>
+  principalFromClaims(
+    { sub: 'u-1', preferred_username: 'alice', email: 'alice@example.com', iss: 'https://idp/realms/p', aud: 'platform-bff', exp: 4102444800, ...claims },
+    'platform-bff',
+  );
+
+function setup(tokenMode: 'exchange' | 'forward', opts: { url?: string | null; exchangeFails?: ProblemException } = {}) {
+  const config = { workspaceId: 'demo', mlAgent: { url: opts.url === null ? undefined : (opts.url ?? 'http://ml-agent'), audience: 'ml-agent', tokenMode } } as AppConfig;
+  const exchanged: Array<[string, string, string]> = [];
+  const exchange = {
+    exchangeFor: async (audience: string, subject: string, p: Principal) => {
+      exchanged.push([audience, subject, p.subject]);
+      if (opts.exchangeFails) throw opts.exchangeFails;
+      return `exchanged-for-${audience}`;
+    },
+  } as unknown as TokenExchangeService;
+  const calls: Array<{ op: string; call: MlAgentCall; args: unknown[] }> = [];
+  const client = {
+    assertConfigured: () => {
+      if (!config.mlAgent.url) throw new ProblemException(503, 'upstream_unavailable', 'not configured');
+    },
+    listCatalogs: async (call: MlAgentCall) => (calls.push({ op: 'catalogs', call, args: [] }), { catalogs: ['tpch'] }),
+    listSchemas: async (call: MlAgentCall, c: string) => (calls.push({ op: 'schemas', call, args: [c] }), { schemas: ['tiny'] }),
+    listTables: async (call: MlAgentCall, c: string, s: string) => (calls.push({ op: 'tables', call, args: [c, s] }), { tables: ['nation'] }),
+    runWorkflow: async (call: MlAgentCall, sub: MlAgentWorkflowSubmission) => (calls.push({ op: 'run', call, args: [sub] }), { runId: 'run-1', status: 'SUBMITTED' }),
+  } as unknown as MlAgentClient;
+  return { service: new MlAgentService(config, client, exchange), exchanged, calls };
+}
+
+const caller = (p: Principal = principal()): MlAgentCaller => ({ principal: p, subjectToken: 'raw-user-token', requestId: 'req-1' });
+const request = (extra: Partial<RunWorkflowRequestDto> = {}): RunWorkflowRequestDto => ({ catalog: 'tpch', schema: 'tiny', table: 'nation', workflow: 'profile', ...extra });
+
+describe('MlAgentService', () => {
+  it('exchange mode: every call carries the token exchanged for ML_AGENT_AUDIENCE, never the raw one', async () => {
+    const { service, exchanged, calls } = setup('exchange');
+    await service.listCatalogs(caller());
+    await service.listSchemas(caller(), 'tpch');
+    await service.listTables(caller(), 'tpch', 'tiny');
+    await service.runWorkflow(caller(), request());
+    expect(exchanged).toEqual(Array(4).fill(['ml-agent', 'raw-user-token', 'u-1']));
+    expect(calls.map((c) => [c.op, c.call])).toEqual(
+      ['catalogs', 'schemas', 'tables', 'run'].map((op) => [op, { bearer: 'exchanged-for-ml-agent', requestId: 'req-1' }]),
+    );
+    expect(calls[1].args).toEqual(['tpch']);
+    expect(calls[2].args).toEqual(['tpch', 'tiny']);
+  });
+
+  it('forward mode: the raw token, and no exchange', async () => {
+    const { service, exchanged, calls } = setup('forward');
+    await service.listCatalogs(caller());
+    await service.runWorkflow(caller(), request());
+    expect(exchanged).toEqual([]);
+    expect(calls.map((c) => c.call.bearer)).toEqual(['raw-user-token', 'raw-user-token']);
+  });
+
+  it('run-workflow sends the named fields and the token’s email; a client email is dropped', async () => {
+    const { service, calls } = setup('exchange');
+    await service.runWorkflow(caller(), request({ email: 'mallory@evil.example', parameters: { sampleRows: 5 } }));
+    expect(calls[0].args[0]).toEqual({ catalog: 'tpch', schema: 'tiny', table: 'nation', workflow: 'profile', parameters: { sampleRows: 5 }, email: 'alice@example.com' });
+    await service.runWorkflow(caller(), request());
+    expect((calls[1].args[0] as MlAgentWorkflowSubmission).parameters).toEqual({});
+  });
+
+  it('run-workflow without a usable email claim is a 403 before any exchange', async () => {
+    for (const email of [undefined, '', 'no-at-sign', 'two\nlines@x.y']) {
+      const { service, exchanged, calls } = setup('exchange');
+      const err = await service.runWorkflow(caller(principal({ email })), request()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ProblemException);
+      expect([email, (err as ProblemException).getStatus(), (err as ProblemException).reason]).toEqual([email, 403, 'insufficient_role']);
+      expect(exchanged).toEqual([]);
+      expect(calls).toEqual([]);
+    }
+  });
+
+  it('ML_AGENT_URL unset: 503 before any exchange', async () => {
+    const { service, exchanged } = setup('exchange', { url: null });
+    await expect(service.listCatalogs(caller())).rejects.toMatchObject({ reason: 'upstream_unavailable' });
+    await expect(service.runWorkflow(caller(), request())).rejects.toMatchObject({ reason: 'upstream_unavailable' });
+    expect(exchanged).toEqual([]);
+  });
+
+  it('a failed exchange is the exchange’s problem, and nothing is sent', async () => {
+    const { service, calls } = setup('exchange', { exchangeFails: new ProblemException(503, 'identity_provider_unavailable') });
+    await expect(service.listTables(caller(), 'tpch', 'tiny')).rejects.toMatchObject({ reason: 'identity_provider_unavailable' });
+    expect(calls).toEqual([]);
+  });
+
+  it('submitterEmail takes only a plausible email claim', () => {
+    expect(submitterEmail(principal())).toBe('alice@example.com');
+    expect(submitterEmail(principal({ email: ['a@b.c'] }))).toBeUndefined();
+  });
+});

@@ -1,0 +1,54 @@
+import { All, Controller, Get, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BEARER_SCHEME, SelfAuthorizing } from '../auth/decorators';
+import { ApiProblems } from '../common/api-problems.decorator';
+import { MLFLOW_MOUNT, MlflowProxyService } from './mlflow-proxy.service';
+
+const PROXY_DOC =
+  'Everything under /mlflow/ is MLflow (MLFLOW_URL), behind the BFF’s authentication and experiment permissions. ' +
+  'Callers: a bearer token (users, and service accounts with client credentials: CI, the OTEL collector), or the ' +
+  'browser session of /auth/login (page loads without one are redirected there; requests with a session cookie that ' +
+  'change state must come from this origin). Paths are matched exactly, by method and normalised path:\n\n' +
+  '- `MLFLOW_PUBLIC_PATHS` (e.g. `GET /health`, `GET /version`): open;\n' +
+  '- the UI (`/`, `/static-files/**`): any authenticated caller, GET/HEAD;\n' +
+  '- REST `/api/2.0/mlflow/**`, the UI’s `/ajax-api/2.0/mlflow/**`, `/api/2.0/mlflow-artifacts/artifacts/{experiment}/**`, ' +
+  '`/get-artifact`: the experiment permission the endpoint needs (READ to read, EDIT to write, MANAGE to delete), found from ' +
+  '`experiment_id`, the run (`run_id`) or the name; searches return only readable experiments and runs; runs are created ' +
+  'with `mlflow.user` = the caller; the creator of an experiment gets MANAGE; other endpoints are refused;\n' +
+  '- `POST /v1/traces` (OTLP/HTTP, protobuf or JSON): only the service accounts of `MLFLOW_TRACE_CLIENTS`, with EDIT on ' +
+  'the experiment in `X-Mlflow-Experiment-Id`.\n\n' +
+  'Bodies are streamed both ways. MLflow’s own answers (including its `{error_code, message}` errors) pass through; the ' +
+  'BFF’s refusals are problem+json.';
+
+/**
+ * The MLflow proxy. It decides for itself (SelfAuthorizing: the global guard lets it through):
+ * bearer tokens and browser sessions both go through the AccessDecider, then the path rules and
+ * experiment permissions of MlflowProxyService. Request bodies arrive unparsed (see mlflow-body.ts).
+ */
+@ApiTags('mlflow')
+@SelfAuthorizing('mlflow')
+@Controller(MLFLOW_MOUNT.slice(1))
+export class MlflowProxyController {
+  constructor(private readonly service: MlflowProxyService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'The MLflow UI’s address without its trailing slash', description: 'Redirects to /mlflow/ (the UI uses relative URLs).' })
+  @ApiResponse({ status: 308, description: 'To /mlflow/' })
+  root(@Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
+    const raw = req.raw.url ?? '';
+    const q = raw.indexOf('?');
+    reply.redirect(`${MLFLOW_MOUNT}/${q < 0 ? '' : raw.slice(q)}`, 308);
+  }
+
+  @All('*')
+  @ApiOperation({ summary: 'MLflow (UI, REST API, artifacts, OTLP traces) behind the BFF', description: PROXY_DOC })
+  @ApiBearerAuth(BEARER_SCHEME)
+  @ApiParam({ name: 'path', description: 'The MLflow path (the route’s wildcard), e.g. api/2.0/mlflow/experiments/search or v1/traces', example: 'api/2.0/mlflow/experiments/search' })
+  @ApiResponse({ status: 200, description: 'MLflow’s answer, streamed (JSON, HTML, artifacts, OTLP responses)' })
+  @ApiResponse({ status: 302, description: 'A page load without a session: to /auth/login' })
+  @ApiProblems(400, 401, 403, 404, 413, 502, 503, 504)
+  async proxy(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    await this.service.handle(req, reply);
+  }
+}

@@ -1,0 +1,154 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Readable } from 'node:stream';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { problem } from '../common/problem';
+import { upstreamProblem } from '../common/upstream-error';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+
+/** Longest wait for MLflow's response headers (the body then streams for as long as it takes). */
+export const MLFLOW_HEADERS_TIMEOUT_MS = 30_000;
+/** The BFF's own lookups (run → experiment, experiment exists). */
+const LOOKUP_TIMEOUT_MS = 10_000;
+const LOOKUP_MAX_BYTES = 4 * 1024 * 1024;
+
+export interface MlflowRequest {
+  method: string;
+  /** Path relative to MLFLOW_URL, percent-encoded, starting with `/`. */
+  path: string;
+  /** Raw query string without `?` (may be empty). */
+  query: string;
+  headers: http.OutgoingHttpHeaders;
+  /** A stream is piped as it arrives; a buffer is sent with its length. */
+  body?: Readable | Buffer;
+  /** Aborted when the client goes away. */
+  signal?: AbortSignal;
+}
+
+class HeadersTimeout extends Error {
+  override readonly name = 'TimeoutError';
+}
+
+/**
+ * The one way to MLflow (MLFLOW_URL, which may carry a path prefix such as MLflow's
+ * --static-prefix): streaming requests for the proxy, and small JSON lookups the BFF makes
+ * itself. MLflow runs without authentication behind the BFF, so no credential is ever sent.
+ */
+@Injectable()
+export class MlflowClient implements OnApplicationShutdown {
+  private readonly base?: URL;
+  private readonly agent: http.Agent;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.base = config.mlflow.url ? new URL(config.mlflow.url) : undefined;
+    this.agent = this.base?.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+  }
+
+  get configured(): boolean {
+    return this.base !== undefined;
+  }
+
+  /** MLflow's base URL (for readiness checks). */
+  get url(): string | undefined {
+    return this.base?.toString();
+  }
+
+  onApplicationShutdown(): void {
+    this.agent.destroy();
+  }
+
+  /** Sends one request; resolves with MLflow's response once its headers arrived (the body is still a stream). */
+  send(req: MlflowRequest): Promise<http.IncomingMessage> {
+    const base = this.base;
+    if (!base) return Promise.reject(problem.unavailable('upstream_unavailable', 'MLflow is not configured (MLFLOW_URL)'));
+    const prefix = base.pathname.replace(/\/+$/, '');
+    const options: http.RequestOptions = {
+      protocol: base.protocol,
+      hostname: base.hostname,
+      port: base.port || undefined,
+      method: req.method,
+      path: `${prefix}${req.path}${req.query ? `?${req.query}` : ''}`,
+      headers: { ...req.headers, host: base.host },
+      agent: this.agent,
+    };
+    return new Promise<http.IncomingMessage>((resolve, reject) => {
+      const outgoing = (base.protocol === 'https:' ? https : http).request(options);
+      const timer = setTimeout(() => outgoing.destroy(new HeadersTimeout('MLflow did not answer in time')), MLFLOW_HEADERS_TIMEOUT_MS);
+      const abort = () => outgoing.destroy(Object.assign(new Error('client gone'), { name: 'AbortError' }));
+      req.signal?.addEventListener('abort', abort, { once: true });
+      outgoing.on('response', (res) => {
+        clearTimeout(timer);
+        res.once('close', () => req.signal?.removeEventListener('abort', abort));
+        resolve(res);
+      });
+      outgoing.on('error', (err) => {
+        clearTimeout(timer);
+        req.signal?.removeEventListener('abort', abort);
+        reject(err);
+      });
+      if (req.body === undefined) outgoing.end();
+      else if (Buffer.isBuffer(req.body)) outgoing.end(req.body);
+      else {
+        req.body.on('error', (err) => outgoing.destroy(err));
+        req.body.pipe(outgoing);
+      }
+    });
+  }
+
+  /** A GET of MLflow's REST API by the BFF itself: status and parsed JSON body (problems for network failures). */
+  async getJson(endpoint: string, params: Record<string, string>): Promise<{ status: number; body: unknown }> {
+    let res: http.IncomingMessage;
+    const signal = AbortSignal.timeout(LOOKUP_TIMEOUT_MS);
+    try {
+      res = await this.send({ method: 'GET', path: `/api/2.0/mlflow/${endpoint}`, query: new URLSearchParams(params).toString(), headers: { accept: 'application/json' }, signal });
+      const text = (await readAll(res, LOOKUP_MAX_BYTES)).toString('utf8');
+      return { status: res.statusCode ?? 502, body: text ? JSON.parse(text) : {} };
+    } catch (err) {
+      throw upstreamProblem(signal.aborted ? Object.assign(new Error('timeout'), { name: 'TimeoutError' }) : err, 'MLflow') ?? problem.badGateway('MLflow failed');
+    }
+  }
+
+  /** The experiment a run belongs to; undefined when MLflow does not know the run. */
+  async experimentOfRun(runId: string): Promise<string | undefined> {
+    const { status, body } = await this.getJson('runs/get', { run_id: runId });
+    if (status === 404 || status === 400) return undefined;
+    const id = (body as { run?: { info?: { experiment_id?: unknown } } })?.run?.info?.experiment_id;
+    if (status !== 200 || typeof id !== 'string') throw problem.badGateway(`MLflow answered ${status} to runs/get`);
+    return id;
+  }
+
+  /** Whether the experiment exists (active or deleted). */
+  async experimentExists(experimentId: string): Promise<boolean> {
+    const { status } = await this.getJson('experiments/get', { experiment_id: experimentId });
+    if (status === 200) return true;
+    if (status === 404 || status === 400) return false;
+    throw problem.badGateway(`MLflow answered ${status} to experiments/get`);
+  }
+}
+
+/** Reads a whole body, refusing more than `limit` bytes (502: an upstream answer the BFF will not hold). */
+export function readAll(stream: Readable, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        stream.destroy();
+        reject(new PayloadTooLarge(limit));
+      } else chunks.push(c);
+    });
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+    stream.on('close', () => {
+      if (!stream.readableEnded) reject(new Error('stream closed before its end'));
+    });
+  });
+}
+
+export class PayloadTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`more than ${limit} bytes`);
+    this.name = 'PayloadTooLarge';
+  }
+}

@@ -1,0 +1,43 @@
+import { Module, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance } from 'fastify';
+import { AuthModule } from '../auth/auth.module';
+import { httpReachable, ReadinessRegistry } from '../ops/readiness.registry';
+import { SessionModule } from '../session/session.module';
+import { registerPassthroughBody } from './mlflow-body';
+import { MlflowPermissionService } from './mlflow-permission.service';
+import { MlflowPermissionsController } from './mlflow-permissions.controller';
+import { MlflowProxyController } from './mlflow-proxy.controller';
+import { MLFLOW_MOUNT, MlflowProxyService } from './mlflow-proxy.service';
+import { MlflowClient } from './mlflow.client';
+
+/**
+ * mlflow: /mlflow/** proxied to MLFLOW_URL (UI, REST API, artifacts, OTLP traces) with the BFF as
+ * MLflow's only auth layer — bearer tokens and browser sessions, exact path rules, experiment
+ * permissions (READ / EDIT / MANAGE, fail closed) — and the grants API. MlflowClient is the only
+ * thing that talks to MLflow.
+ */
+@Module({
+  imports: [AuthModule, SessionModule],
+  controllers: [MlflowProxyController, MlflowPermissionsController],
+  providers: [MlflowClient, MlflowPermissionService, MlflowProxyService],
+})
+export class MlflowModule implements OnModuleInit {
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly client: MlflowClient,
+    private readonly readiness: ReadinessRegistry,
+  ) {}
+
+  onModuleInit(): void {
+    registerPassthroughBody(this.adapterHost.httpAdapter.getInstance<FastifyInstance>(), new Set([`${MLFLOW_MOUNT}/*`]));
+    const url = this.client.url;
+    if (url) {
+      // MLflow down degrades the BFF (its other routes still work); it does not take it out of rotation.
+      this.readiness.register('mlflow', async () => {
+        const r = await httpReachable(url);
+        return r.status === 'up' ? r : { status: 'degraded', detail: 'MLflow unreachable' };
+      });
+    }
+  }
+}

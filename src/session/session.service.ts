@@ -1,0 +1,236 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import * as oidc from 'openid-client';
+import { AccessDecider } from '../auth/access-decider.service';
+import { denialProblem } from '../auth/auth.guard';
+import type { AccessPolicy } from '../auth/access-policy';
+import { MetricsService } from '../common/metrics.service';
+import { problem } from '../common/problem';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { StateStore } from '../state/state-store';
+import { LoginRejected, OidcLoginClient, type LoginTokens } from './oidc-login.client';
+import { SessionSealer } from './session-sealer';
+
+/** A browser session as stored (sealed) in the StateStore. Never serialised anywhere else. */
+interface StoredSession {
+  v: 1;
+  subject: string;
+  username?: string;
+  accessToken: string;
+  refreshToken?: string;
+  idToken?: string;
+  /** Epoch ms. */
+  accessExpiresAt: number;
+  accessLifetimeMs: number;
+  refreshExpiresAt?: number;
+  createdAt: number;
+  /** Absolute end of the session, epoch ms. */
+  expiresAt: number;
+}
+
+/** A login in flight, between /auth/login and /auth/callback (single use). */
+interface PendingLogin {
+  codeVerifier: string;
+  nonce: string;
+  returnTo: string;
+  redirectUri: string;
+}
+
+/** The session's current access token, for the request at hand. */
+export interface SessionAccess {
+  accessToken: string;
+}
+
+export const SESSION_POLICY: AccessPolicy = Object.freeze({ kind: 'authenticated', rule: 'browser-session' });
+/** Where a login returns to when it names nothing (the MLflow UI). */
+export const DEFAULT_RETURN_TO = '/mlflow/';
+/** How long a started login may take. */
+export const LOGIN_TTL_MS = 10 * 60_000;
+/** The longest a session lives, whatever its refresh token says. */
+export const SESSION_MAX_MS = 12 * 3600_000;
+/** Refresh this long before the access token expires (at most half its lifetime). */
+export const REFRESH_MARGIN_MS = 60_000;
+
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+const STATE = /^[A-Za-z0-9_-]{20,128}$/;
+const sessionKey = (id: string) => `session:${createHash('sha256').update(id).digest('hex')}`;
+const loginKey = (state: string) => `session:login:${createHash('sha256').update(state).digest('hex')}`;
+
+/**
+ * Browser sessions: the OIDC login (authorization code + PKCE, state and nonce, through
+ * OidcLoginClient), server-side sessions in the StateStore (Valkey when configured), sealed at
+ * rest and keyed by a hash of the cookie's random id, and their refresh before the access token
+ * expires. The cookie carries nothing but that id. Every use of a session's token goes through
+ * the AccessDecider like any bearer token.
+ */
+@Injectable()
+export class SessionService {
+  private readonly log = new Logger('Session');
+  private readonly sealer: SessionSealer;
+  private readonly refreshing = new Map<string, Promise<SessionAccess | undefined>>();
+  private readonly events;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly store: StateStore,
+    private readonly login: OidcLoginClient,
+    private readonly decider: AccessDecider,
+    metrics: MetricsService,
+  ) {
+    this.sealer = new SessionSealer(config.session.secret);
+    this.events = metrics.counter('bff_sessions_total', 'Browser session events (login, refresh, logout, expired, rejected)', ['event']);
+  }
+
+  /** Starts a login: the pending state is stored, the caller redirects to the returned URL and binds `state` to the browser. */
+  async beginLogin(returnTo: string, redirectUri: string): Promise<{ authorizationUrl: string; state: string }> {
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const authorizationUrl = await this.login.authorizationUrl({
+      redirectUri,
+      state,
+      nonce,
+      codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+    });
+    const pending: PendingLogin = { codeVerifier, nonce, returnTo, redirectUri };
+    await this.store.setJson(loginKey(state), this.sealer.seal(pending, loginKey(state)), LOGIN_TTL_MS);
+    return { authorizationUrl, state };
+  }
+
+  /**
+   * Ends a login: the state must be the one bound to this browser (cookie), the pending login is
+   * taken (single use), the code redeemed, and the access token must be one the BFF accepts.
+   * Returns the new session id (a fresh one: no fixation) and where to go.
+   */
+  async completeLogin(query: string, boundState: string | undefined): Promise<{ sessionId: string; returnTo: string }> {
+    const params = new URLSearchParams(query);
+    const state = params.get('state') ?? '';
+    if (!STATE.test(state) || boundState !== state) {
+      this.events.inc({ event: 'rejected' });
+      throw problem.badRequest('this login was not started in this browser, or it expired: start again at /auth/login');
+    }
+    const sealed = await this.store.takeJson<string>(loginKey(state));
+    const pending = sealed ? this.sealer.open<PendingLogin>(sealed, loginKey(state)) : undefined;
+    if (!pending) {
+      this.events.inc({ event: 'rejected' });
+      throw problem.badRequest('this login expired or was already completed: start again at /auth/login');
+    }
+    let tokens: LoginTokens;
+    try {
+      tokens = await this.login.exchangeCode(new URL(`${pending.redirectUri}?${query}`), { codeVerifier: pending.codeVerifier, state, nonce: pending.nonce });
+    } catch (err) {
+      if (!(err instanceof LoginRejected)) throw err;
+      this.events.inc({ event: 'rejected' });
+      this.log.warn({ event: 'session.login_rejected', error: err.error });
+      throw problem.unauthorized('token_invalid', `the login did not complete (${err.error}): start again at /auth/login`);
+    }
+    const decision = await this.decider.decide({ authorization: `Bearer ${tokens.accessToken}` }, SESSION_POLICY, '/auth/callback');
+    if (!decision.allow) throw denialProblem(decision);
+    const now = Date.now();
+    const principal = decision.principal!;
+    const session = this.sessionFrom(tokens, now, { subject: principal.subject, username: principal.username, createdAt: now, expiresAt: now + SESSION_MAX_MS });
+    const sessionId = randomBytes(32).toString('base64url');
+    await this.save(sessionId, session, now);
+    this.events.inc({ event: 'login' });
+    this.log.log({ event: 'session.login', sub: principal.subject, username: principal.username });
+    return { sessionId, returnTo: pending.returnTo };
+  }
+
+  /**
+   * The session's access token, refreshed first when it expires within the margin (one refresh
+   * per session at a time in this process). Undefined when there is no such session any more.
+   */
+  async access(sessionId: string | undefined): Promise<SessionAccess | undefined> {
+    if (!sessionId || !SESSION_ID.test(sessionId)) return undefined;
+    const now = Date.now();
+    const session = await this.load(sessionId);
+    if (!session) return undefined;
+    if (now >= session.expiresAt) {
+      await this.store.del(sessionKey(sessionId));
+      this.events.inc({ event: 'expired' });
+      return undefined;
+    }
+    const margin = Math.min(REFRESH_MARGIN_MS, session.accessLifetimeMs / 2);
+    if (session.accessExpiresAt - now > margin) return { accessToken: session.accessToken };
+    let inFlight = this.refreshing.get(sessionId);
+    if (!inFlight) {
+      inFlight = this.refresh(sessionId, session).finally(() => this.refreshing.delete(sessionId));
+      this.refreshing.set(sessionId, inFlight);
+    }
+    return inFlight;
+  }
+
+  /** Ends a session here; returns its ID token for the identity provider's logout. */
+  async end(sessionId: string | undefined): Promise<{ idToken?: string } | undefined> {
+    if (!sessionId || !SESSION_ID.test(sessionId)) return undefined;
+    const session = await this.load(sessionId);
+    await this.store.del(sessionKey(sessionId));
+    if (!session) return undefined;
+    this.events.inc({ event: 'logout' });
+    this.log.log({ event: 'session.logout', sub: session.subject, username: session.username });
+    return { idToken: session.idToken };
+  }
+
+  endSessionUrl(idTokenHint: string | undefined, postLogoutRedirectUri: string): Promise<string | undefined> {
+    return this.login.endSessionUrl({ idTokenHint, postLogoutRedirectUri });
+  }
+
+  private async refresh(sessionId: string, session: StoredSession): Promise<SessionAccess | undefined> {
+    const now = Date.now();
+    const stillValid = session.accessExpiresAt > now;
+    if (!session.refreshToken || (session.refreshExpiresAt !== undefined && session.refreshExpiresAt <= now)) {
+      if (stillValid) return { accessToken: session.accessToken };
+      await this.store.del(sessionKey(sessionId));
+      this.events.inc({ event: 'expired' });
+      return undefined;
+    }
+    let tokens: LoginTokens;
+    try {
+      tokens = await this.login.refresh(session.refreshToken);
+    } catch (err) {
+      if (err instanceof LoginRejected) {
+        await this.store.del(sessionKey(sessionId));
+        this.events.inc({ event: 'expired' });
+        this.log.log({ event: 'session.refresh_rejected', sub: session.subject, error: err.error });
+        return undefined;
+      }
+      // The identity provider is unreachable: keep serving the current token while it lasts.
+      if (stillValid) return { accessToken: session.accessToken };
+      throw err;
+    }
+    const next = this.sessionFrom(tokens, now, session);
+    await this.save(sessionId, next, now);
+    this.events.inc({ event: 'refresh' });
+    return { accessToken: next.accessToken };
+  }
+
+  private sessionFrom(tokens: LoginTokens, now: number, base: Pick<StoredSession, 'subject' | 'username' | 'createdAt' | 'expiresAt'> & Partial<StoredSession>): StoredSession {
+    const lifetimeMs = Math.max(1, tokens.expiresInS ?? 300) * 1000;
+    return {
+      v: 1,
+      subject: base.subject,
+      username: base.username,
+      accessToken: tokens.accessToken,
+      refreshToken: tokens.refreshToken ?? base.refreshToken,
+      idToken: tokens.idToken ?? base.idToken,
+      accessExpiresAt: now + lifetimeMs,
+      accessLifetimeMs: lifetimeMs,
+      refreshExpiresAt: tokens.refreshExpiresInS ? now + tokens.refreshExpiresInS * 1000 : tokens.refreshToken ? undefined : base.refreshExpiresAt,
+      createdAt: base.createdAt,
+      expiresAt: base.expiresAt,
+    };
+  }
+
+  private async save(sessionId: string, session: StoredSession, now: number): Promise<void> {
+    const end = Math.min(session.expiresAt, Math.max(session.refreshExpiresAt ?? session.expiresAt, session.accessExpiresAt));
+    const key = sessionKey(sessionId);
+    await this.store.setJson(key, this.sealer.seal(session, key), Math.max(1000, end - now));
+  }
+
+  private async load(sessionId: string): Promise<StoredSession | undefined> {
+    const key = sessionKey(sessionId);
+    const sealed = await this.store.getJson<string>(key);
+    const session = sealed ? this.sealer.open<StoredSession>(sealed, key) : undefined;
+    return session?.v === 1 ? session : undefined;
+  }
+}

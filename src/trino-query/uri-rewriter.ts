@@ -1,0 +1,242 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
+import type { AppConfig } from '../config/app-config';
+import { problem } from '../common/problem';
+
+/** The QueryResults fields that hold coordinator URIs a client follows or prints. */
+export const QUERY_RESULTS_URI_FIELDS: ReadonlySet<string> = new Set(['nextUri', 'infoUri', 'partialCancelUri']);
+/** The QueryInfo field naming the query resource itself. */
+export const QUERY_INFO_URI_FIELDS: ReadonlySet<string> = new Set(['self']);
+
+/** A coordinator URI longer than this is not a URI the protocol produces: the page is refused. */
+const MAX_URI_BYTES = 16 * 1024;
+/** Top-level keys longer than this are not ones we rewrite; their bytes are not kept. */
+const MAX_KEY_BYTES = 64;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COLON = 0x3a;
+const COMMA = 0x2c;
+const QUOTE_BYTES = Buffer.from('"');
+
+const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+const PREFIX = /^(?:\/[A-Za-z0-9._~-]+){1,8}$/;
+const PROTOCOL_PATH = /\/(?:v1|ui)\//;
+
+/**
+ * The base URL clients must use to reach the BFF, as the BFF writes it into nextUri, infoUri and
+ * partialCancelUri: PUBLIC_URL when configured; otherwise the request's own scheme and host, which
+ * Fastify takes from X-Forwarded-Proto / X-Forwarded-Host only when TRUST_PROXY is on (then
+ * X-Forwarded-Prefix is honoured too, as Trino 452+ does).
+ */
+export function publicBaseUrl(req: FastifyRequest, config: Pick<AppConfig, 'publicUrl' | 'trustProxy'>): string {
+  if (config.publicUrl) return config.publicUrl;
+  const host = req.host;
+  if (typeof host !== 'string' || !HOST.test(host)) throw problem.badRequest('the Host header is missing or not a host name');
+  const proto = req.protocol === 'https' ? 'https' : 'http';
+  let prefix = '';
+  if (config.trustProxy) {
+    const raw = req.headers['x-forwarded-prefix'];
+    const given = (Array.isArray(raw) ? raw[0] : raw)?.split(',')[0].trim().replace(/\/+$/, '');
+    if (given && PREFIX.test(given)) prefix = given;
+  }
+  return `${proto}://${host}${prefix}`;
+}
+
+/**
+ * The protocol path (and query) of a coordinator URI: everything from `/v1/` or `/ui/` on. The host
+ * a coordinator writes into its URIs is never trusted or contacted: the BFF only ever calls TRINO_URL.
+ */
+export function protocolPath(uri: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return undefined;
+  }
+  const i = url.pathname.search(PROTOCOL_PATH);
+  return i < 0 ? undefined : url.pathname.slice(i) + url.search;
+}
+
+/** A coordinator URI re-based onto the BFF's public base URL (unchanged when it is not a protocol URI). */
+export function rebaseUri(uri: string, publicBase: string): string {
+  const path = protocolPath(uri);
+  return path === undefined ? uri : publicBase + path;
+}
+
+/**
+ * Rewrites the string values of chosen top-level keys of a JSON document while it streams through,
+ * and passes every other byte through untouched. It keeps only the lexer state (nesting depth,
+ * whether it is inside a string) and the bytes of one short key or URI at a time, so memory does not
+ * depend on the size of the document: a page of a million rows goes through in constant memory.
+ *
+ * Only depth-1 keys are looked at, so a column value that happens to be called "nextUri", or to
+ * contain one, is never touched.
+ */
+export class JsonUriRewriter extends Transform {
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  /** At depth 1, the next string is a key. */
+  private expectKey = false;
+  /** Inside a depth-1 key: its bytes so far (undefined once it is too long to matter). */
+  private keyParts: Buffer[] | undefined;
+  private keyBytes = 0;
+  private capturingKey = false;
+  private lastKey: string | undefined;
+  /** The key whose value comes next at depth 1 (after its colon). */
+  private valueKey: string | undefined;
+  /** Inside a depth-1 string value that is to be rewritten: its raw bytes so far. */
+  private valueParts: Buffer[] | undefined;
+  private valueBytes = 0;
+  /** The target keys met at depth 1 so far. */
+  private readonly seen = new Set<string>();
+  /**
+   * Every target key has been met and its value passed: an object names a key once, so nothing is
+   * left to rewrite and the rest of the document (the rows) goes through without being looked at.
+   */
+  private done = false;
+
+  constructor(
+    private readonly keys: ReadonlySet<string>,
+    private readonly rewrite: (value: string) => string,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.scan(chunk, (part) => this.push(part));
+      callback();
+    } catch (err) {
+      callback(err as Error);
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    // A document cut inside a captured value is passed on as it came (the client sees it truncated).
+    if (this.valueParts) this.push(Buffer.concat([QUOTE_BYTES, ...this.valueParts]));
+    this.valueParts = undefined;
+    callback();
+  }
+
+  private scan(chunk: Buffer, emit: (part: Buffer) => void): void {
+    if (this.done) {
+      emit(chunk);
+      return;
+    }
+    /** Start of the bytes of this chunk not emitted yet. */
+    let emitFrom = 0;
+    /** Where the key or captured value continues in this chunk (0 when it began in an earlier one). */
+    let keyStart = 0;
+    let valueStart = 0;
+    const n = chunk.length;
+    for (let i = 0; i < n; i++) {
+      const c = chunk[i];
+      if (this.inString) {
+        if (this.escaped) {
+          this.escaped = false;
+        } else if (c === BACKSLASH) {
+          this.escaped = true;
+        } else if (c === QUOTE) {
+          this.inString = false;
+          if (this.capturingKey) {
+            this.capturingKey = false;
+            this.addKeyBytes(chunk.subarray(keyStart, i));
+            this.lastKey = this.keyParts ? decodeJsonString(Buffer.concat(this.keyParts)) : undefined;
+            this.keyParts = undefined;
+            this.expectKey = false;
+          } else if (this.valueParts) {
+            this.addValueBytes(chunk.subarray(valueStart, i));
+            emit(this.rewritten(Buffer.concat(this.valueParts)));
+            this.valueParts = undefined;
+            emitFrom = i + 1;
+            if (this.seen.size === this.keys.size) break;
+          }
+        }
+        continue;
+      }
+      switch (c) {
+        case QUOTE:
+          this.inString = true;
+          if (this.depth !== 1) break;
+          if (this.expectKey) {
+            this.capturingKey = true;
+            this.keyParts = [];
+            this.keyBytes = 0;
+            keyStart = i + 1;
+          } else if (this.valueKey !== undefined && this.keys.has(this.valueKey)) {
+            if (i > emitFrom) emit(chunk.subarray(emitFrom, i));
+            this.valueParts = [];
+            this.valueBytes = 0;
+            valueStart = i + 1;
+          }
+          this.valueKey = undefined;
+          break;
+        case OPEN_BRACE:
+        case OPEN_BRACKET:
+          this.depth++;
+          if (this.depth === 1 && c === OPEN_BRACE) this.expectKey = true;
+          this.valueKey = undefined;
+          break;
+        case CLOSE_BRACE:
+        case CLOSE_BRACKET:
+          this.depth--;
+          break;
+        case COLON:
+          if (this.depth === 1) {
+            this.valueKey = this.lastKey;
+            if (this.lastKey !== undefined && this.keys.has(this.lastKey)) this.seen.add(this.lastKey);
+          }
+          break;
+        case COMMA:
+          if (this.depth === 1) {
+            this.expectKey = true;
+            this.valueKey = undefined;
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    if (this.capturingKey) this.addKeyBytes(chunk.subarray(keyStart));
+    if (this.valueParts) this.addValueBytes(chunk.subarray(valueStart));
+    else if (emitFrom < n) emit(emitFrom === 0 ? chunk : chunk.subarray(emitFrom));
+    // Done once every target key's value has been passed (none pending after its colon, none half-read).
+    if (!this.valueParts && this.valueKey === undefined && this.seen.size === this.keys.size) this.done = true;
+  }
+
+  /** A captured string value (raw JSON bytes, without quotes) after rewriting; left as it came when undecodable. */
+  private rewritten(raw: Buffer): Buffer {
+    const value = decodeJsonString(raw);
+    if (value === undefined) return Buffer.concat([QUOTE_BYTES, raw, QUOTE_BYTES]);
+    return Buffer.from(JSON.stringify(this.rewrite(value)), 'utf8');
+  }
+
+  private addKeyBytes(part: Buffer): void {
+    if (!this.keyParts) return;
+    this.keyBytes += part.length;
+    if (this.keyBytes > MAX_KEY_BYTES) this.keyParts = undefined;
+    else if (part.length > 0) this.keyParts.push(Buffer.from(part));
+  }
+
+  private addValueBytes(part: Buffer): void {
+    if (!this.valueParts) return;
+    this.valueBytes += part.length;
+    if (this.valueBytes > MAX_URI_BYTES) throw new Error('the coordinator sent a URI longer than 16 KiB');
+    if (part.length > 0) this.valueParts.push(Buffer.from(part));
+  }
+}
+
+function decodeJsonString(raw: Buffer): string | undefined {
+  try {
+    const v: unknown = JSON.parse(`"${raw.toString('utf8')}"`);
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -358,13 +358,26 @@ async function createAgents(bffUrl: string, tokens: string[]): Promise<Array<{ i
 }
 
 async function clientMain(): Promise<void> {
+  // Whatever fails, everything started so far is stopped (in reverse order).
+  const cleanups: Array<() => unknown> = [];
+  try {
+    await run(cleanups);
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  }
+}
+
+async function run(cleanups: Array<() => unknown>): Promise<void> {
   const { startOidcIssuer } = await import('../sandbox/oidc-issuer');
   const { sandboxClients, SANDBOX_REALM, SANDBOX_CLIENT_ID } = await import('../sandbox/index');
   const bffSecret = randomUUID();
   const issuer = await startOidcIssuer({ realm: SANDBOX_REALM, clients: sandboxClients('bench', bffSecret) });
+  cleanups.push(() => issuer.close());
   const llmKey = `sk-bench-${randomUUID()}`;
   const valkey = await startValkey();
+  if (valkey) cleanups.push(() => valkey.stop());
   const llm = await start('llm', { BENCH_LLM_KEY: llmKey });
+  cleanups.push(() => llm.child.disconnect());
   const bff = await start('bff', {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
@@ -380,81 +393,75 @@ async function clientMain(): Promise<void> {
     // Production requires a session secret when state is shared (browser login sessions of the mlflow module).
     ...(valkey ? { VALKEY_URL: valkey.url, BFF_SESSION_SECRET: randomUUID() + randomUUID() } : {}),
   });
-  try {
-    const booted = await ask<Memory>(bff.child, 'memory');
-    const tokens = await Promise.all(
-      Array.from({ length: USERS }, (_, u) => issuer.issueToken({ user: 'alice', expiresInS: 3600, claims: { sub: randomUUID(), preferred_username: `bench-${u}` } })),
-    );
-    const agents = await createAgents(bff.url, tokens);
+  cleanups.push(() => bff.child.disconnect());
+  const booted = await ask<Memory>(bff.child, 'memory');
+  const tokens = await Promise.all(
+    Array.from({ length: USERS }, (_, u) => issuer.issueToken({ user: 'alice', expiresInS: 3600, claims: { sub: randomUUID(), preferred_username: `bench-${u}` } })),
+  );
+  const agents = await createAgents(bff.url, tokens);
 
-    // Warm-up (JIT, connection pools, token verification cache): one full round of each, discarded.
-    await directRound(llm.url, llmKey, new Map());
-    await ask(llm.child, 'written');
-    await bffRound(bff, agents, new Map());
-    await ask(llm.child, 'written');
+  // Warm-up (JIT, connection pools, token verification cache): one full round of each, discarded.
+  await directRound(llm.url, llmKey, new Map());
+  await ask(llm.child, 'written');
+  await bffRound(bff, agents, new Map());
+  await ask(llm.child, 'written');
 
-    const direct: Array<Map<string, number>> = [];
-    const viaBff: Array<Map<string, number>> = [];
-    const bffRounds: Array<Awaited<ReturnType<typeof bffRound>>> = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      const arrivalsDirect = new Map<string, number>();
-      await directRound(llm.url, llmKey, arrivalsDirect);
-      direct.push(await latencies(llm.child, arrivalsDirect));
-      const arrivalsBff = new Map<string, number>();
-      bffRounds.push(await bffRound(bff, agents, arrivalsBff));
-      viaBff.push(await latencies(llm.child, arrivalsBff));
-      process.stderr.write(`round ${r + 1}/${ROUNDS} done\n`);
-    }
-    // The same word (session, turn, position) in the direct and the BFF run of a round.
-    const paired: number[] = [];
-    for (let r = 0; r < ROUNDS; r++) for (const [word, latency] of viaBff[r]) paired.push(latency - direct[r].get(word)!);
-    const all = (xs: Array<Map<string, number>>) => xs.flatMap((m) => [...m.values()]).sort((a, b) => a - b);
-    const d = all(direct);
-    const b = all(viaBff);
-    paired.sort((x, y) => x - y);
-    const peak = await ask<Memory>(bff.child, 'memory');
-    const addedP99 = percentile(b, 99) - percentile(d, 99);
-    const result = {
-      date: new Date().toISOString(),
-      node: process.version,
-      sessions: SESSIONS,
-      turnsPerSessionPerRound: TURNS,
-      wordsPerAnswer: WORDS,
-      chunkDelayMs: CHUNK_DELAY_MS,
-      rounds: ROUNDS,
-      users: USERS,
-      state: valkey ? 'valkey (redis-server)' : 'memory',
-      framesMeasured: b.length,
-      perFrameLatencyMs: {
-        direct: { p50: round2(percentile(d, 50)), p90: round2(percentile(d, 90)), p99: round2(percentile(d, 99)), max: round2(d[d.length - 1]) },
-        viaBff: { p50: round2(percentile(b, 50)), p90: round2(percentile(b, 90)), p99: round2(percentile(b, 99)), max: round2(b[b.length - 1]) },
-        addedP50: round2(percentile(b, 50) - percentile(d, 50)),
-        addedP99: round2(addedP99),
-        pairedDifferenceP99: round2(percentile(paired, 99)),
-      },
-      upgradeMs: { p50: round2(Math.max(...bffRounds.map((x) => x.upgradeP50))), p99: round2(Math.max(...bffRounds.map((x) => x.upgradeP99))) },
-      bffMemoryMb: {
-        afterBoot: mb(booted.rss),
-        rssWithSessionsOpen: mb(Math.max(...bffRounds.map((x) => x.withSessions.rss))),
-        rssAfterTurns: mb(Math.max(...bffRounds.map((x) => x.afterTurns.rss))),
-        peakRss: mb(peak.peakRss),
-        heapUsedAfterTurns: mb(Math.max(...bffRounds.map((x) => x.afterTurns.heapUsed))),
-        liveHeapWithSessionsOpen: mb(Math.max(...bffRounds.map((x) => x.withSessions.liveHeap))),
-        liveHeapAfterBoot: mb(booted.liveHeap),
-      },
-      pass: mb(peak.peakRss) < MAX_RSS_MB && addedP99 < MAX_ADDED_P99_MS,
-    };
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    const dir = path.resolve(process.cwd(), 'bench/results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, 'agents.json'), `${JSON.stringify(result, null, 2)}\n`);
-    process.exitCode = result.pass ? 0 : 1;
-  } finally {
-    bff.child.disconnect();
-    llm.child.disconnect();
-    valkey?.stop();
-    await issuer.close();
+  const direct: Array<Map<string, number>> = [];
+  const viaBff: Array<Map<string, number>> = [];
+  const bffRounds: Array<Awaited<ReturnType<typeof bffRound>>> = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const arrivalsDirect = new Map<string, number>();
+    await directRound(llm.url, llmKey, arrivalsDirect);
+    direct.push(await latencies(llm.child, arrivalsDirect));
+    const arrivalsBff = new Map<string, number>();
+    bffRounds.push(await bffRound(bff, agents, arrivalsBff));
+    viaBff.push(await latencies(llm.child, arrivalsBff));
+    process.stderr.write(`round ${r + 1}/${ROUNDS} done\n`);
   }
+  // The same word (session, turn, position) in the direct and the BFF run of a round.
+  const paired: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) for (const [word, latency] of viaBff[r]) paired.push(latency - direct[r].get(word)!);
+  const all = (xs: Array<Map<string, number>>) => xs.flatMap((m) => [...m.values()]).sort((a, b) => a - b);
+  const d = all(direct);
+  const b = all(viaBff);
+  paired.sort((x, y) => x - y);
+  const peak = await ask<Memory>(bff.child, 'memory');
+  const addedP99 = percentile(b, 99) - percentile(d, 99);
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    sessions: SESSIONS,
+    turnsPerSessionPerRound: TURNS,
+    wordsPerAnswer: WORDS,
+    chunkDelayMs: CHUNK_DELAY_MS,
+    rounds: ROUNDS,
+    users: USERS,
+    state: valkey ? 'valkey (redis-server)' : 'memory',
+    framesMeasured: b.length,
+    perFrameLatencyMs: {
+      direct: { p50: round2(percentile(d, 50)), p90: round2(percentile(d, 90)), p99: round2(percentile(d, 99)), max: round2(d[d.length - 1]) },
+      viaBff: { p50: round2(percentile(b, 50)), p90: round2(percentile(b, 90)), p99: round2(percentile(b, 99)), max: round2(b[b.length - 1]) },
+      addedP50: round2(percentile(b, 50) - percentile(d, 50)),
+      addedP99: round2(addedP99),
+      pairedDifferenceP99: round2(percentile(paired, 99)),
+    },
+    upgradeMs: { p50: round2(Math.max(...bffRounds.map((x) => x.upgradeP50))), p99: round2(Math.max(...bffRounds.map((x) => x.upgradeP99))) },
+    bffMemoryMb: {
+      afterBoot: mb(booted.rss),
+      rssWithSessionsOpen: mb(Math.max(...bffRounds.map((x) => x.withSessions.rss))),
+      rssAfterTurns: mb(Math.max(...bffRounds.map((x) => x.afterTurns.rss))),
+      peakRss: mb(peak.peakRss),
+      heapUsedAfterTurns: mb(Math.max(...bffRounds.map((x) => x.afterTurns.heapUsed))),
+      liveHeapWithSessionsOpen: mb(Math.max(...bffRounds.map((x) => x.withSessions.liveHeap))),
+      liveHeapAfterBoot: mb(booted.liveHeap),
+    },
+    pass: mb(peak.peakRss) < MAX_RSS_MB && addedP99 < MAX_ADDED_P99_MS,
+  };
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  const dir = path.resolve(process.cwd(), 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'agents.json'), `${JSON.stringify(result, null, 2)}\n`);
+  process.exitCode = result.pass ? 0 : 1;
 }
 
 const role = (process.argv[2] ?? 'client') as Role;

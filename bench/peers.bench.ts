@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { SANDBOX_CLIENT_ID, startSandbox } from '../sandbox/index';
-import { alternate, run, startBffProcess, type RunResult } from './lib';
+import { run, startBffProcess, type RunResult } from './lib';
 
 /**
  * `npm run bench:peers`: the BFF side by side with what a team would pick instead (bench/peers/,
@@ -13,18 +13,21 @@ import { alternate, run, startBffProcess, type RunResult } from './lib';
  * bare Fastify ceiling. Before any figure is taken, every authenticating app (the BFF included)
  * must refuse forged, tampered, expired, wrong-issuer and wrong-audience tokens.
  *
- * Env: BENCH_ROUNDS (3), BENCH_DURATION_S (5), BENCH_CONNECTIONS (50),
+ * Besides req/s and latency, each run reports the server's own CPU time per request (from
+ * /proc/<pid>/stat): on a 2-core machine shared by the load generator, and by anything else that
+ * runs, req/s moves with the neighbours, CPU per request much less.
+ *
+ * Env: BENCH_ROUNDS (5), BENCH_DURATION_S (5), BENCH_CONNECTIONS (50),
  * BENCH_PEERS_PUBLIC_KEY=1 adds nest-keycloak-connect with a fixed realm-public-key.
  */
 
 interface Peer {
   name: string;
   url: string;
+  child: { pid?: number };
   stop(): Promise<void>;
 }
 interface PeersLib {
-  PEERS: Record<string, unknown>;
-  DIR: string;
   ensureDeps(): void;
   startPeer(name: string, env: Record<string, string>): Promise<Peer>;
 }
@@ -40,7 +43,8 @@ interface ChecksLib {
 
 // dist/app/bench/peers.bench.js → the repository's bench/peers (plain CommonJS, not compiled); for a
 // build outside the tree, the working directory's bench/peers.
-const PEERS_DIR = [join(__dirname, '../../../bench/peers'), join(process.cwd(), 'bench/peers')].find((d) => existsSync(join(d, 'launch.js')))!;
+const PEERS_DIR = [join(__dirname, '../../../bench/peers'), join(process.cwd(), 'bench/peers')].find((d) => existsSync(join(d, 'launch.js')));
+if (!PEERS_DIR) throw new Error('bench/peers not found: run from the repository root');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const peersLib = require(join(PEERS_DIR, 'launch.js')) as PeersLib;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -53,16 +57,72 @@ const KC_PK = 'nest-keycloak-connect (realm-public-key)';
 const PASSPORT = 'express-passport';
 const BARE = 'fastify-bare';
 
-function ratioTable(rows: RunResult[], bff: RunResult): string {
-  const lines = ['| run | req/s | p50 ms | p99 ms | errors | non-2xx | BFF ÷ this |', '|---|---:|---:|---:|---:|---:|---:|'];
-  for (const r of rows) lines.push(`| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${r === bff ? '1.00' : (bff.rps / r.rps).toFixed(2)} |`);
+interface Row extends RunResult {
+  /** Server CPU (user + system) per request, µs; NaN where /proc is unavailable. */
+  cpuUs: number;
+  rounds: number[];
+}
+
+/** CPU time (user + system) of a process in ms, from /proc (Linux); NaN elsewhere. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ = 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+/**
+ * Alternates the runs A B C … rounds times; each row is the median over its rounds (robust to a
+ * neighbour's burst on a shared machine), errors and non-2xx summed.
+ */
+async function alternateMedian(rounds: number, runs: Array<{ name: string; pid?: number; go: () => Promise<RunResult> }>, durationS: number): Promise<Row[]> {
+  const all = runs.map(() => [] as Array<RunResult & { cpuUs: number }>);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < runs.length; k++) {
+      const before = cpuMs(runs[k].pid);
+      const res = await runs[k].go();
+      const spent = cpuMs(runs[k].pid) - before;
+      all[k].push({ ...res, cpuUs: (spent * 1000) / Math.max(1, res.rps * durationS) });
+    }
+  }
+  return all.map((rs, k) => ({
+    name: runs[k].name,
+    rps: Math.round(median(rs.map((x) => x.rps))),
+    p50: r2(median(rs.map((x) => x.p50))),
+    p99: r2(median(rs.map((x) => x.p99))),
+    errors: rs.reduce((a, x) => a + x.errors, 0),
+    non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
+    cpuUs: Math.round(median(rs.map((x) => x.cpuUs))),
+    rounds: rs.map((x) => Math.round(x.rps)),
+  }));
+}
+
+function ratioTable(rows: Row[], bff: Row): string {
+  const lines = [
+    '| run | req/s | p50 ms | p99 ms | errors | non-2xx | server CPU µs/req | BFF ÷ this (req/s) | this ÷ BFF (CPU/req) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const same = r === bff;
+    lines.push(
+      `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${r.cpuUs} | ${same ? '1.00' : (bff.rps / r.rps).toFixed(2)} | ${same ? '1.00' : (r.cpuUs / bff.cpuUs).toFixed(2)} |`,
+    );
+  }
   return lines.join('\n');
 }
 
 async function main() {
   peersLib.ensureDeps();
   const withPublicKey = process.env.BENCH_PEERS_PUBLIC_KEY === '1';
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
   const durationS = Number(process.env.BENCH_DURATION_S ?? 5);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 
@@ -85,10 +145,12 @@ async function main() {
     const toCheck: Array<[string, string]> = [
       [BFF_ME, `${bff.url}/auth/me`],
       [BFF_VALIDATE, `${bff.url}/api/validate/v1/statement`],
-      ...peerNames.filter((n) => n !== BARE).flatMap((n): Array<[string, string]> => [
-        [`${n} GET /me`, `${peers[n].url}/me`],
-        [`${n} /validate/v1/statement`, `${peers[n].url}/validate/v1/statement`],
-      ]),
+      ...peerNames
+        .filter((n) => n !== BARE)
+        .flatMap((n): Array<[string, string]> => [
+          [`${n} GET /me`, `${peers[n].url}/me`],
+          [`${n} /validate/v1/statement`, `${peers[n].url}/validate/v1/statement`],
+        ]),
     ];
     for (const [label, url] of toCheck) {
       const failures = await checksLib.verifyApp(url, cases);
@@ -96,44 +158,49 @@ async function main() {
     }
     process.stdout.write(`verification checks passed (${cases.length} cases × ${toCheck.length} routes)\n`);
 
-    // 2. The same 1,000 distinct tokens for every run, and the same Authorization header size everywhere
-    // (the bare ceiling gets it too and ignores it).
+    // 2. The same 1,000 distinct tokens for every run, and the same Authorization header everywhere
+    // (the bare ceiling gets it too and ignores it), so request sizes and the load generator's work are equal.
     const tokens = await Promise.all(
       Array.from({ length: 1000 }, (_, i) => sandbox.issuer.issueToken({ user: ['alice', 'admin'][i % 2], claims: { jti: `bench-${i}` }, expiresInS: 3600 })),
     );
     const auth = (i: number) => ({ authorization: `Bearer ${tokens[i % tokens.length]}` });
-    const targets: Array<[string, string]> = [
-      [BFF_ME, `${bff.url}/auth/me`],
-      ...peerNames.map((n): [string, string] => [`${n} GET /me`, `${peers[n].url}/me`]),
-      [BFF_VALIDATE, `${bff.url}/api/validate/v1/statement`],
-      [`${KC} /validate/v1/statement`, `${peers[KC].url}/validate/v1/statement`],
+    const targets: Array<{ name: string; url: string; pid?: number }> = [
+      { name: BFF_ME, url: `${bff.url}/auth/me`, pid: bff.child.pid },
+      ...peerNames.map((n) => ({ name: `${n} GET /me`, url: `${peers[n].url}/me`, pid: peers[n].child.pid })),
+      { name: BFF_VALIDATE, url: `${bff.url}/api/validate/v1/statement`, pid: bff.child.pid },
+      { name: `${KC} /validate/v1/statement`, url: `${peers[KC].url}/validate/v1/statement`, pid: peers[KC].child.pid },
     ];
     // Warm-up: JIT, connection pools, and every token seen once by every app (the BFF's first sight
     // of a token costs one RS256 verification; after that its verified-token cache answers).
-    for (const [name, url] of targets) await run(`warmup ${name}`, url, { durationS: 2, connections, headersFor: auth });
+    for (const t of targets) await run(`warmup ${t.name}`, t.url, { durationS: 2, connections, headersFor: auth });
 
-    const rows = await alternate(
+    const rows = await alternateMedian(
       rounds,
-      targets.map(([name, url]) => () => run(name, url, { durationS, connections, headersFor: auth })),
+      targets.map((t) => ({ name: t.name, pid: t.pid, go: () => run(t.name, t.url, { durationS, connections, headersFor: auth }) })),
+      durationS,
     );
     const loadAfter = loadavg()[0];
     const byName = (n: string) => rows.find((r) => r.name === n)!;
     const bffMe = byName(BFF_ME);
     const bffValidate = byName(BFF_VALIDATE);
-    const meRows = rows.filter((r) => r !== bffValidate && !r.name.endsWith('/validate/v1/statement'));
-    const validateRows = rows.filter((r) => r === bffValidate || r.name.endsWith('/validate/v1/statement'));
+    const isValidate = (r: Row) => r.name.endsWith('/validate/v1/statement');
+    const meRows = rows.filter((r) => !isValidate(r));
+    const validateRows = rows.filter(isValidate);
 
     const authPeers = meRows.filter((r) => r !== bffMe && !r.name.startsWith(BARE));
     const best = authPeers.reduce((a, b) => (b.rps > a.rps ? b : a));
     const bare = byName(`${BARE} GET /me`);
+    const kcValidate = byName(`${KC} /validate/v1/statement`);
     const vsBest = bffMe.rps / best.rps;
     const vsBare = bffMe.rps / bare.rps;
-    const vsKcValidate = bffValidate.rps / byName(`${KC} /validate/v1/statement`).rps;
+    const vsKcValidate = bffValidate.rps / kcValidate.rps;
     const failedRuns = rows.filter((r) => r.errors > 0 || r.non2xx > 0).map((r) => r.name);
 
     const out = [
       '',
-      `${rounds} rounds × ${durationS} s per run, alternated; ${connections} connections; 1,000 distinct tokens; node ${process.version}, ${cpus().length} cores (load generator and server share them); 1-min load average ${loadBefore.toFixed(2)} at start, ${loadAfter.toFixed(2)} at the end (the bench itself accounts for about 2; more means other work shared the CPU)`,
+      `${rounds} rounds × ${durationS} s per run, alternated, median of the rounds; ${connections} connections; 1,000 distinct tokens; ` +
+        `node ${process.version}, ${cpus().length} cores shared by autocannon and the server; 1-min load average ${loadBefore.toFixed(2)} at start, ` +
+        `${loadAfter.toFixed(2)} at the end (the bench itself accounts for about 2; more means other work shared the CPU)`,
       '',
       'Authenticated identity (GET /auth/me vs each peer’s GET /me):',
       '',
@@ -143,9 +210,12 @@ async function main() {
       '',
       ratioTable(validateRows, bffValidate),
       '',
-      `BFF /auth/me ÷ best authenticating peer (${best.name}) = ${vsBest.toFixed(2)} (target >= 4): ${vsBest >= 4 ? 'met' : 'NOT met'}`,
-      `BFF /auth/me ÷ bare Fastify ceiling = ${vsBare.toFixed(2)} (target >= 0.6): ${vsBare >= 0.6 ? 'met' : 'NOT met'}`,
-      `BFF /api/validate ÷ nest-keycloak-connect guard = ${vsKcValidate.toFixed(2)}`,
+      `BFF /auth/me ÷ best authenticating peer (${best.name}) = ${vsBest.toFixed(2)} req/s (target >= 4): ${vsBest >= 4 ? 'met' : 'NOT met'}; ` +
+        `CPU per request ${(best.cpuUs / bffMe.cpuUs).toFixed(2)}x less`,
+      `BFF /auth/me ÷ bare Fastify ceiling = ${vsBare.toFixed(2)} req/s (target >= 0.6): ${vsBare >= 0.6 ? 'met' : 'NOT met'}; ` +
+        `CPU per request ${(bare.cpuUs / bffMe.cpuUs).toFixed(2)} of the BFF's`,
+      `BFF /api/validate ÷ nest-keycloak-connect guard = ${vsKcValidate.toFixed(2)} req/s; CPU per request ${(kcValidate.cpuUs / bffValidate.cpuUs).toFixed(2)}x less`,
+      `req/s of each round: ${rows.map((r) => `${r.name} [${r.rounds.join(' ')}]`).join('; ')}`,
       ...(failedRuns.length > 0 ? [`WARNING: errors or non-2xx answers in: ${failedRuns.join(', ')}`] : []),
       '',
     ].join('\n');
@@ -153,7 +223,11 @@ async function main() {
     mkdirSync(join(process.cwd(), 'bench/results'), { recursive: true });
     writeFileSync(
       join(process.cwd(), 'bench/results/peers.json'),
-      JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds, durationS, connections, loadBefore, loadAfter, rows, vsBest, vsBare, vsKcValidate, best: best.name }, null, 2),
+      JSON.stringify(
+        { date: new Date().toISOString(), node: process.version, rounds, durationS, connections, loadBefore, loadAfter, rows, vsBest, vsBare, vsKcValidate, best: best.name },
+        null,
+        2,
+      ),
     );
     if (failedRuns.length > 0) process.exitCode = 1;
   } finally {

@@ -12,6 +12,7 @@ import { OpsModule } from './ops/ops.module';
 import { StateModule } from './state/state.module';
 import { TrinoQueryModule } from './trino-query/trino-query.module';
 import { AuditModule } from './audit/audit.module';
+import { HardeningModule } from './hardening/hardening.module';
 import { TokenExchangeModule } from './token-exchange/token-exchange.module';
 import { TrinoGatewayAdminModule } from './trino-gateway-admin/trino-gateway-admin.module';
 
@@ -38,6 +39,7 @@ export class AppModule {
         TrinoGatewayAdminModule,
         MlAgentModule,
         MlflowModule,
+        HardeningModule,
       ],
     };
   }

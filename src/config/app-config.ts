@@ -19,6 +19,8 @@ export interface AppConfig {
   trustProxy: boolean;
   logLevel: string;
   corsOrigins: string[];
+  /** Per-user calls per minute on each expensive route (0 = no limit). */
+  rateLimit: { perMinute: number };
   keycloak: { url: string; realm: string; issuer: string; tokenEndpoint: string; jwksUri: string };
   clientId: string;
   clientSecret: string;

@@ -63,6 +63,9 @@ export class EnvSchema {
   @IsOptional() @IsString()
   CORS_ORIGINS?: string;
 
+  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(1000000)
+  RATE_LIMIT_PER_MINUTE?: number;
+
   // --- identity provider ---
   @ValidateIf((e: EnvSchema) => e.NODE_ENV === 'production' || e.KEYCLOAK_URL !== undefined)
   @IsUrl(URL_OPTS)

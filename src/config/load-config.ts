@@ -192,6 +192,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
     trustProxy: s.TRUST_PROXY ?? false,
     logLevel: s.LOG_LEVEL ?? 'info',
     corsOrigins: list(s.CORS_ORIGINS),
+    rateLimit: { perMinute: s.RATE_LIMIT_PER_MINUTE ?? 300 },
     keycloak: {
       url: kcUrl,
       realm,

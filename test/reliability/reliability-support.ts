@@ -1,0 +1,101 @@
+import * as http from 'node:http';
+import type { Socket } from 'node:net';
+import { createApp } from '../../src/app.factory';
+import { createRootLogger } from '../../src/common/logging';
+import { loadConfig, type Env } from '../../src/config/load-config';
+import type { Sandbox } from '../../sandbox/index';
+import type { SandboxServer } from '../../sandbox/types';
+import type { TestBff } from '../support/app';
+
+export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  json: Json | undefined;
+  ms: number;
+}
+
+/** One request over a fresh connection (no keep-alive left behind); never rejects on an HTTP status. */
+export function call(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string; headers?: Record<string, string>; json?: unknown; body?: string; timeoutMs?: number } = {},
+): Promise<Answer> {
+  const started = Date.now();
+  const headers: Record<string, string> = { connection: 'close', ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body = opts.body;
+  if (opts.json !== undefined) {
+    body = JSON.stringify(opts.json);
+    headers['content-type'] = 'application/json';
+  }
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${base}${path}`, { method, headers, agent: false, timeout: opts.timeoutMs ?? 60_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        let json: Json | undefined;
+        try {
+          json = text ? (JSON.parse(text) as Json) : undefined;
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json, ms: Date.now() - started });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within ${opts.timeoutMs ?? 60_000} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** An emulator of the sandbox by name, typed by the caller. */
+export function emulator<T extends SandboxServer>(sandbox: Sandbox, name: string): T {
+  const found = sandbox.servers.find((s) => s.name === name);
+  if (!found) throw new Error(`no emulator ${name} in the sandbox`);
+  return found.server as T;
+}
+
+/** Sockets the BFF's HTTP server holds open right now (leak check). */
+export function openSockets(bff: Pick<TestBff, 'app'>): Promise<number> {
+  const server = bff.app.getHttpServer() as http.Server;
+  return new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/** Tracks the client sockets an http.Server accepted, to wait for them to be gone. */
+export function trackSockets(server: http.Server): { live(): number } {
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  return { live: () => sockets.size };
+}
+
+/** The BFF in-process, like startTestBff, with every log line captured in memory (log hygiene). */
+export async function startLoggedBff(sandbox: Sandbox, env: Env = {}): Promise<TestBff & { logs(): string }> {
+  const chunks: string[] = [];
+  const config = loadConfig({ NODE_ENV: 'test', ...sandbox.env, LOG_LEVEL: 'debug', ...env });
+  const logger = createRootLogger(config, { write: (s: string) => void chunks.push(s) });
+  const app = await createApp(config, { logger });
+  await app.listen(0, '127.0.0.1');
+  const { port } = app.getHttpServer().address() as { port: number };
+  return {
+    app,
+    url: `http://127.0.0.1:${port}`,
+    sandbox,
+    token: (user = 'alice', o = {}) => sandbox.issuer.issueToken({ user, ...o }),
+    close: () => app.close(),
+    logs: () => chunks.join(''),
+  };
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** problem+json (with or without a charset parameter). */
+export const PROBLEM_JSON = /^application\/problem\+json(;|$)/;

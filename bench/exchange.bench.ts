@@ -10,7 +10,9 @@
  *    goes through authentication, the interceptor and the gateway call, without the exchange step).
  *    Paired rounds, the order flipped each round (A B, B A, …), so drift cancels; the ratio is the median
  *    of the rounds' ratios. Target: hit / off ≥ 0.85. Afterwards, still exactly one exchange per
- *    (user, audience): every request of the run was served within one TTL.
+ *    (user, audience): every request of the run was served within one TTL. Each BFF's CPU time per
+ *    request is read from /proc (Linux) as well: unlike throughput on a shared machine, it does not
+ *    move with whatever else runs there, so it shows what the exchange step itself costs.
  *
  * Processes, so that no two sides share an event loop: this one (autocannon, the OIDC issuer), the
  * Trino Gateway emulator (a child; no authentication, so both sides cost the gateway the same), the
@@ -24,7 +26,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -35,7 +37,7 @@ import { startTrinoGateway } from '../sandbox/trino-gateway';
 import { createApp } from '../src/app.factory';
 import { loadConfig } from '../src/config/load-config';
 import { TokenExchangeService } from '../src/token-exchange/token-exchange.service';
-import { freePort, run, table, type RunResult } from './lib';
+import { freePort, table, type RunResult } from './lib';
 
 const ROUTE = '/trino/gateway/backend/all';
 const WORKSPACE = 'demo';
@@ -46,6 +48,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const USERS = Number(process.env.BENCH_USERS ?? 100);
 const BURST_CONNECTIONS = Number(process.env.BENCH_BURST_CONNECTIONS ?? 500);
 const MIN_RATIO = 0.85;
+/** USER_HZ of /proc/<pid>/stat. */
+const CLOCK_TICKS_PER_S = 100;
 
 interface Child {
   url: string;
@@ -161,6 +165,41 @@ async function burstRun(name: string, url: string, connections: number, amount: 
   };
 }
 
+interface Measured extends RunResult {
+  total: number;
+  /** CPU time (user + system) the BFF process used during the run. */
+  cpuMs: number;
+}
+
+/** CPU time used so far by a process (Linux /proc), ms. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+}
+
+/** One timed run against one BFF, with the CPU time that BFF spent on it. */
+async function measured(name: string, side: Child, headersFor: (i: number) => Record<string, string>): Promise<Measured> {
+  let i = 0;
+  const before = cpuMs(side.child.pid!);
+  const result = await autocannon({
+    url: `${side.url}${ROUTE}`,
+    connections: CONNECTIONS,
+    duration: DURATION_S,
+    requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, headers: { ...req.headers, ...headersFor(i++) } }) }] as autocannon.Request[],
+  });
+  return {
+    name,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors,
+    non2xx: result.non2xx,
+    total: result.requests.total,
+    cpuMs: cpuMs(side.child.pid!) - before,
+  };
+}
+
 function average(runs: RunResult[]): RunResult {
   const mean = (f: (r: RunResult) => number) => Math.round((runs.reduce((a, r) => a + f(r), 0) / runs.length) * 100) / 100;
   return {
@@ -238,14 +277,14 @@ async function orchestrate(): Promise<void> {
     // 2. Cache hit vs exchange off: paired rounds, the order flipped every round (off on, on off, …), so
     // that drift and whatever else the machine runs land on both sides; the ratio is the median of the
     // rounds' ratios, the table the averages.
-    const offRuns: RunResult[] = [];
-    const onRuns: RunResult[] = [];
+    const offRuns: Measured[] = [];
+    const onRuns: Measured[] = [];
     const roundRatios: number[] = [];
-    const runOff = () => run('exchange off', `${off.url}${ROUTE}`, { durationS: DURATION_S, connections: CONNECTIONS, headersFor: auth });
-    const runOn = () => run('exchange on (cache hit)', `${on.url}${ROUTE}`, { durationS: DURATION_S, connections: CONNECTIONS, headersFor: auth });
+    const runOff = () => measured('exchange off', off, auth);
+    const runOn = () => measured('exchange on (cache hit)', on, auth);
     for (let r = 0; r < ROUNDS; r++) {
-      let offRun: RunResult;
-      let onRun: RunResult;
+      let offRun: Measured;
+      let onRun: Measured;
       if (r % 2 === 0) {
         offRun = await runOff();
         onRun = await runOn();
@@ -261,6 +300,10 @@ async function orchestrate(): Promise<void> {
     const afterRuns = exchangesPerUser();
     const perTtlExact = afterRuns.every((n) => n === 1);
     const ratio = median(roundRatios);
+    // CPU time the BFF process spent per request: what the exchange step costs it, whatever else the machine runs.
+    const cpuPerRequest = (runs: Measured[]) => runs.reduce((a, r) => a + r.cpuMs, 0) / runs.reduce((a, r) => a + r.total, 0);
+    const cpuOff = cpuPerRequest(offRuns);
+    const cpuOn = cpuPerRequest(onRuns);
 
     const out = [
       `cache: ${redis ? 'Valkey (redis-server) + in-process tier' : 'in-process memory only'}; ${USERS} users, one token each; node ${process.version}`,
@@ -272,7 +315,8 @@ async function orchestrate(): Promise<void> {
       '',
       table(rows, 'exchange off'),
       '',
-      `per-round ratios: ${roundRatios.map((x) => x.toFixed(2)).join(' ')}`,
+      `BFF CPU per request: exchange off ${(cpuOff * 1000).toFixed(0)} µs, exchange on (cache hit) ${(cpuOn * 1000).toFixed(0)} µs — CPU-bound throughput ratio ${(cpuOff / cpuOn).toFixed(2)}`,
+      `per-round throughput ratios: ${roundRatios.map((x) => x.toFixed(2)).join(' ')}`,
       `cache hit / exchange off = ${ratio.toFixed(2)} (median of ${ROUNDS} rounds; target >= ${MIN_RATIO}): ${ratio >= MIN_RATIO ? 'met' : 'NOT met'}`,
       `IdP exchanges per (user, ${AUDIENCE}) after every run (all within one TTL): max ${Math.max(...afterRuns)} — target exactly 1: ${perTtlExact ? 'met' : 'NOT met'}`,
     ].join('\n');
@@ -280,7 +324,7 @@ async function orchestrate(): Promise<void> {
     mkdirSync(join(process.cwd(), 'bench/results'), { recursive: true });
     writeFileSync(
       join(process.cwd(), 'bench/results/exchange.json'),
-      JSON.stringify({ date: new Date().toISOString(), valkey: !!redis, users: USERS, burstBaseline: baseline, burst, exchangesAfterBurst: afterBurst, rows, roundRatios, ratio, perTtlExact }, null, 2),
+      JSON.stringify({ date: new Date().toISOString(), valkey: !!redis, users: USERS, burstBaseline: baseline, burst, exchangesAfterBurst: afterBurst, rows, roundRatios, ratio, cpuMsPerRequest: { off: cpuOff, on: cpuOn }, perTtlExact }, null, 2),
     );
     if (!burstExact || !perTtlExact || ratio < MIN_RATIO || burst.errors > 0 || burst.non2xx > 0) process.exitCode = 1;
   } finally {

@@ -22,7 +22,9 @@ export function upstreamProblem(err: unknown, upstream: string): ProblemExceptio
   if (err instanceof SyntaxError) return problem.badGateway(`${upstream} answered a malformed body`);
   const code = (err as { code?: string })?.code;
   if (code && TIMEOUT_CODES.has(code)) return problem.gatewayTimeout(`${upstream} did not answer in time`);
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
+  // By name, not instanceof: fetch's timeout errors may come from another realm (DOMException).
+  const name = (err as { name?: string })?.name;
+  if (name === 'TimeoutError' || name === 'AbortError') {
     return problem.gatewayTimeout(`${upstream} did not answer in time`);
   }
   return problem.badGateway(`${upstream} failed`);

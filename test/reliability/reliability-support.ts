@@ -1,4 +1,5 @@
 import * as http from 'node:http';
+import WebSocket from 'ws';
 import type { Socket } from 'node:net';
 import { createApp } from '../../src/app.factory';
 import { createRootLogger } from '../../src/common/logging';
@@ -99,3 +100,60 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** problem+json (with or without a charset parameter). */
 export const PROBLEM_JSON = /^application\/problem\+json(;|$)/;
+
+/** A server frame of the agent WebSocket. */
+export type AgentFrame = { type: string; content?: string; reason?: string; detail?: string; usage?: Record<string, number> };
+
+export interface AgentSession {
+  ws: WebSocket;
+  frames: AgentFrame[];
+  closed: Promise<{ code: number; reason: string }>;
+  /** Sends a user message and collects frames up to `done` or `error`. */
+  turn(content: string, timeoutMs?: number): Promise<{ text: string; end: AgentFrame; ms: number }>;
+}
+
+/** Opens the agent conversation with the real `ws` client (a token or a ticket in the query, as browsers do). */
+export function openAgentSession(base: string, agentId: string, token: string, credential: 'access-token' | 'ticket' = 'access-token'): Promise<AgentSession> {
+  const url = `${base.replace(/^http/, 'ws')}/api/agents/${agentId}/react?${credential}=${encodeURIComponent(token)}`;
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { handshakeTimeout: 5000 });
+    const frames: AgentFrame[] = [];
+    let listeners: Array<() => void> = [];
+    const closed = new Promise<{ code: number; reason: string }>((res) => ws.on('close', (code, reason) => res({ code, reason: reason.toString() })));
+    ws.on('message', (data) => {
+      frames.push(JSON.parse(data.toString()) as AgentFrame);
+      listeners.forEach((l) => l());
+    });
+    ws.on('close', () => listeners.forEach((l) => l()));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    ws.once('error', reject);
+    ws.once('open', () =>
+      resolve({
+        ws,
+        frames,
+        closed,
+        turn(content, timeoutMs = 10_000) {
+          const from = frames.length;
+          const started = Date.now();
+          ws.send(JSON.stringify({ type: 'user_message', content }));
+          return new Promise((res, rej) => {
+            const timer = setTimeout(() => rej(new Error(`no end of turn within ${timeoutMs} ms`)), timeoutMs);
+            const check = () => {
+              const mine = frames.slice(from);
+              const end = mine.find((f) => f.type === 'done' || f.type === 'error');
+              if (end) {
+                clearTimeout(timer);
+                listeners = listeners.filter((l) => l !== check);
+                res({ text: mine.filter((f) => f.type === 'delta').map((f) => f.content).join(''), end, ms: Date.now() - started });
+              } else if (ws.readyState === WebSocket.CLOSED) {
+                clearTimeout(timer);
+                rej(new Error('the session closed during the turn'));
+              }
+            };
+            listeners.push(check);
+          });
+        },
+      }),
+    );
+  });
+}

@@ -60,7 +60,14 @@ const BARE = 'fastify-bare';
 interface Row extends RunResult {
   /** Server CPU (user + system) per request, µs; NaN where /proc is unavailable. */
   cpuUs: number;
+  /** Median share of the machine's CPU used by other processes during the runs kept, %. */
+  othersPct: number;
   rounds: number[];
+}
+
+interface Sample extends RunResult {
+  cpuUs: number;
+  othersPct: number;
 }
 
 /** CPU time (user + system) of a process in ms, from /proc (Linux); NaN elsewhere. */
@@ -73,6 +80,16 @@ function cpuMs(pid: number | undefined): number {
   }
 }
 
+/** Busy CPU time of the whole machine in ms (user, nice, system, irq, softirq), from /proc/stat. */
+function machineBusyMs(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return ((f[0] + f[1] + f[2] + f[5] + f[6]) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -80,40 +97,60 @@ const median = (xs: number[]): number => {
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /**
- * Alternates the runs A B C … rounds times; each row is the median over its rounds (robust to a
- * neighbour's burst on a shared machine), errors and non-2xx summed.
+ * Alternates the runs A B C … rounds times, measuring for each run the server's CPU per request and
+ * the CPU that other processes took meanwhile (machine busy time − server − this process, which is
+ * autocannon's). A round is clean when no run in it saw other processes take more than cleanPct of
+ * the machine; rows are medians over the clean rounds (over all rounds when none is clean).
  */
-async function alternateMedian(rounds: number, runs: Array<{ name: string; pid?: number; go: () => Promise<RunResult> }>, durationS: number): Promise<Row[]> {
-  const all = runs.map(() => [] as Array<RunResult & { cpuUs: number }>);
+async function alternateMedian(
+  rounds: number,
+  runs: Array<{ name: string; pid?: number; go: () => Promise<RunResult> }>,
+  durationS: number,
+  cleanPct: number,
+): Promise<{ rows: Row[]; kept: number[]; anyClean: boolean; samples: Sample[][] }> {
+  const all = runs.map(() => [] as Sample[]);
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < runs.length; k++) {
-      const before = cpuMs(runs[k].pid);
+      const server0 = cpuMs(runs[k].pid);
+      const busy0 = machineBusyMs();
+      const self0 = process.cpuUsage();
+      const t0 = Date.now();
       const res = await runs[k].go();
-      const spent = cpuMs(runs[k].pid) - before;
-      all[k].push({ ...res, cpuUs: (spent * 1000) / Math.max(1, res.rps * durationS) });
+      const self = process.cpuUsage(self0);
+      const server = cpuMs(runs[k].pid) - server0;
+      const others = machineBusyMs() - busy0 - server - (self.user + self.system) / 1000;
+      const capacity = (Date.now() - t0) * cpus().length;
+      all[k].push({ ...res, cpuUs: (server * 1000) / Math.max(1, res.rps * durationS), othersPct: Math.max(0, (100 * others) / capacity) });
     }
   }
-  return all.map((rs, k) => ({
-    name: runs[k].name,
-    rps: Math.round(median(rs.map((x) => x.rps))),
-    p50: r2(median(rs.map((x) => x.p50))),
-    p99: r2(median(rs.map((x) => x.p99))),
-    errors: rs.reduce((a, x) => a + x.errors, 0),
-    non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
-    cpuUs: Math.round(median(rs.map((x) => x.cpuUs))),
-    rounds: rs.map((x) => Math.round(x.rps)),
-  }));
+  const clean = Array.from({ length: rounds }, (_, r) => r).filter((r) => all.every((rs) => !(rs[r].othersPct > cleanPct)));
+  const kept = clean.length > 0 ? clean : Array.from({ length: rounds }, (_, r) => r);
+  const rows = all.map((every, k) => {
+    const rs = kept.map((r) => every[r]);
+    return {
+      name: runs[k].name,
+      rps: Math.round(median(rs.map((x) => x.rps))),
+      p50: r2(median(rs.map((x) => x.p50))),
+      p99: r2(median(rs.map((x) => x.p99))),
+      errors: every.reduce((a, x) => a + x.errors, 0),
+      non2xx: every.reduce((a, x) => a + x.non2xx, 0),
+      cpuUs: Math.round(median(rs.map((x) => x.cpuUs))),
+      othersPct: Math.round(median(rs.map((x) => x.othersPct))),
+      rounds: every.map((x) => Math.round(x.rps)),
+    };
+  });
+  return { rows, kept, anyClean: clean.length > 0, samples: all };
 }
 
 function ratioTable(rows: Row[], bff: Row): string {
   const lines = [
-    '| run | req/s | p50 ms | p99 ms | errors | non-2xx | server CPU µs/req | BFF ÷ this (req/s) | this ÷ BFF (CPU/req) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| run | req/s | p50 ms | p99 ms | errors | non-2xx | server CPU µs/req | other processes | BFF ÷ this (req/s) | this ÷ BFF (CPU/req) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const same = r === bff;
     lines.push(
-      `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${r.cpuUs} | ${same ? '1.00' : (bff.rps / r.rps).toFixed(2)} | ${same ? '1.00' : (r.cpuUs / bff.cpuUs).toFixed(2)} |`,
+      `| ${r.name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${r.cpuUs} | ${r.othersPct} % | ${same ? '1.00' : (bff.rps / r.rps).toFixed(2)} | ${same ? '1.00' : (r.cpuUs / bff.cpuUs).toFixed(2)} |`,
     );
   }
   return lines.join('\n');
@@ -125,6 +162,7 @@ async function main() {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
   const durationS = Number(process.env.BENCH_DURATION_S ?? 5);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+  const cleanPct = Number(process.env.BENCH_CLEAN_PCT ?? 10);
 
   const loadBefore = loadavg()[0];
   const sandbox = await startSandbox();
@@ -174,10 +212,11 @@ async function main() {
     // of a token costs one RS256 verification; after that its verified-token cache answers).
     for (const t of targets) await run(`warmup ${t.name}`, t.url, { durationS: 2, connections, headersFor: auth });
 
-    const rows = await alternateMedian(
+    const { rows, kept, anyClean, samples } = await alternateMedian(
       rounds,
       targets.map((t) => ({ name: t.name, pid: t.pid, go: () => run(t.name, t.url, { durationS, connections, headersFor: auth }) })),
       durationS,
+      cleanPct,
     );
     const loadAfter = loadavg()[0];
     const byName = (n: string) => rows.find((r) => r.name === n)!;
@@ -198,7 +237,8 @@ async function main() {
 
     const out = [
       '',
-      `${rounds} rounds × ${durationS} s per run, alternated, median of the rounds; ${connections} connections; 1,000 distinct tokens; ` +
+      `${rounds} rounds × ${durationS} s per run, alternated; medians over ${kept.length === rounds ? 'all the rounds' : `the clean rounds ${kept.map((r) => r + 1).join(', ')}`} ` +
+        `(clean: other processes took ≤ ${cleanPct} % of the machine during every run of the round${anyClean ? '' : '; NONE was clean: the figures are depressed by other work'}); ${connections} connections; 1,000 distinct tokens; ` +
         `node ${process.version}, ${cpus().length} cores shared by autocannon and the server; 1-min load average ${loadBefore.toFixed(2)} at start, ` +
         `${loadAfter.toFixed(2)} at the end (the bench itself accounts for about 2; more means other work shared the CPU)`,
       '',
@@ -215,7 +255,7 @@ async function main() {
       `BFF /auth/me ÷ bare Fastify ceiling = ${vsBare.toFixed(2)} req/s (target >= 0.6): ${vsBare >= 0.6 ? 'met' : 'NOT met'}; ` +
         `CPU per request ${(bare.cpuUs / bffMe.cpuUs).toFixed(2)} of the BFF's`,
       `BFF /api/validate ÷ nest-keycloak-connect guard = ${vsKcValidate.toFixed(2)} req/s; CPU per request ${(kcValidate.cpuUs / bffValidate.cpuUs).toFixed(2)}x less`,
-      `req/s of each round: ${rows.map((r) => `${r.name} [${r.rounds.join(' ')}]`).join('; ')}`,
+      `each round, req/s (other processes %): ${rows.map((r, k) => `${r.name} [${samples[k].map((x) => `${Math.round(x.rps)} (${Math.round(x.othersPct)})`).join(' ')}]`).join('; ')}`,
       ...(failedRuns.length > 0 ? [`WARNING: errors or non-2xx answers in: ${failedRuns.join(', ')}`] : []),
       '',
     ].join('\n');
@@ -224,7 +264,7 @@ async function main() {
     writeFileSync(
       join(process.cwd(), 'bench/results/peers.json'),
       JSON.stringify(
-        { date: new Date().toISOString(), node: process.version, rounds, durationS, connections, loadBefore, loadAfter, rows, vsBest, vsBare, vsKcValidate, best: best.name },
+        { date: new Date().toISOString(), node: process.version, rounds, durationS, connections, loadBefore, loadAfter, cleanPct, keptRounds: kept.map((r) => r + 1), rows, samples, vsBest, vsBare, vsKcValidate, best: best.name },
         null,
         2,
       ),

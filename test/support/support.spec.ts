@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { canConnect, freePort, httpRequest } from './net';
+import { canConnect, freePort, httpRequest, waitUntil } from './net';
 import { spawnNode } from './processes';
 import { redisAvailable, startRedis } from './redis';
 import { buildNginxConf, nginxAvailable, nginxTest, startNginx } from './nginx';
@@ -289,12 +289,15 @@ describe('nginx', () => {
       expect(authDown.status).toBe(500);
       expect(nginx.errorLog()).toMatch(/connect\(\) failed \(111: Connection refused\)/);
 
-      const statuses = nginx
-        .accessLog()
-        .trim()
-        .split('\n')
-        .map((l) => / (\d{3}) /.exec(l.split('"')[2])?.[1]);
-      expect(statuses).toEqual(['200', '401', '500', '500', '200', '500']);
+      // nginx writes the access-log line after the response: wait for all six.
+      const statuses = () =>
+        nginx
+          .accessLog()
+          .trim()
+          .split('\n')
+          .map((l) => / (\d{3}) /.exec(l.split('"')[2] ?? '')?.[1]);
+      await waitUntil(async () => statuses().length >= 6, { timeoutMs: 5000, what: 'six access-log lines' });
+      expect(statuses()).toEqual(['200', '401', '500', '500', '200', '500']);
     } finally {
       await nginx.stop();
       await upstream.close();

@@ -13,7 +13,8 @@
  *
  * Options (env): SOAK_MINUTES (10), SOAK_LOAD (0.7 of capacity), SOAK_CALIBRATE_S (20), SOAK_USERS (50
  * distinct users), SOAK_WS_SESSIONS (20 long-lived agent sessions), SOAK_HTTP_CONCURRENCY (32 requests
- * in flight at most). RATE_LIMIT_PER_MINUTE is 0 in the BFF: the soak measures the server, not the limit.
+ * in flight at most). In the BFF RATE_LIMIT_PER_MINUTE is 0 and AGENT_TOKEN_QUOTA 10^9: the soak measures the
+ * server, not the limits (20 sessions turning for minutes spend the default 100,000-token daily quota).
  *
  * The mix, per scheduled operation: 40 % GET /auth/me, 25 % GET /trino/gateway/backend/all (cached
  * exchange; 1 in 20 with a fresh token: a cold exchange at the issuer), 20 % a Trino statement paged to
@@ -174,7 +175,7 @@ async function main(): Promise<void> {
 
   const port = await freePort();
   const bff = spawn(process.execPath, [path.join(__dirname, '../src/main.js')], {
-    env: { ...process.env, ...sandbox.env, NODE_ENV: 'development', LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(port), RATE_LIMIT_PER_MINUTE: '0', ...(valkeyUrl ? { VALKEY_URL: valkeyUrl } : {}) },
+    env: { ...process.env, ...sandbox.env, NODE_ENV: 'development', LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(port), RATE_LIMIT_PER_MINUTE: '0', AGENT_TOKEN_QUOTA: '1000000000', ...(valkeyUrl ? { VALKEY_URL: valkeyUrl } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let bffOutput = '';

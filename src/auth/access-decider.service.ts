@@ -25,7 +25,11 @@ export class AccessDecider {
     private readonly metrics: MetricsService,
   ) {}
 
-  async decide(sources: TokenSources, policy: AccessPolicy, route: string): Promise<Decision> {
+  /**
+   * Decides a request. A token verified before is decided synchronously (no await on the hot
+   * path); a new one is verified first. Callers may always `await` the result.
+   */
+  decide(sources: TokenSources, policy: AccessPolicy, route: string): Decision | Promise<Decision> {
     let token: string | undefined;
     try {
       token = extractToken(sources);
@@ -36,14 +40,27 @@ export class AccessDecider {
       if (policy.kind === 'public') return { allow: true };
       return this.deny(new AuthFailure(401, 'token_missing', 'a bearer token is required'), route, policy);
     }
-    let principal: Principal;
+    let cached: Principal | undefined;
     try {
-      principal = await this.verifier.verify(token);
+      cached = this.verifier.cached(token);
     } catch (err) {
-      if (!(err instanceof AuthFailure)) throw err;
-      // A public route does not need the token: a bad one is still refused, not silently ignored.
-      return this.deny(err, route, policy);
+      return this.refused(err, route, policy);
     }
+    if (cached) return this.authorized(cached, token, policy, route);
+    const presented = token;
+    return this.verifier.verify(presented).then(
+      (principal) => this.authorized(principal, presented, policy, route),
+      (err: unknown) => this.refused(err, route, policy),
+    );
+  }
+
+  private refused(err: unknown, route: string, policy: AccessPolicy): Decision {
+    if (!(err instanceof AuthFailure)) throw err;
+    // A public route does not need the token: a bad one is still refused, not silently ignored.
+    return this.deny(err, route, policy);
+  }
+
+  private authorized(principal: Principal, token: string, policy: AccessPolicy, route: string): Decision {
     const outcome = authorize(principal, policy);
     if (!outcome.allow) {
       return this.deny(new AuthFailure(outcome.status, outcome.reason, outcome.detail), route, policy, principal);

@@ -33,7 +33,7 @@ export class AuthGuard implements CanActivate {
     private readonly moduleRef: ModuleRef,
   ) {}
 
-  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+  canActivate(ctx: ExecutionContext): boolean | Promise<boolean> {
     if (ctx.getType() !== 'http') return true;
     const r = this.resolve(ctx);
     if ('self' in r) return true;
@@ -44,10 +44,14 @@ export class AuthGuard implements CanActivate {
     if (r.breakGlass && BASIC.test(firstHeader(req.headers.authorization))) {
       const authenticator = this.breakGlassAuthenticator();
       if (!authenticator) throw new ProblemException(401, 'token_missing', 'a bearer token is required', undefined, { 'www-authenticate': 'Bearer realm="platform-bff"' });
-      await authenticator.authenticate(req, r.breakGlass, route);
-      return true;
+      return authenticator.authenticate(req, r.breakGlass, route).then(() => true);
     }
-    const decision = await this.decider.decide({ authorization: req.headers.authorization }, r.policy, route);
+    const decision = this.decider.decide({ authorization: req.headers.authorization }, r.policy, route);
+    // A token seen before is decided synchronously: no promise on the hot path.
+    return decision instanceof Promise ? decision.then((d) => this.admit(req, d)) : this.admit(req, decision);
+  }
+
+  private admit(req: FastifyRequest, decision: Decision): true {
     if (!decision.allow) throw denialProblem(decision);
     setAuthContext(req, { principal: decision.principal!, token: decision.token! });
     return true;

@@ -63,20 +63,29 @@ export class TokenVerifier {
     return this.issuers.get(this.config.keycloak.issuer)?.keys;
   }
 
-  async verify(token: string): Promise<Principal> {
-    const now = Date.now();
+  /**
+   * The principal of a token verified before and still valid, without any I/O or await;
+   * undefined when it must be (re)verified. Throws AuthFailure when the cached token has expired.
+   */
+  cached(token: string): Principal | undefined {
     const hit = this.verified.get(token);
-    if (hit) {
-      const nowS = now / 1000;
-      if (nowS > hit.principal.expiresAt + this.skewS) {
-        this.verified.delete(token);
-        throw new AuthFailure(401, 'token_expired', 'the token has expired');
-      }
-      if (now - hit.cachedAt < VERIFIED_CACHE_MAX_AGE_MS && (hit.nbf === undefined || nowS + this.skewS >= hit.nbf)) {
-        return hit.principal;
-      }
+    if (!hit) return undefined;
+    const now = Date.now();
+    const nowS = now / 1000;
+    if (nowS > hit.principal.expiresAt + this.skewS) {
       this.verified.delete(token);
+      throw new AuthFailure(401, 'token_expired', 'the token has expired');
     }
+    if (now - hit.cachedAt < VERIFIED_CACHE_MAX_AGE_MS && (hit.nbf === undefined || nowS + this.skewS >= hit.nbf)) {
+      return hit.principal;
+    }
+    this.verified.delete(token);
+    return undefined;
+  }
+
+  async verify(token: string): Promise<Principal> {
+    const hit = this.cached(token);
+    if (hit) return hit;
     const entry = await this.verifyFully(token);
     if (this.verified.size >= VERIFIED_CACHE_MAX) {
       // Map iteration order is insertion order: drop the oldest eighth.

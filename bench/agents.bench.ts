@@ -118,6 +118,7 @@ async function bffMain(): Promise<void> {
         rss: mem.rss,
         heapUsed: mem.heapUsed,
         liveHeap: live,
+        cpuMicros: process.cpuUsage().user + process.cpuUsage().system,
         sessions: app.get(AgentGateway).openSessions,
         loopDelayP99Ms: loop.percentile(99) / 1e6,
         loopDelayMaxMs: loop.max / 1e6,
@@ -137,6 +138,8 @@ interface Memory {
   heapUsed: number;
   /** Heap after a full GC (what the sessions really hold). */
   liveHeap: number;
+  /** CPU time (user + system) of the BFF process so far, µs. */
+  cpuMicros: number;
   sessions: number;
   /** Event-loop delay of the BFF since the previous sample. */
   loopDelayP99Ms: number;
@@ -294,7 +297,7 @@ async function bffRound(
   bff: { child: ChildProcess; url: string },
   agents: Array<{ id: string; token: string }>,
   arrivals: Map<string, number>,
-): Promise<{ upgradeP50: number; upgradeP99: number; withSessions: Memory; afterTurns: Memory }> {
+): Promise<{ upgradeP50: number; upgradeP99: number; withSessions: Memory; afterTurns: Memory; cpuPerFrameMicros: number }> {
   const wsBase = bff.url.replace(/^http/, 'ws');
   const opened: Array<{ session: BffSession; upgradeMs: number }> = [];
   for (let i = 0; i < agents.length; i += UPGRADE_CONCURRENCY) {
@@ -312,7 +315,11 @@ async function bffRound(
     }),
   );
   const afterTurns = await ask<Memory>(bff.child, 'memory');
-  process.stderr.write(`  turns done: BFF loop delay p99 ${round2(afterTurns.loopDelayP99Ms)} ms, max ${round2(afterTurns.loopDelayMaxMs)} ms\n`);
+  const cpuPerFrameMicros = (afterTurns.cpuMicros - withSessions.cpuMicros) / (agents.length * TURNS * WORDS);
+  process.stderr.write(
+    `  turns done: BFF loop delay p99 ${round2(afterTurns.loopDelayP99Ms)} ms, max ${round2(afterTurns.loopDelayMaxMs)} ms; ` +
+      `BFF CPU ${round2(cpuPerFrameMicros)} µs per streamed event\n`,
+  );
   await Promise.all(
     opened.map(
       ({ session }) =>
@@ -322,7 +329,7 @@ async function bffRound(
         }),
     ),
   );
-  return { upgradeP50: percentile(upgrades, 50), upgradeP99: percentile(upgrades, 99), withSessions, afterTurns };
+  return { upgradeP50: percentile(upgrades, 50), upgradeP99: percentile(upgrades, 99), withSessions, afterTurns, cpuPerFrameMicros };
 }
 
 async function latencies(llm: ChildProcess, arrivals: Map<string, number>): Promise<Map<string, number>> {
@@ -434,6 +441,8 @@ async function run(cleanups: Array<() => unknown>): Promise<void> {
     turnsPerSessionPerRound: TURNS,
     wordsPerAnswer: WORDS,
     chunkDelayMs: CHUNK_DELAY_MS,
+    startSpreadMs: START_SPREAD_MS,
+    loadAverageAtEnd: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     rounds: ROUNDS,
     users: USERS,
     state: valkey ? 'valkey (redis-server)' : 'memory',
@@ -445,6 +454,7 @@ async function run(cleanups: Array<() => unknown>): Promise<void> {
       addedP99: round2(addedP99),
       pairedDifferenceP99: round2(percentile(paired, 99)),
     },
+    bffCpuPerStreamedEventMicros: round2(bffRounds.reduce((n, x) => n + x.cpuPerFrameMicros, 0) / bffRounds.length),
     upgradeMs: { p50: round2(Math.max(...bffRounds.map((x) => x.upgradeP50))), p99: round2(Math.max(...bffRounds.map((x) => x.upgradeP99))) },
     bffMemoryMb: {
       afterBoot: mb(booted.rss),
@@ -460,7 +470,7 @@ async function run(cleanups: Array<() => unknown>): Promise<void> {
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   const dir = path.resolve(process.cwd(), 'bench/results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'agents.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(path.join(dir, `agents-${SESSIONS}x${TURNS}-spread${START_SPREAD_MS}.json`), `${JSON.stringify(result, null, 2)}\n`);
   process.exitCode = result.pass ? 0 : 1;
 }
 

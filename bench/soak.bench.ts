@@ -339,6 +339,7 @@ async function main(): Promise<void> {
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(path.join(resultsDir, 'soak.json'), JSON.stringify({ minutes: MINUTES, load: LOAD, capacity, rate, rssStart, rssEnd, growth, errors: errors.length, skipped, perMinute }, null, 2));
 
+  const broken = sessions.filter((s) => s.broken).length;
   for (const s of sessions) s.close();
   agent.destroy();
   await new Promise<void>((resolve) => {
@@ -348,7 +349,6 @@ async function main(): Promise<void> {
   redis?.kill('SIGTERM');
   if (redisDir) rmSync(redisDir, { recursive: true, force: true });
   await sandbox.close();
-  const broken = sessions.filter((s) => s.broken).length;
   if (broken > 0) process.stdout.write(`WebSocket sessions broken during the soak: ${broken} of ${WS_SESSIONS}\n`);
   const pass = errors.length === 0 && growth < MAX_RSS_GROWTH;
   process.stdout.write(pass ? 'PASS\n' : 'FAIL (targets: zero errors, RSS growth < 10 %)\n');

@@ -76,6 +76,8 @@ export class JwksKeyStore {
       if (name === 'JwksRateLimitError') throw invalid('the token was signed by an unknown key (JWKS refetch rate-limited)');
       throw new AuthFailure(503, 'identity_provider_unavailable', 'the identity provider keys cannot be fetched');
     }
+    // jwks-rsa caches each key for JWKS_CACHE_MS: once a fetch shows the key withdrawn, refuse it at once.
+    if (this.knownKids.size > 0 && !this.knownKids.has(kid)) throw invalid('the token was signed by a withdrawn key');
     return key.getPublicKey();
   }
 

@@ -41,7 +41,7 @@ export interface AppConfig {
     timeoutMs: number;
   };
   trinoGateway: { url?: string; audience: string; basicAuth?: string; breakGlassUsers: Map<string, string>; timeoutMs: number };
-  mlAgent: { url?: string; audience: string; tokenMode: 'exchange' | 'forward' };
+  mlAgent: { url?: string; audience: string; tokenMode: 'exchange' | 'forward'; timeoutMs: number };
   llm: {
     baseUrl?: string;
     apiKey?: string;

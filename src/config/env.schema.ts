@@ -159,6 +159,9 @@ export class EnvSchema {
   @IsOptional() @IsEnum(['exchange', 'forward'])
   ML_AGENT_TOKEN_MODE?: string;
 
+  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(600000)
+  ML_AGENT_TIMEOUT_MS?: number;
+
   @IsOptional() @IsUrl(URL_OPTS)
   LLM_BASE_URL?: string;
 

@@ -225,6 +225,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
       url: s.ML_AGENT_URL?.replace(/\/+$/, ''),
       audience: s.ML_AGENT_AUDIENCE ?? 'ml-agent',
       tokenMode: (s.ML_AGENT_TOKEN_MODE ?? 'exchange') as AppConfig['mlAgent']['tokenMode'],
+      timeoutMs: s.ML_AGENT_TIMEOUT_MS ?? 30000,
     },
     llm: {
       baseUrl: s.LLM_BASE_URL?.replace(/\/+$/, ''),

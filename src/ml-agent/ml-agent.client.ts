@@ -9,8 +9,6 @@ import type { WorkflowRunDto } from './dto/run-workflow.dto';
 const UPSTREAM = 'ML-Agent';
 /** Injection token of the longest wait for one ML-Agent answer (headers and body), in ms. */
 export const ML_AGENT_TIMEOUT_MS = Symbol('ML_AGENT_TIMEOUT_MS');
-/** ML-Agent answers a catalog listing or a workflow submission within this unless something is wrong. */
-export const DEFAULT_ML_AGENT_TIMEOUT_MS = 30_000;
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 /** Longest `detail` of an ML-Agent refusal copied into the problem's own `detail`. */
 const DETAIL_LIMIT = 500;

@@ -2,7 +2,7 @@ import { Inject, Logger, Module, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ReadinessRegistry, httpReachable, type ReadinessCheck } from '../ops/readiness.registry';
 import { MlAgentController } from './ml-agent.controller';
-import { DEFAULT_ML_AGENT_TIMEOUT_MS, ML_AGENT_TIMEOUT_MS, MlAgentClient } from './ml-agent.client';
+import { ML_AGENT_TIMEOUT_MS, MlAgentClient } from './ml-agent.client';
 import { MlAgentService } from './ml-agent.service';
 
 /** The stable event name of the boot warning logged in ML_AGENT_TOKEN_MODE=forward. */
@@ -32,7 +32,7 @@ export function mlAgentReadiness(url: string | undefined, tokenMode: AppConfig['
  */
 @Module({
   controllers: [MlAgentController],
-  providers: [MlAgentClient, MlAgentService, { provide: ML_AGENT_TIMEOUT_MS, useValue: DEFAULT_ML_AGENT_TIMEOUT_MS }],
+  providers: [MlAgentClient, MlAgentService, { provide: ML_AGENT_TIMEOUT_MS, useFactory: (config: AppConfig) => config.mlAgent.timeoutMs, inject: [APP_CONFIG] }],
 })
 export class MlAgentModule implements OnModuleInit {
   private readonly log = new Logger('MlAgent');

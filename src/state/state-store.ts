@@ -63,6 +63,10 @@ class MemoryBackend implements Backend {
     const e = this.live(key);
     return e?.value instanceof Set ? [...e.value] : [];
   }
+  /** The live entry of a key (value and expiry), for replaying it into Valkey. */
+  entry(key: string): { value: string | Set<string>; expiresAt?: number } | undefined {
+    return this.live(key);
+  }
   /** Drops expired entries so an idle memory store does not grow. */
   sweep() {
     for (const key of this.values.keys()) this.live(key);
@@ -111,6 +115,8 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
   private client?: RedisClientType;
   private valkey?: ValkeyBackend;
   private degraded = false;
+  /** Keys written to memory while Valkey was unavailable, to be copied back on recovery. */
+  private readonly dirty = new Set<string>();
   private sweeper?: NodeJS.Timeout;
 
   constructor(
@@ -131,6 +137,7 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
     this.client.on('ready', () => {
       if (this.degraded) this.log.log({ event: 'valkey.recovered' }, 'Valkey is reachable again; shared state restored');
       this.degraded = false;
+      void this.replay();
     });
     this.valkey = new ValkeyBackend(this.client);
     this.readiness.register('valkey', async () =>
@@ -151,49 +158,95 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
   }
 
   async getJson<T>(key: string): Promise<T | undefined> {
-    const raw = await this.run((b) => b.get(key));
+    const raw = await this.run(key, (b) => b.get(key));
     return raw === undefined ? undefined : (JSON.parse(raw) as T);
   }
   setJson(key: string, value: unknown, ttlMs?: number): Promise<void> {
-    return this.run((b) => b.set(key, JSON.stringify(value), ttlMs));
+    return this.write(key, (b) => b.set(key, JSON.stringify(value), ttlMs));
   }
   del(key: string): Promise<void> {
-    return this.run((b) => b.del(key));
+    return this.write(key, (b) => b.del(key));
   }
   /** Reads and deletes atomically (single-use tickets). */
   async takeJson<T>(key: string): Promise<T | undefined> {
-    const raw = await this.run((b) => b.take(key));
+    const raw = await this.write(key, (b) => b.take(key));
     return raw === undefined ? undefined : (JSON.parse(raw) as T);
   }
   /** Atomic counter; the TTL is set when the key is created (quotas, rate limits). */
   incrBy(key: string, by: number, ttlMs: number): Promise<number> {
-    return this.run((b) => b.incrBy(key, by, ttlMs));
+    return this.write(key, (b) => b.incrBy(key, by, ttlMs));
   }
   sAdd(key: string, member: string): Promise<void> {
-    return this.run((b) => b.sAdd(key, member));
+    return this.write(key, (b) => b.sAdd(key, member));
   }
   sRem(key: string, member: string): Promise<void> {
-    return this.run((b) => b.sRem(key, member));
+    return this.write(key, (b) => b.sRem(key, member));
   }
   sMembers(key: string): Promise<string[]> {
-    return this.run((b) => b.sMembers(key));
+    return this.run(key, (b) => b.sMembers(key));
   }
 
-  private async run<T>(op: (b: Backend) => Promise<T>): Promise<T> {
+  /**
+   * A write. While Valkey is up it is also applied to memory, so that what was written before an
+   * outage can still be read during it; while Valkey is down the key is remembered and replayed
+   * into Valkey when it is back, so that nothing written during the outage is lost.
+   */
+  private async write<T>(key: string, op: (b: Backend) => Promise<T>): Promise<T> {
     if (this.valkey && this.client?.isReady) {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        return await Promise.race([
-          op(this.valkey),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error('Valkey command timed out')), COMMAND_TIMEOUT_MS);
-          }),
-        ]);
-      } catch (err) {
-        this.markDegraded((err as Error).message);
-      } finally {
-        clearTimeout(timer);
+      const result = await this.attempt(op);
+      if (result.ok) {
+        this.dirty.delete(key);
+        await op(this.memory);
+        return result.value;
       }
+    }
+    if (this.valkey) this.dirty.add(key);
+    return op(this.memory);
+  }
+
+  /** Copies the keys written during an outage from memory into Valkey (remaining TTL kept). */
+  private async replay(): Promise<void> {
+    const keys = [...this.dirty];
+    let replayed = 0;
+    for (const key of keys) {
+      const e = this.memory.entry(key);
+      const ttlMs = e?.expiresAt !== undefined ? e.expiresAt - Date.now() : undefined;
+      const done = await this.attempt(async (b) => {
+        if (!e || (ttlMs !== undefined && ttlMs <= 0)) return b.del(key);
+        await b.del(key);
+        if (typeof e.value === 'string') return b.set(key, e.value, ttlMs);
+        for (const member of e.value) await b.sAdd(key, member);
+      });
+      if (!done.ok) return; // down again: the rest waits for the next recovery
+      this.dirty.delete(key);
+      replayed++;
+    }
+    if (replayed > 0) this.log.log({ event: 'valkey.replayed', keys: replayed }, 'state written during the Valkey outage copied back');
+  }
+
+  private async attempt<T>(op: (b: Backend) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const value = await Promise.race([
+        op(this.valkey!),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('Valkey command timed out')), COMMAND_TIMEOUT_MS);
+        }),
+      ]);
+      return { ok: true, value };
+    } catch (err) {
+      this.markDegraded((err as Error).message);
+      return { ok: false };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A read: from Valkey when it is up, except a key written during an outage and not yet copied back. */
+  private async run<T>(key: string, op: (b: Backend) => Promise<T>): Promise<T> {
+    if (this.valkey && this.client?.isReady && !this.dirty.has(key)) {
+      const result = await this.attempt(op);
+      if (result.ok) return result.value;
     }
     return op(this.memory);
   }

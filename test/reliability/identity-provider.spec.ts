@@ -120,12 +120,12 @@ describe('identity provider down, slow, rotated', () => {
     return { doomed, verifiedBefore };
   }
 
-  // FINDING (it.failing until fixed): jwks-rsa keeps the withdrawn kid's key in its per-kid cache for
+  // Was a finding (fixed): jwks-rsa keeps the withdrawn kid's key in its per-kid cache for
   // JWKS_CACHE_MS after the refetch; dropWithdrawn() empties the verified-token cache, but re-verification
   // gets the withdrawn key from that per-kid cache. So tokens of a withdrawn key — verified before or never
   // seen — are accepted (200) for up to 5 min despite the refetch. Fix in src/auth/jwks-key-store.ts
   // publicKey(): refuse a kid the last successful fetch did not list (this.knownKids), see the report.
-  it.failing(`withdrawal: after a refetch, tokens of the withdrawn key are refused (bound without a refetch: ${JWKS_CACHE_MS / 60000} min)`, async () => {
+  it(`withdrawal: after a refetch, tokens of the withdrawn key are refused (bound without a refetch: ${JWKS_CACHE_MS / 60000} min)`, async () => {
     const { doomed, verifiedBefore } = await withdrawAndRefetch();
     const unseen = await bff.token('alice', { kid: doomed });
     const statuses: number[] = [];

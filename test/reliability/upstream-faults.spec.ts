@@ -4,7 +4,6 @@ import type { TrinoCoordinator } from '../../sandbox/trino-coordinator';
 import type { TrinoGatewayEmulator } from '../../sandbox/trino-gateway';
 import type { FaultMode } from '../../sandbox/types';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
-import { DEFAULT_ML_AGENT_TIMEOUT_MS } from '../../src/ml-agent/ml-agent.client';
 import { startTestBff, type TestBff } from '../support/app';
 import { waitUntil } from '../support/net';
 import { call, emulator, openAgentSession, PROBLEM_JSON, type Answer } from './reliability-support';
@@ -35,7 +34,7 @@ describe('upstreams hanging, resetting, answering garbage', () => {
   beforeAll(async () => {
     sandbox = await startSandbox();
     bff = await startTestBff(
-      { TRINO_TIMEOUT_MS: String(TIMEOUT_MS), TRINO_GATEWAY_TIMEOUT_MS: String(TIMEOUT_MS), LLM_TIMEOUT_MS: String(TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: '0' },
+      { TRINO_TIMEOUT_MS: String(TIMEOUT_MS), TRINO_GATEWAY_TIMEOUT_MS: String(TIMEOUT_MS), LLM_TIMEOUT_MS: String(TIMEOUT_MS), ML_AGENT_TIMEOUT_MS: String(TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: '0' },
       { sandbox },
     );
     alice = await bff.token('alice');
@@ -68,8 +67,7 @@ describe('upstreams hanging, resetting, answering garbage', () => {
     {
       name: 'ML-Agent (GET /chatbot/trino/catalogs)',
       server: () => emulator<MlAgentEmulator>(sandbox, 'ml-agent'),
-      // Not configurable (no ML_AGENT_TIMEOUT_MS key): the module binds DEFAULT_ML_AGENT_TIMEOUT_MS.
-      timeoutMs: DEFAULT_ML_AGENT_TIMEOUT_MS,
+      timeoutMs: TIMEOUT_MS,
       request: (token) => call(bff.url, 'GET', '/chatbot/trino/catalogs', { token }),
     },
   ];

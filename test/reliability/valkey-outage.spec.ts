@@ -122,10 +122,10 @@ describe('Valkey killed and restarted under load', () => {
     expect(owner.every((s) => s === 200)).toBe(true);
   });
 
-  // FINDING (it.failing until fixed): query ownership is read from Valkey only, and the memory fallback
+  // Was a finding (fixed): query ownership is read from Valkey only, and the memory fallback
   // does not hold what was written before the outage, so the owner gets 404 on their own nextUri while
   // Valkey is down. Fix proposed in the report (write-through to memory in StateStore.setJson).
-  it.failing('a query submitted before the outage can be followed by its owner during the outage', async () => {
+  it('a query submitted before the outage can be followed by its owner during the outage', async () => {
     await waitUntil(() => bff.app.get(StateStore).shared, { timeoutMs: 10_000, what: 'Valkey' });
     const query = await submit(alice);
     await redis.kill();
@@ -139,9 +139,9 @@ describe('Valkey killed and restarted under load', () => {
     }
   });
 
-  // FINDING (it.failing until fixed): writes taken by the memory fallback during the outage are not
+  // Was a finding (fixed): writes taken by the memory fallback during the outage are not
   // replayed into Valkey on recovery, so an agent created during the outage is 404 afterwards.
-  it.failing('an agent created during the outage is still there once Valkey is back', async () => {
+  it('an agent created during the outage is still there once Valkey is back', async () => {
     await redis.kill();
     await waitUntil(() => !bff.app.get(StateStore).shared, { timeoutMs: 5000, what: 'the BFF to notice Valkey is gone' });
     const created = await call(bff.url, 'POST', '/api/agents', { token: alice, json: { name: 'During the outage' } });

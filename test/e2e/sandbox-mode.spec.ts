@@ -54,6 +54,9 @@ describe('the built app in sandbox mode (node dist/main.js)', () => {
     expect(metrics).toMatch(/bff_auth_failures_total\{reason="token_missing"\} [1-9]/);
     expect(metrics).toMatch(/bff_http_requests_total\{route="\/auth\/me",method="GET",status="200"\} [1-9]/);
     const ready = await contractFetch(`${bff.url}/health/ready`);
+    // Security headers on every answer.
+    expect(ready.res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(ready.res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(ready.res.status).toBe(200);
     expect(ready.body).toMatchObject({ status: 'ok', info: { 'keycloak-jwks': { status: 'up' } } });
   });

@@ -1,4 +1,5 @@
 import { JwksClient, type SigningKey } from 'jwks-rsa';
+import { readBoundedText } from '../common/read-bounded';
 import { AuthFailure, invalid } from './auth-failure';
 
 export const JWKS_MAX_BYTES = 256 * 1024;
@@ -12,22 +13,8 @@ export const JWKS_CACHE_MS = 5 * 60 * 1000;
 export async function fetchJwks(uri: string, timeoutMs = JWKS_TIMEOUT_MS): Promise<{ keys: unknown[] }> {
   const res = await fetch(uri, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error', headers: { accept: 'application/json' } });
   if (!res.ok || !res.body) throw new Error(`JWKS endpoint answered ${res.status}`);
-  const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > JWKS_MAX_BYTES) throw new Error('JWKS document too large');
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > JWKS_MAX_BYTES) {
-      await reader.cancel();
-      throw new Error('JWKS document too large');
-    }
-    chunks.push(value);
-  }
-  const doc = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { keys?: unknown };
+  const text = await readBoundedText(res, JWKS_MAX_BYTES, () => new Error('JWKS document too large'));
+  const doc = JSON.parse(text) as { keys?: unknown };
   if (!Array.isArray(doc.keys)) throw new Error('JWKS document has no keys array');
   return { keys: doc.keys };
 }

@@ -5,6 +5,7 @@ import { ProblemException, problem, type ProblemBody } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { TrinoCatalogsDto, TrinoSchemasDto, TrinoTablesDto } from './dto/trino-listing.dto';
 import type { WorkflowRunDto } from './dto/run-workflow.dto';
+import { readBoundedText } from '../common/read-bounded';
 
 const UPSTREAM = 'ML-Agent';
 /** Injection token of the longest wait for one ML-Agent answer (headers and body), in ms. */
@@ -169,7 +170,7 @@ export class MlAgentClient {
         redirect: 'manual',
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      return { status: res.status, text: await readBounded(res) };
+      return { status: res.status, text: await readBoundedText(res, MAX_RESPONSE_BYTES, () => new ProblemException(502, 'upstream_error', `${UPSTREAM} answered more than ${MAX_RESPONSE_BYTES} bytes`)) };
     } catch (err) {
       if (err instanceof ProblemException) throw err;
       // fetch rejects with a TimeoutError (AbortSignal.timeout, also while the body is read) or a TypeError
@@ -182,23 +183,6 @@ export class MlAgentClient {
   }
 }
 
-async function readBounded(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_RESPONSE_BYTES) {
-      await reader.cancel();
-      throw new ProblemException(502, 'upstream_error', `${UPSTREAM} answered more than ${MAX_RESPONSE_BYTES} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 /** An error body as passed through: its JSON, or its text (a proxy's HTML error page, say) cut to TEXT_BODY_LIMIT. */
 function parseOrText(text: string): unknown {

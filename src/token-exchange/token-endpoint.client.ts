@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ProblemException } from '../common/problem';
+import { readBoundedText } from '../common/read-bounded';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -81,7 +82,7 @@ export class TokenEndpointClient {
         redirect: 'error',
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      text = await readBounded(res);
+      text = await readBoundedText(res, MAX_RESPONSE_BYTES, () => new Error('token endpoint answer too large'));
     } catch (err) {
       const name = (err as Error)?.name;
       if (name === 'TimeoutError' || name === 'AbortError') {
@@ -108,23 +109,6 @@ export class TokenEndpointClient {
   }
 }
 
-async function readBounded(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_RESPONSE_BYTES) {
-      await reader.cancel();
-      throw new Error('token endpoint answer too large');
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 function oauthErrorCode(text: string): string | undefined {
   try {

@@ -4,6 +4,7 @@ import { upstreamProblem } from '../common/upstream-error';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { GatewayBackendDto } from './dto/gateway-backend.dto';
 import type { RoutingRuleDto } from './dto/routing-rule.dto';
+import { readBoundedText } from '../common/read-bounded';
 
 /** How the BFF authenticates to the gateway: the caller's exchanged token, or (break-glass) TRINO_GATEWAY_BASIC_AUTH. */
 export type GatewayCredential = { kind: 'bearer'; token: string } | { kind: 'break-glass' };
@@ -165,7 +166,7 @@ export class TrinoGatewayClient {
         redirect: 'manual',
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      return { status: res.status, text: await readBounded(res) };
+      return { status: res.status, text: await readBoundedText(res, MAX_RESPONSE_BYTES, () => new ProblemException(502, 'upstream_error', `${UPSTREAM} answered more than ${MAX_RESPONSE_BYTES} bytes`)) };
     } catch (err) {
       // fetch rejects with a TimeoutError (AbortSignal.timeout) or a TypeError ("fetch failed") for refused or
       // reset connections. Matched by name: undici's errors come from another realm under jest's vm sandbox.
@@ -177,23 +178,6 @@ export class TrinoGatewayClient {
   }
 }
 
-async function readBounded(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_RESPONSE_BYTES) {
-      await reader.cancel();
-      throw new ProblemException(502, 'upstream_error', `${UPSTREAM} answered more than ${MAX_RESPONSE_BYTES} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 function parse(text: string): unknown {
   try {

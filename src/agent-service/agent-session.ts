@@ -111,7 +111,8 @@ export class AgentSession {
   private async runTurn(content: string, ctrl: AbortController): Promise<void> {
     // The settings are re-read every turn (a PATCH applies from the next turn). When the record cannot be
     // read and no deletion is recorded (Valkey slow or down), the last known settings serve.
-    const current = await this.deps.agents.current(this.agentId);
+    // Both reads leave in one write to Valkey (the client pipelines the commands of one tick).
+    const [current, quota] = await Promise.all([this.deps.agents.current(this.agentId), this.deps.quota.state(this.principal)]);
     if (current === 'unknown') this.deps.log.warn({ event: 'agent.turn.stale_settings', agentId: this.agentId });
     const agent = current === 'unknown' ? this.agent : current === 'deleted' ? undefined : current;
     if (!agent || !canAccess(this.principal, agent)) {
@@ -131,7 +132,6 @@ export class AgentSession {
       });
       return;
     }
-    const quota = await this.deps.quota.state(this.principal);
     if (quota.remaining <= 0) {
       this.deps.turns.inc({ outcome: 'quota_spent' });
       this.close(CLOSE.quotaSpent, 'rate_limited');

@@ -56,8 +56,8 @@ const refusal = (status: number, reason: ProblemReason, detail: string): Refusal
  *
  *   method GET → path → Origin (OriginPolicy, 403) → token (?access-token=, Authorization: Bearer,
  *   or a single-use ?ticket= from POST /api/agents/:id/ws-ticket; two of them: 400) →
- *   AccessDecider.decide(…, AGENTS_POLICY) (401/403) → agent id (400) → the agent is the caller's
- *   or the caller is ADMIN (404) → the token has life left (401) → 101 Switching Protocols.
+ *   AccessDecider.decide(…, AGENTS_POLICY) (401/403) → agent id (400) → the token has life left (401)
+ *   → the agent is the caller's or the caller is ADMIN (404) → 101 Switching Protocols.
  *
  * Sessions are drained on shutdown (close 1001) and kept honest by a ping/pong heartbeat.
  */
@@ -196,11 +196,11 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     const principal = decision.principal!;
 
     if (!AGENT_ID.test(id)) return refusal(400, 'validation_failed', 'id must be an agent id (UUID)');
-    const agent = await this.agents.find(principal, id);
-    if (!agent) return refusal(404, 'not_found', 'no such agent');
     // Within AUTH_CLOCK_SKEW_S a token is still accepted, but a session opened now would close at once.
     if (principal.expiresAt * 1000 <= Date.now()) return refusal(401, 'token_expired', 'the token has expired');
-    return { principal, agent, quota: await this.quota.state(principal) };
+    const [agent, quota] = await Promise.all([this.agents.find(principal, id), this.quota.state(principal)]);
+    if (!agent) return refusal(404, 'not_found', 'no such agent');
+    return { principal, agent, quota };
   }
 
   /** Answers the upgrade request with a real HTTP error (problem+json), then hangs up. */

@@ -222,6 +222,11 @@ function nextEventEnd(buffer: string): number {
 
 /** The `data:` payload of one SSE event (multi-line data joined by \n); undefined for comments and empty events. */
 function eventData(event: string): string | undefined {
+  // The common case, one `data: …` line: no split.
+  const firstBreak = event.search(/\r?\n/);
+  if (event.startsWith('data: ') && (firstBreak < 0 || /^(\r?\n)*$/.test(event.slice(firstBreak)))) {
+    return event.slice(6, firstBreak < 0 ? undefined : firstBreak);
+  }
   let data: string | undefined;
   for (const line of event.split(/\r?\n/)) {
     if (!line.startsWith('data:')) continue;

@@ -8,7 +8,12 @@
  * src/, logs at warn), and a real redis-server for the StateStore (agents, quotas) when installed.
  * Run from the repository root:
  *
+ *   npm run build && node dist/app/bench/agents.bench.js
+ *   # or, leaving dist/ alone:
  *   npx tsc -p tsconfig.build.json --outDir /tmp/bff-bench-agents && NODE_PATH=$PWD/node_modules node /tmp/bff-bench-agents/bench/agents.bench.js
+ *
+ * Profiles (bench/README.md): A, the default, all sessions streaming at once; B, `BENCH_TURNS=1
+ * BENCH_START_SPREAD_MS=10000`, the sessions' turns spread over 10 s as users' would be.
  *
  * How the per-frame latency is measured: every streamed word is unique (`s<session>t<turn>w<word>`).
  * The emulator process records when it writes each word's SSE event, the client when the word

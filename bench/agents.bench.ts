@@ -35,11 +35,11 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { freePort } from './lib';
 
 type Role = 'client' | 'llm' | 'bff';
 
@@ -176,16 +176,6 @@ function ask<T>(child: ChildProcess, type: string): Promise<T> {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startValkey(): Promise<{ url: string; stop(): void } | undefined> {
   if (!USE_VALKEY) return undefined;

@@ -26,12 +26,12 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import * as http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import WebSocket from 'ws';
 import { startSandbox, type Sandbox } from '../sandbox/index';
 import type { LlmEmulator } from '../sandbox/llm-provider';
+import { freePort } from './lib';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const LOAD = Number(process.env.SOAK_LOAD ?? 0.7);
@@ -46,16 +46,6 @@ const OPERATION_TIMEOUT_MS = 30_000;
 type Kind = 'auth' | 'exchange' | 'trino' | 'ws';
 const MIX: Array<[Kind, number]> = [['auth', 0.4], ['exchange', 0.25], ['trino', 0.2], ['ws', 0.15]];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { LogController } from 'fastify';
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { BEARER_SCHEME } from './auth/decorators';
+import { hotRoutes } from './auth/hot-routes';
 import { createRootLogger, QUIET_PATHS } from './common/logging';
 import { securityHeaders } from './common/security-headers';
 import { MetricsService } from './common/metrics.service';
@@ -41,6 +42,13 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     },
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 512 },
   });
+  // The hot routes' fast path (src/auth/hot-routes.ts). Added before Nest registers its middleware
+  // (NestFactory.create does), so it runs after the adapter's own hooks — shutdown 503, CORS,
+  // routable target — and before the logging middleware; it answers nothing until bound below.
+  let answerHot: ((req: FastifyRequest, reply: FastifyReply) => boolean) | undefined;
+  adapter.getInstance().addHook('onRequest', (req, reply, done) => {
+    if (answerHot === undefined || !answerHot(req, reply)) done();
+  });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger), adapter, {
     bufferLogs: opts.bufferLogs ?? true,
     abortOnError: false,
@@ -56,10 +64,11 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
   const metrics = app.get(MetricsService);
   const fastify = app.getHttpAdapter().getInstance();
   const security = securityHeaders();
-  fastify.addHook('onSend', async (req, reply) => {
+  fastify.addHook('onSend', (req, reply, payload, done) => {
     reply.headers(security).header('x-request-id', req.id);
+    done(null, payload);
   });
-  fastify.addHook('onResponse', async (req, reply) => {
+  fastify.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions?.url ?? 'unmatched';
     if (logger.isLevelEnabled('info') && !QUIET_PATHS.test(req.url)) {
       req.log.info(
@@ -67,9 +76,10 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
         'request completed',
       );
     }
-    metrics.httpRequests.inc({ route, method: req.method, status: reply.statusCode });
-    metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
+    metrics.recordRequest(route, req.method, reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
+  answerHot = hotRoutes(app);
 
   const document = buildOpenApi(app);
   SwaggerModule.setup('docs', app, document, {

@@ -54,6 +54,26 @@ export class AccessDecider {
     );
   }
 
+  /**
+   * The fast path's question: is this request allowed right now, from a token already verified
+   * and still fresh? Returns the allow decision, or undefined for anything else (no token, a
+   * malformed or ambiguous one, a token not yet verified, a denial). It logs and counts nothing
+   * and changes nothing, so a caller that gets undefined hands the request to decide(), which
+   * then decides — and logs — exactly once.
+   */
+  allowedNow(sources: TokenSources, policy: AccessPolicy): Extract<Decision, { allow: true }> | undefined {
+    let token: string | undefined;
+    try {
+      token = extractToken(sources);
+    } catch {
+      return undefined;
+    }
+    if (token === undefined || policy.kind === 'public') return undefined;
+    const principal = this.verifier.peek(token);
+    if (!principal || !authorize(principal, policy).allow) return undefined;
+    return { allow: true, principal, token };
+  }
+
   private refused(err: unknown, route: string, policy: AccessPolicy): Decision {
     if (!(err instanceof AuthFailure)) throw err;
     // A public route does not need the token: a bad one is still refused, not silently ignored.

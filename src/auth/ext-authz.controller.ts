@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../common/problem';
 import { AccessDecider, type Decision } from './access-decider.service';
-import { AUTHENTICATED_POLICY, gatewayPolicyFor, normalisePath } from './access-policy';
+import { AUTHENTICATED_POLICY, gatewayPolicyFor, normalisePath, type AccessPolicy } from './access-policy';
 import { ExtAuthz } from './decorators';
 import { identityClaim, type Principal } from './principal';
 import { queryValues, type TokenSources } from './token-source';
@@ -45,11 +45,7 @@ export class ExtAuthzController {
   @ApiQuery({ name: 'access-token', required: false, description: 'Token for clients that cannot set headers' })
   @ApiResponse({ status: 200, description: 'Allowed', headers: { 'x-trino-user': { description: 'The Trino user', schema: { type: 'string', example: 'alice' } } } })
   async validate(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const decision = await this.decider.decide(
-      { authorization: req.headers.authorization, queryTokens: queryValues(req.url, 'access-token') },
-      AUTHENTICATED_POLICY,
-      '/api/validate',
-    );
+    const decision = await this.decider.decide(validateSources(req), AUTHENTICATED_POLICY, '/api/validate');
     if (!decision.allow) return this.deny(reply, decision, req.url);
     const user = identityClaim(decision.principal!, this.config.trino.userClaim);
     if (!user) {
@@ -59,6 +55,19 @@ export class ExtAuthzController {
         req.url,
       );
     }
+    this.allowTrino(reply, user);
+  }
+
+  /** Fast path (see HotRoutes): answers now when the token is proven and allowed; false leaves it to validate(). */
+  validateNow(req: FastifyRequest, reply: FastifyReply): boolean {
+    const decision = this.decider.allowedNow(validateSources(req), AUTHENTICATED_POLICY);
+    const user = decision && identityClaim(decision.principal!, this.config.trino.userClaim);
+    if (!user) return false;
+    this.allowTrino(reply, user);
+    return true;
+  }
+
+  private allowTrino(reply: FastifyReply, user: string): void {
     reply.header('x-trino-user', headerSafe(user)).header(REMOVE_HEADER, REMOVE_ON_VALIDATE).code(200).send();
   }
 
@@ -76,32 +85,37 @@ export class ExtAuthzController {
   }
 
   private async check(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const suffix = req.url.split('?')[0].slice('/api/auth'.length);
-    const originalUris = [header(req, 'x-original-uri'), header(req, 'x-forwarded-uri')].filter((u): u is string => !!u);
-    const paths: string[] = [];
-    for (const raw of [suffix, ...originalUris]) {
-      if (raw === '' || raw === '/') continue;
-      const p = normalisePath(raw);
-      if (p === undefined) {
-        return this.deny(reply, { allow: false, status: 400, reason: 'validation_failed', detail: 'the original path is malformed' }, req.url);
-      }
-      paths.push(p);
+    const request = gatewayRequest(req);
+    if ('malformed' in request) {
+      return this.deny(reply, { allow: false, status: 400, reason: 'validation_failed', detail: 'the original path is malformed' }, req.url);
     }
-    const body = req.body as { token?: unknown } | undefined;
-    const sources: TokenSources = {
-      authorization: req.headers.authorization,
-      queryTokens: [req.url, ...originalUris].flatMap((u) => queryValues(u, 'access-token')),
-      bodyToken: body && typeof body === 'object' ? body.token : undefined,
-    };
     // Every path presented must pass its policy: a proxy cannot be steered by a second, laxer path.
-    const policies = [...new Set((paths.length > 0 ? paths : ['/']).map(gatewayPolicyFor))];
     let principal: Principal | undefined;
-    for (const policy of policies) {
-      const decision = await this.decider.decide(sources, policy, paths[0] ?? '/');
+    for (const policy of request.policies) {
+      const decision = await this.decider.decide(request.sources, policy, request.paths[0] ?? '/');
       if (!decision.allow) return this.deny(reply, decision, req.url);
       principal = decision.principal;
     }
-    const p = principal!;
+    this.allowUser(reply, principal!);
+  }
+
+  /** Fast path (see HotRoutes) of /api/auth: answers now when every policy allows a proven token; false leaves it to the route. */
+  checkNow(req: FastifyRequest, reply: FastifyReply): boolean {
+    // The body (a `token` field) is not parsed yet when the fast path runs: the route decides those.
+    if (mayHaveBody(req)) return false;
+    const request = gatewayRequest(req);
+    if ('malformed' in request) return false;
+    let principal: Principal | undefined;
+    for (const policy of request.policies) {
+      const decision = this.decider.allowedNow(request.sources, policy);
+      if (!decision) return false;
+      principal = decision.principal;
+    }
+    this.allowUser(reply, principal!);
+    return true;
+  }
+
+  private allowUser(reply: FastifyReply, p: Principal): void {
     const remove = ['x-trino-user', 'x-trino-original-user', 'x-forwarded-user'];
     reply.header('x-user-id', headerSafe(p.subject));
     if (p.username) reply.header('x-user-name', headerSafe(p.username));
@@ -154,4 +168,35 @@ function OriginalPathParam(): MethodDecorator {
 function header(req: FastifyRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+function mayHaveBody(req: FastifyRequest): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function validateSources(req: FastifyRequest): TokenSources {
+  return { authorization: req.headers.authorization, queryTokens: queryValues(req.url, 'access-token') };
+}
+
+type GatewayRequest = { paths: string[]; sources: TokenSources; policies: AccessPolicy[] } | { malformed: true };
+
+/** What /api/auth decides on: the original paths (suffix, X-Original-URI, X-Forwarded-Uri), their policies and the token sources. */
+function gatewayRequest(req: FastifyRequest): GatewayRequest {
+  const suffix = req.url.split('?')[0].slice('/api/auth'.length);
+  const originalUris = [header(req, 'x-original-uri'), header(req, 'x-forwarded-uri')].filter((u): u is string => !!u);
+  const paths: string[] = [];
+  for (const raw of [suffix, ...originalUris]) {
+    if (raw === '' || raw === '/') continue;
+    const p = normalisePath(raw);
+    if (p === undefined) return { malformed: true };
+    paths.push(p);
+  }
+  const body = req.body as { token?: unknown } | undefined;
+  const sources: TokenSources = {
+    authorization: req.headers.authorization,
+    queryTokens: [req.url, ...originalUris].flatMap((u) => queryValues(u, 'access-token')),
+    bodyToken: body && typeof body === 'object' ? body.token : undefined,
+  };
+  return { paths, sources, policies: [...new Set((paths.length > 0 ? paths : ['/']).map(gatewayPolicyFor))] };
 }

@@ -20,8 +20,9 @@ export function extractToken(src: TokenSources): string | undefined {
   const found: string[] = [];
   const auth = Array.isArray(src.authorization) ? src.authorization[0] : src.authorization;
   if (auth !== undefined && auth !== '') {
-    const scheme = auth.split(' ', 1)[0].toLowerCase();
-    if (scheme === 'bearer') {
+    const space = auth.indexOf(' ');
+    const scheme = space < 0 ? auth : auth.slice(0, space);
+    if (scheme.length === 6 && scheme.toLowerCase() === 'bearer') {
       const m = BEARER.exec(auth);
       if (!m) throw new AuthFailure(401, 'token_invalid', 'malformed Authorization header (expected "Bearer <token>")');
       found.push(m[1]);

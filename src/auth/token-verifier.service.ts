@@ -70,17 +70,28 @@ export class TokenVerifier {
   cached(token: string): Principal | undefined {
     const hit = this.verified.get(token);
     if (!hit) return undefined;
+    const state = this.freshness(hit);
+    if (state === 'fresh') return hit.principal;
+    this.verified.delete(token);
+    if (state === 'expired') throw new AuthFailure(401, 'token_expired', 'the token has expired');
+    return undefined;
+  }
+
+  /**
+   * The principal of a token verified before and still fresh, or undefined — never throws and
+   * changes nothing (the fast path asks first; anything but a fresh hit is left to decide()).
+   */
+  peek(token: string): Principal | undefined {
+    const hit = this.verified.get(token);
+    return hit && this.freshness(hit) === 'fresh' ? hit.principal : undefined;
+  }
+
+  private freshness(hit: VerifiedEntry): 'fresh' | 'stale' | 'expired' {
     const now = Date.now();
     const nowS = now / 1000;
-    if (nowS > hit.principal.expiresAt + this.skewS) {
-      this.verified.delete(token);
-      throw new AuthFailure(401, 'token_expired', 'the token has expired');
-    }
-    if (now - hit.cachedAt < VERIFIED_CACHE_MAX_AGE_MS && (hit.nbf === undefined || nowS + this.skewS >= hit.nbf)) {
-      return hit.principal;
-    }
-    this.verified.delete(token);
-    return undefined;
+    if (nowS > hit.principal.expiresAt + this.skewS) return 'expired';
+    if (now - hit.cachedAt < VERIFIED_CACHE_MAX_AGE_MS && (hit.nbf === undefined || nowS + this.skewS >= hit.nbf)) return 'fresh';
+    return 'stale';
   }
 
   async verify(token: string): Promise<Principal> {

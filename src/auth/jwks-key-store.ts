@@ -1,3 +1,4 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { JwksClient, type SigningKey } from 'jwks-rsa';
 import { readBoundedText } from '../common/read-bounded';
 import { AuthFailure, invalid } from './auth-failure';
@@ -29,6 +30,8 @@ export class JwksKeyStore {
   private readonly client: JwksClient;
   private knownKids = new Set<string>();
   private lastFetchOk = 0;
+  /** Parsed keys by PEM: jwks-rsa hands out PEM strings, and parsing one costs more than the RSA check itself. */
+  private readonly parsed = new Map<string, KeyObject>();
   onKeysChanged?: (kids: Set<string>) => void;
 
   constructor(readonly jwksUri: string) {
@@ -52,8 +55,8 @@ export class JwksKeyStore {
     });
   }
 
-  /** The PEM public key for a kid, or an AuthFailure: unknown key (401) or JWKS unreachable (503). */
-  async publicKey(kid: string): Promise<string> {
+  /** The public key for a kid, or an AuthFailure: unknown key (401) or JWKS unreachable (503). */
+  async publicKey(kid: string): Promise<KeyObject> {
     let key: SigningKey;
     try {
       key = await this.client.getSigningKey(kid);
@@ -65,7 +68,14 @@ export class JwksKeyStore {
     }
     // jwks-rsa caches each key for JWKS_CACHE_MS: once a fetch shows the key withdrawn, refuse it at once.
     if (this.knownKids.size > 0 && !this.knownKids.has(kid)) throw invalid('the token was signed by a withdrawn key');
-    return key.getPublicKey();
+    const pem = key.getPublicKey();
+    let parsed = this.parsed.get(pem);
+    if (parsed === undefined) {
+      if (this.parsed.size >= 20) this.parsed.clear(); // jwks-rsa keeps at most 20 keys too
+      parsed = createPublicKey(pem);
+      this.parsed.set(pem, parsed);
+    }
+    return parsed;
   }
 
   /** Readiness: the JWKS answered within the last minute, or answers now. */

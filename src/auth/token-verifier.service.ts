@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { Strategy as JwtStrategy } from 'passport-jwt';
 import { APP_CONFIG, type AppConfig, type IssuerConfig } from '../config/app-config';
@@ -163,10 +164,11 @@ export class TokenVerifier {
   private buildIssuer(config: IssuerConfig) {
     const keys = config.jwksUri ? new JwksKeyStore(config.jwksUri) : undefined;
     if (keys) keys.onKeysChanged = (kids) => this.dropWithdrawn(config.issuer, kids);
+    // jsonwebtoken takes a KeyObject as well as a PEM string (passport-jwt's types say string only).
     const secretOrKeyProvider = (_req: unknown, rawJwt: string, done: (err: unknown, key?: string) => void) => {
       if (!keys) return done(null, config.secret);
       const kid = decodeSegment(rawJwt.split('.')[0], 'header').kid as string;
-      keys.publicKey(kid).then((pem) => done(null, pem), (err) => done(err));
+      keys.publicKey(kid).then((key: KeyObject) => done(null, key as unknown as string), (err) => done(err));
     };
     const strategy = new JwtStrategy(
       {

@@ -1,11 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../support/net';
 import { spawnNode, type ManagedProcess } from '../support/processes';
 
-export const MAIN = join(__dirname, '../../dist/main.js');
+/** The build under test: dist/main.js, or BFF_MAIN (a private build, e.g. tmp/<you>/main.js, when dist/ is shared). */
+export const MAIN = process.env.BFF_MAIN ?? join(__dirname, '../../dist/main.js');
 
-/** The built BFF (`node dist/main.js`) in sandbox mode, as a new user runs it, with its printed demo tokens. */
+/**
+ * The built BFF (`node dist/main.js`) in sandbox mode, as a new user runs it, with its printed demo tokens.
+ * Its output is scanned for credentials after the test file (spawnNode, log-hygiene.setup.ts): the banner's
+ * tokens, and the session secret set here, must appear nowhere else.
+ */
 export interface SandboxBff {
   url: string;
   proc: ManagedProcess;
@@ -14,10 +20,18 @@ export interface SandboxBff {
 }
 
 export async function startSandboxBff(env: NodeJS.ProcessEnv = {}): Promise<SandboxBff> {
-  if (!existsSync(MAIN)) throw new Error('dist/main.js is missing: run `npm run build` first (npm test does)');
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
   const port = await freePort();
   const proc = await spawnNode(MAIN, {
-    env: { PORT: String(port), HOST: '127.0.0.1', KEYCLOAK_URL: '', NODE_ENV: 'development', LOG_LEVEL: 'info', ...env },
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      KEYCLOAK_URL: '',
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'info',
+      BFF_SESSION_SECRET: randomBytes(32).toString('base64url'),
+      ...env,
+    },
     readyLine: /Try: +curl/,
     timeoutMs: 30000,
   });

@@ -13,6 +13,8 @@ jest.setTimeout(60_000);
  * failures — against a BFF logging at debug level into a buffer; then no credential may appear in the
  * log: no segment of any token used (user tokens, exchanged tokens the upstreams received), no client
  * secret, provider key, session secret, basic credential, WebSocket ticket or access-token value.
+ * (Every other file's BFF logs are scanned the same way after the file: test/support/log-hygiene.setup.ts;
+ * this spec makes sure the flows that log the most — denials, upstream failures, IdP down — are all driven.)
  */
 describe('log hygiene', () => {
   let sandbox: Sandbox;

@@ -1,12 +1,10 @@
 import * as http from 'node:http';
 import WebSocket from 'ws';
 import type { Socket } from 'node:net';
-import { createApp } from '../../src/app.factory';
-import { createRootLogger } from '../../src/common/logging';
-import { loadConfig, type Env } from '../../src/config/load-config';
+import type { Env } from '../../src/config/load-config';
 import type { Sandbox } from '../../sandbox/index';
 import type { SandboxServer } from '../../sandbox/types';
-import type { TestBff } from '../support/app';
+import { startTestBff, type TestBff } from '../support/app';
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -78,22 +76,9 @@ export function trackSockets(server: http.Server): { live(): number } {
   return { live: () => sockets.size };
 }
 
-/** The BFF in-process, like startTestBff, with every log line captured in memory (log hygiene). */
-export async function startLoggedBff(sandbox: Sandbox, env: Env = {}): Promise<TestBff & { logs(): string }> {
-  const chunks: string[] = [];
-  const config = loadConfig({ NODE_ENV: 'test', ...sandbox.env, LOG_LEVEL: 'debug', ...env });
-  const logger = createRootLogger(config, { write: (s: string) => void chunks.push(s) });
-  const app = await createApp(config, { logger });
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as { port: number };
-  return {
-    app,
-    url: `http://127.0.0.1:${port}`,
-    sandbox,
-    token: (user = 'alice', o = {}) => sandbox.issuer.issueToken({ user, ...o }),
-    close: () => app.close(),
-    logs: () => chunks.join(''),
-  };
+/** The BFF in-process at debug level with every log line captured in memory (log hygiene): startTestBff's capture. */
+export function startLoggedBff(sandbox: Sandbox, env: Env = {}): Promise<TestBff> {
+  return startTestBff({ LOG_LEVEL: 'debug', ...env }, { sandbox });
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

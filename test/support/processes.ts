@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { basename } from 'node:path';
+import { logCapture } from './log-capture';
 import { waitUntil } from './net';
 
 export interface ExitInfo {
@@ -45,6 +47,8 @@ export interface SpawnOptions {
   name?: string;
   /** Mirror the child's output to this process's stderr (also on with env DEBUG_SPAWN=1). */
   echo?: boolean;
+  /** Scan the output for credentials after the test file (log-hygiene.setup.ts); spawnNode sets it for a BFF build (…/main.js). */
+  captureLogs?: boolean;
 }
 
 const MAX_CAPTURE = 8 * 1024 * 1024;
@@ -187,6 +191,8 @@ export async function spawnProcess(command: string, opts: SpawnOptions = {}): Pr
     kill,
   };
 
+  if (opts.captureLogs) logCapture.process(`${name} (pid ${handle.pid})`, handle, opts.env);
+
   // Spawn failures (ENOENT, EACCES) are reported asynchronously.
   await new Promise<void>((resolve) => setImmediate(resolve));
   if (spawnError) throw new Error(`could not start ${describe()}`);
@@ -213,7 +219,8 @@ export async function spawnProcess(command: string, opts: SpawnOptions = {}): Pr
 
 /**
  * Runs a Node.js script (e.g. the built BFF: `spawnNode('dist/main.js', { env, readyLine: /listening/ })`)
- * with the same Node binary that runs the tests.
+ * with the same Node binary that runs the tests. A BFF build (a script named main.js) has its output
+ * scanned for credentials after the test file, and its env's secrets are known to the scan.
  */
 export function spawnNode(
   scriptPath: string,
@@ -222,6 +229,7 @@ export function spawnNode(
   const { nodeArgs = [], args = [], ...rest } = opts;
   return spawnProcess(process.execPath, {
     name: scriptPath,
+    captureLogs: basename(scriptPath) === 'main.js',
     ...rest,
     args: [...nodeArgs, scriptPath, ...args],
   });

@@ -30,6 +30,7 @@ import * as http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
+import { BodyTooLarge, closeServer, listen, readBody, sendJson } from './http-server';
 import type { FaultMode, SandboxServer, TokenVerification } from './types';
 
 export const SYNC_WORKFLOWS = ['profile', 'preview'];
@@ -197,7 +198,7 @@ export async function startMlAgent(opts: MlAgentOptions): Promise<MlAgentEmulato
         open -= 1;
       }
     });
-    readBody(req)
+    readBody(req, MAX_BODY_BYTES)
       .then((body) => {
         const entry: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: { ...req.headers } };
         if (body.length > 0) entry.body = body;
@@ -221,7 +222,7 @@ export async function startMlAgent(opts: MlAgentOptions): Promise<MlAgentEmulato
       });
   });
 
-  const url = await listen(server, opts.port);
+  const url = await listen(server, opts.port, 'ml-agent');
 
   return {
     url,
@@ -478,66 +479,4 @@ function safeDecode(s: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-class BodyTooLarge extends Error {}
-
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function sendJson(
-  res: http.ServerResponse,
-  status: number,
-  value: unknown,
-  extraHeaders: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(value);
-  res.writeHead(status, {
-    ...extraHeaders,
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
-}
-
-function listen(server: http.Server, port: number | undefined): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      const address = server.address();
-      if (!address || typeof address === 'string') {
-        reject(new Error('ml-agent emulator: no TCP address'));
-        return;
-      }
-      resolve(`http://127.0.0.1:${address.port}`);
-    });
-  });
-}
-
-function closeServer(server: http.Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    server.close((err) => (err ? reject(err) : resolve()));
-    server.closeAllConnections();
-  });
 }

@@ -48,6 +48,7 @@ import * as http from 'node:http';
 import { timingSafeEqual, createHash, randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
+import { BodyTooLarge, closeServer, listen, readBody, sendJson, sendText } from './http-server';
 import type { FaultMode, SandboxServer, TokenVerification } from './types';
 
 export interface TrinoGatewayBackend {
@@ -329,7 +330,7 @@ export async function startTrinoGateway(opts: TrinoGatewayOptions = {}): Promise
         open -= 1;
       }
     });
-    readBody(req)
+    readBody(req, MAX_BODY_BYTES)
       .then((body) => {
         const entry: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: { ...req.headers } };
         if (body.length > 0) entry.body = body;
@@ -349,7 +350,7 @@ export async function startTrinoGateway(opts: TrinoGatewayOptions = {}): Promise
       });
   });
 
-  const url = await listen(server, opts.port);
+  const url = await listen(server, opts.port, 'trino-gateway');
 
   return {
     url,
@@ -529,68 +530,4 @@ function applyFault(mode: FaultMode, req: http.IncomingMessage, res: http.Server
       });
       return true;
   }
-}
-
-class BodyTooLarge extends Error {}
-
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
-  const text = JSON.stringify(value);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
-}
-
-function sendText(res: http.ServerResponse, status: number, text: string): void {
-  res.writeHead(status, {
-    'content-type': 'text/plain',
-    'content-length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
-}
-
-function listen(server: http.Server, port: number | undefined): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      const address = server.address();
-      if (!address || typeof address === 'string') {
-        reject(new Error('trino-gateway emulator: no TCP address'));
-        return;
-      }
-      resolve(`http://127.0.0.1:${address.port}`);
-    });
-  });
-}
-
-function closeServer(server: http.Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    server.close((err) => (err ? reject(err) : resolve()));
-    server.closeAllConnections();
-  });
 }

@@ -11,7 +11,11 @@
  *
  *   npx tsc -p tsconfig.build.json --outDir tmp/soak-bench && SOAK_MINUTES=10 node tmp/soak-bench/bench/soak.bench.js
  *
- * Options (env): SOAK_MINUTES (10), SOAK_LOAD (0.7 of capacity), SOAK_CALIBRATE_S (20), SOAK_USERS (50
+ * RSS is sampled at boot, after calibration, after SOAK_WARMUP_MINUTES (1) at the soak rate — the
+ * start of the measured soak: by then V8 has sized its heap for the sustained load and the caches
+ * are full — and then every minute; growth is end ÷ start. Errors count over warm-up and soak alike.
+ *
+ * Options (env): SOAK_MINUTES (10), SOAK_WARMUP_MINUTES (1), SOAK_LOAD (0.7 of capacity), SOAK_CALIBRATE_S (20), SOAK_USERS (50
  * distinct users), SOAK_WS_SESSIONS (20 long-lived agent sessions), SOAK_HTTP_CONCURRENCY (32 requests
  * in flight at most). In the BFF RATE_LIMIT_PER_MINUTE is 0 and AGENT_TOKEN_QUOTA 10^9: the soak measures the
  * server, not the limits (20 sessions turning for minutes spend the default 100,000-token daily quota).
@@ -34,6 +38,8 @@ import type { LlmEmulator } from '../sandbox/llm-provider';
 import { freePort } from './lib';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
+/** Minutes at the soak rate before the measured soak: the start RSS is taken after them (V8 sizes its heap for the load). */
+const WARMUP_MINUTES = Number(process.env.SOAK_WARMUP_MINUTES ?? 1);
 const LOAD = Number(process.env.SOAK_LOAD ?? 0.7);
 const CALIBRATE_S = Number(process.env.SOAK_CALIBRATE_S ?? 20);
 const USERS = Number(process.env.SOAK_USERS ?? 50);
@@ -50,6 +56,11 @@ const MIX: Array<[Kind, number]> = [['auth', 0.4], ['exchange', 0.25], ['trino',
 function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+}
+
+/** Minute numbers: warm-up minutes are w1…, measured minutes 1…. */
+function label(minute: number): string {
+  return minute <= 0 ? `w${minute + WARMUP_MINUTES}` : String(minute);
 }
 
 function p99(xs: number[]): number {
@@ -242,6 +253,7 @@ async function main(): Promise<void> {
     }
   }
 
+  const rssBoot = rssMb(bff.pid!);
   // 1. Capacity: the mix, closed-loop, at full concurrency.
   process.stdout.write(`calibrating for ${CALIBRATE_S} s (${CONCURRENCY} HTTP workers, ${WS_SESSIONS} WebSocket sessions)…\n`);
   const calibrationEnd = Date.now() + CALIBRATE_S * 1000;
@@ -260,13 +272,16 @@ async function main(): Promise<void> {
   const capacity = calibrated / CALIBRATE_S;
   const rate = capacity * LOAD;
   samples.length = 0;
-  process.stdout.write(`capacity ≈ ${capacity.toFixed(0)} ops/s (calibration errors: ${calibrationErrors}); soaking at ${rate.toFixed(0)} ops/s for ${MINUTES} min\n`);
+  const rssCalibrated = rssMb(bff.pid!);
+  process.stdout.write(
+    `capacity ≈ ${capacity.toFixed(0)} ops/s (calibration errors: ${calibrationErrors}); soaking at ${rate.toFixed(0)} ops/s for ${WARMUP_MINUTES} min warm-up + ${MINUTES} min\n`,
+  );
 
-  // 2. Soak: open-loop at LOAD × capacity.
+  // 2. Soak: open-loop at LOAD × capacity; the first WARMUP_MINUTES are the warm-up (rows "w1"…).
   await new Promise((r) => setTimeout(r, 2000));
-  const rssStart = rssMb(bff.pid!);
+  let rssStart = rssMb(bff.pid!);
   const started = Date.now();
-  const end = started + MINUTES * 60_000;
+  const end = started + (WARMUP_MINUTES + MINUTES) * 60_000;
   const perMinute: Array<{ minute: number; ops: number; errors: number; p99: number; p99ByKind: Record<Kind, number>; rssMb: number }> = [];
   let minuteStart = 0;
   let skipped = 0;
@@ -293,31 +308,32 @@ async function main(): Promise<void> {
       const slice = samples.slice(minuteStart);
       minuteStart = samples.length;
       const byKind = Object.fromEntries(MIX.map(([k]) => [k, p99(slice.filter((s) => s.kind === k).map((s) => s.ms))])) as Record<Kind, number>;
-      const row = { minute: perMinute.length + 1, ops: slice.length, errors: slice.filter((s) => !s.ok).length, p99: p99(slice.map((s) => s.ms)), p99ByKind: byKind, rssMb: rssMb(bff.pid!) };
+      const row = { minute: perMinute.length + 1 - WARMUP_MINUTES, ops: slice.length, errors: slice.filter((s) => !s.ok).length, p99: p99(slice.map((s) => s.ms)), p99ByKind: byKind, rssMb: rssMb(bff.pid!) };
       perMinute.push(row);
-      process.stdout.write(`minute ${row.minute}: ${row.ops} ops, ${row.errors} errors, p99 ${row.p99} ms ${JSON.stringify(byKind)}, BFF RSS ${row.rssMb} MB\n`);
+      if (perMinute.length === WARMUP_MINUTES) rssStart = row.rssMb;
+      process.stdout.write(`minute ${label(row.minute)}: ${row.ops} ops, ${row.errors} errors, p99 ${row.p99} ms ${JSON.stringify(byKind)}, BFF RSS ${row.rssMb} MB\n`);
     }
     await new Promise((r) => setTimeout(r, Math.max(1, Math.min(20, next - performance.now()))));
   }
   // Operations still running are bounded by OPERATION_TIMEOUT_MS (they count as errors when they time out).
   await Promise.all([...running]);
   const tail = samples.slice(minuteStart);
-  if (tail.length > 0 && perMinute.length < MINUTES) {
+  if (tail.length > 0 && perMinute.length < WARMUP_MINUTES + MINUTES) {
     const byKind = Object.fromEntries(MIX.map(([k]) => [k, p99(tail.filter((s) => s.kind === k).map((s) => s.ms))])) as Record<Kind, number>;
-    perMinute.push({ minute: perMinute.length + 1, ops: tail.length, errors: tail.filter((s) => !s.ok).length, p99: p99(tail.map((s) => s.ms)), p99ByKind: byKind, rssMb: rssMb(bff.pid!) });
+    perMinute.push({ minute: perMinute.length + 1 - WARMUP_MINUTES, ops: tail.length, errors: tail.filter((s) => !s.ok).length, p99: p99(tail.map((s) => s.ms)), p99ByKind: byKind, rssMb: rssMb(bff.pid!) });
   }
   const rssEnd = rssMb(bff.pid!);
   const errors = samples.filter((s) => !s.ok);
   const growth = (rssEnd - rssStart) / rssStart;
 
   const lines = [
-    `soak: ${MINUTES} min at ${(LOAD * 100).toFixed(0)} % of ${capacity.toFixed(0)} ops/s (${rate.toFixed(0)} ops/s), Valkey: ${valkeyUrl ? 'redis-server' : 'memory'}`,
+    `soak: ${MINUTES} min (after ${WARMUP_MINUTES} min warm-up) at ${(LOAD * 100).toFixed(0)} % of ${capacity.toFixed(0)} ops/s (${rate.toFixed(0)} ops/s), Valkey: ${valkeyUrl ? 'redis-server' : 'memory'}`,
     `operations: ${samples.length}, errors: ${errors.length}, not scheduled (concurrency bound): ${skipped}`,
-    `BFF RSS: start ${rssStart} MB, end ${rssEnd} MB, growth ${(growth * 100).toFixed(1)} % (target < ${MAX_RSS_GROWTH * 100} %)`,
+    `BFF RSS: boot ${rssBoot} MB, after calibration ${rssCalibrated} MB, start (after warm-up) ${rssStart} MB, end ${rssEnd} MB, growth ${(growth * 100).toFixed(1)} % (target < ${MAX_RSS_GROWTH * 100} %)`,
     '',
     '| minute | ops | errors | p99 ms | p99 auth | p99 exchange | p99 trino (paged) | p99 ws turn | BFF RSS MB |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...perMinute.map((m) => `| ${m.minute} | ${m.ops} | ${m.errors} | ${m.p99} | ${m.p99ByKind.auth} | ${m.p99ByKind.exchange} | ${m.p99ByKind.trino} | ${m.p99ByKind.ws} | ${m.rssMb} |`),
+    ...perMinute.map((m) => `| ${label(m.minute)} | ${m.ops} | ${m.errors} | ${m.p99} | ${m.p99ByKind.auth} | ${m.p99ByKind.exchange} | ${m.p99ByKind.trino} | ${m.p99ByKind.ws} | ${m.rssMb} |`),
   ];
   if (errors.length > 0) {
     const kinds = new Map<string, number>();
@@ -327,7 +343,7 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
   const resultsDir = path.join(__dirname, '../../../bench/results');
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(path.join(resultsDir, 'soak.json'), JSON.stringify({ minutes: MINUTES, load: LOAD, capacity, rate, rssStart, rssEnd, growth, errors: errors.length, skipped, perMinute }, null, 2));
+  writeFileSync(path.join(resultsDir, 'soak.json'), JSON.stringify({ minutes: MINUTES, warmupMinutes: WARMUP_MINUTES, load: LOAD, capacity, rate, rssBoot, rssCalibrated, rssStart, rssEnd, growth, errors: errors.length, skipped, perMinute }, null, 2));
 
   const broken = sessions.filter((s) => s.broken).length;
   for (const s of sessions) s.close();

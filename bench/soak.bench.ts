@@ -11,11 +11,12 @@
  *
  *   npx tsc -p tsconfig.build.json --outDir tmp/soak-bench && SOAK_MINUTES=10 node tmp/soak-bench/bench/soak.bench.js
  *
- * RSS is sampled at boot, after calibration, after SOAK_WARMUP_MINUTES (1) at the soak rate — the
+ * RSS is sampled at boot, after calibration, after SOAK_WARMUP_MINUTES (2) at the soak rate — the
  * start of the measured soak: by then V8 has sized its heap for the sustained load and the caches
- * are full — and then every minute; growth is end ÷ start. Errors count over warm-up and soak alike.
+ * are full (the verified-token and exchanged-token caches hold up to 20,000 entries each; 1 in 20
+ * exchange operations brings a fresh token) — and then every minute; growth is end ÷ start. Errors count over warm-up and soak alike.
  *
- * Options (env): SOAK_MINUTES (10), SOAK_WARMUP_MINUTES (1), SOAK_LOAD (0.7 of capacity), SOAK_CALIBRATE_S (20), SOAK_USERS (50
+ * Options (env): SOAK_MINUTES (10), SOAK_WARMUP_MINUTES (2), SOAK_LOAD (0.7 of capacity), SOAK_CALIBRATE_S (20), SOAK_USERS (50
  * distinct users), SOAK_WS_SESSIONS (20 long-lived agent sessions), SOAK_HTTP_CONCURRENCY (32 requests
  * in flight at most). In the BFF RATE_LIMIT_PER_MINUTE is 0 and AGENT_TOKEN_QUOTA 10^9: the soak measures the
  * server, not the limits (20 sessions turning for minutes spend the default 100,000-token daily quota).
@@ -39,7 +40,7 @@ import { freePort } from './lib';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 /** Minutes at the soak rate before the measured soak: the start RSS is taken after them (V8 sizes its heap for the load). */
-const WARMUP_MINUTES = Number(process.env.SOAK_WARMUP_MINUTES ?? 1);
+const WARMUP_MINUTES = Number(process.env.SOAK_WARMUP_MINUTES ?? 2);
 const LOAD = Number(process.env.SOAK_LOAD ?? 0.7);
 const CALIBRATE_S = Number(process.env.SOAK_CALIBRATE_S ?? 20);
 const USERS = Number(process.env.SOAK_USERS ?? 50);

@@ -5,6 +5,12 @@ import { ReadinessRegistry } from '../ops/readiness.registry';
 
 /** Valkey commands that do not answer within this are treated as Valkey being down. */
 const COMMAND_TIMEOUT_MS = 500;
+/**
+ * While Valkey is up, memory keeps a copy of the most recent writes (for reads during an outage),
+ * at most this many keys: the oldest copies are dropped first. Keys written while Valkey is down
+ * are never dropped (memory is then their only home, until they are copied back).
+ */
+export const MIRROR_MAX_KEYS = 10_000;
 
 /** The operations the BFF's shared state needs; one in-memory and one Valkey implementation. */
 interface Backend {
@@ -21,6 +27,30 @@ interface Backend {
 class MemoryBackend implements Backend {
   private readonly values = new Map<string, { value: string | Set<string>; expiresAt?: number }>();
 
+  /**
+   * @param maxKeys keys kept at most, oldest write dropped first (Infinity: no bound)
+   * @param pinned keys that must never be dropped
+   */
+  constructor(
+    private readonly maxKeys = Infinity,
+    private readonly pinned: (key: string) => boolean = () => false,
+  ) {}
+
+  get size(): number {
+    return this.values.size;
+  }
+
+  /** Stores an entry as the newest one (Map order is insertion order), then trims to maxKeys. */
+  private put(key: string, entry: { value: string | Set<string>; expiresAt?: number }): void {
+    this.values.delete(key);
+    this.values.set(key, entry);
+    if (this.values.size <= this.maxKeys) return;
+    for (const old of this.values.keys()) {
+      if (this.values.size <= this.maxKeys) break;
+      if (!this.pinned(old)) this.values.delete(old);
+    }
+  }
+
   private live(key: string) {
     const e = this.values.get(key);
     if (e && e.expiresAt !== undefined && e.expiresAt <= Date.now()) {
@@ -34,7 +64,7 @@ class MemoryBackend implements Backend {
     return typeof e?.value === 'string' ? e.value : undefined;
   }
   async set(key: string, value: string, ttlMs?: number) {
-    this.values.set(key, { value, expiresAt: ttlMs ? Date.now() + ttlMs : undefined });
+    this.put(key, { value, expiresAt: ttlMs ? Date.now() + ttlMs : undefined });
   }
   async del(key: string) {
     this.values.delete(key);
@@ -47,13 +77,15 @@ class MemoryBackend implements Backend {
   async incrBy(key: string, by: number, ttlMs: number) {
     const e = this.live(key);
     const next = (typeof e?.value === 'string' ? Number(e.value) : 0) + by;
-    this.values.set(key, { value: String(next), expiresAt: e?.expiresAt ?? Date.now() + ttlMs });
+    this.put(key, { value: String(next), expiresAt: e?.expiresAt ?? Date.now() + ttlMs });
     return next;
   }
   async sAdd(key: string, member: string) {
     const e = this.live(key);
-    if (e?.value instanceof Set) e.value.add(member);
-    else this.values.set(key, { value: new Set([member]) });
+    if (e?.value instanceof Set) {
+      e.value.add(member);
+      this.put(key, e);
+    } else this.put(key, { value: new Set([member]) });
   }
   async sRem(key: string, member: string) {
     const e = this.live(key);
@@ -111,7 +143,7 @@ class ValkeyBackend implements Backend {
 @Injectable()
 export class StateStore implements OnModuleInit, OnApplicationShutdown {
   private readonly log = new Logger('StateStore');
-  private readonly memory = new MemoryBackend();
+  private readonly memory: MemoryBackend;
   private client?: RedisClientType;
   private valkey?: ValkeyBackend;
   private degraded = false;
@@ -122,7 +154,16 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly readiness: ReadinessRegistry,
-  ) {}
+  ) {
+    // Without Valkey, memory is the store itself: nothing may be dropped. With Valkey, it is a bounded
+    // copy of recent writes, except the keys written during an outage and not yet copied back.
+    this.memory = config.valkeyUrl ? new MemoryBackend(MIRROR_MAX_KEYS, (key) => this.dirty.has(key)) : new MemoryBackend();
+  }
+
+  /** Keys held in memory (the outage copy with Valkey, the whole state without). */
+  get memoryKeys(): number {
+    return this.memory.size;
+  }
 
   async onModuleInit(): Promise<void> {
     this.sweeper = setInterval(() => this.memory.sweep(), 60_000);

@@ -1,0 +1,60 @@
+import type { AppConfig } from '../../src/config/app-config';
+import { ReadinessRegistry } from '../../src/ops/readiness.registry';
+import { MIRROR_MAX_KEYS, StateStore } from '../../src/state/state-store';
+import { waitUntil } from '../support/net';
+import { startRedis, type RedisServer } from '../support/redis';
+
+jest.setTimeout(60_000);
+
+/**
+ * The StateStore's memory copy of Valkey writes (what it serves from during an outage) is bounded:
+ * a BFF that writes a query owner per Trino statement for days must not grow without end — the
+ * 10-minute soak found it growing ~18 MB a minute. Keys written during an outage are never dropped.
+ */
+describe('StateStore with a real Valkey: the memory copy stays bounded, outage writes are kept', () => {
+  let redis: RedisServer;
+  let store: StateStore;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    store = new StateStore({ valkeyUrl: redis.url } as AppConfig, new ReadinessRegistry());
+    await store.onModuleInit();
+    await waitUntil(() => store.shared, { timeoutMs: 5000, what: 'the store to reach Valkey' });
+  });
+  afterAll(async () => {
+    await store?.onApplicationShutdown();
+    await redis?.stop();
+  });
+
+  it('keeps at most MIRROR_MAX_KEYS copies while Valkey is up, and every key stays readable from Valkey', async () => {
+    const total = MIRROR_MAX_KEYS + 2000;
+    for (let i = 0; i < total; i += 500) {
+      await Promise.all(Array.from({ length: 500 }, (_, j) => store.setJson(`soak:owner:${i + j}`, { owner: `user-${i + j}` }, 86_400_000)));
+    }
+    expect(store.memoryKeys).toBeLessThanOrEqual(MIRROR_MAX_KEYS);
+    expect(store.memoryKeys).toBeGreaterThan(MIRROR_MAX_KEYS - 10);
+    await expect(store.getJson('soak:owner:0')).resolves.toEqual({ owner: 'user-0' });
+    await expect(store.getJson(`soak:owner:${total - 1}`)).resolves.toEqual({ owner: `user-${total - 1}` });
+  });
+
+  it('never drops a key written during an outage, however many, and copies them back when Valkey returns', async () => {
+    await redis.kill();
+    await waitUntil(() => !store.shared, { timeoutMs: 5000, what: 'the store to notice Valkey is gone' });
+    const during = MIRROR_MAX_KEYS + 500;
+    for (let i = 0; i < during; i += 500) {
+      await Promise.all(Array.from({ length: 500 }, (_, j) => store.setJson(`outage:${i + j}`, { n: i + j })));
+    }
+    expect(store.memoryKeys).toBeGreaterThanOrEqual(during);
+    await expect(store.getJson('outage:0')).resolves.toEqual({ n: 0 });
+    await expect(store.getJson(`outage:${during - 1}`)).resolves.toEqual({ n: during - 1 });
+
+    await redis.restart(); // a fresh, empty Valkey: only the replay can bring these keys there
+    await waitUntil(() => store.shared, { timeoutMs: 10_000, what: 'the store to reconnect' });
+    await waitUntil(async () => (await redis.command('EXISTS', `outage:${during - 1}`)) === ':1', { timeoutMs: 20_000, what: 'the outage writes to be replayed' });
+    expect(await redis.command('GET', 'outage:0')).toBe('{"n":0}');
+    expect(await redis.command('DBSIZE')).toBe(`:${during}`);
+    // Copied back, they are ordinary copies again: the next writes trim memory to the bound.
+    await store.setJson('after:1', { ok: true });
+    expect(store.memoryKeys).toBeLessThanOrEqual(MIRROR_MAX_KEYS);
+  });
+});

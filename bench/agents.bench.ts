@@ -1,7 +1,9 @@
 /**
  * Agent conversations at scale (issue 6, item 8): 1,000 concurrent authenticated WebSocket sessions
  * streaming from the LLM emulator through the BFF, against the same streams read from the emulator
- * directly. Reports the BFF's RSS and the latency the BFF adds per streamed frame.
+ * directly. Reports the BFF's RSS and the latency the BFF adds per streamed frame, and the CPU every
+ * process spends per streamed event (the clients, the emulator, the BFF and its event-loop thread: they
+ * share the machine's cores, so a saturated core shows up as latency on either side).
  *
  * Processes, so that no two share an event loop: this one (the clients: `ws` for the BFF, node:http
  * SSE for the direct reads, plus the sandbox OIDC issuer), the LLM emulator, the BFF (built from
@@ -28,7 +30,8 @@
  * BENCH_USERS (100 distinct users), BENCH_VALKEY (1; 0 = in-memory state), BENCH_START_SPREAD_MS (1000:
  * the sessions' first turns start spread evenly over this window, in both the direct and the BFF runs;
  * 0 = all at once), BENCH_UPGRADE_CONCURRENCY (100 upgrades in flight while the sessions open),
- * BENCH_BFF_NODE_ARGS (node flags for the BFF process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * BENCH_BFF_NODE_ARGS (node flags for the BFF process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_LLM_NODE_ARGS
+ * (the same for the emulator process).
  * Pass: BFF peak RSS < 300 MB and added p99 < 10 ms.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -60,6 +63,13 @@ const WORDS_IN = /s\d+t\d+w\d+/g;
 
 const now = (): number => performance.timeOrigin + performance.now();
 
+/** CPU time (µs) of this process's main thread: /proc/self/task/<pid>/stat utime + stime, in clock ticks (100 Hz). */
+function mainThreadCpu(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
 function peakRss(): number {
   const m = /^VmHWM:\s+(\d+)\s+kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
   if (!m) throw new Error('VmHWM not found in /proc/self/status (this bench needs Linux)');
@@ -83,6 +93,7 @@ async function llmMain(): Promise<void> {
   const llm = await startLlmProvider({ apiKey: process.env.BENCH_LLM_KEY!, models: [MODEL] });
   llm.setChunkDelayMs(CHUNK_DELAY_MS);
   process.on('message', (m: { type: string }) => {
+    if (m.type === 'cpu') process.send?.({ type: 'cpu', ...process.cpuUsage() });
     if (m.type === 'written') {
       process.send?.({ type: 'written', entries: [...written.entries()] });
       written.clear();
@@ -128,6 +139,7 @@ async function bffMain(): Promise<void> {
         heapUsed: mem.heapUsed,
         cpuUserMicros: process.cpuUsage().user,
         cpuSystemMicros: process.cpuUsage().system,
+        mainThreadCpuMicros: mainThreadCpu(),
         sessions: app.get(AgentGateway).openSessions,
         loopDelayP99Ms: loop.percentile(99) / 1e6,
         loopDelayMaxMs: loop.max / 1e6,
@@ -148,15 +160,25 @@ interface Memory {
   /** CPU time of the BFF process so far, µs: in JavaScript and Node (user), in the kernel (system). */
   cpuUserMicros: number;
   cpuSystemMicros: number;
+  /** Of which the main (event-loop) thread's, user + system; the rest is V8's GC and compiler threads. */
+  mainThreadCpuMicros: number;
   sessions: number;
   /** Event-loop delay of the BFF since the previous sample. */
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
 }
 
+/** CPU time (µs, user + system) a process spent between two samples, per streamed event. */
+interface CpuSample {
+  user: number;
+  system: number;
+}
+const cpuOf = async (llm: ChildProcess): Promise<CpuSample> => ask<CpuSample>(llm, 'cpu');
+const perEvent = (a: CpuSample, b: CpuSample, events: number) => round2((b.user - a.user + b.system - a.system) / events);
+
 function start(role: Role, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const execArgv = role === 'bff' ? ['--expose-gc', ...(process.env.BENCH_BFF_NODE_ARGS?.split(' ') ?? [])] : [];
+    const execArgv = role === 'bff' ? ['--expose-gc', ...(process.env.BENCH_BFF_NODE_ARGS?.split(' ') ?? [])] : (process.env.BENCH_LLM_NODE_ARGS?.split(' ') ?? []);
     const child = fork(__filename, [role], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`${role} exited early (${code})`)));
@@ -216,6 +238,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
+const mean = (xs: number[]) => round2(xs.reduce((a, x) => a + x, 0) / xs.length);
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 /** One direct SSE turn against the emulator; resolves with word → arrival time. */
@@ -250,15 +273,19 @@ function directTurn(agent: http.Agent, llmUrl: string, key: string, content: str
   });
 }
 
-async function directRound(llmUrl: string, key: string, arrivals: Map<string, number>): Promise<void> {
+async function directRound(llm: ChildProcess, llmUrl: string, key: string, arrivals: Map<string, number>): Promise<{ clients: number; emulator: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  const [client0, llm0] = [process.cpuUsage(), await cpuOf(llm)];
   await Promise.all(
     Array.from({ length: SESSIONS }, async (_, s) => {
       await sleep(jitter(s));
       for (let t = 0; t < TURNS; t++) await directTurn(agent, llmUrl, key, turnText(s, t), arrivals);
     }),
   );
+  const [client1, llm1] = [process.cpuUsage(), await cpuOf(llm)];
   agent.destroy();
+  const events = SESSIONS * TURNS * WORDS;
+  return { clients: perEvent(client0, client1, events), emulator: perEvent(llm0, llm1, events) };
 }
 
 interface BffSession {
@@ -292,10 +319,21 @@ function bffTurn(s: BffSession, content: string): Promise<void> {
 }
 
 async function bffRound(
+  llm: ChildProcess,
   bff: { child: ChildProcess; url: string },
   agents: Array<{ id: string; token: string }>,
   arrivals: Map<string, number>,
-): Promise<{ upgradeP50: number; upgradeP99: number; withSessions: Memory; afterTurns: Memory; cpuPerFrame: { user: number; system: number }; liveHeap: number }> {
+): Promise<{
+  upgradeP50: number;
+  upgradeP99: number;
+  withSessions: Memory;
+  afterTurns: Memory;
+  cpuPerFrame: { user: number; system: number };
+  othersCpuPerFrame: { clients: number; emulator: number };
+  mainThreadPerFrame: number;
+  eventsPerSecond: number;
+  liveHeap: number;
+}> {
   const wsBase = bff.url.replace(/^http/, 'ws');
   const opened: Array<{ session: BffSession; upgradeMs: number }> = [];
   for (let i = 0; i < agents.length; i += UPGRADE_CONCURRENCY) {
@@ -304,6 +342,8 @@ async function bffRound(
   }
   const upgrades = opened.map((o) => o.upgradeMs).sort((a, b) => a - b);
   const withSessions = await ask<Memory>(bff.child, 'memory');
+  const [client0, llm0] = [process.cpuUsage(), await cpuOf(llm)];
+  const turnsStarted = performance.now();
   process.stderr.write(`  ${SESSIONS} sessions open: BFF loop delay p99 ${round2(withSessions.loopDelayP99Ms)} ms, max ${round2(withSessions.loopDelayMaxMs)} ms\n`);
   if (withSessions.sessions !== SESSIONS) throw new Error(`${withSessions.sessions} sessions open at the BFF, expected ${SESSIONS}`);
   await Promise.all(
@@ -312,15 +352,22 @@ async function bffRound(
       for (let t = 0; t < TURNS; t++) await bffTurn(session, turnText(s, t));
     }),
   );
+  const turnsMs = performance.now() - turnsStarted;
   const afterTurns = await ask<Memory>(bff.child, 'memory');
+  const [client1, llm1] = [process.cpuUsage(), await cpuOf(llm)];
   const events = agents.length * TURNS * WORDS;
+  const eventsPerSecond = Math.round(events / (turnsMs / 1000));
+  const mainThreadPerFrame = round2((afterTurns.mainThreadCpuMicros - withSessions.mainThreadCpuMicros) / events);
+  const othersCpuPerFrame = { clients: perEvent(client0, client1, events), emulator: perEvent(llm0, llm1, events) };
   const cpuPerFrame = {
     user: (afterTurns.cpuUserMicros - withSessions.cpuUserMicros) / events,
     system: (afterTurns.cpuSystemMicros - withSessions.cpuSystemMicros) / events,
   };
   process.stderr.write(
     `  turns done: BFF loop delay p99 ${round2(afterTurns.loopDelayP99Ms)} ms, max ${round2(afterTurns.loopDelayMaxMs)} ms; ` +
-      `BFF CPU per streamed event ${round2(cpuPerFrame.user)} µs user + ${round2(cpuPerFrame.system)} µs system\n`,
+      `BFF CPU per streamed event ${round2(cpuPerFrame.user)} µs user + ${round2(cpuPerFrame.system)} µs system ` +
+      `(event-loop thread ${mainThreadPerFrame} µs), ${eventsPerSecond} events/s; ` +
+      `clients ${othersCpuPerFrame.clients} µs, emulator ${othersCpuPerFrame.emulator} µs\n`,
   );
   // With the sessions still open, after their turns (history included): what they really hold.
   const { liveHeap } = await ask<{ liveHeap: number }>(bff.child, 'live');
@@ -333,7 +380,7 @@ async function bffRound(
         }),
     ),
   );
-  return { upgradeP50: percentile(upgrades, 50), upgradeP99: percentile(upgrades, 99), withSessions, afterTurns, cpuPerFrame, liveHeap };
+  return { upgradeP50: percentile(upgrades, 50), upgradeP99: percentile(upgrades, 99), withSessions, afterTurns, cpuPerFrame, othersCpuPerFrame, mainThreadPerFrame, eventsPerSecond, liveHeap };
 }
 
 async function latencies(llm: ChildProcess, arrivals: Map<string, number>): Promise<Map<string, number>> {
@@ -413,20 +460,23 @@ async function run(cleanups: Array<() => unknown>): Promise<void> {
   const agents = await createAgents(bff.url, tokens);
 
   // Warm-up (JIT, connection pools, token verification cache): one full round of each, discarded.
-  await directRound(llm.url, llmKey, new Map());
+  await directRound(llm.child, llm.url, llmKey, new Map());
   await ask(llm.child, 'written');
-  await bffRound(bff, agents, new Map());
+  await bffRound(llm.child, bff, agents, new Map());
   await ask(llm.child, 'written');
 
   const direct: Array<Map<string, number>> = [];
   const viaBff: Array<Map<string, number>> = [];
   const bffRounds: Array<Awaited<ReturnType<typeof bffRound>>> = [];
+  const directCpus: Array<{ clients: number; emulator: number }> = [];
   for (let r = 0; r < ROUNDS; r++) {
     const arrivalsDirect = new Map<string, number>();
-    await directRound(llm.url, llmKey, arrivalsDirect);
+    const directCpu = await directRound(llm.child, llm.url, llmKey, arrivalsDirect);
+    directCpus.push(directCpu);
+    process.stderr.write(`  direct: clients ${directCpu.clients} µs, emulator ${directCpu.emulator} µs CPU per streamed event\n`);
     direct.push(await latencies(llm.child, arrivalsDirect));
     const arrivalsBff = new Map<string, number>();
-    bffRounds.push(await bffRound(bff, agents, arrivalsBff));
+    bffRounds.push(await bffRound(llm.child, bff, agents, arrivalsBff));
     viaBff.push(await latencies(llm.child, arrivalsBff));
     process.stderr.write(`round ${r + 1}/${ROUNDS} done\n`);
   }
@@ -463,6 +513,18 @@ async function run(cleanups: Array<() => unknown>): Promise<void> {
       user: round2(bffRounds.reduce((n, x) => n + x.cpuPerFrame.user, 0) / bffRounds.length),
       system: round2(bffRounds.reduce((n, x) => n + x.cpuPerFrame.system, 0) / bffRounds.length),
     },
+    // CPU (user + system) per streamed event of every process on these cores, in each kind of round.
+    cpuPerStreamedEventMicros: {
+      direct: { clients: mean(directCpus.map((x) => x.clients)), emulator: mean(directCpus.map((x) => x.emulator)) },
+      viaBff: {
+        clients: mean(bffRounds.map((x) => x.othersCpuPerFrame.clients)),
+        emulator: mean(bffRounds.map((x) => x.othersCpuPerFrame.emulator)),
+        bff: mean(bffRounds.map((x) => x.cpuPerFrame.user + x.cpuPerFrame.system)),
+        bffEventLoopThread: mean(bffRounds.map((x) => x.mainThreadPerFrame)),
+      },
+    },
+    /** Streamed events (words) per second over the BFF rounds' turns, all sessions together. */
+    streamedEventsPerSecond: mean(bffRounds.map((x) => x.eventsPerSecond)),
     upgradeMs: { p50: round2(Math.max(...bffRounds.map((x) => x.upgradeP50))), p99: round2(Math.max(...bffRounds.map((x) => x.upgradeP99))) },
     bffMemoryMb: {
       afterBoot: mb(booted.rss),

@@ -15,6 +15,8 @@ export interface Sandbox {
   issuer: OidcIssuer;
   /** Environment that points the BFF at the sandbox (merged under the user's own env). */
   env: Record<string, string>;
+  /** The same env, per emulator (the issuer's first): src/sandbox-env.ts merges each group all or nothing. */
+  groups: Array<{ name: string; env: Record<string, string> }>;
   servers: Array<{ name: string; server: SandboxServer }>;
   close(): Promise<void>;
 }
@@ -60,6 +62,7 @@ export async function startSandbox(opts: { issuerPort?: number; workspaceId?: st
     BFF_LOGIN_CLIENT_SECRET: loginSecret,
     WORKSPACE_ID: workspaceId,
   };
+  const groups: Sandbox['groups'] = [{ name: 'oidc-issuer', env: { ...env } }];
   const servers: Sandbox['servers'] = [{ name: 'oidc-issuer', server: issuer }];
   const close = async () => {
     for (const { server } of [...servers].reverse()) await server.close().catch(() => undefined);
@@ -69,10 +72,11 @@ export async function startSandbox(opts: { issuerPort?: number; workspaceId?: st
       const started = await emulator.start({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, workspaceId, env });
       servers.push({ name: emulator.name, server: started.server });
       Object.assign(env, started.env);
+      groups.push({ name: emulator.name, env: { ...started.env } });
     }
   } catch (err) {
     await close();
     throw err;
   }
-  return { issuer, env, servers, close };
+  return { issuer, env, groups, servers, close };
 }

@@ -280,7 +280,7 @@ export async function startLlmProvider(opts: LlmProviderOptions): Promise<LlmEmu
     completions += 1;
   }
 
-  async function stream(res: http.ServerResponse, chat: ChatRequest): Promise<void> {
+  function stream(res: http.ServerResponse, chat: ChatRequest): void {
     const answer = answerFor(chat);
     const base = {
       id: answer.id,
@@ -290,19 +290,18 @@ export async function startLlmProvider(opts: LlmProviderOptions): Promise<LlmEmu
       system_fingerprint: 'fp_sandbox',
     };
     const usageNull = chat.includeUsage ? { usage: null } : {};
+    // The word events, the bulk of a stream, are rendered from a prefix and a suffix around the word: the same
+    // text as JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: word }, logprobs: null,
+    // finish_reason: null }], ...usageNull }), without an object per word (cheap enough for 1,000 streams at once).
+    const wordPrefix = `${JSON.stringify(base).slice(0, -1)},"choices":[{"index":0,"delta":{"content":`;
+    const wordSuffix = `},"logprobs":null,"finish_reason":null}]${chat.includeUsage ? ',"usage":null' : ''}}`;
     const events: string[] = [
       JSON.stringify({
         ...base,
         choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }],
         ...usageNull,
       }),
-      ...answer.words.map((word) =>
-        JSON.stringify({
-          ...base,
-          choices: [{ index: 0, delta: { content: word }, logprobs: null, finish_reason: null }],
-          ...usageNull,
-        }),
-      ),
+      ...answer.words.map((word) => wordPrefix + JSON.stringify(word) + wordSuffix),
       JSON.stringify({
         ...base,
         choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: answer.finishReason }],
@@ -320,21 +319,46 @@ export async function startLlmProvider(opts: LlmProviderOptions): Promise<LlmEmu
     });
     res.flushHeaders();
     const planned = streamFault;
-    const sleep = sleeper(res);
-    for (let i = 0; i < events.length; i += 1) {
+    const delay = chunkDelayMs;
+    const open = () => !res.destroyed && !res.writableEnded;
+    let i = 0;
+    /** Before event i (and after the last one): strikes a planned fault, or ends the stream; true when event i is due. */
+    const due = (): boolean => {
       if (planned && i === planned.afterEvents) {
         strikeStreamFault(res, planned);
-        return;
+        return false;
       }
-      if (!(await sleep(chunkDelayMs))) return;
-      res.write(`data: ${events[i]}\n\n`);
-    }
-    if (planned && planned.afterEvents >= events.length) {
-      strikeStreamFault(res, planned);
+      if (i < events.length) return true;
+      if (planned && planned.afterEvents >= events.length) {
+        strikeStreamFault(res, planned);
+        return false;
+      }
+      res.end();
+      completions += 1;
+      return false;
+    };
+    if (delay <= 0) {
+      while (due() && open()) res.write(`data: ${events[i++]}\n\n`);
       return;
     }
-    res.end();
-    completions += 1;
+    // The delay comes before each event. One timer per stream, re-armed with refresh() (not a promise and a
+    // new timer per event: cheap enough for 1,000 streams at once).
+    if (!due()) return;
+    const timer = setTimeout(() => {
+      if (open()) {
+        res.write(`data: ${events[i++]}\n\n`);
+        if (due()) {
+          timer.refresh();
+          return;
+        }
+      }
+      timers.delete(timer);
+    }, delay);
+    timers.add(timer);
+    res.once('close', () => {
+      clearTimeout(timer);
+      timers.delete(timer);
+    });
   }
 
   function strikeStreamFault(res: http.ServerResponse, planned: LlmStreamFault): void {

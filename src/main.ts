@@ -3,6 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from './app.factory';
 import { ConfigError, loadConfig, type Env } from './config/load-config';
 import type { AppConfig } from './config/app-config';
+import { mergeSandboxEnv } from './sandbox-env';
 
 /** Keys the sandbox issuer owns: in sandbox mode the user's env cannot point them elsewhere. */
 const SANDBOX_IDP_KEYS = ['KEYCLOAK_URL', 'KEYCLOAK_REALM', 'BFF_CLIENT_ID', 'BFF_CLIENT_SECRET', 'BFF_LOGIN_CLIENT_ID', 'BFF_LOGIN_CLIENT_SECRET'];
@@ -44,9 +45,8 @@ async function main(): Promise<void> {
     // Loaded only in sandbox mode: production never imports the emulators.
     const { startSandbox } = await import('../sandbox/index');
     const sandbox = await startSandbox({ issuerPort: env.SANDBOX_ISSUER_PORT ? Number(env.SANDBOX_ISSUER_PORT) : undefined });
-    for (const [k, v] of Object.entries(sandbox.env)) {
-      if (SANDBOX_IDP_KEYS.includes(k) || !env[k]) env[k] = v;
-    }
+    // Each emulator's keys apply all or nothing: LLM_BASE_URL of the user's never gets the sandbox's LLM_API_KEY.
+    Object.assign(env, mergeSandboxEnv(env, sandbox.groups, SANDBOX_IDP_KEYS));
     closeSandbox = sandbox.close;
     issueToken = (user) => sandbox.issuer.issueToken({ user, expiresInS: 8 * 3600 });
   }

@@ -6,7 +6,7 @@ import { canAccess, type AgentRecord } from './agent.model';
 import type { AgentsService } from './agents.service';
 import { estimateTokens, LlmProviderError, type LlmChatMessage, type LlmProvider, type LlmUsage } from './llm-provider';
 import type { QuotaService, QuotaState } from './quota.service';
-import { CLOSE, parseClientFrame, type ServerFrame } from './ws-protocol';
+import { CLOSE, deltaFrame, parseClientFrame, type ServerFrame } from './ws-protocol';
 
 /** Conversation memory of a session: the latest messages only, within both bounds. */
 const MAX_HISTORY_MESSAGES = 40;
@@ -15,6 +15,8 @@ const MAX_HISTORY_CHARS = 100_000;
 const SEND_HIGH_WATER_BYTES = 256 * 1024;
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Text frames, never compressed (the server also negotiates no permessage-deflate), never fragmented. */
+const SEND_OPTIONS = Object.freeze({ binary: false, compress: false, fin: true });
 
 export interface SessionDeps {
   agents: AgentsService;
@@ -143,21 +145,25 @@ export class AgentSession {
     if (settings.systemPrompt) messages.push({ role: 'system', content: settings.systemPrompt });
     messages.push(...this.history, { role: 'user', content });
     let completion = '';
-    let usage: LlmUsage | undefined;
+    let spent: LlmUsage;
     try {
       const request = { model: settings.model, messages, temperature: settings.temperature, maxTokens: Math.min(settings.maxTokens, quota.remaining) };
-      for await (const event of this.deps.llm.stream(request, ctrl.signal)) {
-        if (event.type === 'usage') usage = event.usage;
-        else {
-          completion += event.content;
-          await this.send({ type: 'delta', content: event.content });
-        }
-      }
+      // Push style: each read from the provider becomes one delta frame in the same tick.
+      spent = await this.deps.llm.stream(
+        request,
+        {
+          onDelta: (delta) => {
+            completion += delta;
+            return this.sendText(deltaFrame(delta));
+          },
+        },
+        ctrl.signal,
+      );
     } catch (err) {
       // Whatever was generated before the failure was paid for: charge an estimate of it.
       if (completion.length > 0) {
-        const spent = messages.reduce((n, m) => n + estimateTokens(m.content), 0) + estimateTokens(completion);
-        await this.charge(spent);
+        const estimate = messages.reduce((n, m) => n + estimateTokens(m.content), 0) + estimateTokens(completion);
+        await this.charge(estimate);
       }
       if (err instanceof SessionClosing || ctrl.signal.aborted) {
         this.deps.turns.inc({ outcome: 'aborted' });
@@ -170,7 +176,6 @@ export class AgentSession {
       }
       throw err;
     }
-    const spent = usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
     this.remember({ role: 'user', content }, { role: 'assistant', content: completion });
     const after = await this.charge(spent.total_tokens);
     this.deps.turns.inc({ outcome: 'done' });
@@ -194,13 +199,17 @@ export class AgentSession {
 
   /** Sends a frame; waits for it to be written only when the client is slow (backpressure on the provider stream). */
   private send(frame: ServerFrame): Promise<void> | void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    const text = JSON.stringify(frame);
-    if (this.ws.bufferedAmount < SEND_HIGH_WATER_BYTES) {
-      this.ws.send(text);
+    return this.sendText(JSON.stringify(frame));
+  }
+
+  private sendText(text: string): Promise<void> | void {
+    const ws = this.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount < SEND_HIGH_WATER_BYTES) {
+      ws.send(text, SEND_OPTIONS);
       return;
     }
-    return new Promise<void>((resolve) => this.ws.send(text, () => resolve()));
+    return new Promise<void>((resolve) => ws.send(text, SEND_OPTIONS, () => resolve()));
   }
 }
 

@@ -54,7 +54,7 @@ const refusal = (status: number, reason: ProblemReason, detail: string): Refusal
  * and /api/auth — and a refusal is a real HTTP 400/401/403/404 answer with a problem+json body,
  * as the HTTP routes give it:
  *
- *   method GET → path → Origin (OriginPolicy, 403) → token (?access-token=, Authorization: Bearer,
+ *   method GET → path → Origin (OriginPolicy, 403 origin_not_allowed) → token (?access-token=, Authorization: Bearer,
  *   or a single-use ?ticket= from POST /api/agents/:id/ws-ticket; two of them: 400) →
  *   AccessDecider.decide(…, AGENTS_POLICY) (401/403) → agent id (400) → the token has life left (401)
  *   → the agent is the caller's or the caller is ADMIN (404) → 101 Switching Protocols.
@@ -174,7 +174,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     if (req.method !== 'GET') return refusal(405, 'method_not_allowed', 'a WebSocket upgrade is a GET');
     if (this.draining) return refusal(503, 'upstream_unavailable', 'the server is shutting down');
     const originProblem = this.origins.check(req.headers);
-    if (originProblem) return refusal(403, 'validation_failed', originProblem);
+    if (originProblem) return refusal(403, 'origin_not_allowed', originProblem);
 
     const queryTokens = queryValues(req.url, 'access-token');
     const ticketValues = queryValues(req.url, 'ticket');

@@ -2,7 +2,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config';
-import { LlmProvider, LlmProviderError, type LlmStreamEvent } from './llm-provider';
+import { LlmProvider, LlmProviderError, type LlmUsage } from './llm-provider';
 
 const KEY = 'sk-unit-secret-key-0123456789';
 
@@ -26,9 +26,13 @@ const provider = (baseUrl: string | undefined, timeoutMs = 5000) =>
 
 const request = { model: 'm', messages: [{ role: 'user' as const, content: 'hi there' }], temperature: 0.5, maxTokens: 10 };
 
+type LlmStreamEvent = { type: 'delta'; content: string } | { type: 'usage'; usage: LlmUsage };
+
+/** What the sink received, in order, then the usage the stream resolved with. */
 async function collect(p: LlmProvider, signal?: AbortSignal): Promise<LlmStreamEvent[]> {
   const out: LlmStreamEvent[] = [];
-  for await (const e of p.stream(request, signal)) out.push(e);
+  const usage = await p.stream(request, { onDelta: (content) => void out.push({ type: 'delta', content }) }, signal);
+  out.push({ type: 'usage', usage });
   return out;
 }
 
@@ -215,16 +219,111 @@ describe('LlmProvider', () => {
       const ctrl = new AbortController();
       const reason = new Error('session closing');
       const events: LlmStreamEvent[] = [];
-      const err = await (async () => {
-        for await (const e of provider(srv.url, 5000).stream(request, ctrl.signal)) {
-          events.push(e);
+      const sink = {
+        onDelta: (content: string) => {
+          events.push({ type: 'delta', content });
           ctrl.abort(reason);
-        }
-      })().catch((e: unknown) => e);
+        },
+      };
+      const err = await provider(srv.url, 5000)
+        .stream(request, sink, ctrl.signal)
+        .catch((e: unknown) => e);
       expect(err).toBe(reason);
       expect(events).toEqual([{ type: 'delta', content: 'a' }]);
       await new Promise((r) => setTimeout(r, 100));
       expect(closed).toBe(true);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('parses multi-line data, ignores other fields, and keeps an event split across reads whole', async () => {
+    const srv = await fakeProvider((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      // One JSON document over two data: lines (joined by \n, which JSON allows between tokens).
+      res.write('event: message\nid: 1\ndata: {"choices":[{"delta":\ndata: {"content":"multi"}}]}\n\n');
+      res.write('data:{"choices":[{"delta":{"content":" no-space"}}]}\r\n\r');
+      setTimeout(() => res.end('\n' + sse({ choices: [{ delta: {}, finish_reason: 'stop' }] }) + sse('[DONE]')), 20);
+    });
+    try {
+      const events = await collect(provider(srv.url));
+      expect(events.filter((e) => e.type === 'delta').map((e) => (e as { content: string }).content).join('')).toBe('multi no-space');
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('refuses an event that never ends (a broken provider is not a memory sink)', async () => {
+    const srv = await fakeProvider((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(sse(chunk('a')));
+      res.write(`data: {"choices":[{"delta":{"content":"${'x'.repeat(1100 * 1024)}`); // no end of line, ever
+    });
+    try {
+      const events: string[] = [];
+      const err = (await provider(srv.url)
+        .stream(request, { onDelta: (c) => void events.push(c) })
+        .catch((e: unknown) => e)) as LlmProviderError;
+      expect([err.reason, err.detail]).toEqual(['upstream_error', 'the LLM provider sent a malformed stream event']);
+      expect(events).toEqual(['a']);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('pauses the provider while the consumer is slow, without counting the pause as provider silence', async () => {
+    const srv = await fakeProvider((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(sse(chunk('a')));
+      setTimeout(() => res.end(sse(chunk('b')) + sse({ choices: [{ delta: {}, finish_reason: 'stop' }] }) + sse('[DONE]')), 30);
+    });
+    try {
+      const seen: Array<[string, number]> = [];
+      let releasedAt = 0;
+      const sink = {
+        onDelta: (content: string) => {
+          seen.push([content, Date.now()]);
+          if (content !== 'a') return;
+          // 'a' is written only after 400 ms: longer than the 200 ms timeout, which measures the provider only.
+          return new Promise<void>((resolve) =>
+            setTimeout(() => {
+              releasedAt = Date.now();
+              resolve();
+            }, 400),
+          );
+        },
+      };
+      const usage = await provider(srv.url, 200).stream(request, sink);
+      expect(seen.map(([c]) => c)).toEqual(['a', 'b']);
+      expect(seen[1][1]).toBeGreaterThanOrEqual(releasedAt); // nothing was read while paused
+      expect(usage.estimated).toBe(true);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('sends the request once more when a reused keep-alive connection turns out to be closed', async () => {
+    const used = new Set<unknown>();
+    let resets = 0;
+    const srv = await fakeProvider((req, res) => {
+      if (used.has(req.socket) && resets === 0) {
+        // The provider's idle timeout meeting our request: the connection goes, the request unanswered.
+        resets++;
+        req.socket.destroy();
+        return;
+      }
+      used.add(req.socket);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(sse(chunk('x')) + sse({ choices: [{ delta: {}, finish_reason: 'stop' }] }) + sse('[DONE]'));
+    });
+    try {
+      const p = provider(srv.url);
+      await collect(p);
+      await new Promise((r) => setTimeout(r, 20)); // the connection is back in the pool
+      const events = await collect(p);
+      expect(resets).toBe(1);
+      expect(events[0]).toEqual({ type: 'delta', content: 'x' });
+      expect(warn).not.toHaveBeenCalled();
     } finally {
       await srv.close();
     }

@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import * as https from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 
@@ -24,7 +25,14 @@ export interface LlmUsage {
   estimated?: boolean;
 }
 
-export type LlmStreamEvent = { type: 'delta'; content: string } | { type: 'usage'; usage: LlmUsage };
+/**
+ * Where a streamed completion goes (push style: no async iteration between the socket and the caller).
+ * `onDelta` gets the content of the events that arrived in one read; returning a promise pauses the
+ * provider's stream until it settles (backpressure from a slow consumer).
+ */
+export interface LlmStreamSink {
+  onDelta(content: string): void | Promise<void>;
+}
 
 export type LlmFailureReason = 'upstream_unavailable' | 'upstream_timeout' | 'upstream_error';
 
@@ -45,17 +53,15 @@ export class LlmProviderError extends Error {
 /** Rough token count for providers that report no usage: ~4 characters per token. */
 export const estimateTokens = (text: string): number => Math.ceil(text.length / 4);
 
-const TIMED_OUT = Symbol('llm-timeout');
-
 /**
  * The one client of the LLM provider (OpenAI-compatible chat completions: OpenAI, LiteLLM, vLLM,
  * Ollama...). LLM_BASE_URL is the API base including its version path (e.g. http://litellm:4000/v1);
  * LLM_API_KEY, when set, is sent as a bearer token to that base only.
  *
- * Streaming only: `stream()` yields each content delta as it arrives and the usage at the end.
- * LLM_TIMEOUT_MS bounds the wait for the response headers and for every next event. Failures are
- * LlmProviderError with a stable reason; the provider's own error bodies are drained, never logged
- * or forwarded, because providers echo (parts of) the API key in them.
+ * Streaming only: `stream()` pushes each content delta into a sink as it arrives and resolves with
+ * the usage at the end. LLM_TIMEOUT_MS bounds the wait for the response headers and for every next
+ * event. Failures are LlmProviderError with a stable reason; the provider's own error bodies are
+ * drained, never logged or forwarded, because providers echo (parts of) the API key in them.
  */
 @Injectable()
 export class LlmProvider implements OnApplicationShutdown {
@@ -64,12 +70,15 @@ export class LlmProvider implements OnApplicationShutdown {
   /** Keep-alive connections to the provider (node:http: less latency per streamed event than fetch's web streams). */
   private readonly agent?: http.Agent;
   private readonly transport: typeof http | typeof https = http;
+  /** The request options but the headers, resolved from the URL once (not per turn). */
+  private readonly target?: http.RequestOptions;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     if (config.llm.baseUrl) {
       this.endpoint = new URL(`${config.llm.baseUrl}/chat/completions`);
       this.transport = this.endpoint.protocol === 'https:' ? https : http;
       this.agent = new this.transport.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo' });
+      this.target = { ...urlToHttpOptions(this.endpoint), method: 'POST', agent: this.agent };
     }
   }
 
@@ -82,18 +91,14 @@ export class LlmProvider implements OnApplicationShutdown {
   }
 
   /**
-   * Streams one chat completion: one delta per read from the provider (the content of every event
-   * that arrived in it), then the usage. `signal` cancels it (the caller's reason is rethrown as is);
-   * the generator's `return()` (breaking out of `for await`) cancels the provider request too.
+   * Streams one chat completion into `sink`: one `onDelta` per read from the provider (the content of
+   * every event that arrived in it); resolves with the usage (the provider's, or an estimate) once the
+   * response is read to its end. `signal` cancels it: the promise rejects with the caller's reason as is,
+   * and the provider request is destroyed.
    */
-  async *stream(req: LlmChatRequest, signal?: AbortSignal): AsyncGenerator<LlmStreamEvent, void, undefined> {
-    if (!this.endpoint) throw new LlmProviderError('upstream_unavailable', 'no LLM provider is configured (LLM_BASE_URL)');
-    if (signal?.aborted) throw signal.reason;
-    const abort = new AbortController();
-    const onCallerAbort = () => abort.abort(signal?.reason);
-    signal?.addEventListener('abort', onCallerAbort, { once: true });
-    const timer = setTimeout(() => abort.abort(TIMED_OUT), this.config.llm.timeoutMs);
-    const started = Date.now();
+  stream(req: LlmChatRequest, sink: LlmStreamSink, signal?: AbortSignal): Promise<LlmUsage> {
+    if (!this.endpoint) return Promise.reject(new LlmProviderError('upstream_unavailable', 'no LLM provider is configured (LLM_BASE_URL)'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const body = JSON.stringify({
       model: req.model,
       messages: req.messages,
@@ -108,173 +113,257 @@ export class LlmProvider implements OnApplicationShutdown {
       'content-length': Buffer.byteLength(body),
     };
     if (this.config.llm.apiKey) headers.authorization = `Bearer ${this.config.llm.apiKey}`;
-    let res: IncomingMessage | undefined;
-    let completion = '';
-    let usage: LlmUsage | undefined;
-    try {
-      try {
-        res = await new Promise<IncomingMessage>((resolve, reject) => {
-          const request = this.transport.request(this.endpoint!, { method: 'POST', agent: this.agent, headers, signal: abort.signal }, resolve);
-          request.on('error', reject);
-          request.end(body);
-        });
-      } catch (err) {
-        throw this.failure(err, abort.signal, signal);
-      }
-      const status = res.statusCode ?? 0;
-      if (status < 200 || status >= 300) {
-        res.resume(); // drained, never read: providers echo (parts of) the key in their errors
-        throw this.statusFailure(status, req.model);
-      }
-      timer.refresh();
-      res.setEncoding('utf8');
+    return new Promise<LlmUsage>((resolve, reject) => {
+      const call = new ProviderCall(this.config.llm.timeoutMs, this.log, req, sink, signal, resolve, reject);
+      // `fresh`: a connection of its own, not one from the keep-alive pool.
+      call.start((fresh) => this.transport.request({ ...this.target!, ...(fresh ? { agent: false } : {}), headers }), body);
+    });
+  }
+}
 
-      let buffer = '';
-      let finished = false;
-      let sawFinish = false;
-      try {
-        // Read to the end even after [DONE] (which providers follow with the end of the response at once):
-        // leaving the loop early would destroy the response and with it a reusable keep-alive connection.
-        for await (const chunk of res as AsyncIterable<string>) {
-          timer.refresh();
-          if (finished) continue;
-          buffer += chunk;
-          // Deltas of the events that arrived together go out together (one frame, not one per event):
-          // no event waits for another, and a BFF under load writes fewer, larger frames.
-          let content = '';
-          let broken: unknown;
-          let boundary: number;
-          while ((boundary = nextEventEnd(buffer)) >= 0) {
-            const event = buffer.slice(0, boundary);
-            buffer = buffer.slice(boundary);
-            const data = eventData(event);
-            if (data === undefined) continue;
-            if (data === '[DONE]') {
-              finished = true;
-              buffer = '';
-              break;
-            }
-            let parsed: ParsedChunk;
-            try {
-              parsed = parseChunk(data);
-            } catch (err) {
-              broken = err; // after the content that came before it
-              break;
-            }
-            if (parsed.usage) usage = parsed.usage;
-            if (parsed.finish) sawFinish = true;
-            if (parsed.content) content += parsed.content;
-          }
-          if (content) {
-            completion += content;
-            yield { type: 'delta', content };
-          }
-          if (broken) throw broken;
-        }
-      } catch (err) {
-        throw this.failure(err, abort.signal, signal, 'the LLM provider broke off the stream');
+function statusFailure(status: number, model: string): LlmProviderError {
+  if (status === 401 || status === 403) {
+    return new LlmProviderError('upstream_error', `the LLM provider refused the BFF's credentials (${status})`, status);
+  }
+  if (status === 404) return new LlmProviderError('upstream_error', `the LLM provider does not serve the model ${model}`, status);
+  if (status === 429) return new LlmProviderError('upstream_error', 'the LLM provider is rate limiting the BFF (429)', status);
+  if (status === 408 || status === 504) return new LlmProviderError('upstream_timeout', `the LLM provider timed out (${status})`, status);
+  if (status >= 500) return new LlmProviderError('upstream_unavailable', `the LLM provider failed (${status})`, status);
+  return new LlmProviderError('upstream_error', `the LLM provider refused the request (${status})`, status);
+}
+
+const CR = 13;
+const SPACE = 32;
+/** Longest SSE event (or unterminated line) accepted: a provider that never ends one is broken, not a memory sink. */
+const MAX_EVENT_CHARS = 1024 * 1024;
+
+/**
+ * One streamed completion, push style: the response's 'data' events are parsed as they come (SSE
+ * line by line, indices into the chunk, no regex or split; one JSON.parse per event) and the deltas of
+ * one read go to the sink at once. The idle timeout is a timestamp per read checked by one timer,
+ * re-armed only when it fires (not a clearTimeout/setTimeout per event).
+ */
+class ProviderCall {
+  private readonly started = Date.now();
+  private request?: http.ClientRequest;
+  private res?: IncomingMessage;
+  private timer?: NodeJS.Timeout;
+  /** Date.now() of the last read from the provider (or of the end of a pause for a slow consumer). */
+  private lastRead = this.started;
+  private paused = false;
+  private settled = false;
+  private retried = false;
+  /** The unterminated last line of the previous read. */
+  private partial = '';
+  /** `data:` lines of the event being read (joined by \n), until its blank line. */
+  private data: string | undefined;
+  private finished = false;
+  private sawFinish = false;
+  private usage?: LlmUsage;
+  private completionChars = 0;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly log: Logger,
+    private readonly req: LlmChatRequest,
+    private readonly sink: LlmStreamSink,
+    private readonly signal: AbortSignal | undefined,
+    private readonly resolve: (usage: LlmUsage) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {}
+
+  start(open: (fresh: boolean) => http.ClientRequest, body: string): void {
+    this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.timer = setTimeout(this.onTimer, this.timeoutMs);
+    this.send(open, body);
+  }
+
+  private send(open: (fresh: boolean) => http.ClientRequest, body: string): void {
+    const request = open(this.retried);
+    this.request = request;
+    request.on('error', (err: unknown) => {
+      if (this.settled || request !== this.request) return;
+      // A keep-alive connection the provider closed as it was reused (its idle timeout, e.g. uvicorn's 5 s, met
+      // our request): the request never reached it, so it is sent once more, on a new connection (not another
+      // pooled one: connections released together time out together).
+      const code = (err as { code?: unknown })?.code;
+      if (request.reusedSocket && !this.res && !this.retried && (code === 'ECONNRESET' || code === 'EPIPE')) {
+        this.retried = true;
+        this.send(open, body);
+        return;
       }
-      if (!finished && !sawFinish) throw new LlmProviderError('upstream_error', 'the LLM provider ended the stream before finishing');
-      yield { type: 'usage', usage: usage ?? estimateUsage(req.messages, completion) };
-    } catch (err) {
-      if (err instanceof LlmProviderError) {
-        this.log.warn({ event: 'llm.failed', reason: err.reason, status: err.status, code: err.code, model: req.model, ms: Date.now() - started });
-      }
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onCallerAbort);
-      // Not read to its end (a failure, the caller left): the connection is not reusable.
-      if (res && !res.complete) res.destroy();
+      this.onRequestError(err);
+    });
+    request.on('response', this.onResponse);
+    request.end(body);
+  }
+
+  private readonly onAbort = (): void => this.fail(this.signal!.reason);
+
+  private readonly onTimer = (): void => {
+    if (this.settled) return;
+    const idle = Date.now() - this.lastRead;
+    const timeout = this.timeoutMs;
+    if (this.paused || idle < timeout) {
+      this.timer = setTimeout(this.onTimer, this.paused ? timeout : timeout - idle);
+      return;
     }
-  }
-
-  private failure(err: unknown, own: AbortSignal, caller: AbortSignal | undefined, broken?: string): unknown {
-    if (err instanceof LlmProviderError) return err;
-    if (own.aborted && own.reason === TIMED_OUT) {
-      return new LlmProviderError('upstream_timeout', `the LLM provider did not answer within ${this.config.llm.timeoutMs} ms`);
-    }
-    if (caller?.aborted) return caller.reason;
-    const code = (err as { code?: unknown })?.code;
-    return new LlmProviderError('upstream_unavailable', broken ?? 'the LLM provider is unreachable', undefined, typeof code === 'string' ? code : undefined);
-  }
-
-  private statusFailure(status: number, model: string): LlmProviderError {
-    if (status === 401 || status === 403) {
-      return new LlmProviderError('upstream_error', `the LLM provider refused the BFF's credentials (${status})`, status);
-    }
-    if (status === 404) return new LlmProviderError('upstream_error', `the LLM provider does not serve the model ${model}`, status);
-    if (status === 429) return new LlmProviderError('upstream_error', 'the LLM provider is rate limiting the BFF (429)', status);
-    if (status === 408 || status === 504) return new LlmProviderError('upstream_timeout', `the LLM provider timed out (${status})`, status);
-    if (status >= 500) return new LlmProviderError('upstream_unavailable', `the LLM provider failed (${status})`, status);
-    return new LlmProviderError('upstream_error', `the LLM provider refused the request (${status})`, status);
-  }
-}
-
-/** End of the first complete SSE event in the buffer (index after its blank line), or -1. */
-function nextEventEnd(buffer: string): number {
-  const lf = buffer.indexOf('\n\n');
-  const crlf = buffer.indexOf('\r\n\r\n');
-  if (lf < 0 && crlf < 0) return -1;
-  if (crlf >= 0 && (lf < 0 || crlf < lf)) return crlf + 4;
-  return lf + 2;
-}
-
-/** The `data:` payload of one SSE event (multi-line data joined by \n); undefined for comments and empty events. */
-function eventData(event: string): string | undefined {
-  // The common case, one `data: …` line: no split.
-  const firstBreak = event.search(/\r?\n/);
-  if (event.startsWith('data: ') && (firstBreak < 0 || /^(\r?\n)*$/.test(event.slice(firstBreak)))) {
-    return event.slice(6, firstBreak < 0 ? undefined : firstBreak);
-  }
-  let data: string | undefined;
-  for (const line of event.split(/\r?\n/)) {
-    if (!line.startsWith('data:')) continue;
-    const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
-    data = data === undefined ? value : `${data}\n${value}`;
-  }
-  return data;
-}
-
-interface ParsedChunk {
-  content?: string;
-  finish?: boolean;
-  usage?: LlmUsage;
-}
-
-function parseChunk(data: string): ParsedChunk {
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    throw new LlmProviderError('upstream_error', 'the LLM provider sent a malformed stream event');
-  }
-  if (!value || typeof value !== 'object') throw new LlmProviderError('upstream_error', 'the LLM provider sent a malformed stream event');
-  const v = value as {
-    error?: unknown;
-    choices?: Array<{ delta?: { content?: unknown }; finish_reason?: unknown }>;
-    usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown } | null;
+    this.fail(new LlmProviderError('upstream_timeout', `the LLM provider did not answer within ${timeout} ms`));
   };
-  if (v.error !== undefined && v.error !== null) throw new LlmProviderError('upstream_error', 'the LLM provider reported an error mid-stream');
-  const out: ParsedChunk = {};
-  const choice = Array.isArray(v.choices) ? v.choices[0] : undefined;
-  if (choice) {
-    if (typeof choice.delta?.content === 'string' && choice.delta.content.length > 0) out.content = choice.delta.content;
-    if (typeof choice.finish_reason === 'string') out.finish = true;
-  }
-  const u = v.usage;
-  if (u && typeof u.prompt_tokens === 'number' && typeof u.completion_tokens === 'number') {
-    out.usage = {
-      prompt_tokens: u.prompt_tokens,
-      completion_tokens: u.completion_tokens,
-      total_tokens: typeof u.total_tokens === 'number' ? u.total_tokens : u.prompt_tokens + u.completion_tokens,
+
+  private readonly onRequestError = (err: unknown): void => {
+    if (this.settled) return;
+    const code = (err as { code?: unknown })?.code;
+    const detail = this.res ? 'the LLM provider broke off the stream' : 'the LLM provider is unreachable';
+    this.fail(new LlmProviderError('upstream_unavailable', detail, undefined, typeof code === 'string' ? code : undefined));
+  };
+
+  private readonly onResponse = (res: IncomingMessage): void => {
+    this.res = res;
+    res.on('error', this.onRequestError);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) {
+      res.resume(); // drained, never read: providers echo (parts of) the key in their errors
+      this.fail(statusFailure(status, this.req.model));
+      return;
+    }
+    this.lastRead = Date.now();
+    res.setEncoding('utf8');
+    res.on('data', this.onData);
+    res.on('end', this.onEnd);
+    res.on('close', this.onClose);
+  };
+
+  private readonly onData = (chunk: string): void => {
+    this.lastRead = Date.now();
+    // Read to the end even after [DONE] (providers follow it with the end of the response at once):
+    // leaving early would destroy a reusable keep-alive connection.
+    if (this.settled || this.finished) return;
+    const text = this.partial.length > 0 ? this.partial + chunk : chunk;
+    // Deltas of the events that arrived together go out together (one frame, not one per event):
+    // no event waits for another, and a BFF under load writes fewer, larger frames.
+    let content = '';
+    let broken: unknown;
+    let pos = 0;
+    let nl: number;
+    while ((nl = text.indexOf('\n', pos)) >= 0) {
+      const lineEnd = nl > pos && text.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
+      if (lineEnd === pos) {
+        // A blank line ends the event.
+        const data = this.data;
+        this.data = undefined;
+        pos = nl + 1;
+        if (data === undefined) continue; // a comment or an event without data
+        if (data === '[DONE]') {
+          this.finished = true;
+          break;
+        }
+        try {
+          content += this.parseEvent(data);
+        } catch (err) {
+          broken = err; // after the content that came before it
+          break;
+        }
+        continue;
+      }
+      if (text.startsWith('data:', pos)) {
+        const from = text.charCodeAt(pos + 5) === SPACE ? pos + 6 : pos + 5;
+        const value = text.slice(from, lineEnd);
+        this.data = this.data === undefined ? value : `${this.data}\n${value}`;
+      }
+      pos = nl + 1;
+    }
+    this.partial = this.finished || broken !== undefined || pos === text.length ? '' : text.slice(pos);
+    if (broken === undefined && this.partial.length + (this.data?.length ?? 0) > MAX_EVENT_CHARS) {
+      broken = new LlmProviderError('upstream_error', 'the LLM provider sent a malformed stream event');
+    }
+    if (content.length > 0) {
+      this.completionChars += content.length;
+      const wait = this.sink.onDelta(content);
+      if (wait && !this.settled) {
+        // A slow consumer: stop reading the provider until the delta is written.
+        this.paused = true;
+        this.res!.pause();
+        void wait.then(this.onDrained, this.onDrained);
+      }
+    }
+    if (broken !== undefined) this.fail(broken);
+  };
+
+  private readonly onDrained = (): void => {
+    this.paused = false;
+    this.lastRead = Date.now();
+    if (!this.settled) this.res!.resume();
+  };
+
+  /** The content of one `chat.completion.chunk` event ('' for none); records the finish and the usage. */
+  private parseEvent(data: string): string {
+    let value: unknown;
+    try {
+      value = JSON.parse(data);
+    } catch {
+      throw new LlmProviderError('upstream_error', 'the LLM provider sent a malformed stream event');
+    }
+    if (!value || typeof value !== 'object') throw new LlmProviderError('upstream_error', 'the LLM provider sent a malformed stream event');
+    const v = value as {
+      error?: unknown;
+      choices?: Array<{ delta?: { content?: unknown }; finish_reason?: unknown }>;
+      usage?: { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown } | null;
     };
+    if (v.error !== undefined && v.error !== null) throw new LlmProviderError('upstream_error', 'the LLM provider reported an error mid-stream');
+    const u = v.usage;
+    if (u && typeof u.prompt_tokens === 'number' && typeof u.completion_tokens === 'number') {
+      this.usage = {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        total_tokens: typeof u.total_tokens === 'number' ? u.total_tokens : u.prompt_tokens + u.completion_tokens,
+      };
+    }
+    const choice = Array.isArray(v.choices) ? v.choices[0] : undefined;
+    if (!choice) return '';
+    if (typeof choice.finish_reason === 'string') this.sawFinish = true;
+    const content = choice.delta?.content;
+    return typeof content === 'string' ? content : '';
   }
-  return out;
+
+  private readonly onEnd = (): void => {
+    if (this.settled) return;
+    if (!this.finished && !this.sawFinish) {
+      this.fail(new LlmProviderError('upstream_error', 'the LLM provider ended the stream before finishing'));
+      return;
+    }
+    this.settle();
+    this.resolve(this.usage ?? estimateUsage(this.req.messages, this.completionChars));
+  };
+
+  private readonly onClose = (): void => {
+    if (!this.settled && !this.res!.complete) this.onRequestError(undefined);
+  };
+
+  private fail(err: unknown): void {
+    if (this.settled) return;
+    this.settle();
+    if (err instanceof LlmProviderError) {
+      // Once per failure, without the provider's words.
+      this.log.warn({ event: 'llm.failed', reason: err.reason, status: err.status, code: err.code, model: this.req.model, ms: Date.now() - this.started });
+    }
+    this.reject(err);
+  }
+
+  private settle(): void {
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this.onAbort);
+    // Not read to its end (a failure, the caller left): the connection is not reusable.
+    if (this.res ? !this.res.complete : true) {
+      this.res?.destroy();
+      this.request?.destroy();
+    }
+  }
 }
 
-function estimateUsage(messages: LlmChatMessage[], completion: string): LlmUsage {
+function estimateUsage(messages: LlmChatMessage[], completionChars: number): LlmUsage {
   const prompt = messages.reduce((n, m) => n + estimateTokens(m.content), 0);
-  const done = estimateTokens(completion);
+  const done = Math.ceil(completionChars / 4);
   return { prompt_tokens: prompt, completion_tokens: done, total_tokens: prompt + done, estimated: true };
 }

@@ -2,6 +2,7 @@ import type { Principal } from '../auth/principal';
 import type { AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../ops/readiness.registry';
 import { StateStore } from '../state/state-store';
+import { ownerKeyOf } from './agent.model';
 import { QuotaService } from './quota.service';
 
 const user = (subject: string, issuer = 'https://idp/realms/platform') => ({ subject, issuer }) as Principal;
@@ -22,6 +23,19 @@ describe('QuotaService', () => {
     expect((await quota.state(user('b'), day)).used).toBe(0);
     expect((await quota.state(user('a', 'https://other-issuer'), day)).used).toBe(0);
     expect((await quota.state(user('a'), new Date('2026-11-25T00:00:01Z'))).used).toBe(0);
+    // Back to the first day (a turn that ends after midnight is charged to the day it was stamped with).
+    expect((await quota.state(user('a'), day)).used).toBe(111);
+  });
+
+  it('keys one principal the same way at every turn (the owner hash is computed once)', async () => {
+    const { store, quota } = make(100);
+    const get = jest.spyOn(store, 'getJson');
+    const alice = user('alice');
+    await quota.state(alice);
+    await quota.charge(alice, 1);
+    await quota.state(alice);
+    expect(new Set(get.mock.calls.map(([key]) => key)).size).toBe(1);
+    expect(get.mock.calls[0][0]).toMatch(new RegExp(`^agents:quota:${ownerKeyOf(alice)}:\\d{4}-\\d{2}-\\d{2}$`));
   });
 
   it('keeps a day’s counter until the end of that UTC day plus a grace hour', async () => {

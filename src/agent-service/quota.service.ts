@@ -6,6 +6,7 @@ import { ownerKeyOf } from './agent.model';
 
 /** A day's counter outlives the day by this much, so a turn that ends just after midnight UTC is still counted. */
 const KEY_GRACE_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface QuotaState {
   limit: number;
@@ -24,6 +25,10 @@ export interface QuotaState {
  */
 @Injectable()
 export class QuotaService {
+  /** A session asks for its owner's key at every turn: the hash is computed once per principal. */
+  private readonly owners = new WeakMap<Principal, string>();
+  private day?: { number: number; text: string };
+
   constructor(
     private readonly store: StateStore,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -50,7 +55,19 @@ export class QuotaService {
   }
 
   private key(principal: Principal, now: Date): string {
-    return `agents:quota:${ownerKeyOf(principal)}:${now.toISOString().slice(0, 10)}`;
+    let owner = this.owners.get(principal);
+    if (owner === undefined) {
+      owner = ownerKeyOf(principal);
+      this.owners.set(principal, owner);
+    }
+    return `agents:quota:${owner}:${this.dayOf(now)}`;
+  }
+
+  /** YYYY-MM-DD (UTC) of `now`, formatted once a day. */
+  private dayOf(now: Date): string {
+    const day = Math.floor(now.getTime() / DAY_MS);
+    if (day !== this.day?.number) this.day = { number: day, text: now.toISOString().slice(0, 10) };
+    return this.day.text;
   }
 
   /** Until the end of the UTC day, plus the grace. */

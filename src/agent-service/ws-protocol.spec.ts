@@ -1,4 +1,4 @@
-import { MAX_MESSAGE_CHARS, parseClientFrame } from './ws-protocol';
+import { deltaFrame, MAX_MESSAGE_CHARS, parseClientFrame } from './ws-protocol';
 
 describe('parseClientFrame', () => {
   it('accepts a user message', () => {
@@ -18,4 +18,14 @@ describe('parseClientFrame', () => {
   ])('refuses %s', (frame, error) => {
     expect(parseClientFrame(frame)).toEqual({ error });
   });
+});
+
+describe('deltaFrame', () => {
+  it.each([['plain words '], ['"quotes" and \\ backslashes'], ['\n\r\t\u0000\u001f'], ['\u2028\u2029 é 😀'], ['\ud800 lone surrogate'], ['']])(
+    'is the text of JSON.stringify({type, content}) for %j',
+    (content) => {
+      expect(deltaFrame(content)).toBe(JSON.stringify({ type: 'delta', content }));
+      expect(JSON.parse(deltaFrame(content))).toEqual({ type: 'delta', content });
+    },
+  );
 });

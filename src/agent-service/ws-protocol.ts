@@ -41,6 +41,14 @@ export const MAX_FRAME_BYTES = 64 * 1024;
 /** Longest user message, in characters. */
 export const MAX_MESSAGE_CHARS = 32_000;
 
+/**
+ * The text of a delta frame: the same as JSON.stringify({ type: 'delta', content }), built without the
+ * object (the hot path: one frame per read from the provider). The content is escaped by JSON.stringify.
+ */
+export function deltaFrame(content: string): string {
+  return `{"type":"delta","content":${JSON.stringify(content)}}`;
+}
+
 /** A client frame, or why it is refused. */
 export function parseClientFrame(data: string): ClientFrame | { error: string } {
   let value: unknown;

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { PROBLEM_REASONS } from './problem';
 
 export class ProblemFieldErrorDto {
   @ApiProperty({ example: 'sql' }) field!: string;
@@ -13,12 +14,7 @@ export class ProblemDto {
   @ApiProperty({
     example: 'token_missing',
     description: 'Stable machine-readable reason',
-    enum: [
-      'token_missing', 'token_invalid', 'token_expired', 'issuer_not_trusted', 'audience_mismatch', 'insufficient_role',
-      'token_exchange_denied', 'identity_provider_unavailable', 'upstream_unavailable', 'upstream_timeout', 'upstream_error',
-      'validation_failed', 'ambiguous_token', 'not_found', 'method_not_allowed', 'payload_too_large', 'rate_limited',
-      'conflict', 'internal_error',
-    ],
+    enum: PROBLEM_REASONS,
   })
   reason!: string;
   @ApiPropertyOptional({ example: 'a bearer token is required' }) detail?: string;

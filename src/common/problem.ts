@@ -15,6 +15,7 @@ export type ProblemReason =
   | 'upstream_error'
   | 'validation_failed'
   | 'ambiguous_token'
+  | 'origin_not_allowed'
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
@@ -36,6 +37,7 @@ const TITLES: Record<ProblemReason, string> = {
   upstream_error: 'Upstream error',
   validation_failed: 'Validation failed',
   ambiguous_token: 'More than one token',
+  origin_not_allowed: 'Origin not allowed',
   not_found: 'Not found',
   method_not_allowed: 'Method not allowed',
   payload_too_large: 'Payload too large',
@@ -43,6 +45,9 @@ const TITLES: Record<ProblemReason, string> = {
   conflict: 'Conflict',
   internal_error: 'Internal error',
 };
+
+/** Every reason, in declaration order (the OpenAPI enum of ProblemDto.reason). */
+export const PROBLEM_REASONS = Object.keys(TITLES) as ProblemReason[];
 
 /** RFC 9457 problem details, as every error of the BFF is answered. */
 export interface ProblemBody {

@@ -311,6 +311,8 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
 
     const foreign = await refused(react(id), { headers: { authorization: `Bearer ${owner.token}` }, origin: 'https://evil.example' });
     expect(foreign.status).toBe(403);
+    expect(foreign.headers['content-type']).toBe('application/problem+json');
+    expect(foreign.problem).toMatchObject({ reason: 'origin_not_allowed', title: 'Origin not allowed', status: 403, type: 'urn:problem:bff:origin_not_allowed' });
     expect(foreign.problem.detail).toMatch(/cross-origin/);
     // Default (WS_ALLOWED_ORIGINS unset): the BFF's own origin is allowed.
     const same = await session(react(id), { headers: { authorization: `Bearer ${owner.token}` }, origin: bff.url });

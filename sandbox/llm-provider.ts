@@ -40,6 +40,7 @@
  */
 import * as http from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { BodyTooLarge, closeServer, listen, readBody, sendJson } from './http-server';
 import type { FaultMode, SandboxServer } from './types';
 
 export const REPLY_PREFIX = 'Sandbox reply:';
@@ -424,7 +425,7 @@ export async function startLlmProvider(opts: LlmProviderOptions): Promise<LlmEmu
         open -= 1;
       }
     });
-    readBody(req)
+    readBody(req, MAX_BODY_BYTES)
       .then((body) => {
         const entry: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: { ...req.headers } };
         if (body.length > 0) entry.body = body;
@@ -445,7 +446,7 @@ export async function startLlmProvider(opts: LlmProviderOptions): Promise<LlmEmu
       });
   });
 
-  const url = await listen(server, opts.port);
+  const url = await listen(server, opts.port, 'llm-provider');
 
   return {
     url,
@@ -572,60 +573,4 @@ function safeDecode(s: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-class BodyTooLarge extends Error {}
-
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
-  const text = JSON.stringify(value);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
-}
-
-function listen(server: http.Server, port: number | undefined): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      const address = server.address();
-      if (!address || typeof address === 'string') {
-        reject(new Error('llm-provider emulator: no TCP address'));
-        return;
-      }
-      resolve(`http://127.0.0.1:${address.port}`);
-    });
-  });
-}
-
-function closeServer(server: http.Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    server.close((err) => (err ? reject(err) : resolve()));
-    server.closeAllConnections();
-  });
 }

@@ -95,10 +95,22 @@ export class TokenVerifier {
     return 'stale';
   }
 
+  /** Tokens in the verified-token cache (metrics and tests). */
+  get cachedTokens(): number {
+    return this.verified.size;
+  }
+
   async verify(token: string): Promise<Principal> {
     const hit = this.cached(token);
     if (hit) return hit;
     const entry = await this.verifyFully(token);
+    // Entries are in verification order, so the stale ones (due for re-verification, useless
+    // until then) lead: drop them, and the cache holds about a minute of distinct tokens.
+    const now = Date.now();
+    for (const [key, e] of this.verified) {
+      if (now - e.cachedAt < VERIFIED_CACHE_MAX_AGE_MS) break;
+      this.verified.delete(key);
+    }
     if (this.verified.size >= VERIFIED_CACHE_MAX) {
       // Map iteration order is insertion order: drop the oldest eighth.
       let n = VERIFIED_CACHE_MAX >> 3;

@@ -64,6 +64,16 @@ function label(minute: number): string {
   return minute <= 0 ? `w${minute + WARMUP_MINUTES}` : String(minute);
 }
 
+/** The BFF's V8 heap in use (its /metrics, no forced GC: garbage included), MB. */
+async function heapUsedMb(base: string): Promise<number> {
+  try {
+    const m = /^bff_nodejs_heap_size_used_bytes ([\d.e+]+)$/m.exec(await (await fetch(`${base}/metrics`)).text());
+    return m ? Math.round(Number(m[1]) / 104857.6) / 10 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 function p99(xs: number[]): number {
   if (xs.length === 0) return 0;
   const sorted = [...xs].sort((a, b) => a - b);
@@ -283,7 +293,7 @@ async function main(): Promise<void> {
   let rssStart = rssMb(bff.pid!);
   const started = Date.now();
   const end = started + (WARMUP_MINUTES + MINUTES) * 60_000;
-  const perMinute: Array<{ minute: number; ops: number; errors: number; p99: number; p99ByKind: Record<Kind, number>; rssMb: number }> = [];
+  const perMinute: Array<{ minute: number; ops: number; errors: number; p99: number; p99ByKind: Record<Kind, number>; rssMb: number; heapMb: number }> = [];
   let minuteStart = 0;
   let skipped = 0;
   const intervalMs = 1000 / rate;
@@ -309,10 +319,10 @@ async function main(): Promise<void> {
       const slice = samples.slice(minuteStart);
       minuteStart = samples.length;
       const byKind = Object.fromEntries(MIX.map(([k]) => [k, p99(slice.filter((s) => s.kind === k).map((s) => s.ms))])) as Record<Kind, number>;
-      const row = { minute: perMinute.length + 1 - WARMUP_MINUTES, ops: slice.length, errors: slice.filter((s) => !s.ok).length, p99: p99(slice.map((s) => s.ms)), p99ByKind: byKind, rssMb: rssMb(bff.pid!) };
+      const row = { minute: perMinute.length + 1 - WARMUP_MINUTES, ops: slice.length, errors: slice.filter((s) => !s.ok).length, p99: p99(slice.map((s) => s.ms)), p99ByKind: byKind, rssMb: rssMb(bff.pid!), heapMb: await heapUsedMb(base) };
       perMinute.push(row);
       if (perMinute.length === WARMUP_MINUTES) rssStart = row.rssMb;
-      process.stdout.write(`minute ${label(row.minute)}: ${row.ops} ops, ${row.errors} errors, p99 ${row.p99} ms ${JSON.stringify(byKind)}, BFF RSS ${row.rssMb} MB\n`);
+      process.stdout.write(`minute ${label(row.minute)}: ${row.ops} ops, ${row.errors} errors, p99 ${row.p99} ms ${JSON.stringify(byKind)}, BFF RSS ${row.rssMb} MB, heap used ${row.heapMb} MB\n`);
     }
     await new Promise((r) => setTimeout(r, Math.max(1, Math.min(20, next - performance.now()))));
   }
@@ -321,7 +331,7 @@ async function main(): Promise<void> {
   const tail = samples.slice(minuteStart);
   if (tail.length > 0 && perMinute.length < WARMUP_MINUTES + MINUTES) {
     const byKind = Object.fromEntries(MIX.map(([k]) => [k, p99(tail.filter((s) => s.kind === k).map((s) => s.ms))])) as Record<Kind, number>;
-    perMinute.push({ minute: perMinute.length + 1 - WARMUP_MINUTES, ops: tail.length, errors: tail.filter((s) => !s.ok).length, p99: p99(tail.map((s) => s.ms)), p99ByKind: byKind, rssMb: rssMb(bff.pid!) });
+    perMinute.push({ minute: perMinute.length + 1 - WARMUP_MINUTES, ops: tail.length, errors: tail.filter((s) => !s.ok).length, p99: p99(tail.map((s) => s.ms)), p99ByKind: byKind, rssMb: rssMb(bff.pid!), heapMb: await heapUsedMb(base) });
   }
   const rssEnd = rssMb(bff.pid!);
   const errors = samples.filter((s) => !s.ok);
@@ -332,9 +342,9 @@ async function main(): Promise<void> {
     `operations: ${samples.length}, errors: ${errors.length}, not scheduled (concurrency bound): ${skipped}`,
     `BFF RSS: boot ${rssBoot} MB, after calibration ${rssCalibrated} MB, start (after warm-up) ${rssStart} MB, end ${rssEnd} MB, growth ${(growth * 100).toFixed(1)} % (target < ${MAX_RSS_GROWTH * 100} %)`,
     '',
-    '| minute | ops | errors | p99 ms | p99 auth | p99 exchange | p99 trino (paged) | p99 ws turn | BFF RSS MB |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...perMinute.map((m) => `| ${label(m.minute)} | ${m.ops} | ${m.errors} | ${m.p99} | ${m.p99ByKind.auth} | ${m.p99ByKind.exchange} | ${m.p99ByKind.trino} | ${m.p99ByKind.ws} | ${m.rssMb} |`),
+    '| minute | ops | errors | p99 ms | p99 auth | p99 exchange | p99 trino (paged) | p99 ws turn | BFF RSS MB | BFF heap used MB |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...perMinute.map((m) => `| ${label(m.minute)} | ${m.ops} | ${m.errors} | ${m.p99} | ${m.p99ByKind.auth} | ${m.p99ByKind.exchange} | ${m.p99ByKind.trino} | ${m.p99ByKind.ws} | ${m.rssMb} | ${m.heapMb} |`),
   ];
   if (errors.length > 0) {
     const kinds = new Map<string, number>();

@@ -164,10 +164,12 @@ export class TrinoClient implements OnApplicationShutdown {
     headers: Record<string, string>,
     body: Buffer | undefined,
     signal: AbortSignal | undefined,
+    retry = false,
   ): Promise<TrinoAnswer> {
     return new Promise((resolve, reject) => {
       const lib = url.startsWith('https:') ? https : http;
-      const req = lib.request(url, { method, headers, agent: this.agent });
+      // A retry goes on a connection of its own: pooled ones released together go idle together.
+      const req = lib.request(url, { method, headers, agent: retry ? false : this.agent });
       let answered = false;
       let failure: Error | undefined;
       const fail = (err: Error): void => {
@@ -197,6 +199,13 @@ export class TrinoClient implements OnApplicationShutdown {
       req.on('error', (err) => {
         if (answered) return;
         cleanup();
+        // A pooled keep-alive connection the coordinator closed as idle just as this request was
+        // written to it: the request never reached Trino, so it is sent once more.
+        const code = (err as NodeJS.ErrnoException).code;
+        if (!failure && !retry && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
+          this.request(method, url, headers, body, signal, true).then(resolve, reject);
+          return;
+        }
         reject(this.toProblem(failure ?? err));
       });
       req.end(body);

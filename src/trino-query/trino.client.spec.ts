@@ -1,0 +1,55 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AppConfig } from '../config/app-config';
+import { TrinoClient } from './trino.client';
+
+/** A coordinator that, once, drops a reused keep-alive connection as a request arrives on it (its idle timeout meeting ours). */
+async function flakyCoordinator() {
+  const used = new Set<unknown>();
+  let resets = 0;
+  const served: string[] = [];
+  const server = http.createServer((req, res) => {
+    if (used.has(req.socket) && resets === 0) {
+      resets++;
+      req.socket.destroy();
+      return;
+    }
+    used.add(req.socket);
+    req.resume();
+    req.on('end', () => {
+      served.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"id":"q1","stats":{"state":"QUEUED"}}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    served,
+    resets: () => resets,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+describe('TrinoClient', () => {
+  it('sends a request once more when its pooled keep-alive connection was closed under it', async () => {
+    const coordinator = await flakyCoordinator();
+    const client = new TrinoClient({ trino: { url: coordinator.url, auth: 'none', timeoutMs: 5000 } } as AppConfig);
+    try {
+      const call = { method: 'POST' as const, path: '/v1/statement', body: 'SELECT 1', caller: { user: 'alice' } as never };
+      const first = await client.send(call);
+      expect(first.status).toBe(200);
+      await client.readBody(first, 4096);
+      await new Promise((r) => setTimeout(r, 20)); // the connection is back in the pool
+      const second = await client.send(call);
+      expect(second.status).toBe(200);
+      expect((await client.readBody(second, 4096)).toString()).toContain('"q1"');
+      expect(coordinator.resets()).toBe(1);
+      expect(coordinator.served).toEqual(['POST /v1/statement', 'POST /v1/statement']);
+    } finally {
+      client.onApplicationShutdown();
+      await coordinator.close();
+    }
+  });
+});

@@ -12,9 +12,11 @@
  *   npx tsc -p tsconfig.build.json --outDir tmp/soak-bench && SOAK_MINUTES=10 node tmp/soak-bench/bench/soak.bench.js
  *
  * RSS is sampled at boot, after calibration, after SOAK_WARMUP_MINUTES (2) at the soak rate — the
- * start of the measured soak: by then V8 has sized its heap for the sustained load and the caches
- * are full (the verified-token and exchanged-token caches hold up to 20,000 entries each; 1 in 20
- * exchange operations brings a fresh token) — and then every minute; growth is end ÷ start. Errors count over warm-up and soak alike.
+ * start of the measured soak: by then V8 has grown its old space to the working size this load needs
+ * (~240 MB committed for ~50 MB live on this VM) and the bounded caches (the one-minute verified-token
+ * cache, the exchanged-token cache, the StateStore's outage copy) have reached their steady size — and
+ * then every minute, with the V8 heap in use from the BFF's /metrics; growth is end ÷ start. Errors
+ * count over warm-up and soak alike.
  *
  * Options (env): SOAK_MINUTES (10), SOAK_WARMUP_MINUTES (2), SOAK_LOAD (0.7 of capacity), SOAK_CALIBRATE_S (20), SOAK_USERS (50
  * distinct users), SOAK_WS_SESSIONS (20 long-lived agent sessions), SOAK_HTTP_CONCURRENCY (32 requests

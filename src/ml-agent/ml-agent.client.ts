@@ -5,12 +5,11 @@ import { ProblemException, problem, type ProblemBody } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { TrinoCatalogsDto, TrinoSchemasDto, TrinoTablesDto } from './dto/trino-listing.dto';
 import type { WorkflowRunDto } from './dto/run-workflow.dto';
-import { readBoundedText } from '../common/read-bounded';
+import { fetchUpstream, type UpstreamAnswer } from '../common/upstream-fetch';
 
 const UPSTREAM = 'ML-Agent';
 /** Injection token of the longest wait for one ML-Agent answer (headers and body), in ms. */
 export const ML_AGENT_TIMEOUT_MS = Symbol('ML_AGENT_TIMEOUT_MS');
-const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 /** Longest `detail` of an ML-Agent refusal copied into the problem's own `detail`. */
 const DETAIL_LIMIT = 500;
 /** Longest non-JSON error body passed through in `upstreamBody`. */
@@ -53,10 +52,6 @@ export class MlAgentRefusal extends ProblemException {
   }
 }
 
-interface UpstreamAnswer {
-  status: number;
-  text: string;
-}
 
 /**
  * The one client of ML-Agent (ML_AGENT_URL): catalog browsing and workflow runs, each call
@@ -162,24 +157,7 @@ export class MlAgentClient {
       payload = JSON.stringify(body);
       headers['content-type'] = 'application/json';
     }
-    try {
-      const res = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers,
-        body: payload,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      return { status: res.status, text: await readBoundedText(res, MAX_RESPONSE_BYTES, () => new ProblemException(502, 'upstream_error', `${UPSTREAM} answered more than ${MAX_RESPONSE_BYTES} bytes`)) };
-    } catch (err) {
-      if (err instanceof ProblemException) throw err;
-      // fetch rejects with a TimeoutError (AbortSignal.timeout, also while the body is read) or a TypeError
-      // ("fetch failed") for refused or reset connections. Matched by name: undici's errors come from another
-      // realm under jest's vm sandbox.
-      const name = (err as { name?: unknown })?.name;
-      if (name === 'TimeoutError' || name === 'AbortError') throw problem.gatewayTimeout(`${UPSTREAM} did not answer within ${this.timeoutMs} ms`);
-      throw problem.badGateway(`${UPSTREAM} is unreachable`);
-    }
+    return fetchUpstream(UPSTREAM, `${this.baseUrl}${path}`, { method, headers, body: payload }, this.timeoutMs);
   }
 }
 

@@ -1,21 +1,15 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ProblemException, problem } from '../common/problem';
-import { upstreamProblem } from '../common/upstream-error';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { GatewayBackendDto } from './dto/gateway-backend.dto';
 import type { RoutingRuleDto } from './dto/routing-rule.dto';
-import { readBoundedText } from '../common/read-bounded';
+import { fetchUpstream, type UpstreamAnswer } from '../common/upstream-fetch';
 
 /** How the BFF authenticates to the gateway: the caller's exchanged token, or (break-glass) TRINO_GATEWAY_BASIC_AUTH. */
 export type GatewayCredential = { kind: 'bearer'; token: string } | { kind: 'break-glass' };
 
 const UPSTREAM = 'Trino Gateway';
-const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
-interface UpstreamAnswer {
-  status: number;
-  text: string;
-}
 
 /**
  * The Trino Gateway's administration API (protocols.md §3), with its real paths and shapes:
@@ -158,23 +152,7 @@ export class TrinoGatewayClient {
       payload = body.text;
       headers['content-type'] = 'text/plain; charset=utf-8';
     }
-    try {
-      const res = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers,
-        body: payload,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      return { status: res.status, text: await readBoundedText(res, MAX_RESPONSE_BYTES, () => new ProblemException(502, 'upstream_error', `${UPSTREAM} answered more than ${MAX_RESPONSE_BYTES} bytes`)) };
-    } catch (err) {
-      // fetch rejects with a TimeoutError (AbortSignal.timeout) or a TypeError ("fetch failed") for refused or
-      // reset connections. Matched by name: undici's errors come from another realm under jest's vm sandbox.
-      const name = (err as { name?: unknown })?.name;
-      if (name === 'TimeoutError' || name === 'AbortError') throw problem.gatewayTimeout(`${UPSTREAM} did not answer within ${this.timeoutMs} ms`);
-      if (name === 'TypeError') throw problem.badGateway(`${UPSTREAM} is unreachable`);
-      throw upstreamProblem(err, UPSTREAM) ?? problem.badGateway(`${UPSTREAM} failed`);
-    }
+    return fetchUpstream(UPSTREAM, `${this.baseUrl}${path}`, { method, headers, body: payload }, this.timeoutMs);
   }
 }
 

@@ -6,7 +6,7 @@ import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
-import { BEARER_SCHEME } from './auth/decorators';
+import { BASIC_SCHEME, BEARER_SCHEME } from './auth/decorators';
 import { hotRoutes } from './auth/hot-routes';
 import { createRootLogger, QUIET_PATHS } from './common/logging';
 import { securityHeaders } from './common/security-headers';
@@ -96,11 +96,24 @@ export function buildOpenApi(app: NestFastifyApplication): OpenAPIObject {
     .setTitle('Platform BFF')
     .setDescription(
       'Backend-for-frontend of the data and ML platform. Every route needs a Keycloak access token ' +
-        '(Authorization: Bearer) unless marked public; errors are application/problem+json with a stable `reason`.',
+        '(Authorization: Bearer) unless marked public; errors are application/problem+json with a stable `reason`. ' +
+        'Break-glass: the operations that list the `basic` scheme also take HTTP Basic, only while Keycloak is unreachable.',
     )
     .setVersion('1.0')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Keycloak access token' }, BEARER_SCHEME)
     .addApiKey({ type: 'apiKey', in: 'query', name: 'access-token', description: 'Token in the query (WebSocket upgrades and ext-authz only)' }, 'access-token')
+    // Declared on exactly the routes marked @AllowBreakGlass (the decorator adds it as an alternative to bearer).
+    .addBasicAuth(
+      {
+        type: 'http',
+        scheme: 'basic',
+        description:
+          'Break-glass only, on the operations that list it (the Trino Gateway admin routes), instead of a Keycloak access token: ' +
+          'a user of BREAK_GLASS_USERS (off when unset), accepted only while Keycloak is unreachable; otherwise refused (401). ' +
+          'Every use is an audit event at level alert and counted in bff_break_glass_total.',
+      },
+      BASIC_SCHEME,
+    )
     .build();
   return SwaggerModule.createDocument(app, builder, { extraModels: PROBLEM_SCHEMAS, operationIdFactory: (c, m) => `${c.replace(/Controller$/, '')}_${m}` });
 }

@@ -1,4 +1,5 @@
 import { applyDecorators, createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { PATH_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
@@ -25,6 +26,8 @@ export interface BreakGlassAuthenticator {
 }
 
 export const BEARER_SCHEME = 'bearer';
+/** The OpenAPI security scheme of break-glass HTTP Basic (declared by AllowBreakGlass, defined in app.factory.ts). */
+export const BASIC_SCHEME = 'basic';
 
 /** Open to anyone: no token is read. */
 export function Public(): MethodDecorator & ClassDecorator {
@@ -69,9 +72,37 @@ export function ExtAuthz(table: string) {
  * to the registered BreakGlassAuthenticator instead of refusing it as tokenless; that provider
  * alone decides (and, if it accepts, the route's role policy does not apply). Bearer requests
  * are unaffected. Routes without this decorator never accept Basic.
+ *
+ * It also documents what it enables: the route's OpenAPI security gets `{basic: []}` as an
+ * alternative to its bearer entry (`[{bearer: []}, {basic: []}]`), so a route cannot accept
+ * Basic without saying so. On a controller, the entry goes on each of its routes that the guard
+ * would hand to break-glass (not @Public, not self-authorizing); class decorators run after the
+ * method decorators, so the bearer entry @Authenticated put there is already in place and stays first.
  */
 export function AllowBreakGlass(scope: string): MethodDecorator & ClassDecorator {
-  return BreakGlassScope(scope);
+  const mark = BreakGlassScope(scope);
+  // ApiSecurity appends to the requirements already declared: `{basic: []}` becomes one more alternative (OR).
+  // A new one each time: an ApiSecurity decorator accumulates into its own closure when applied twice.
+  const document = (proto: object, name: string | symbol, method: PropertyDescriptor) => ApiSecurity(BASIC_SCHEME)(proto, name, method);
+  return (target: object, key?: string | symbol, descriptor?: PropertyDescriptor): void => {
+    if (descriptor) {
+      // On a method, write it above @Authenticated (decorators apply bottom-up) to keep bearer first.
+      mark(target, key!, descriptor);
+      document(target, key!, descriptor);
+      return;
+    }
+    mark(target as new () => unknown);
+    const proto = (target as { prototype: object }).prototype;
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const method = Object.getOwnPropertyDescriptor(proto, name);
+      const handler = method?.value as object | undefined;
+      if (name === 'constructor' || typeof handler !== 'function' || Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
+      // The guard never hands these to break-glass: public routes read no credential, self-authorizing ones decide alone.
+      if (Reflect.getMetadata(SelfAuthorizing.KEY, handler) !== undefined) continue;
+      if ((Reflect.getMetadata(RoutePolicy.KEY, handler) as AccessPolicy | undefined)?.kind === 'public') continue;
+      document(proto, name, method!);
+    }
+  };
 }
 
 /** The verified caller of the current request. */

@@ -11,6 +11,15 @@ export const MLFLOW_HEADERS_TIMEOUT_MS = 30_000;
 /** The BFF's own lookups (run → experiment, experiment exists). */
 const LOOKUP_TIMEOUT_MS = 10_000;
 const LOOKUP_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * How long a pooled keep-alive connection to MLflow may sit idle before the BFF closes it: below
+ * the idle timeout of the servers MLflow runs under (gunicorn's --keep-alive defaults to 2 s,
+ * uvicorn's --timeout-keep-alive to 5 s), so the BFF drops an idle connection before MLflow does.
+ * 1 s is what Node's own rule (a server's `Keep-Alive: timeout` hint minus 1 s) gives for
+ * gunicorn's 2 s. See the agent in the constructor.
+ */
+export const MLFLOW_IDLE_SOCKET_MS = 1_000;
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
 export interface MlflowRequest {
   method: string;
@@ -41,7 +50,17 @@ export class MlflowClient implements OnApplicationShutdown {
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.base = config.mlflow.url ? new URL(config.mlflow.url) : undefined;
-    this.agent = this.base?.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    // MLflow closes a keep-alive connection after a few idle seconds. When that close crosses a
+    // request the BFF writes on the connection, the request fails (ECONNRESET/EPIPE on a reused
+    // socket) though MLflow never saw it. Two defences, because a streamed body cannot always be sent twice:
+    // - avoid the race: `timeout` closes a connection idle in the pool for MLFLOW_IDLE_SOCKET_MS, before
+    //   MLflow would. (Node 20's agent also honours a server's `Keep-Alive: timeout=N` hint, but only to
+    //   shorten a `timeout` set here, and MLflow's servers send none.) It is not a request timeout: on a
+    //   socket in use it only emits 'timeout' events, which nothing here acts on (MLFLOW_HEADERS_TIMEOUT_MS is that).
+    // - survive it: send() sends a request once more, on a connection of its own, when its body can be
+    //   sent again (none, a buffer, or a stream not read yet); otherwise the client gets a 502 saying so.
+    const options: http.AgentOptions = { keepAlive: true, timeout: MLFLOW_IDLE_SOCKET_MS };
+    this.agent = this.base?.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
   }
 
   get configured(): boolean {
@@ -71,27 +90,58 @@ export class MlflowClient implements OnApplicationShutdown {
       headers: { ...req.headers, host: base.host },
       agent: this.agent,
     };
+    const lib = base.protocol === 'https:' ? https : http;
+    const body = req.body;
     return new Promise<http.IncomingMessage>((resolve, reject) => {
-      const outgoing = (base.protocol === 'https:' ? https : http).request(options);
-      const timer = setTimeout(() => outgoing.destroy(new HeadersTimeout('MLflow did not answer in time')), MLFLOW_HEADERS_TIMEOUT_MS);
-      const abort = () => outgoing.destroy(Object.assign(new Error('client gone'), { name: 'AbortError' }));
-      req.signal?.addEventListener('abort', abort, { once: true });
-      outgoing.on('response', (res) => {
-        clearTimeout(timer);
-        res.once('close', () => req.signal?.removeEventListener('abort', abort));
-        resolve(res);
-      });
-      outgoing.on('error', (err) => {
+      let current: http.ClientRequest;
+      // The BFF's own reason to stop (timeout, client gone, the client's body failing): never retried.
+      let failure: Error | undefined;
+      const fail = (err: Error): void => {
+        failure ??= err;
+        current.destroy(err);
+      };
+      const timer = setTimeout(() => fail(new HeadersTimeout('MLflow did not answer in time')), MLFLOW_HEADERS_TIMEOUT_MS);
+      const abort = () => fail(Object.assign(new Error('client gone'), { name: 'AbortError' }));
+      const settle = () => {
         clearTimeout(timer);
         req.signal?.removeEventListener('abort', abort);
-        reject(err);
-      });
-      if (req.body === undefined) outgoing.end();
-      else if (Buffer.isBuffer(req.body)) outgoing.end(req.body);
-      else {
-        req.body.on('error', (err) => outgoing.destroy(err));
-        req.body.pipe(outgoing);
-      }
+      };
+      req.signal?.addEventListener('abort', abort, { once: true });
+      if (body !== undefined && !Buffer.isBuffer(body)) body.on('error', fail);
+
+      const attempt = (fresh: boolean): void => {
+        // A retry goes on a connection of its own (not another pooled one: connections released together go idle together).
+        const outgoing = lib.request({ ...options, agent: fresh ? false : this.agent });
+        current = outgoing;
+        let answered = false;
+        outgoing.on('response', (res) => {
+          answered = true;
+          clearTimeout(timer);
+          res.once('close', () => req.signal?.removeEventListener('abort', abort));
+          resolve(res);
+        });
+        outgoing.on('error', (err) => {
+          if (outgoing !== current || answered) return;
+          const reset = !failure && outgoing.reusedSocket && RESET_CODES.has((err as NodeJS.ErrnoException).code ?? '');
+          if (reset && !fresh && replayable(body)) {
+            // A pooled connection MLflow closed as idle just as this request was written to it: MLflow
+            // never saw the request, whose body is all here still, so it is sent once more.
+            if (body !== undefined && !Buffer.isBuffer(body)) body.unpipe(outgoing);
+            attempt(true);
+            return;
+          }
+          settle();
+          if (reset) {
+            reject(problem.badGateway('MLflow closed the reused connection before answering; the request body was streamed, so it cannot be sent again and may not have reached MLflow: retry the request'));
+            return;
+          }
+          reject(failure ?? err);
+        });
+        if (body === undefined) outgoing.end();
+        else if (Buffer.isBuffer(body)) outgoing.end(body);
+        else body.pipe(outgoing);
+      };
+      attempt(false);
     });
   }
 
@@ -124,6 +174,11 @@ export class MlflowClient implements OnApplicationShutdown {
     if (status === 404 || status === 400) return false;
     throw problem.badGateway(`MLflow answered ${status} to experiments/get`);
   }
+}
+
+/** Whether a request body can be sent again: none, a buffer, or a stream nothing has been read from yet. */
+function replayable(body: Readable | Buffer | undefined): boolean {
+  return body === undefined || Buffer.isBuffer(body) || !body.readableDidRead;
 }
 
 /** Reads a whole body, refusing more than `limit` bytes (502: an upstream answer the BFF will not hold). */

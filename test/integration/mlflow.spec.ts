@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type Agent } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import MLflow from 'mlflow';
+import { MLFLOW_IDLE_SOCKET_MS, MlflowClient } from '../../src/mlflow/mlflow.client';
 import { StateStore } from '../../src/state/state-store';
 import type { MlflowEmulator } from '../../sandbox/mlflow';
 import { SANDBOX_LOGIN_CLIENT_ID, startSandbox, type Sandbox } from '../../sandbox/index';
@@ -452,6 +454,118 @@ describe('MLflow behind the BFF', () => {
     });
   });
 
+  describe('pooled keep-alive connections MLflow closes as idle', () => {
+    let standIn: ClosingMlflow;
+    let b: TestBff;
+    let alice: string;
+    const artifact = (name: string) => `/mlflow/api/2.0/mlflow-artifacts/artifacts/1/run1/artifacts/${name}`;
+
+    beforeAll(async () => {
+      standIn = await closingMlflow();
+      b = await startTestBff({ ...MLFLOW_ENV, MLFLOW_URL: standIn.url }, { sandbox });
+      extra.push(b);
+      alice = await token('alice'); // group /data-team: EDIT on every experiment, no MLflow lookup
+    });
+    afterAll(async () => {
+      await standIn?.close();
+    });
+    /** The BFF's pool of connections to MLflow (private), read to know when a connection is back in it or taken. */
+    const bffAgent = () => (b.app.get(MlflowClient) as unknown as { agent: Agent }).agent;
+    const count = (sockets: NodeJS.ReadOnlyDict<unknown[]>) => Object.values(sockets).reduce((n, list) => n + (list?.length ?? 0), 0);
+    const free = () => count(bffAgent().freeSockets);
+    const busy = () => count(bffAgent().sockets);
+    /** One request that leaves a keep-alive connection in the BFF's pool (back there once the answer is read). */
+    async function pool(): Promise<void> {
+      expect((await call('GET', '/mlflow/health', { base: b.url })).status).toBe(200);
+      await waitUntil(() => free() === 1 && busy() === 0, { what: 'the connection to be back in the BFF pool' });
+    }
+
+    it('a request without a body, or with a JSON body the BFF holds, is sent once more on a new connection: no 502', async () => {
+      await pool();
+      standIn.resetNextReuse('on-arrival');
+      const health = await call('GET', '/mlflow/health', { base: b.url });
+      expect(health).toMatchObject({ status: 200, text: 'OK' });
+      expect(standIn.resets).toBe(1);
+
+      await pool();
+      standIn.resetNextReuse('on-arrival');
+      const created = await call('POST', `${API}/experiments/create`, { base: b.url, token: alice, body: { name: 'kept-alive' } });
+      expect(created).toMatchObject({ status: 200, body: { experiment_id: '7' } });
+      expect(standIn.resets).toBe(2);
+      // Each request reached MLflow exactly once (the reset ones never did), the JSON body whole.
+      expect(standIn.served).toEqual(['GET /health', 'GET /health', 'GET /health', 'POST /api/2.0/mlflow/experiments/create {"name":"kept-alive"}']);
+    });
+
+    it('a streamed body nothing was read from yet is sent once more too', async () => {
+      await pool();
+      standIn.served.length = 0;
+      const resets = standIn.resets;
+      expect([free(), busy()]).toEqual([1, 0]);
+      // The client sends the headers; its body comes later. The BFF takes the pooled connection for the
+      // request (and writes nothing yet: Node sends the headers with the first body bytes); MLflow's
+      // keep-alive timeout closes that connection right then; only then does the body arrive.
+      const put = httpRequest(`${b.url}${artifact('late.txt')}`, {
+        method: 'PUT',
+        agent: false,
+        headers: { authorization: `Bearer ${alice}`, 'content-type': 'text/plain', 'content-length': '10' },
+      });
+      const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+        put.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        put.on('error', reject);
+      });
+      put.flushHeaders();
+      await waitUntil(() => free() === 0 && busy() === 1, { what: 'the BFF to take the pooled connection' });
+      standIn.dropIdle();
+      // Closed and out of the pool (the retry's connection is not pooled): the BFF has moved on to a new one.
+      await waitUntil(() => busy() === 0, { what: 'the BFF to see the connection closed' });
+      put.end('late body!');
+      expect(await answer).toEqual({ status: 200, text: '{}' });
+      expect(standIn.resets).toBe(resets + 1);
+      expect(standIn.served).toEqual(['PUT /api/2.0/mlflow-artifacts/artifacts/1/run1/artifacts/late.txt late body!']);
+    });
+
+    it('a streamed body already sent is not sent twice: an honest 502 problem+json', async () => {
+      await pool();
+      standIn.served.length = 0;
+      // This time the connection goes once the body has gone out on it: there is nothing left to send again.
+      standIn.resetNextReuse('after-body');
+      const resets = standIn.resets;
+      const res = await fetch(`${b.url}${artifact('gone.txt')}`, { method: 'PUT', headers: { authorization: `Bearer ${alice}`, 'content-type': 'text/plain' }, body: 'streamed' });
+      expect(res.status).toBe(502);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(await res.json()).toMatchObject({ status: 502, reason: 'upstream_unavailable', detail: expect.stringMatching(/streamed.*cannot be sent again.*retry/) });
+      expect(standIn.resets).toBe(resets + 1);
+      expect(standIn.served).toEqual([]);
+    });
+
+    it('closes a pooled connection idle for MLFLOW_IDLE_SOCKET_MS, before MLflow would, and never a busy one', async () => {
+      standIn.served.length = 0;
+      standIn.clientClosedAfterIdleMs.length = 0;
+      const resets = standIn.resets;
+      // gunicorn's default: a connection idle for 2 s is closed, here exactly when it is next used.
+      standIn.closeReusedIdleFor(2_000);
+      await pool();
+      const pooledAt = Date.now();
+      await sleep(2_100);
+      // The BFF closed it after about a second (the stand-in saw the client close it, and never reset it).
+      expect(standIn.clientClosedAfterIdleMs).toEqual([expect.any(Number)]);
+      const [idle] = standIn.clientClosedAfterIdleMs;
+      expect(idle).toBeGreaterThanOrEqual(MLFLOW_IDLE_SOCKET_MS - 50);
+      expect(idle).toBeLessThan(2_000);
+      expect(Date.now() - pooledAt).toBeGreaterThanOrEqual(2_000);
+      const put = await fetch(`${b.url}${artifact('after-idle.txt')}`, { method: 'PUT', headers: { authorization: `Bearer ${alice}`, 'content-type': 'text/plain' }, body: 'after idle' });
+      expect(put.status).toBe(200);
+      expect(standIn.resets).toBe(resets);
+      // A slow answer (headers after 1.2 s, then 1.2 s of silence mid-body) is not cut by the pool's idle timeout.
+      const slow = await call('GET', '/mlflow/version', { base: b.url });
+      expect(slow).toMatchObject({ status: 200, text: '3.6.0' });
+      expect(standIn.served).toEqual(['GET /health', 'PUT /api/2.0/mlflow-artifacts/artifacts/1/run1/artifacts/after-idle.txt after idle', 'GET /version']);
+    });
+  });
+
   describe('the browser session (OIDC authorization code + PKCE)', () => {
     it('logs in, uses the UI API with the cookie, and refuses cross-site writes (CSRF)', async () => {
       const jar = await browserLogin(bff.url, 'alice');
@@ -604,3 +718,93 @@ describe('MLflow behind the BFF', () => {
     });
   });
 });
+
+/**
+ * A stand-in MLflow that closes pooled keep-alive connections exactly when the BFF reuses them, so the
+ * race of its idle timeout with the BFF's next request is deterministic: `resetNextReuse` drops the next
+ * reused connection as a request arrives on it (MLflow never saw the request) or once its body arrived;
+ * `dropIdle` closes the idle ones now (for a request the client has not written yet); `closeReusedIdleFor` drops any connection reused after that much idle time (gunicorn's keep-alive, met
+ * at the worst moment). It records what it served, and how long connections the client closed sat idle.
+ */
+interface ClosingMlflow {
+  url: string;
+  served: string[];
+  resets: number;
+  clientClosedAfterIdleMs: number[];
+  resetNextReuse(when: 'on-arrival' | 'after-body'): void;
+  /** Closes every connection idle now (its keep-alive timeout firing). */
+  dropIdle(): void;
+  closeReusedIdleFor(ms: number): void;
+  close(): Promise<void>;
+}
+
+async function closingMlflow(): Promise<ClosingMlflow> {
+  const idleSince = new Map<Socket, number>();
+  const resetByUs = new WeakSet<Socket>();
+  let armed: 'on-arrival' | 'after-body' | undefined;
+  let idleLimit = Infinity;
+  const state: ClosingMlflow = {
+    url: '',
+    served: [],
+    resets: 0,
+    clientClosedAfterIdleMs: [],
+    resetNextReuse: (when) => (armed = when),
+    closeReusedIdleFor: (ms) => (idleLimit = ms),
+    dropIdle: () => {
+      for (const socket of idleSince.keys()) reset(socket);
+    },
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+  const reset = (socket: Socket) => {
+    state.resets++;
+    resetByUs.add(socket);
+    socket.destroy();
+  };
+  const server = createServer((req, res) => {
+    const socket = req.socket;
+    const since = idleSince.get(socket);
+    idleSince.delete(socket);
+    const reused = since !== undefined;
+    if (reused && (armed === 'on-arrival' || Date.now() - since >= idleLimit)) {
+      armed = undefined;
+      return reset(socket);
+    }
+    if (reused && armed === 'after-body') {
+      armed = undefined;
+      req.once('data', () => reset(socket));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      state.served.push(`${req.method} ${req.url}${body ? ` ${body}` : ''}`);
+      // From here the connection sits idle in the client's pool (unless it is closed after this answer).
+      res.once('finish', () => {
+        if (res.shouldKeepAlive) idleSince.set(socket, Date.now());
+      });
+      if (req.url === '/health') return res.writeHead(200, { 'content-type': 'text/plain' }).end('OK');
+      if (req.url === '/api/2.0/mlflow/experiments/create') return res.writeHead(200, { 'content-type': 'application/json' }).end('{"experiment_id":"7"}');
+      if (req.method === 'PUT') return res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      if (req.url === '/version') {
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'text/plain' }).write('3.6');
+          setTimeout(() => res.end('.0'), 1_200);
+        }, 1_200);
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error_code":"ENDPOINT_NOT_FOUND"}');
+    });
+  });
+  server.on('connection', (socket: Socket) => {
+    socket.on('close', () => {
+      const since = idleSince.get(socket);
+      if (since !== undefined && !resetByUs.has(socket)) state.clientClosedAfterIdleMs.push(Date.now() - since);
+      idleSince.delete(socket);
+    });
+  });
+  server.keepAliveTimeout = 60_000; // only the behaviours above close connections
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return state;
+}

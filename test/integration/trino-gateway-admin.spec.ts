@@ -1,5 +1,9 @@
+import type { Type } from '@nestjs/common';
+import { DiscoveryService, Reflector } from '@nestjs/core';
 import { decodeJwt } from 'jose';
 import { AuditLog, type AuditRecord } from '../../src/audit/audit-log.service';
+import { BreakGlassScope, RoutePolicy, SelfAuthorizing } from '../../src/auth/decorators';
+import { RouteInventory } from '../../src/auth/route-inventory';
 import { PROBE_CACHE_MS } from '../../src/trino-gateway-admin/break-glass/identity-provider-probe';
 import { hashBreakGlassPassword } from '../../src/trino-gateway-admin/break-glass/password-hash';
 import { SEED_BACKENDS, SEED_ROUTING_RULES, type TrinoGatewayEmulator } from '../../sandbox/trino-gateway';
@@ -22,6 +26,11 @@ function gatewayOf(sandbox: Sandbox): TrinoGatewayEmulator {
   if (!entry) throw new Error('the sandbox has no trino-gateway emulator');
   return entry.server as TrinoGatewayEmulator;
 }
+
+type OpenApi = {
+  paths: Record<string, Record<string, { operationId: string; security?: Array<Record<string, string[]>> }>>;
+  components: { securitySchemes: Record<string, unknown> };
+};
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
@@ -294,7 +303,8 @@ describe('Trino Gateway admin routes', () => {
       const op = spec.paths[path]?.[r.method.toLowerCase()];
       expect({ path, op: op ? 'present' : 'missing' }).toEqual({ path, op: 'present' });
       expect(op.tags).toEqual(['trino-gateway']);
-      expect(op.security).toEqual([{ bearer: [] }]);
+      // Bearer, or (break-glass) HTTP Basic: two alternatives.
+      expect(op.security).toEqual([{ bearer: [] }, { basic: [] }]);
       expect(op.summary).toEqual(expect.any(String));
       expect(op.responses['200'].content['application/json'].schema).toBeDefined();
       for (const status of ['401', '403', '503', '502', '504']) {
@@ -304,6 +314,44 @@ describe('Trino Gateway admin routes', () => {
     }
     expect(spec.components.schemas.GatewayBackendDto.properties.name.example).toBe('trino-adhoc-1');
     expect(spec.components.schemas.GatewayBackendInputDto.required).toEqual(['name', 'proxyTo']);
+  });
+
+  it('documents HTTP Basic (break-glass) on exactly the routes whose guard accepts it', async () => {
+    const spec = (await (await fetch(`${bff.url}/docs-json`)).json()) as OpenApi;
+    expect(spec.components.securitySchemes.basic).toEqual({ type: 'http', scheme: 'basic', description: expect.stringMatching(/BREAK_GLASS_USERS.*only while Keycloak is unreachable/) });
+    // What the guard enforces, resolved as AuthGuard does: a break-glass scope on a route that is neither public nor self-authorizing.
+    const reflector = bff.app.get(Reflector);
+    const controllers = new Map(bff.app.get(DiscoveryService).getControllers().map((w) => [w.metatype?.name, w.metatype as Type]));
+    const accepting = new Set<string>();
+    const routes = bff.app.get(RouteInventory).routes();
+    for (const r of routes) {
+      const cls = controllers.get(r.controller)!;
+      const targets = [cls.prototype[r.handler] as () => unknown, cls];
+      const policy = reflector.getAllAndOverride(RoutePolicy, targets);
+      const breakGlass = reflector.getAllAndOverride(BreakGlassScope, targets);
+      if (breakGlass && policy && policy.kind !== 'public' && !reflector.getAllAndOverride(SelfAuthorizing, targets)) {
+        accepting.add(`${r.controller.replace(/Controller$/, '')}_${r.handler}`);
+      }
+    }
+    // The operations that document Basic, by operation id (`<Controller>_<handler>`, `_<method>` appended for @All routes).
+    const documented = new Set<string>();
+    const operationIds = new Set<string>();
+    for (const [path, ops] of Object.entries(spec.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        operationIds.add(op.operationId);
+        if (!(op.security ?? []).some((requirement) => 'basic' in requirement)) continue;
+        documented.add(op.operationId.replace(new RegExp(`_${method}$`), ''));
+        // An alternative of its own, next to bearer: never `{bearer, basic}` (that would demand both).
+        expect([path, method, op.security]).toEqual([path, method, [{ bearer: [] }, { basic: [] }]]);
+      }
+    }
+    for (const id of accepting) expect(operationIds).toContain(id);
+    expect([...documented].sort()).toEqual([...accepting].sort());
+    // Today: the nine Trino Gateway admin routes of DESIGN.md.
+    expect(accepting.size).toBe(ROUTES.length);
+    expect(routes.filter((r) => accepting.has(`${r.controller.replace(/Controller$/, '')}_${r.handler}`)).map((r) => r.path).sort()).toEqual(
+      ROUTES.map((r) => r.path.replace(/trino-etl-1$/, ':clusterName')).sort(),
+    );
   });
 });
 

@@ -61,4 +61,28 @@ describe('WsTicketService', () => {
     });
     await expect(tickets.redeem(ticket, agent)).rejects.toMatchObject({ detail: 'the ticket could not be opened' });
   });
+  describe('check (the gateway check before the upgrade)', () => {
+    it('yields the token without consuming the ticket: the upgrade still redeems it, once', async () => {
+      const { ticket } = await tickets.issue(agent, TOKEN);
+      expect(await tickets.check(ticket, agent)).toBe(TOKEN);
+      expect(await tickets.check(ticket, agent)).toBe(TOKEN);
+      expect(await tickets.redeem(ticket, agent)).toBe(TOKEN);
+      await expect(tickets.check(ticket, agent)).rejects.toMatchObject({ status: 401, detail: 'the ticket is unknown, already used or expired' });
+    });
+
+    it('refuses another agent’s ticket (and leaves it to its agent), malformed, unknown and expired tickets', async () => {
+      const { ticket } = await tickets.issue(agent, TOKEN);
+      await expect(tickets.check(ticket, randomUUID())).rejects.toMatchObject({ status: 401, detail: 'the ticket was issued for another agent' });
+      expect(await tickets.redeem(ticket, agent)).toBe(TOKEN);
+      await expect(tickets.check('short', agent)).rejects.toMatchObject({ detail: 'the ticket is malformed' });
+      await expect(tickets.check('A'.repeat(43), agent)).rejects.toMatchObject({ reason: 'token_invalid' });
+      const later = await tickets.issue(agent, TOKEN);
+      jest.useFakeTimers({ now: Date.now() + WS_TICKET_TTL_S * 1000 + 1, doNotFake: ['nextTick', 'setImmediate'] });
+      try {
+        await expect(tickets.check(later.ticket, agent)).rejects.toMatchObject({ reason: 'token_invalid' });
+      } finally {
+        jest.useRealTimers();
+      }
+    });
+  });
 });

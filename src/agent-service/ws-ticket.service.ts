@@ -54,17 +54,33 @@ export class WsTicketService {
    */
   async redeem(ticket: string, agentId: string): Promise<string> {
     if (!TICKET_FORMAT.test(ticket)) throw new AuthFailure(401, 'token_invalid', 'the ticket is malformed');
-    const stored = await this.store.takeJson<StoredTicket>(ticketKey(ticket));
-    if (!stored) throw new AuthFailure(401, 'token_invalid', 'the ticket is unknown, already used or expired');
-    if (stored.agentId !== agentId) throw new AuthFailure(401, 'token_invalid', 'the ticket was issued for another agent');
-    try {
-      const raw = Buffer.from(stored.sealed, 'base64url');
-      const decipher = createDecipheriv('aes-256-gcm', sealingKey(ticket), raw.subarray(0, IV_BYTES));
-      decipher.setAAD(Buffer.from(agentId));
-      decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
-      return Buffer.concat([decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)), decipher.final()]).toString('utf8');
-    } catch {
-      throw new AuthFailure(401, 'token_invalid', 'the ticket could not be opened');
-    }
+    return unseal(ticket, agentId, await this.store.takeJson<StoredTicket>(ticketKey(ticket)));
+  }
+
+  /**
+   * The token a ticket stands for, WITHOUT consuming the ticket: for the gateway check (/api/auth,
+   * nginx auth_request) that runs before the upgrade, which then redeems it. Refused exactly as
+   * redeem() refuses (401: malformed, unknown, used, expired, another agent), so a ticket that
+   * passes this check is one the upgrade would accept, and one that fails it never reaches the
+   * upgrade.
+   */
+  async check(ticket: string, agentId: string): Promise<string> {
+    if (!TICKET_FORMAT.test(ticket)) throw new AuthFailure(401, 'token_invalid', 'the ticket is malformed');
+    return unseal(ticket, agentId, await this.store.getJson<StoredTicket>(ticketKey(ticket)));
+  }
+}
+
+/** The token sealed in a stored ticket, once its binding (the agent) is checked. */
+function unseal(ticket: string, agentId: string, stored: StoredTicket | undefined): string {
+  if (!stored) throw new AuthFailure(401, 'token_invalid', 'the ticket is unknown, already used or expired');
+  if (stored.agentId !== agentId) throw new AuthFailure(401, 'token_invalid', 'the ticket was issued for another agent');
+  try {
+    const raw = Buffer.from(stored.sealed, 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', sealingKey(ticket), raw.subarray(0, IV_BYTES));
+    decipher.setAAD(Buffer.from(agentId));
+    decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
+    return Buffer.concat([decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+  } catch {
+    throw new AuthFailure(401, 'token_invalid', 'the ticket could not be opened');
   }
 }

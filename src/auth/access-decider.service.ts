@@ -1,5 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { WsTicketService } from '../agent-service/ws-ticket.service';
 import { MetricsService } from '../common/metrics.service';
+import { StateStore } from '../state/state-store';
 import { authorize, type AccessPolicy } from './access-policy';
 import { AuthFailure } from './auth-failure';
 import type { Principal } from './principal';
@@ -19,17 +21,23 @@ export type Decision =
 @Injectable()
 export class AccessDecider {
   private readonly log = new Logger('AuthDecision');
+  /** ws-tickets shown to /api/auth: checked, never consumed here (the upgrade redeems them). */
+  private readonly tickets: WsTicketService;
 
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly metrics: MetricsService,
-  ) {}
+    store: StateStore,
+  ) {
+    this.tickets = new WsTicketService(store);
+  }
 
   /**
    * Decides a request. A token verified before is decided synchronously (no await on the hot
    * path); a new one is verified first. Callers may always `await` the result.
    */
   decide(sources: TokenSources, policy: AccessPolicy, route: string): Decision | Promise<Decision> {
+    if (sources.wsTicket) return this.decideTicket(sources, policy, route);
     let token: string | undefined;
     try {
       token = extractToken(sources);
@@ -68,10 +76,35 @@ export class AccessDecider {
     } catch {
       return undefined;
     }
-    if (token === undefined || policy.kind === 'public') return undefined;
+    if (token === undefined || policy.kind === 'public' || sources.wsTicket) return undefined;
     const principal = this.verifier.peek(token);
     if (!principal || !authorize(principal, policy).allow) return undefined;
     return { allow: true, principal, token };
+  }
+
+  /**
+   * A ws-ticket (only /api/auth shows one, for the agent upgrade): the only credential of the
+   * request, checked without being consumed, and then the token it stands for is decided like any
+   * other — so the answer, and the principal's identity headers, are those of that token.
+   */
+  private async decideTicket(sources: TokenSources, policy: AccessPolicy, route: string): Promise<Decision> {
+    const { wsTicket, ...others } = sources;
+    let other: string | undefined;
+    try {
+      other = extractToken(others);
+    } catch (err) {
+      return this.deny(err as AuthFailure, route, policy);
+    }
+    if (wsTicket!.ambiguous || other !== undefined) {
+      return this.deny(new AuthFailure(400, 'ambiguous_token', 'the request carries a ticket and another credential; send one'), route, policy);
+    }
+    let token: string;
+    try {
+      token = await this.tickets.check(wsTicket!.ticket, wsTicket!.agentId);
+    } catch (err) {
+      return this.refused(err, route, policy);
+    }
+    return this.decide({ queryTokens: [token] }, policy, route);
   }
 
   private refused(err: unknown, route: string, policy: AccessPolicy): Decision {

@@ -7,7 +7,7 @@ import { AccessDecider, type Decision } from './access-decider.service';
 import { AUTHENTICATED_POLICY, gatewayPolicyFor, normalisePath, type AccessPolicy } from './access-policy';
 import { ExtAuthz } from './decorators';
 import { identityClaim, type Principal } from './principal';
-import { queryValues, type TokenSources } from './token-source';
+import { presentedWsTicket, queryValues, type TokenSources } from './token-source';
 
 /**
  * Identity headers a client may try to smuggle past a gateway. Envoy honours
@@ -197,6 +197,7 @@ function gatewayRequest(req: FastifyRequest): GatewayRequest {
     authorization: req.headers.authorization,
     queryTokens: [req.url, ...originalUris].flatMap((u) => queryValues(u, 'access-token')),
     bodyToken: body && typeof body === 'object' ? body.token : undefined,
+    wsTicket: presentedWsTicket([req.url.slice('/api/auth'.length), ...originalUris], header(req, 'x-original-method') ?? req.method),
   };
   return { paths, sources, policies: [...new Set((paths.length > 0 ? paths : ['/']).map(gatewayPolicyFor))] };
 }

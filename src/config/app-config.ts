@@ -39,6 +39,8 @@ export interface AppConfig {
     audience: string;
     basicAuth?: string;
     timeoutMs: number;
+    /** Public base URL of the Trino web UI, where GET /ui/query.html (a query's infoUri) redirects. */
+    uiUrl?: string;
   };
   trinoGateway: { url?: string; audience: string; basicAuth?: string; breakGlassUsers: Map<string, string>; timeoutMs: number };
   mlAgent: { url?: string; audience: string; tokenMode: 'exchange' | 'forward'; timeoutMs: number };

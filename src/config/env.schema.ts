@@ -132,6 +132,9 @@ export class EnvSchema {
   @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(600000)
   TRINO_TIMEOUT_MS?: number;
 
+  @IsOptional() @IsUrl(URL_OPTS) @Matches(/^[^?#]*$/, { message: 'TRINO_UI_URL must be a base URL without query or fragment' })
+  TRINO_UI_URL?: string;
+
   @IsOptional() @IsUrl(URL_OPTS)
   TRINO_GATEWAY_URL?: string;
 

@@ -213,6 +213,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
       audience: s.TRINO_AUDIENCE ?? 'trino',
       basicAuth: s.TRINO_BASIC_AUTH,
       timeoutMs: s.TRINO_TIMEOUT_MS ?? 30000,
+      uiUrl: s.TRINO_UI_URL?.replace(/\/+$/, ''),
     },
     trinoGateway: {
       url: (s.TRINO_GATEWAY_URL ?? trinoUrl)?.replace(/\/+$/, ''),

@@ -16,6 +16,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { getAuthContext } from '../auth/auth-context';
 import { Authenticated, Public } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
+import { problem } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { clientGoneSignal } from './client-gone';
 import { QueryResultsDto, TrinoQueryInfoDto, TrinoServerInfoDto } from './dto/query-results.dto';
@@ -48,6 +49,9 @@ function ApiTrinoSessionHeaders(): MethodDecorator {
   };
 }
 
+/** A Trino query id (io.trino.spi.QueryId: lowercase letters, digits, underscores). */
+const QUERY_ID = /^[a-z0-9_]{1,128}$/;
+
 const FOLLOW_DOC =
   'nextUri / partialCancelUri of a query, as the BFF rewrote them: `{queryId}/{slug}/{token}` ' +
   '(executing also `partialCancel/{queryId}/{stageId}/{slug}/{token}`, DELETE only). Only the user who submitted ' +
@@ -58,14 +62,14 @@ const FOLLOW_DOC =
  * the coordinator's, with X-Trino-User from the token and every URI pointing back at the BFF.
  */
 @ApiTags('trino-protocol')
-@Controller('v1')
+@Controller()
 export class TrinoProtocolController {
   constructor(
     private readonly protocol: TrinoProtocolService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  @Post('statement')
+  @Post('v1/statement')
   @Authenticated()
   @ApiOperation({
     summary: 'Submit a SQL statement (Trino client protocol)',
@@ -85,7 +89,7 @@ export class TrinoProtocolController {
     await this.answer(reply, () => this.protocol.submit(this.protocolRequest(req, reply), req.body));
   }
 
-  @Get('statement/queued/*')
+  @Get('v1/statement/queued/*')
   @Authenticated()
   @ApiOperation({ summary: 'Next result of a queued query (its nextUri)', description: FOLLOW_DOC })
   @ApiParam({ name: 'path', description: '{queryId}/{slug}/{token}', example: '20250101_120000_00001_abcde/y1a2b3c4d/1' })
@@ -97,7 +101,7 @@ export class TrinoProtocolController {
     await this.follow(req, reply, 'queued', rest, 'GET', query);
   }
 
-  @Delete('statement/queued/*')
+  @Delete('v1/statement/queued/*')
   @Authenticated()
   @ApiOperation({ summary: 'Cancel a queued query', description: FOLLOW_DOC })
   @ApiParam({ name: 'path', description: '{queryId}/{slug}/{token}', example: '20250101_120000_00001_abcde/y1a2b3c4d/1' })
@@ -107,7 +111,7 @@ export class TrinoProtocolController {
     await this.follow(req, reply, 'queued', rest, 'DELETE', undefined);
   }
 
-  @Get('statement/executing/*')
+  @Get('v1/statement/executing/*')
   @Authenticated()
   @ApiOperation({
     summary: 'Next page of a running query (its nextUri)',
@@ -123,7 +127,7 @@ export class TrinoProtocolController {
     await this.follow(req, reply, 'executing', rest, 'GET', query);
   }
 
-  @Delete('statement/executing/*')
+  @Delete('v1/statement/executing/*')
   @Authenticated()
   @ApiOperation({ summary: 'Cancel a running query (nextUri), or a stage of it (partialCancelUri)', description: FOLLOW_DOC })
   @ApiParam({ name: 'path', description: '{queryId}/{slug}/{token} or partialCancel/{queryId}/{stageId}/{slug}/{token}', example: '20250101_120000_00001_abcde/y0c6c1f2e/3' })
@@ -133,7 +137,7 @@ export class TrinoProtocolController {
     await this.follow(req, reply, 'executing', rest, 'DELETE', undefined);
   }
 
-  @Get('info')
+  @Get('v1/info')
   @Public()
   @ApiOperation({ summary: 'Coordinator information (public, as in Trino)' })
   @ApiOkResponse({ type: TrinoServerInfoDto })
@@ -142,7 +146,7 @@ export class TrinoProtocolController {
     await this.answer(reply, () => this.protocol.serverInfo(clientGoneSignal(reply.raw)));
   }
 
-  @Get('query/:queryId')
+  @Get('v1/query/:queryId')
   @Authenticated()
   @ApiOperation({ summary: 'Query details (Trino QueryInfo); only the user who submitted the query' })
   @ApiParam({ name: 'queryId', example: '20250101_120000_00001_abcde' })
@@ -154,7 +158,7 @@ export class TrinoProtocolController {
     await this.answer(reply, () => this.protocol.queryInfo(this.protocolRequest(req, reply), queryId));
   }
 
-  @Delete('query/:queryId')
+  @Delete('v1/query/:queryId')
   @Authenticated()
   @ApiOperation({ summary: 'Cancel a query (how trino-client cancels); only the user who submitted it' })
   @ApiParam({ name: 'queryId', example: '20250101_120000_00001_abcde' })
@@ -162,6 +166,25 @@ export class TrinoProtocolController {
   @ApiProblems(403, 404, 502, 503, 504)
   async cancelQuery(@Req() req: FastifyRequest, @Res() reply: FastifyReply, @Param('queryId') queryId: string): Promise<void> {
     await this.answer(reply, () => this.protocol.cancelQuery(this.protocolRequest(req, reply), queryId));
+  }
+
+  @Get('ui/query.html')
+  @Public()
+  @ApiOperation({
+    summary: 'A query’s page in the Trino web UI (the infoUri of its QueryResults)',
+    description:
+      'The query string is the bare query id, as Trino writes infoUri: `/ui/query.html?20250101_120000_00001_abcde`. ' +
+      'The BFF does not serve Trino’s web UI (it has its own login); it redirects to the page on TRINO_UI_URL, ' +
+      'the UI’s public address, which authenticates the user itself. 404 when TRINO_UI_URL is not set.',
+  })
+  @ApiResponse({ status: 302, description: 'To TRINO_UI_URL/ui/query.html?{queryId}' })
+  @ApiProblems(400, 404)
+  queryPage(@Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
+    const queryId = req.url.split('?')[1] ?? '';
+    if (!QUERY_ID.test(queryId)) throw problem.badRequest('the query string must be a Trino query id');
+    const ui = this.config.trino.uiUrl;
+    if (!ui) throw problem.notFound('no Trino web UI is published for this platform (TRINO_UI_URL is not set)');
+    reply.header('cache-control', 'no-store').redirect(`${ui}/ui/query.html?${queryId}`, 302);
   }
 
   private follow(req: FastifyRequest, reply: FastifyReply, stage: StatementStage, rest: string, method: 'GET' | 'DELETE', query: unknown): Promise<void> {

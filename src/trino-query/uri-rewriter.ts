@@ -29,7 +29,8 @@ const PROTOCOL_PATH = /\/(?:v1|ui)\//;
 
 /**
  * The base URL clients must use to reach the BFF, as the BFF writes it into nextUri, infoUri and
- * partialCancelUri: PUBLIC_URL when configured; otherwise the request's own scheme and host, which
+ * partialCancelUri (infoUri, the query's page in Trino's web UI, becomes the BFF's /ui/query.html,
+ * which redirects to TRINO_UI_URL: a client is never handed the coordinator's internal address): PUBLIC_URL when configured; otherwise the request's own scheme and host, which
  * Fastify takes from X-Forwarded-Proto / X-Forwarded-Host only when TRUST_PROXY is on (then
  * X-Forwarded-Prefix is honoured too, as Trino 452+ does).
  */

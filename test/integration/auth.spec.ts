@@ -240,6 +240,61 @@ describe('authentication and the ext-authz doors (sandbox issuer, real HTTP)', (
       const res = await get('/api/auth/api/agents', { ...bearer(viewer), 'content-type': 'application/json' }, { method: 'POST', body: JSON.stringify({ token: alice }) });
       await expectProblem(res, 400, 'ambiguous_token');
     });
+
+    describe('?ticket= of the agent WebSocket upgrade (checked, never consumed: the upgrade redeems it)', () => {
+      const agentOf = async (token: string): Promise<string> => {
+        const res = await get('/api/agents', { ...bearer(token), 'content-type': 'application/json' }, { method: 'POST', body: JSON.stringify({ name: 'ticketed' }) });
+        expect(res.status).toBe(201);
+        return ((await res.json()) as { id: string }).id;
+      };
+      const ticketOf = async (token: string, id: string): Promise<string> => {
+        const res = await get(`/api/agents/${id}/ws-ticket`, bearer(token), { method: 'POST' });
+        expect(res.status).toBe(201);
+        return ((await res.json()) as { ticket: string }).ticket;
+      };
+
+      it('200 with the x-user-* of the ticket’s principal, from X-Original-URI (nginx) and from the suffix (Envoy), any number of times', async () => {
+        const id = await agentOf(admin);
+        const ticket = await ticketOf(admin, id);
+        for (let i = 0; i < 2; i++) {
+          const nginx = await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}`, 'x-original-method': 'GET' });
+          expect(nginx.status).toBe(200);
+          expect(nginx.headers.get('x-user-name')).toBe('admin');
+          expect(nginx.headers.get('x-user-id')).toBe(decodePart(admin, 1).sub);
+          const envoy = await get(`/api/auth/api/agents/${id}/react?ticket=${ticket}`);
+          expect(envoy.status).toBe(200);
+          expect(envoy.headers.get('x-user-email')).toBe(decodePart(admin, 1).email);
+        }
+      });
+
+      it('401 token_invalid for an unknown, malformed or other-agent ticket; 401 token_missing on any other path or method', async () => {
+        const id = await agentOf(alice);
+        const other = await agentOf(alice);
+        const ticket = await ticketOf(alice, id);
+        await expectProblem(await get('/api/auth', { 'x-original-uri': `/api/agents/${other}/react?ticket=${ticket}` }), 401, 'token_invalid');
+        await expectProblem(await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=${'A'.repeat(43)}` }), 401, 'token_invalid');
+        await expectProblem(await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=short` }), 401, 'token_invalid');
+        for (const uri of [`/api/agents/${id}?ticket=${ticket}`, `/api/agents/${id}/react/?ticket=${ticket}`, `/api/agents/${id}/./react?ticket=${ticket}`, `/api/other?ticket=${ticket}`]) {
+          await expectProblem(await get('/api/auth', { 'x-original-uri': uri }), 401, 'token_missing');
+        }
+        await expectProblem(await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}`, 'x-original-method': 'POST' }), 401, 'token_missing');
+        // Only the literal name, as nginx's $arg_ticket sees it: a proxy routes what the check accepted.
+        await expectProblem(await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?tick%65t=${ticket}` }), 401, 'token_missing');
+        // Every presented path must be the upgrade of that agent: a second path gets nothing from the ticket.
+        await expectProblem(await get(`/api/auth/api/agents/${id}?ticket=${ticket}`, { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}` }), 401, 'token_missing');
+        // None of this consumed it.
+        expect((await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}` })).status).toBe(200);
+      });
+
+      it('400 ambiguous_token for a ticket with another credential, or two tickets', async () => {
+        const id = await agentOf(alice);
+        const ticket = await ticketOf(alice, id);
+        const uri = `/api/agents/${id}/react?ticket=${ticket}`;
+        await expectProblem(await get('/api/auth', { ...bearer(alice), 'x-original-uri': uri }), 400, 'ambiguous_token');
+        await expectProblem(await get('/api/auth', { 'x-original-uri': `${uri}&access-token=${alice}` }), 400, 'ambiguous_token');
+        await expectProblem(await get('/api/auth', { 'x-original-uri': `${uri}&ticket=${'A'.repeat(43)}` }), 400, 'ambiguous_token');
+      });
+    });
   });
 
   it('answers unknown routes with a problem+json 404, and keeps the request id', async () => {

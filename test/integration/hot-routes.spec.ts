@@ -99,6 +99,24 @@ describe('hot routes: the fast path answers exactly as the routes do', () => {
     expect(same.status).toBe(200);
   });
 
+  it('/api/auth: a ?ticket= upgrade is never answered by the fast path, even beside a cached header token', async () => {
+    const alice = await bff.token('alice');
+    expect((await call('/api/auth/api/agents', alice)).status).toBe(200);
+    const created = await call('/api/agents', alice, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'hot' }) });
+    const { id } = (await created.json()) as { id: string };
+    const issued = await call(`/api/agents/${id}/ws-ticket`, alice, { method: 'POST' });
+    const { ticket } = (await issued.json()) as { ticket: string };
+    decide.mockClear();
+    const both = await call('/api/auth', alice, { headers: { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}` } });
+    expect(both.status).toBe(400);
+    expect(((await both.json()) as { reason: string }).reason).toBe('ambiguous_token');
+    const alone = await call('/api/auth', undefined, { headers: { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}` } });
+    expect(alone.status).toBe(200);
+    expect(alone.headers.get('x-user-name')).toBe('alice');
+    // Both reached the route with the ticket (the second once more, deciding the token the ticket stands for).
+    expect(decide.mock.calls.filter(([sources]) => (sources as { wsTicket?: unknown }).wsTicket !== undefined)).toHaveLength(2);
+  });
+
   it('/api/validate: a cached header token with a different access-token query is 400 ambiguous_token', async () => {
     const [alice, other] = await Promise.all([bff.token('alice'), bff.token('admin')]);
     expect((await call('/api/validate/v1/statement', alice)).status).toBe(200);

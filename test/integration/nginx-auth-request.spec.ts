@@ -1,5 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
+import { llmReplyFor } from '../../sandbox/llm-provider';
+import { httpRequest } from '../support/net';
 import { startNginx, type NginxServer } from '../support/nginx';
 import { startTestBff, type TestBff } from '../support/app';
 
@@ -95,5 +98,206 @@ describe('nginx auth_request → /api/auth (real nginx)', () => {
   it('an expired token is a 401 through nginx, never a 500', async () => {
     const expired = await bff.token('alice', { expiresInS: -60 });
     expect((await through('/api/agents', { authorization: `Bearer ${expired}` })).status).toBe(401);
+  });
+});
+
+/** The agent conversation through the real `ws` client: the session, or the HTTP answer that refused the upgrade. */
+type Upgrade =
+  | { ws: WebSocket; headers: IncomingHttpHeaders; turn(content: string): Promise<string> }
+  | { refused: true; status: number; headers: IncomingHttpHeaders; body: string };
+
+function upgrade(url: string): Promise<Upgrade> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { handshakeTimeout: 5000 });
+    let headers: IncomingHttpHeaders = {};
+    const frames: Array<{ type: string; content?: string; reason?: string }> = [];
+    const waiters: Array<() => void> = [];
+    ws.on('upgrade', (res) => (headers = res.headers));
+    ws.on('message', (data) => {
+      frames.push(JSON.parse(data.toString()) as (typeof frames)[number]);
+      waiters.splice(0).forEach((w) => w());
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        resolve({ refused: true, status: res.statusCode ?? 0, headers: res.headers, body });
+        ws.terminate();
+      });
+    });
+    ws.once('error', reject);
+    ws.once('open', () => {
+      let taken = 0;
+      const next = () =>
+        new Promise<(typeof frames)[number]>((res, rej) => {
+          const timer = setTimeout(() => rej(new Error('no frame in time')), 10_000);
+          const poll = () => {
+            if (taken < frames.length) {
+              clearTimeout(timer);
+              return res(frames[taken++]);
+            }
+            waiters.push(poll);
+          };
+          poll();
+        });
+      resolve({
+        ws,
+        headers,
+        async turn(content) {
+          ws.send(JSON.stringify({ type: 'user_message', content }));
+          let text = '';
+          for (;;) {
+            const f = await next();
+            if (f.type === 'delta') text += f.content ?? '';
+            else if (f.type === 'done') return text;
+            else throw new Error(`unexpected frame ${JSON.stringify(f)}`);
+          }
+        },
+      });
+    });
+  });
+}
+
+function opened(u: Upgrade): Extract<Upgrade, { ws: WebSocket }> {
+  if ('refused' in u) throw new Error(`the upgrade was refused: ${u.status} ${u.body}`);
+  return u;
+}
+
+/**
+ * ?ticket= upgrades of the agent WebSocket behind nginx auth_request, as the platform's single-node
+ * setup runs them: /api/auth checks the ticket (without consuming it) and answers with the ticket's
+ * principal; the BFF's upgrade then redeems it, once. A ticket opens that one agent's upgrade, and
+ * nothing else.
+ */
+describe('nginx auth_request → /api/auth: ?ticket= WebSocket upgrades (real nginx, real ws)', () => {
+  let bff: TestBff;
+  let nginx: NginxServer;
+  let upstream: Server;
+  let alice: string;
+  const upstreamCalls: string[] = [];
+
+  beforeAll(async () => {
+    bff = await startTestBff();
+    alice = await bff.token('alice');
+    // Stands for REST upstreams behind the same auth_request: it must never be reached with a ticket.
+    upstream = createServer((req, res) => {
+      upstreamCalls.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const upstreamPort = (upstream.address() as AddressInfo).port;
+    const bffPort = new URL(bff.url).port;
+    nginx = await startNginx({
+      httpBlock: `
+  map $http_upgrade $connection_upgrade { default upgrade; '' close; }`,
+      serverBlock: `
+        # The conversation WebSocket: auth_request on the Upgrade request (?ticket=, ?access-token= or
+        # Bearer), then a tunnel to the BFF, which redeems a ticket before the 101. The identity
+        # /api/auth answered with is echoed back to the client so the test can see whose it was.
+        location ~ ^/api/agents/[^/]+/react$ {
+          auth_request /_bff_auth;
+          auth_request_set $user_id $upstream_http_x_user_id;
+          auth_request_set $user_name $upstream_http_x_user_name;
+          auth_request_set $user_email $upstream_http_x_user_email;
+          add_header X-Auth-User-Id $user_id always;
+          add_header X-Auth-User-Name $user_name always;
+          add_header X-Auth-User-Email $user_email always;
+          proxy_http_version 1.1;
+          proxy_set_header Upgrade $http_upgrade;
+          proxy_set_header Connection $connection_upgrade;
+          proxy_pass http://127.0.0.1:${bffPort};
+        }
+        location / {
+          auth_request /_bff_auth;
+          proxy_pass http://127.0.0.1:${upstreamPort};
+        }
+        location = /_bff_auth {
+          internal;
+          proxy_pass http://127.0.0.1:${bffPort}/api/auth;
+          proxy_pass_request_body off;
+          proxy_set_header Content-Length "";
+          proxy_set_header X-Original-URI $request_uri;
+          proxy_set_header X-Original-Method $request_method;
+        }`,
+    });
+  });
+  afterAll(async () => {
+    await nginx?.stop();
+    await new Promise((r) => upstream?.close(r));
+    await bff?.close();
+  });
+
+  const createAgent = async (name: string): Promise<string> => {
+    const res = await httpRequest(`${bff.url}/api/agents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name }),
+    });
+    expect(res.status).toBe(201);
+    return (JSON.parse(res.body) as { id: string }).id;
+  };
+  const ticketFor = async (agentId: string): Promise<string> => {
+    const res = await httpRequest(`${bff.url}/api/agents/${agentId}/ws-ticket`, { method: 'POST', headers: { authorization: `Bearer ${alice}` } });
+    expect(res.status).toBe(201);
+    return (JSON.parse(res.body) as { ticket: string }).ticket;
+  };
+  const react = (agentId: string, ticket: string) => `${nginx.url.replace(/^http/, 'ws')}/api/agents/${agentId}/react?ticket=${ticket}`;
+  /** nginx's own 401 page: the auth subrequest refused, and the request never reached the BFF's upgrade. */
+  const refusedByAuthRequest = (u: Upgrade) => {
+    expect('refused' in u && u.status).toBe(401);
+    expect('refused' in u && u.headers['content-type']).toMatch(/^text\/html/);
+  };
+
+  it('a ticketed upgrade passes auth_request with the ticket’s principal, and the conversation streams', async () => {
+    const id = await createAgent('ticket through nginx');
+    const s = opened(await upgrade(react(id, await ticketFor(id))));
+    expect(s.headers['x-auth-user-name']).toBe('alice');
+    expect(s.headers['x-auth-user-email']).toBe('alice@example.com');
+    expect(s.headers['x-auth-user-id']).toBe('7c1d3a52-9e4b-4f0e-8a61-0b5c2d9e4f11');
+    expect(await s.turn('ticketed, through nginx')).toBe(llmReplyFor('ticketed, through nginx'));
+    s.ws.close();
+    expect(nginx.errorLog()).not.toMatch(/auth request unexpected status/);
+  });
+
+  it('the same ticket reused through nginx is refused by the auth subrequest', async () => {
+    const id = await createAgent('reuse');
+    const ticket = await ticketFor(id);
+    const s = opened(await upgrade(react(id, ticket)));
+    expect(await s.turn('once')).toBe(llmReplyFor('once'));
+    s.ws.close();
+    refusedByAuthRequest(await upgrade(react(id, ticket)));
+  });
+
+  it('a ticket for agent A used on agent B is refused, and still opens A (a refused check consumes nothing)', async () => {
+    const a = await createAgent('A');
+    const b = await createAgent('B');
+    const ticket = await ticketFor(a);
+    refusedByAuthRequest(await upgrade(react(b, ticket)));
+    const s = opened(await upgrade(react(a, ticket)));
+    expect(await s.turn('agent A')).toBe(llmReplyFor('agent A'));
+    s.ws.close();
+  });
+
+  it('a ticket authorises no REST route through nginx (the upstream is never called), only its upgrade', async () => {
+    const id = await createAgent('rest');
+    const ticket = await ticketFor(id);
+    const before = upstreamCalls.length;
+    for (const [method, path] of [
+      ['GET', `/api/agents/${id}?ticket=${ticket}`],
+      ['GET', `/api/agents?ticket=${ticket}`],
+      ['POST', `/api/agents/${id}/ws-ticket?ticket=${ticket}`],
+      ['DELETE', `/api/agents/${id}?ticket=${ticket}`],
+      ['GET', `/api/agents/${id}/react/x?ticket=${ticket}`],
+      ['GET', `/api/datasets?ticket=${ticket}`],
+    ]) {
+      const res = await httpRequest(`${nginx.url}${path}`, { method });
+      expect([method, path.split('?')[0], res.status]).toEqual([method, path.split('?')[0], 401]);
+    }
+    expect(upstreamCalls.length).toBe(before);
+    const s = opened(await upgrade(react(id, ticket)));
+    expect(await s.turn('still valid')).toBe(llmReplyFor('still valid'));
+    s.ws.close();
+    expect(nginx.errorLog()).not.toMatch(/auth request unexpected status/);
   });
 });

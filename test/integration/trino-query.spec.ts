@@ -408,7 +408,7 @@ describe('Trino behind a proxy: URIs rewritten to the forwarded host or PUBLIC_U
     // The coordinator writes URIs naming a host nobody outside could reach.
     internal = await startTrinoCoordinator({ externalUrl: 'http://trino-internal.invalid:8080', pageRows: 100 });
     proxied = await startTestBff({ TRINO_URL: internal.url, TRUST_PROXY: 'true' }, { sandbox });
-    published = await startTestBff({ TRINO_URL: internal.url, PUBLIC_URL: 'https://data.example.com/bff' }, { sandbox });
+    published = await startTestBff({ TRINO_URL: internal.url, PUBLIC_URL: 'https://data.example.com/bff', TRINO_UI_URL: 'https://trino.example.com/' }, { sandbox });
   });
   afterAll(async () => {
     await proxied?.close();
@@ -433,6 +433,23 @@ describe('Trino behind a proxy: URIs rewritten to the forwarded host or PUBLIC_U
     });
     expect(page.nextUri).toMatch(/^https:\/\/bff\.example\.com\/data\/v1\/statement\/queued\/[^/]+\/y[0-9a-f]+\/1$/);
     expect(page.infoUri).toBe(`https://bff.example.com/data/ui/query.html?${page.id}`);
+  });
+
+  it('infoUri is the BFF’s /ui/query.html, which sends a browser to the query’s page on TRINO_UI_URL (never the coordinator)', async () => {
+    const token = await published.token('alice');
+    const page = await submit(published.url, token, 'SELECT 1');
+    expect(page.infoUri).toBe(`https://data.example.com/bff/ui/query.html?${page.id}`);
+    // A link for humans: a browser follows it without a bearer token; Trino's UI authenticates them itself.
+    const res = await fetch(page.infoUri.replace('https://data.example.com/bff', published.url), { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe(`https://trino.example.com/ui/query.html?${page.id}`);
+    expect(res.headers.get('location')).not.toMatch(/trino-internal|127\.0\.0\.1/);
+    // Only a query id is redirected; without TRINO_UI_URL the page is an explained 404 (the BFF serves no Trino UI).
+    const bad = await fetch(`${published.url}/ui/query.html?x%2F..%2F`, { redirect: 'manual' });
+    expect([bad.status, ((await bad.json()) as Json).reason]).toEqual([400, 'validation_failed']);
+    const unpublished = await fetch(`${proxied.url}/ui/query.html?${page.id}`, { redirect: 'manual' });
+    expect(unpublished.status).toBe(404);
+    expect(((await unpublished.json()) as Json).detail).toMatch(/TRINO_UI_URL/);
   });
 
   it('uses PUBLIC_URL when set', async () => {

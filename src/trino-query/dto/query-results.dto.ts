@@ -58,7 +58,11 @@ export class TrinoStatementStatsDto {
  */
 export class QueryResultsDto {
   @ApiProperty({ example: '20250101_120000_00001_abcde' }) id!: string;
-  @ApiProperty({ example: 'https://bff.example.com/ui/query.html?20250101_120000_00001_abcde' }) infoUri!: string;
+  @ApiProperty({
+    example: 'https://bff.example.com/ui/query.html?20250101_120000_00001_abcde',
+    description: 'The query’s page in the Trino web UI, for humans: the BFF redirects it to TRINO_UI_URL (404 when unset)',
+  })
+  infoUri!: string;
   @ApiPropertyOptional({ example: 'https://bff.example.com/v1/statement/executing/partialCancel/20250101_120000_00001_abcde/0/y0c6c1f2e/1' })
   partialCancelUri?: string;
   @ApiPropertyOptional({

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, as `npm test` runs it (after scripts/setup.sh --test):
-# build (the e2e tier runs dist/main.js), type-check, then every jest tier on real servers.
+# build (the e2e tier runs dist/main.js), type-check, lint (zero warnings), formatting, then every jest tier on real servers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 npm run build
 npx tsc --noEmit -p tsconfig.json
+npm run lint
+npm run format:check
 
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT

@@ -20,7 +20,6 @@ export class AuthController {
     private readonly decider: AccessDecider,
     reflector: Reflector,
   ) {
-    // eslint-disable-next-line @typescript-eslint/unbound-method
     this.mePolicy = reflector.get(RoutePolicy, AuthController.prototype.me);
   }
 

@@ -19,6 +19,7 @@ export interface Principal {
   claims: Readonly<Record<string, unknown>>;
 }
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 export const hasControlChars = (v: string): boolean => CONTROL_CHARS.test(v);

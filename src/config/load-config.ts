@@ -118,6 +118,7 @@ function parseGroupPermissions(raw: string | undefined, problems: ConfigProblem[
   }
   Object.entries(parsed as Record<string, unknown>).forEach(([name, level], i) => {
     const where = `MLFLOW_GROUP_PERMISSIONS entry ${i + 1}`;
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
     if (name.length === 0 || name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) {
       problems.push({ key: where, rule: 'the group or role name must be 1-255 printable characters' });
     } else if (typeof level !== 'string' || !(MLFLOW_GRANTABLE as readonly string[]).includes(level)) {

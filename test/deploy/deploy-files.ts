@@ -53,7 +53,7 @@ export function parseYaml(text: string, filename = 'yaml'): unknown {
   return docs[0];
 }
 
-export type Json = Record<string, any>;
+export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export const yamlFile = (...parts: string[]) => parseYaml(readDocker(...parts), parts.join('/')) as Json;
 

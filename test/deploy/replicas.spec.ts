@@ -11,7 +11,7 @@ import { freePort, httpRequest, waitUntil } from '../support/net';
 import { spawnNode, type ManagedProcess } from '../support/processes';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
 import { isRefused, openAgentSocket, type AgentSocket } from './agent-socket';
-import { ROOT } from './deploy-files';
+import { ROOT, type Json } from './deploy-files';
 
 /**
  * Two replicas of the built BFF (`node dist/main.js`, NODE_ENV=production) against one sandbox
@@ -30,8 +30,6 @@ interface Replica {
   url: string;
   proc: ManagedProcess;
 }
-
-type Json = Record<string, any>;
 
 describe('two BFF replicas sharing one Valkey (redis-server)', () => {
   let sandbox: Sandbox;

@@ -57,7 +57,6 @@ describe('authentication and the ext-authz doors (sandbox issuer, real HTTP)', (
 
   describe('forged and misused tokens are refused (401, problem+json)', () => {
     const valid = () => decodePart(alice, 1);
-    const header = () => decodePart(alice, 0);
     const cases: Array<[string, () => Promise<string> | string, string]> = [
       ['alg none', () => unsigned({ alg: 'none', typ: 'JWT' }, valid()), 'token_invalid'],
       ['alg none with a signature', () => unsigned({ alg: 'none', typ: 'JWT' }, valid(), 'AAAA'), 'token_invalid'],

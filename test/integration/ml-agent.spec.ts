@@ -15,7 +15,7 @@ const ML_AGENT_AUDIENCE = 'demo-ml-agent';
 
 interface Answer {
   status: number;
-  body: any;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
   text: string;
   headers: Headers;
 }

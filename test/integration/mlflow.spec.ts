@@ -71,7 +71,7 @@ describe('MLflow behind the BFF', () => {
       redirect: 'manual',
     });
     const text = await res.text();
-    let body: Record<string, unknown> = {};
+    let body: Record<string, unknown>;
     try {
       body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     } catch {
@@ -88,11 +88,6 @@ describe('MLflow behind the BFF', () => {
     } finally {
       spy.mockRestore();
     }
-  }
-  async function createExperiment(tok: string, name: string): Promise<string> {
-    const r = await call('POST', `${API}/experiments/create`, { token: tok, body: { name } });
-    expect(r.status).toBe(200);
-    return r.body.experiment_id as string;
   }
   async function grant(tok: string, experimentId: string, username: string, permission: string, base?: string): Promise<void> {
     const r = await call('PUT', `/mlflow-permissions/experiments/${experimentId}/users/${username}`, { token: tok, body: { permission }, base });

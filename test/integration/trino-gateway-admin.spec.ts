@@ -6,7 +6,7 @@ import { BreakGlassScope, RoutePolicy, SelfAuthorizing } from '../../src/auth/de
 import { RouteInventory } from '../../src/auth/route-inventory';
 import { PROBE_CACHE_MS } from '../../src/trino-gateway-admin/break-glass/identity-provider-probe';
 import { hashBreakGlassPassword } from '../../src/trino-gateway-admin/break-glass/password-hash';
-import { SEED_BACKENDS, SEED_ROUTING_RULES, type TrinoGatewayEmulator } from '../../sandbox/trino-gateway';
+import { SEED_ROUTING_RULES, type TrinoGatewayEmulator } from '../../sandbox/trino-gateway';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTestBff, type TestBff } from '../support/app';
 
@@ -16,7 +16,7 @@ const GATEWAY_TIMEOUT_MS = 800;
 
 interface Answer {
   status: number;
-  body: any;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
   text: string;
   headers: Headers;
 }
@@ -297,7 +297,7 @@ describe('Trino Gateway admin routes', () => {
   });
 
   it('documents every route in the generated OpenAPI spec', async () => {
-    const spec = (await (await fetch(`${bff.url}/docs-json`)).json()) as any;
+    const spec = (await (await fetch(`${bff.url}/docs-json`)).json()) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
     for (const r of ROUTES) {
       const path = r.path.replace(/trino-etl-1$/, '{clusterName}');
       const op = spec.paths[path]?.[r.method.toLowerCase()];

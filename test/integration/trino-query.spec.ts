@@ -14,7 +14,7 @@ import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
  */
 jest.setTimeout(30_000);
 
-type Json = Record<string, any>;
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
 interface RawRun {

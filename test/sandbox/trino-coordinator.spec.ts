@@ -25,11 +25,13 @@ async function collect(trino: Trino, query: Parameters<Trino['query']>[0]): Prom
   return { pages, rows, columns: withColumns?.columns?.map((c) => c.name) ?? [], last: pages[pages.length - 1] };
 }
 
+type RawAnswer = { status: number; headers: Headers; text: string; json: () => any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
 /** Raw HTTP request returning status, headers and text body (no client library in between). */
 async function raw(
   url: string,
   init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {},
-): Promise<{ status: number; headers: Headers; text: string; json: () => any }> {
+): Promise<RawAnswer> {
   const res = await fetch(url, init);
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };

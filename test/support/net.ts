@@ -56,7 +56,7 @@ export async function waitUntil(
   for (;;) {
     const aborted = opts.abort?.();
     if (aborted) throw aborted;
-    let ok = false;
+    let ok: boolean;
     try {
       ok = await check();
     } catch {

@@ -44,7 +44,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { freePort } from './lib';
 
-type Role = 'client' | 'llm' | 'bff';
+type Role = 'client' | 'llm' | 'bff' | 'relay';
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 1000);
 const TURNS = Number(process.env.BENCH_TURNS ?? 3);
@@ -55,6 +55,8 @@ const USERS = Number(process.env.BENCH_USERS ?? 100);
 const USE_VALKEY = process.env.BENCH_VALKEY !== '0';
 const START_SPREAD_MS = Number(process.env.BENCH_START_SPREAD_MS ?? 1000);
 const UPGRADE_CONCURRENCY = Number(process.env.BENCH_UPGRADE_CONCURRENCY ?? 100);
+/** A third side in every round: the bare relay (Node's own floor on this host). BENCH_RELAY=0 leaves it out. */
+const WITH_RELAY = process.env.BENCH_RELAY !== '0';
 const MAX_RSS_MB = 300;
 const MAX_ADDED_P99_MS = 10;
 const MODEL = 'bench-model';
@@ -104,22 +106,8 @@ async function llmMain(): Promise<void> {
   process.send?.({ type: 'ready', url: llm.url });
 }
 
-// ----- child: the BFF ------------------------------------------------------------------------------------------
-
-async function bffMain(): Promise<void> {
-  await import('reflect-metadata');
-  const { createApp } = await import('../src/app.factory');
-  const { loadConfig } = await import('../src/config/load-config');
-  const { StateStore } = await import('../src/state/state-store');
-  const { AgentGateway } = await import('../src/agent-service/agent.gateway');
-  const app = await createApp(loadConfig(process.env));
-  await app.listen(0, '127.0.0.1');
-  if (process.env.VALKEY_URL) {
-    const store = app.get(StateStore);
-    for (let i = 0; i < 100 && !store.shared; i++) await new Promise((r) => setTimeout(r, 50));
-    if (!store.shared) throw new Error('the BFF did not reach Valkey');
-  }
-  const { port } = app.getHttpServer().address() as { port: number };
+/** Answers the parent's 'live' and 'memory' questions (in the BFF or the relay process). */
+function serveProbes(openSessions: () => number): void {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   process.on('message', (m: { type?: string }) => {
@@ -140,14 +128,98 @@ async function bffMain(): Promise<void> {
         cpuUserMicros: process.cpuUsage().user,
         cpuSystemMicros: process.cpuUsage().system,
         mainThreadCpuMicros: mainThreadCpu(),
-        sessions: app.get(AgentGateway).openSessions,
+        sessions: openSessions(),
         loopDelayP99Ms: loop.percentile(99) / 1e6,
         loopDelayMaxMs: loop.max / 1e6,
       });
       loop.reset();
     }
   });
+}
+
+// ----- child: the BFF ------------------------------------------------------------------------------------------
+
+async function bffMain(): Promise<void> {
+  await import('reflect-metadata');
+  const { createApp } = await import('../src/app.factory');
+  const { loadConfig } = await import('../src/config/load-config');
+  const { StateStore } = await import('../src/state/state-store');
+  const { AgentGateway } = await import('../src/agent-service/agent.gateway');
+  const app = await createApp(loadConfig(process.env));
+  await app.listen(0, '127.0.0.1');
+  if (process.env.VALKEY_URL) {
+    const store = app.get(StateStore);
+    for (let i = 0; i < 100 && !store.shared; i++) await new Promise((r) => setTimeout(r, 50));
+    if (!store.shared) throw new Error('the BFF did not reach Valkey');
+  }
+  const { port } = app.getHttpServer().address() as { port: number };
+  serveProbes(() => app.get(AgentGateway).openSessions);
   process.on('disconnect', () => void app.close().then(() => process.exit(0)));
+  process.send?.({ type: 'ready', url: `http://127.0.0.1:${port}` });
+}
+
+// ----- child: the bare relay -------------------------------------------------------------------------------------
+
+/**
+ * The floor any Node relay pays on this host: the same wire protocol as the BFF's agent service (POST
+ * /api/agents, the upgrade to /api/agents/:id/react, user_message → OpenAI SSE → delta frames → done) with
+ * node:http and `ws` as the BFF uses them, and nothing else: no authentication, no agent or quota state, no
+ * history, no timeouts, no logs or metrics. Measured the same way as the BFF, it separates what the BFF adds
+ * from what Node's I/O costs on the same cores.
+ */
+async function relayMain(): Promise<void> {
+  const { WebSocketServer } = await import('ws');
+  const llm = new URL(`${process.env.LLM_BASE_URL}/chat/completions`);
+  const key = process.env.LLM_API_KEY!;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo' });
+  const send = { binary: false, compress: false, fin: true };
+  let sessions = 0;
+  let nextId = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: `relay-${nextId++}` }));
+    });
+  });
+  const wss = new WebSocketServer({ server, perMessageDeflate: false });
+  wss.on('connection', (ws) => {
+    sessions++;
+    ws.on('close', () => sessions--);
+    ws.on('message', (data) => {
+      const { content } = JSON.parse(data.toString()) as { content: string };
+      const body = JSON.stringify({ model: MODEL, messages: [{ role: 'user', content }], stream: true, stream_options: { include_usage: true } });
+      const upstream = http.request(
+        llm,
+        { method: 'POST', agent, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          res.setEncoding('utf8');
+          let buffer = '';
+          let usage: unknown;
+          res.on('data', (chunk: string) => {
+            buffer += chunk;
+            let text = '';
+            let i: number;
+            while ((i = buffer.indexOf('\n\n')) >= 0) {
+              const event = buffer.slice(6, i);
+              buffer = buffer.slice(i + 2);
+              if (event === '[DONE]') continue;
+              const v = JSON.parse(event) as { choices: Array<{ delta?: { content?: string } }>; usage?: unknown };
+              if (v.usage) usage = v.usage;
+              text += v.choices[0]?.delta?.content ?? '';
+            }
+            if (text) ws.send(`{"type":"delta","content":${JSON.stringify(text)}}`, send);
+          });
+          res.on('end', () => ws.send(JSON.stringify({ type: 'done', usage }), send));
+        },
+      );
+      upstream.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  serveProbes(() => sessions);
+  process.on('disconnect', () => process.exit(0));
   process.send?.({ type: 'ready', url: `http://127.0.0.1:${port}` });
 }
 
@@ -178,7 +250,8 @@ const perEvent = (a: CpuSample, b: CpuSample, events: number) => round2((b.user 
 
 function start(role: Role, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const execArgv = role === 'bff' ? ['--expose-gc', ...(process.env.BENCH_BFF_NODE_ARGS?.split(' ') ?? [])] : (process.env.BENCH_LLM_NODE_ARGS?.split(' ') ?? []);
+    const execArgv =
+      role === 'bff' ? ['--expose-gc', ...(process.env.BENCH_BFF_NODE_ARGS?.split(' ').filter(Boolean) ?? [])] : role === 'relay' ? ['--expose-gc'] : (process.env.BENCH_LLM_NODE_ARGS?.split(' ').filter(Boolean) ?? []);
     const child = fork(__filename, [role], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`${role} exited early (${code})`)));
@@ -323,6 +396,7 @@ async function bffRound(
   bff: { child: ChildProcess; url: string },
   agents: Array<{ id: string; token: string }>,
   arrivals: Map<string, number>,
+  label = 'BFF',
 ): Promise<{
   upgradeP50: number;
   upgradeP99: number;
@@ -344,8 +418,8 @@ async function bffRound(
   const withSessions = await ask<Memory>(bff.child, 'memory');
   const [client0, llm0] = [process.cpuUsage(), await cpuOf(llm)];
   const turnsStarted = performance.now();
-  process.stderr.write(`  ${SESSIONS} sessions open: BFF loop delay p99 ${round2(withSessions.loopDelayP99Ms)} ms, max ${round2(withSessions.loopDelayMaxMs)} ms\n`);
-  if (withSessions.sessions !== SESSIONS) throw new Error(`${withSessions.sessions} sessions open at the BFF, expected ${SESSIONS}`);
+  process.stderr.write(`  ${label}: ${SESSIONS} sessions open: loop delay p99 ${round2(withSessions.loopDelayP99Ms)} ms, max ${round2(withSessions.loopDelayMaxMs)} ms\n`);
+  if (withSessions.sessions !== SESSIONS) throw new Error(`${withSessions.sessions} sessions open at the ${label}, expected ${SESSIONS}`);
   await Promise.all(
     opened.map(async ({ session }, s) => {
       await sleep(jitter(s));
@@ -364,8 +438,8 @@ async function bffRound(
     system: (afterTurns.cpuSystemMicros - withSessions.cpuSystemMicros) / events,
   };
   process.stderr.write(
-    `  turns done: BFF loop delay p99 ${round2(afterTurns.loopDelayP99Ms)} ms, max ${round2(afterTurns.loopDelayMaxMs)} ms; ` +
-      `BFF CPU per streamed event ${round2(cpuPerFrame.user)} µs user + ${round2(cpuPerFrame.system)} µs system ` +
+    `  ${label}: turns done: loop delay p99 ${round2(afterTurns.loopDelayP99Ms)} ms, max ${round2(afterTurns.loopDelayMaxMs)} ms; ` +
+      `CPU per streamed event ${round2(cpuPerFrame.user)} µs user + ${round2(cpuPerFrame.system)} µs system ` +
       `(event-loop thread ${mainThreadPerFrame} µs), ${eventsPerSecond} events/s; ` +
       `clients ${othersCpuPerFrame.clients} µs, emulator ${othersCpuPerFrame.emulator} µs\n`,
   );
@@ -452,22 +526,31 @@ async function run(cleanups: Array<() => unknown>): Promise<void> {
     ...(valkey ? { VALKEY_URL: valkey.url, BFF_SESSION_SECRET: randomUUID() + randomUUID() } : {}),
   });
   cleanups.push(() => bff.child.disconnect());
+  const relay = WITH_RELAY ? await start('relay', { LLM_BASE_URL: `${llm.url}/v1`, LLM_API_KEY: llmKey }) : undefined;
+  if (relay) cleanups.push(() => relay.child.disconnect());
   const booted = await ask<Memory>(bff.child, 'memory');
   const bootedLive = await ask<{ liveHeap: number }>(bff.child, 'live');
   const tokens = await Promise.all(
     Array.from({ length: USERS }, (_, u) => issuer.issueToken({ user: 'alice', expiresInS: 3600, claims: { sub: randomUUID(), preferred_username: `bench-${u}` } })),
   );
   const agents = await createAgents(bff.url, tokens);
+  const relayAgents = relay ? await createAgents(relay.url, tokens) : [];
 
   // Warm-up (JIT, connection pools, token verification cache): one full round of each, discarded.
   await directRound(llm.child, llm.url, llmKey, new Map());
   await ask(llm.child, 'written');
   await bffRound(llm.child, bff, agents, new Map());
   await ask(llm.child, 'written');
+  if (relay) {
+    await bffRound(llm.child, relay, relayAgents, new Map(), 'relay');
+    await ask(llm.child, 'written');
+  }
 
   const direct: Array<Map<string, number>> = [];
   const viaBff: Array<Map<string, number>> = [];
   const bffRounds: Array<Awaited<ReturnType<typeof bffRound>>> = [];
+  const viaRelay: Array<Map<string, number>> = [];
+  const relayRounds: Array<Awaited<ReturnType<typeof bffRound>>> = [];
   const directCpus: Array<{ clients: number; emulator: number }> = [];
   for (let r = 0; r < ROUNDS; r++) {
     const arrivalsDirect = new Map<string, number>();
@@ -478,6 +561,11 @@ async function run(cleanups: Array<() => unknown>): Promise<void> {
     const arrivalsBff = new Map<string, number>();
     bffRounds.push(await bffRound(llm.child, bff, agents, arrivalsBff));
     viaBff.push(await latencies(llm.child, arrivalsBff));
+    if (relay) {
+      const arrivalsRelay = new Map<string, number>();
+      relayRounds.push(await bffRound(llm.child, relay, relayAgents, arrivalsRelay, 'relay'));
+      viaRelay.push(await latencies(llm.child, arrivalsRelay));
+    }
     process.stderr.write(`round ${r + 1}/${ROUNDS} done\n`);
   }
   // The same word (session, turn, position) in the direct and the BFF run of a round.
@@ -489,6 +577,7 @@ async function run(cleanups: Array<() => unknown>): Promise<void> {
   paired.sort((x, y) => x - y);
   const peak = await ask<Memory>(bff.child, 'memory');
   const addedP99 = percentile(b, 99) - percentile(d, 99);
+  const rl = all(viaRelay);
   const result = {
     date: new Date().toISOString(),
     node: process.version,
@@ -508,6 +597,13 @@ async function run(cleanups: Array<() => unknown>): Promise<void> {
       addedP50: round2(percentile(b, 50) - percentile(d, 50)),
       addedP99: round2(addedP99),
       pairedDifferenceP99: round2(percentile(paired, 99)),
+      // The bare relay in the same rounds: what any Node relay adds on these cores (no auth, state or checks).
+      ...(relay
+        ? {
+            viaBareRelay: { p50: round2(percentile(rl, 50)), p90: round2(percentile(rl, 90)), p99: round2(percentile(rl, 99)), max: round2(rl[rl.length - 1]) },
+            bareRelayAddedP99: round2(percentile(rl, 99) - percentile(d, 99)),
+          }
+        : {}),
     },
     bffCpuPerStreamedEventMicros: {
       user: round2(bffRounds.reduce((n, x) => n + x.cpuPerFrame.user, 0) / bffRounds.length),
@@ -522,6 +618,16 @@ async function run(cleanups: Array<() => unknown>): Promise<void> {
         bff: mean(bffRounds.map((x) => x.cpuPerFrame.user + x.cpuPerFrame.system)),
         bffEventLoopThread: mean(bffRounds.map((x) => x.mainThreadPerFrame)),
       },
+      ...(relay
+        ? {
+            viaBareRelay: {
+              clients: mean(relayRounds.map((x) => x.othersCpuPerFrame.clients)),
+              emulator: mean(relayRounds.map((x) => x.othersCpuPerFrame.emulator)),
+              relay: mean(relayRounds.map((x) => x.cpuPerFrame.user + x.cpuPerFrame.system)),
+              relayEventLoopThread: mean(relayRounds.map((x) => x.mainThreadPerFrame)),
+            },
+          }
+        : {}),
     },
     /** Streamed events (words) per second over the BFF rounds' turns, all sessions together. */
     streamedEventsPerSecond: mean(bffRounds.map((x) => x.eventsPerSecond)),
@@ -545,7 +651,7 @@ async function run(cleanups: Array<() => unknown>): Promise<void> {
 }
 
 const role = (process.argv[2] ?? 'client') as Role;
-const main = role === 'llm' ? llmMain : role === 'bff' ? bffMain : clientMain;
+const main = role === 'llm' ? llmMain : role === 'bff' ? bffMain : role === 'relay' ? relayMain : clientMain;
 main().catch((err: unknown) => {
   process.stderr.write(`agents bench (${role}) failed: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(1);

@@ -144,7 +144,10 @@ export class AgentSession {
     const messages: LlmChatMessage[] = [];
     if (settings.systemPrompt) messages.push({ role: 'system', content: settings.systemPrompt });
     messages.push(...this.history, { role: 'user', content });
-    let completion = '';
+    // The answer so far, as the deltas themselves (joined once at the end): no string per delta kept for the
+    // turn's lifetime besides the delta (1,000 turns in flight make that many more objects for every young GC to copy).
+    const parts: string[] = [];
+    let completionChars = 0;
     let spent: LlmUsage;
     try {
       const request = { model: settings.model, messages, temperature: settings.temperature, maxTokens: Math.min(settings.maxTokens, quota.remaining) };
@@ -153,7 +156,8 @@ export class AgentSession {
         request,
         {
           onDelta: (delta) => {
-            completion += delta;
+            parts.push(delta);
+            completionChars += delta.length;
             return this.sendText(deltaFrame(delta));
           },
         },
@@ -161,8 +165,8 @@ export class AgentSession {
       );
     } catch (err) {
       // Whatever was generated before the failure was paid for: charge an estimate of it.
-      if (completion.length > 0) {
-        const estimate = messages.reduce((n, m) => n + estimateTokens(m.content), 0) + estimateTokens(completion);
+      if (completionChars > 0) {
+        const estimate = messages.reduce((n, m) => n + estimateTokens(m.content), 0) + Math.ceil(completionChars / 4);
         await this.charge(estimate);
       }
       if (err instanceof SessionClosing || ctrl.signal.aborted) {
@@ -176,7 +180,7 @@ export class AgentSession {
       }
       throw err;
     }
-    this.remember({ role: 'user', content }, { role: 'assistant', content: completion });
+    this.remember({ role: 'user', content }, { role: 'assistant', content: parts.join('') });
     const after = await this.charge(spent.total_tokens);
     this.deps.turns.inc({ outcome: 'done' });
     await this.send({ type: 'done', usage: spent });

@@ -26,6 +26,12 @@ export const REACT_ROUTE = '/api/agents/:id/react';
 const REACT_PATH = /^\/api\/agents\/([^/]+)\/react$/;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const HEARTBEAT_MS = 30_000;
+/**
+ * The heartbeat runs in this many slices per period: every session is pinged once per HEARTBEAT_MS,
+ * but a slice at a time (one tick per second), not all sessions in one tick (1,000 pings in one go
+ * would hold the event loop for tens of milliseconds while answers stream).
+ */
+const HEARTBEAT_SLICES = 30;
 /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
 const DRAIN_TIMEOUT_MS = 3000;
 /** A refused upgrade's socket is destroyed this long after the answer, should the client not hang up. */
@@ -72,6 +78,10 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly deps: SessionDeps;
   private server?: Server;
   private heartbeat?: NodeJS.Timeout;
+  private beats = 0;
+  /** Heartbeat slice of each session (round-robin as they open). */
+  private readonly slices = new WeakMap<AgentSession, number>();
+  private opened = 0;
   private draining = false;
   private drained?: () => void;
 
@@ -113,7 +123,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   onApplicationBootstrap(): void {
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.server.on('upgrade', this.onUpgrade);
-    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS / HEARTBEAT_SLICES);
     this.heartbeat.unref();
   }
 
@@ -159,6 +169,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
           this.upgrades.inc({ outcome: 'accepted', status: 101 });
           const session = new AgentSession(ws, outcome.principal, outcome.agent, this.deps, (s, code) => this.ended(s, code));
           this.sessions.add(session);
+          this.slices.set(session, this.opened++ % HEARTBEAT_SLICES);
           session.start(outcome.quota);
           this.log.log({ event: 'agent.ws.opened', agentId: outcome.agent.id, sub: outcome.principal.subject, requestId });
         });
@@ -235,8 +246,11 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     if (this.sessions.size === 0) this.drained?.();
   }
 
+  /** One slice of the heartbeat: the sessions of this slice that did not answer the last ping are cut, the others pinged. */
   private beat(): void {
+    const slice = this.beats++ % HEARTBEAT_SLICES;
     for (const s of this.sessions) {
+      if (this.slices.get(s) !== slice) continue;
       if (!s.alive) {
         s.ws.terminate();
         continue;

@@ -18,8 +18,17 @@ const LOG_HYGIENE = '<rootDir>/test/support/log-hygiene.setup.ts';
 module.exports = {
   testTimeout: 30000,
   projects: [
-    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/unit/**/*.spec.ts', '<rootDir>/test/sandbox/**/*.spec.ts', '<rootDir>/test/support/**/*.spec.ts'] },
-    { ...shared, displayName: 'integration', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/integration/**/*.spec.ts', '<rootDir>/test/deploy/**/*.spec.ts', '<rootDir>/test/reliability/**/*.spec.ts'] },
+    {
+      ...shared,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/unit/**/*.spec.ts', '<rootDir>/test/sandbox/**/*.spec.ts', '<rootDir>/test/support/**/*.spec.ts'],
+    },
+    {
+      ...shared,
+      displayName: 'integration',
+      setupFilesAfterEnv: [LOG_HYGIENE],
+      testMatch: ['<rootDir>/test/integration/**/*.spec.ts', '<rootDir>/test/deploy/**/*.spec.ts', '<rootDir>/test/reliability/**/*.spec.ts'],
+    },
     { ...shared, displayName: 'e2e', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/e2e/**/*.spec.ts'] },
   ],
 };

@@ -251,7 +251,11 @@ const perEvent = (a: CpuSample, b: CpuSample, events: number) => round2((b.user 
 function start(role: Role, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
     const execArgv =
-      role === 'bff' ? ['--expose-gc', ...(process.env.BENCH_BFF_NODE_ARGS?.split(' ').filter(Boolean) ?? [])] : role === 'relay' ? ['--expose-gc'] : (process.env.BENCH_LLM_NODE_ARGS?.split(' ').filter(Boolean) ?? []);
+      role === 'bff'
+        ? ['--expose-gc', ...(process.env.BENCH_BFF_NODE_ARGS?.split(' ').filter(Boolean) ?? [])]
+        : role === 'relay'
+          ? ['--expose-gc']
+          : (process.env.BENCH_LLM_NODE_ARGS?.split(' ').filter(Boolean) ?? []);
     const child = fork(__filename, [role], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`${role} exited early (${code})`)));
@@ -270,7 +274,6 @@ function ask<T>(child: ChildProcess, type: string): Promise<T> {
     child.send({ type });
   });
 }
-
 
 async function startValkey(): Promise<{ url: string; stop(): void } | undefined> {
   if (!USE_VALKEY) return undefined;
@@ -418,7 +421,9 @@ async function bffRound(
   const withSessions = await ask<Memory>(bff.child, 'memory');
   const [client0, llm0] = [process.cpuUsage(), await cpuOf(llm)];
   const turnsStarted = performance.now();
-  process.stderr.write(`  ${label}: ${SESSIONS} sessions open: loop delay p99 ${round2(withSessions.loopDelayP99Ms)} ms, max ${round2(withSessions.loopDelayMaxMs)} ms\n`);
+  process.stderr.write(
+    `  ${label}: ${SESSIONS} sessions open: loop delay p99 ${round2(withSessions.loopDelayP99Ms)} ms, max ${round2(withSessions.loopDelayMaxMs)} ms\n`,
+  );
   if (withSessions.sessions !== SESSIONS) throw new Error(`${withSessions.sessions} sessions open at the ${label}, expected ${SESSIONS}`);
   await Promise.all(
     opened.map(async ({ session }, s) => {
@@ -454,7 +459,17 @@ async function bffRound(
         }),
     ),
   );
-  return { upgradeP50: percentile(upgrades, 50), upgradeP99: percentile(upgrades, 99), withSessions, afterTurns, cpuPerFrame, othersCpuPerFrame, mainThreadPerFrame, eventsPerSecond, liveHeap };
+  return {
+    upgradeP50: percentile(upgrades, 50),
+    upgradeP99: percentile(upgrades, 99),
+    withSessions,
+    afterTurns,
+    cpuPerFrame,
+    othersCpuPerFrame,
+    mainThreadPerFrame,
+    eventsPerSecond,
+    liveHeap,
+  };
 }
 
 async function latencies(llm: ChildProcess, arrivals: Map<string, number>): Promise<Map<string, number>> {

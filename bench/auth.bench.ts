@@ -12,7 +12,9 @@ async function main() {
   const sandbox = await startSandbox();
   const bff = await startBffProcess({ ...sandbox.env, KEYCLOAK_URL: sandbox.env.KEYCLOAK_URL });
   try {
-    const tokens = await Promise.all(Array.from({ length: 1000 }, (_, i) => sandbox.issuer.issueToken({ user: ['alice', 'admin'][i % 2], claims: { jti: `bench-${i}` }, expiresInS: 3600 })));
+    const tokens = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => sandbox.issuer.issueToken({ user: ['alice', 'admin'][i % 2], claims: { jti: `bench-${i}` }, expiresInS: 3600 })),
+    );
     const auth = (i: number) => ({ authorization: `Bearer ${tokens[i % tokens.length]}` });
     // Warm-up: every token verified once (first sight costs one RS256 check; then the verified-token cache serves it).
     await run('warmup', `${bff.url}/auth/me`, { durationS: 3, headersFor: auth });

@@ -144,7 +144,13 @@ async function startRedis(): Promise<{ url: string; stop(): Promise<void> } | un
 }
 
 /** `amount` requests over `connections` connections opened at once; every request is awaited (30 s timeout). */
-async function burstRun(name: string, url: string, connections: number, amount: number, headersFor: (i: number) => Record<string, string>): Promise<RunResult & { total: number; seconds: number }> {
+async function burstRun(
+  name: string,
+  url: string,
+  connections: number,
+  amount: number,
+  headersFor: (i: number) => Record<string, string>,
+): Promise<RunResult & { total: number; seconds: number }> {
   let i = 0;
   const result = await autocannon({
     url,
@@ -309,7 +315,8 @@ async function orchestrate(): Promise<void> {
       `cache: ${redis ? 'Valkey (redis-server) + in-process tier' : 'in-process memory only'}; ${USERS} users, one token each; node ${process.version}`,
       '',
       ...[baseline, burst].map(
-        (r) => `cold burst, ${r.name}: ${r.total} requests over ${BURST_CONNECTIONS} connections in ${r.seconds.toFixed(1)} s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}, non-2xx ${r.non2xx}`,
+        (r) =>
+          `cold burst, ${r.name}: ${r.total} requests over ${BURST_CONNECTIONS} connections in ${r.seconds.toFixed(1)} s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}, non-2xx ${r.non2xx}`,
       ),
       `IdP exchanges per (user, ${AUDIENCE}) after the burst: min ${Math.min(...afterBurst)}, max ${Math.max(...afterBurst)}, total ${afterBurst.reduce((a, b) => a + b, 0)} for ${USERS} users — target exactly 1: ${burstExact ? 'met' : 'NOT met'}`,
       '',
@@ -324,7 +331,23 @@ async function orchestrate(): Promise<void> {
     mkdirSync(join(process.cwd(), 'bench/results'), { recursive: true });
     writeFileSync(
       join(process.cwd(), 'bench/results/exchange.json'),
-      JSON.stringify({ date: new Date().toISOString(), valkey: !!redis, users: USERS, burstBaseline: baseline, burst, exchangesAfterBurst: afterBurst, rows, roundRatios, ratio, cpuMsPerRequest: { off: cpuOff, on: cpuOn }, perTtlExact }, null, 2),
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          valkey: !!redis,
+          users: USERS,
+          burstBaseline: baseline,
+          burst,
+          exchangesAfterBurst: afterBurst,
+          rows,
+          roundRatios,
+          ratio,
+          cpuMsPerRequest: { off: cpuOff, on: cpuOn },
+          perTtlExact,
+        },
+        null,
+        2,
+      ),
     );
     if (!burstExact || !perTtlExact || ratio < MIN_RATIO || burst.errors > 0 || burst.non2xx > 0) process.exitCode = 1;
   } finally {

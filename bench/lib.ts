@@ -64,7 +64,11 @@ export interface RunResult {
 }
 
 /** One autocannon run; `headersFor(i)` gives the i-th request's headers (cycling tokens). */
-export async function run(name: string, url: string, opts: { connections?: number; durationS?: number; headersFor?: (i: number) => Record<string, string>; method?: 'GET' | 'POST' } = {}): Promise<RunResult> {
+export async function run(
+  name: string,
+  url: string,
+  opts: { connections?: number; durationS?: number; headersFor?: (i: number) => Record<string, string>; method?: 'GET' | 'POST' } = {},
+): Promise<RunResult> {
   let i = 0;
   const result = await autocannon({
     url,

@@ -53,8 +53,12 @@ const MAX_RSS_GROWTH = 0.1;
 const OPERATION_TIMEOUT_MS = 30_000;
 
 type Kind = 'auth' | 'exchange' | 'trino' | 'ws';
-const MIX: Array<[Kind, number]> = [['auth', 0.4], ['exchange', 0.25], ['trino', 0.2], ['ws', 0.15]];
-
+const MIX: Array<[Kind, number]> = [
+  ['auth', 0.4],
+  ['exchange', 0.25],
+  ['trino', 0.2],
+  ['ws', 0.15],
+];
 
 function rssMb(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -86,13 +90,17 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
 
 function request(base: string, method: string, pathname: string, token: string, body?: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${base}${pathname}`, { method, agent, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'text/plain' } : {}) }, timeout: OPERATION_TIMEOUT_MS }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      `${base}${pathname}`,
+      { method, agent, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'text/plain' } : {}) }, timeout: OPERATION_TIMEOUT_MS },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end(body);
@@ -110,12 +118,16 @@ interface WsSession {
 
 async function openSession(base: string, token: string): Promise<WsSession> {
   const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = http.request(`${base}/api/agents`, { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (r) => {
-      let text = '';
-      r.setEncoding('utf8');
-      r.on('data', (c: string) => (text += c));
-      r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
-    });
+    const req = http.request(
+      `${base}/api/agents`,
+      { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+      (r) => {
+        let text = '';
+        r.setEncoding('utf8');
+        r.on('data', (c: string) => (text += c));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', reject);
     req.end(JSON.stringify({ name: 'Soak' }));
   });
@@ -189,23 +201,44 @@ async function main(): Promise<void> {
 
   const port = await freePort();
   const bff = spawn(process.execPath, [path.join(__dirname, '../src/main.js')], {
-    env: { ...process.env, ...sandbox.env, NODE_ENV: 'development', LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(port), RATE_LIMIT_PER_MINUTE: '0', AGENT_TOKEN_QUOTA: '1000000000', ...(valkeyUrl ? { VALKEY_URL: valkeyUrl } : {}) },
+    env: {
+      ...process.env,
+      ...sandbox.env,
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      RATE_LIMIT_PER_MINUTE: '0',
+      AGENT_TOKEN_QUOTA: '1000000000',
+      ...(valkeyUrl ? { VALKEY_URL: valkeyUrl } : {}),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let bffOutput = '';
   bff.stdout?.on('data', (d: Buffer) => (bffOutput = (bffOutput + d.toString()).slice(-20_000)));
   bff.stderr?.on('data', (d: Buffer) => (bffOutput = (bffOutput + d.toString()).slice(-20_000)));
   const base = `http://127.0.0.1:${port}`;
-  for (const deadline = Date.now() + 30_000; ; ) {
+  for (const deadline = Date.now() + 30_000; ;) {
     if (bff.exitCode !== null) throw new Error(`BFF exited:\n${bffOutput}`);
-    if ((await fetch(`${base}/health/live`).then((r) => r.ok).catch(() => false)) === true) break;
+    if (
+      (await fetch(`${base}/health/live`)
+        .then((r) => r.ok)
+        .catch(() => false)) === true
+    )
+      break;
     if (Date.now() > deadline) throw new Error(`BFF did not start:\n${bffOutput}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 
   const tokens: string[] = [];
   for (let u = 0; u < USERS; u++) {
-    tokens.push(await sandbox.issuer.issueToken({ user: u % 5 === 0 ? 'admin' : 'alice', claims: { sub: `soak-user-${u}`, preferred_username: `soak${u}` }, expiresInS: 3 * 3600 }));
+    tokens.push(
+      await sandbox.issuer.issueToken({
+        user: u % 5 === 0 ? 'admin' : 'alice',
+        claims: { sub: `soak-user-${u}`, preferred_username: `soak${u}` },
+        expiresInS: 3 * 3600,
+      }),
+    );
   }
   const sessions: WsSession[] = [];
   for (let s = 0; s < WS_SESSIONS; s++) sessions.push(await openSession(base, tokens[s % USERS]));
@@ -321,10 +354,20 @@ async function main(): Promise<void> {
       const slice = samples.slice(minuteStart);
       minuteStart = samples.length;
       const byKind = Object.fromEntries(MIX.map(([k]) => [k, p99(slice.filter((s) => s.kind === k).map((s) => s.ms))])) as Record<Kind, number>;
-      const row = { minute: perMinute.length + 1 - WARMUP_MINUTES, ops: slice.length, errors: slice.filter((s) => !s.ok).length, p99: p99(slice.map((s) => s.ms)), p99ByKind: byKind, rssMb: rssMb(bff.pid!), heapMb: await heapUsedMb(base) };
+      const row = {
+        minute: perMinute.length + 1 - WARMUP_MINUTES,
+        ops: slice.length,
+        errors: slice.filter((s) => !s.ok).length,
+        p99: p99(slice.map((s) => s.ms)),
+        p99ByKind: byKind,
+        rssMb: rssMb(bff.pid!),
+        heapMb: await heapUsedMb(base),
+      };
       perMinute.push(row);
       if (perMinute.length === WARMUP_MINUTES) rssStart = row.rssMb;
-      process.stdout.write(`minute ${label(row.minute)}: ${row.ops} ops, ${row.errors} errors, p99 ${row.p99} ms ${JSON.stringify(byKind)}, BFF RSS ${row.rssMb} MB, heap used ${row.heapMb} MB\n`);
+      process.stdout.write(
+        `minute ${label(row.minute)}: ${row.ops} ops, ${row.errors} errors, p99 ${row.p99} ms ${JSON.stringify(byKind)}, BFF RSS ${row.rssMb} MB, heap used ${row.heapMb} MB\n`,
+      );
     }
     await new Promise((r) => setTimeout(r, Math.max(1, Math.min(20, next - performance.now()))));
   }
@@ -333,7 +376,15 @@ async function main(): Promise<void> {
   const tail = samples.slice(minuteStart);
   if (tail.length > 0 && perMinute.length < WARMUP_MINUTES + MINUTES) {
     const byKind = Object.fromEntries(MIX.map(([k]) => [k, p99(tail.filter((s) => s.kind === k).map((s) => s.ms))])) as Record<Kind, number>;
-    perMinute.push({ minute: perMinute.length + 1 - WARMUP_MINUTES, ops: tail.length, errors: tail.filter((s) => !s.ok).length, p99: p99(tail.map((s) => s.ms)), p99ByKind: byKind, rssMb: rssMb(bff.pid!), heapMb: await heapUsedMb(base) });
+    perMinute.push({
+      minute: perMinute.length + 1 - WARMUP_MINUTES,
+      ops: tail.length,
+      errors: tail.filter((s) => !s.ok).length,
+      p99: p99(tail.map((s) => s.ms)),
+      p99ByKind: byKind,
+      rssMb: rssMb(bff.pid!),
+      heapMb: await heapUsedMb(base),
+    });
   }
   const rssEnd = rssMb(bff.pid!);
   const errors = samples.filter((s) => !s.ok);
@@ -346,7 +397,10 @@ async function main(): Promise<void> {
     '',
     '| minute | ops | errors | p99 ms | p99 auth | p99 exchange | p99 trino (paged) | p99 ws turn | BFF RSS MB | BFF heap used MB |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...perMinute.map((m) => `| ${label(m.minute)} | ${m.ops} | ${m.errors} | ${m.p99} | ${m.p99ByKind.auth} | ${m.p99ByKind.exchange} | ${m.p99ByKind.trino} | ${m.p99ByKind.ws} | ${m.rssMb} | ${m.heapMb} |`),
+    ...perMinute.map(
+      (m) =>
+        `| ${label(m.minute)} | ${m.ops} | ${m.errors} | ${m.p99} | ${m.p99ByKind.auth} | ${m.p99ByKind.exchange} | ${m.p99ByKind.trino} | ${m.p99ByKind.ws} | ${m.rssMb} | ${m.heapMb} |`,
+    ),
   ];
   if (errors.length > 0) {
     const kinds = new Map<string, number>();
@@ -356,7 +410,28 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
   const resultsDir = path.join(__dirname, '../../../bench/results');
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(path.join(resultsDir, 'soak.json'), JSON.stringify({ minutes: MINUTES, warmupMinutes: WARMUP_MINUTES, load: LOAD, capacity, rate, rssBoot, rssCalibrated, rssStart, rssEnd, growth, errors: errors.length, skipped, perMinute }, null, 2));
+  writeFileSync(
+    path.join(resultsDir, 'soak.json'),
+    JSON.stringify(
+      {
+        minutes: MINUTES,
+        warmupMinutes: WARMUP_MINUTES,
+        load: LOAD,
+        capacity,
+        rate,
+        rssBoot,
+        rssCalibrated,
+        rssStart,
+        rssEnd,
+        growth,
+        errors: errors.length,
+        skipped,
+        perMinute,
+      },
+      null,
+      2,
+    ),
+  );
 
   const broken = sessions.filter((s) => s.broken).length;
   for (const s of sessions) s.close();

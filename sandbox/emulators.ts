@@ -27,8 +27,23 @@ export interface Emulator {
  */
 export const EMULATORS: Emulator[] = [
   // Trino coordinator (TRINO_AUTH=none: trusts X-Trino-User); first, as later emulators (ML-Agent) query it.
-  { name: 'trino-coordinator', start: async () => { const server = await startTrinoCoordinator(); return { server, env: { TRINO_URL: server.url } }; } },
-  { name: 'ml-agent', start: async (ctx) => { const server = await startMlAgent({ verify: { issuer: ctx.issuer, jwksUri: ctx.jwksUri, audience: `${ctx.workspaceId}-ml-agent` }, trinoUrl: ctx.env.TRINO_URL }); return { server, env: { ML_AGENT_URL: server.url } }; } },
+  {
+    name: 'trino-coordinator',
+    start: async () => {
+      const server = await startTrinoCoordinator();
+      return { server, env: { TRINO_URL: server.url } };
+    },
+  },
+  {
+    name: 'ml-agent',
+    start: async (ctx) => {
+      const server = await startMlAgent({
+        verify: { issuer: ctx.issuer, jwksUri: ctx.jwksUri, audience: `${ctx.workspaceId}-ml-agent` },
+        trinoUrl: ctx.env.TRINO_URL,
+      });
+      return { server, env: { ML_AGENT_URL: server.url } };
+    },
+  },
   {
     // Agents' LLM: a random key per sandbox, the emulator's models offered to agents, a visible stream (25 words/s).
     name: 'llm-provider',

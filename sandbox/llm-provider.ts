@@ -218,13 +218,7 @@ export async function startLlmProvider(opts: LlmProviderOptions): Promise<LlmEmu
         return sendError(res, 400, parsed.error, 'invalid_request_error', null, parsed.param);
       }
       if (!models.includes(parsed.model)) {
-        return sendError(
-          res,
-          404,
-          `The model \`${parsed.model}\` does not exist or you do not have access to it.`,
-          'invalid_request_error',
-          'model_not_found',
-        );
+        return sendError(res, 404, `The model \`${parsed.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found');
       }
       return parsed.stream ? stream(res, parsed) : complete(res, parsed);
     }
@@ -405,13 +399,7 @@ export async function startLlmProvider(opts: LlmProviderOptions): Promise<LlmEmu
         }
         return true;
       case 'error500':
-        sendError(
-          res,
-          500,
-          'The server had an error while processing your request. Sorry about that!',
-          'server_error',
-          null,
-        );
+        sendError(res, 500, 'The server had an error while processing your request. Sorry about that!', 'server_error', null);
         return true;
     }
   }
@@ -537,11 +525,7 @@ function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
     return content
-      .map((part) =>
-        part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string'
-          ? (part as { text: string }).text
-          : '',
-      )
+      .map((part) => (part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text : ''))
       .filter((t) => t.length > 0)
       .join(' ');
   }
@@ -552,14 +536,7 @@ function invalidUrl(res: http.ServerResponse, method: string, path: string): voi
   sendError(res, 404, `Invalid URL (${method} ${path})`, 'invalid_request_error', null);
 }
 
-function sendError(
-  res: http.ServerResponse,
-  status: number,
-  message: string,
-  type: string,
-  code: string | null,
-  param: string | null = null,
-): void {
+function sendError(res: http.ServerResponse, status: number, message: string, type: string, code: string | null, param: string | null = null): void {
   sendJson(res, status, { error: { message, type, param, code } });
 }
 

@@ -140,7 +140,10 @@ export async function startMlAgent(opts: MlAgentOptions): Promise<MlAgentEmulato
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, body: string): Promise<void> {
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
-    const segments = path.split('/').filter((s) => s.length > 0).map(safeDecode);
+    const segments = path
+      .split('/')
+      .filter((s) => s.length > 0)
+      .map(safeDecode);
     if (segments.some((s) => s === undefined)) return sendJson(res, 404, { detail: 'Not Found' });
     const seg = segments as string[];
 
@@ -214,8 +217,7 @@ export async function startMlAgent(opts: MlAgentOptions): Promise<MlAgentEmulato
         }
         if (err instanceof BodyTooLarge) return sendJson(res, 413, { detail: 'Request body too large' });
         if (err instanceof HttpError) {
-          const headers: Record<string, string> =
-            err.status === 401 ? { 'www-authenticate': 'Bearer error="invalid_token"' } : {};
+          const headers: Record<string, string> = err.status === 401 ? { 'www-authenticate': 'Bearer error="invalid_token"' } : {};
           return sendJson(res, err.status, err.body, headers);
         }
         sendJson(res, 502, { error: `Trino request failed: ${err instanceof Error ? err.message : String(err)}` });
@@ -367,13 +369,7 @@ function trinoQueryFailure(error: NonNullable<TrinoResults['error']>): HttpError
   return new HttpError(502, { error: `Trino query failed: ${message}` });
 }
 
-async function trinoCall(
-  method: 'GET' | 'POST',
-  url: URL,
-  headers: Record<string, string>,
-  body: string | undefined,
-  deadline: number,
-): Promise<TrinoResults> {
+async function trinoCall(method: 'GET' | 'POST', url: URL, headers: Record<string, string>, body: string | undefined, deadline: number): Promise<TrinoResults> {
   if (url.protocol !== 'http:') throw new HttpError(502, { error: `Trino nextUri is not http: ${url.href}` });
   for (let attempt = 0; ; attempt += 1) {
     const remaining = deadline - Date.now();

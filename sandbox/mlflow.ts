@@ -112,8 +112,7 @@ class MlflowError extends Error {
   }
 }
 const invalid = (message: string) => new MlflowError(400, 'INVALID_PARAMETER_VALUE', message);
-const missing = (name: string) =>
-  invalid(`Missing value for required parameter '${name}'. See the API docs for more information about request parameters.`);
+const missing = (name: string) => invalid(`Missing value for required parameter '${name}'. See the API docs for more information about request parameters.`);
 const notFound = (message: string) => new MlflowError(404, 'RESOURCE_DOES_NOT_EXIST', message);
 
 type Params = Record<string, unknown>;
@@ -257,7 +256,10 @@ function paginate<T>(items: T[], p: Params, maxDefault: number): { page: T[]; ne
 
 /** SQL-ish LIKE: % any run, _ one character. */
 function likeToRegex(pattern: string, flags: string): RegExp {
-  const body = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '.*').replace(/_/g, '.');
+  const body = pattern
+    .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    .replace(/%/g, '.*')
+    .replace(/_/g, '.');
   return new RegExp(`^${body}$`, flags);
 }
 
@@ -404,8 +406,12 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
   let runCounter = 0;
   const created = Date.now();
   experiments.set('0', {
-    experiment_id: '0', name: 'Default', artifact_location: 'mlflow-artifacts:/0', lifecycle_stage: 'active',
-    last_update_time: created, creation_time: created,
+    experiment_id: '0',
+    name: 'Default',
+    artifact_location: 'mlflow-artifacts:/0',
+    lifecycle_stage: 'active',
+    last_update_time: created,
+    creation_time: created,
   });
 
   const experimentById = (id: string) => {
@@ -418,7 +424,12 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
     if (!r) throw notFound(`Run with id=${id} not found`);
     return r;
   };
-  const runIdOf = (p: Params) => str(p, 'run_id') ?? str(p, 'run_uuid') ?? (() => { throw missing('run_id'); })();
+  const runIdOf = (p: Params) =>
+    str(p, 'run_id') ??
+    str(p, 'run_uuid') ??
+    (() => {
+      throw missing('run_id');
+    })();
   const activeRun = (id: string) => {
     const r = runById(id);
     if (r.info.lifecycle_stage !== 'active') throw invalid(`The run ${id} must be in the 'active' state. Current state is deleted.`);
@@ -474,8 +485,13 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
         const id = String(nextExperimentId++);
         const now = Date.now();
         experiments.set(id, {
-          experiment_id: id, name, artifact_location: str(p, 'artifact_location') ?? `mlflow-artifacts:/${id}`, lifecycle_stage: 'active',
-          last_update_time: now, creation_time: now, tags: tagsOf(p.tags, 'tags'),
+          experiment_id: id,
+          name,
+          artifact_location: str(p, 'artifact_location') ?? `mlflow-artifacts:/${id}`,
+          lifecycle_stage: 'active',
+          last_update_time: now,
+          creation_time: now,
+          tags: tagsOf(p.tags, 'tags'),
         });
         return { experiment_id: id };
       },
@@ -495,7 +511,9 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
       run: (p) => {
         const stage = viewFilter(str(p, 'view_type'));
         const match = experimentFilter(str(p, 'filter'));
-        const all = [...experiments.values()].filter((e) => stage(e.lifecycle_stage) && match(e)).sort((a, b) => b.creation_time - a.creation_time || Number(b.experiment_id) - Number(a.experiment_id));
+        const all = [...experiments.values()]
+          .filter((e) => stage(e.lifecycle_stage) && match(e))
+          .sort((a, b) => b.creation_time - a.creation_time || Number(b.experiment_id) - Number(a.experiment_id));
         const { page, next } = paginate(all, p, 1000);
         return omitEmpty({ experiments: page.map(experimentJson), next_page_token: next });
       },
@@ -506,7 +524,8 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
         const e = activeExperiment(required(p, 'experiment_id'));
         const name = str(p, 'new_name');
         if (name !== undefined) {
-          if ([...experiments.values()].some((x) => x.name === name && x !== e)) throw new MlflowError(400, 'RESOURCE_ALREADY_EXISTS', `Experiment(name=${name}) already exists.`);
+          if ([...experiments.values()].some((x) => x.name === name && x !== e))
+            throw new MlflowError(400, 'RESOURCE_ALREADY_EXISTS', `Experiment(name=${name}) already exists.`);
           e.name = name;
         }
         e.last_update_time = Date.now();
@@ -517,7 +536,7 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
       methods: ['POST'],
       run: (p) => {
         const id = required(p, 'experiment_id');
-        if (id === '0') throw invalid('Cannot delete the default experiment \'0\'. This is an internally reserved experiment.');
+        if (id === '0') throw invalid("Cannot delete the default experiment '0'. This is an internally reserved experiment.");
         const e = experimentById(id);
         e.lifecycle_stage = 'deleted';
         e.last_update_time = Date.now();
@@ -552,8 +571,14 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
         tags = upsert(tags, { key: 'mlflow.runName', value: runName });
         const run: MlflowRun = {
           info: {
-            run_uuid: id, run_id: id, run_name: runName, experiment_id: experimentId, user_id: str(p, 'user_id') ?? '',
-            status: 'RUNNING', start_time: num(p, 'start_time') ?? Date.now(), artifact_uri: `mlflow-artifacts:/${experimentId}/${id}/artifacts`,
+            run_uuid: id,
+            run_id: id,
+            run_name: runName,
+            experiment_id: experimentId,
+            user_id: str(p, 'user_id') ?? '',
+            status: 'RUNNING',
+            start_time: num(p, 'start_time') ?? Date.now(),
+            artifact_uri: `mlflow-artifacts:/${experimentId}/${id}/artifacts`,
             lifecycle_stage: 'active',
           },
           data: { tags },
@@ -583,8 +608,20 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
         return { run_info: { ...r.info } };
       },
     },
-    'runs/delete': { methods: ['POST'], run: (p) => { runById(runIdOf(p)).info.lifecycle_stage = 'deleted'; return {}; } },
-    'runs/restore': { methods: ['POST'], run: (p) => { runById(runIdOf(p)).info.lifecycle_stage = 'active'; return {}; } },
+    'runs/delete': {
+      methods: ['POST'],
+      run: (p) => {
+        runById(runIdOf(p)).info.lifecycle_stage = 'deleted';
+        return {};
+      },
+    },
+    'runs/restore': {
+      methods: ['POST'],
+      run: (p) => {
+        runById(runIdOf(p)).info.lifecycle_stage = 'active';
+        return {};
+      },
+    },
     'runs/search': {
       methods: ['POST'],
       run: (p) => {
@@ -595,13 +632,27 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
         const wanted = new Set((ids as string[] | undefined) ?? []);
         const stage = viewFilter(str(p, 'run_view_type'));
         const match = runFilter(str(p, 'filter'));
-        const all = [...runs.values()].filter((r) => wanted.has(r.info.experiment_id) && stage(r.info.lifecycle_stage) && match(r)).sort((a, b) => b.info.start_time - a.info.start_time);
+        const all = [...runs.values()]
+          .filter((r) => wanted.has(r.info.experiment_id) && stage(r.info.lifecycle_stage) && match(r))
+          .sort((a, b) => b.info.start_time - a.info.start_time);
         const { page, next } = paginate(all, p, 1000);
         return omitEmpty({ runs: page.map(runJson), next_page_token: next });
       },
     },
-    'runs/log-metric': { methods: ['POST'], run: (p) => { logMetric(activeRun(runIdOf(p)), p); return {}; } },
-    'runs/log-parameter': { methods: ['POST'], run: (p) => { logParam(activeRun(runIdOf(p)), p); return {}; } },
+    'runs/log-metric': {
+      methods: ['POST'],
+      run: (p) => {
+        logMetric(activeRun(runIdOf(p)), p);
+        return {};
+      },
+    },
+    'runs/log-parameter': {
+      methods: ['POST'],
+      run: (p) => {
+        logParam(activeRun(runIdOf(p)), p);
+        return {};
+      },
+    },
     'runs/set-tag': {
       methods: ['POST'],
       run: (p) => {
@@ -667,7 +718,8 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
       } catch {
         throw new MlflowError(400, 'MALFORMED_REQUEST', 'Malformed request body: invalid JSON');
       }
-      if (!params || typeof params !== 'object' || Array.isArray(params)) throw new MlflowError(400, 'MALFORMED_REQUEST', 'Malformed request body: expected a JSON object');
+      if (!params || typeof params !== 'object' || Array.isArray(params))
+        throw new MlflowError(400, 'MALFORMED_REQUEST', 'Malformed request body: expected a JSON object');
     }
     send(res, 200, h.run(params));
   }

@@ -88,8 +88,24 @@ export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 
 export function demoUsers(): SandboxUser[] {
   return [
-    { sub: '7c1d3a52-9e4b-4f0e-8a61-0b5c2d9e4f11', username: 'alice', password: 'alice', email: 'alice@example.com', name: 'Alice Liddell', roles: ['REGULAR'], groups: ['/data-team'] },
-    { sub: '0f9e8d7c-6b5a-4c3d-9e2f-1a0b9c8d7e62', username: 'admin', password: 'admin', email: 'admin@example.com', name: 'Platform Admin', roles: ['ADMIN', 'REGULAR'], groups: ['/platform-admins'] },
+    {
+      sub: '7c1d3a52-9e4b-4f0e-8a61-0b5c2d9e4f11',
+      username: 'alice',
+      password: 'alice',
+      email: 'alice@example.com',
+      name: 'Alice Liddell',
+      roles: ['REGULAR'],
+      groups: ['/data-team'],
+    },
+    {
+      sub: '0f9e8d7c-6b5a-4c3d-9e2f-1a0b9c8d7e62',
+      username: 'admin',
+      password: 'admin',
+      email: 'admin@example.com',
+      name: 'Platform Admin',
+      roles: ['ADMIN', 'REGULAR'],
+      groups: ['/platform-admins'],
+    },
     { sub: '5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c13', username: 'viewer', password: 'viewer', email: 'viewer@example.com', name: 'Read Only', roles: [], groups: [] },
   ];
 }
@@ -106,8 +122,7 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
   res.end(text);
 };
-const oauthError = (res: ServerResponse, status: number, error: string, description: string) =>
-  json(res, status, { error, error_description: description });
+const oauthError = (res: ServerResponse, status: number, error: string, description: string) => json(res, status, { error, error_description: description });
 
 function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -135,8 +150,7 @@ const html = (res: ServerResponse, status: number, body: string, headers: Record
   });
   res.end(body);
 };
-const escapeHtml = (v: string) =>
-  v.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+const escapeHtml = (v: string) => v.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 const redirectTo = (res: ServerResponse, location: string, headers: Record<string, string | string[]> = {}) => {
   res.writeHead(302, { location, 'cache-control': 'no-store', ...headers });
   res.end();
@@ -211,8 +225,27 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
   let issuer = '';
 
   // Browser login state: login forms awaiting credentials, issued codes, SSO sessions (by sid).
-  interface PendingLogin { clientId: string; redirectUri: string; state?: string; nonce?: string; scope: string; codeChallenge?: string; expiresAt: number }
-  interface IssuedCode { clientId: string; redirectUri: string; user: SandboxUser; nonce?: string; scope: string; codeChallenge?: string; sid: string; authTime: number; expiresAt: number; used: boolean }
+  interface PendingLogin {
+    clientId: string;
+    redirectUri: string;
+    state?: string;
+    nonce?: string;
+    scope: string;
+    codeChallenge?: string;
+    expiresAt: number;
+  }
+  interface IssuedCode {
+    clientId: string;
+    redirectUri: string;
+    user: SandboxUser;
+    nonce?: string;
+    scope: string;
+    codeChallenge?: string;
+    sid: string;
+    authTime: number;
+    expiresAt: number;
+    used: boolean;
+  }
   const pendingLogins = new Map<string, PendingLogin>();
   const codes = new Map<string, IssuedCode>();
   const ssoSessions = new Map<string, { user: SandboxUser; authTime: number }>();
@@ -275,11 +308,15 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
 
   async function verifyOwn(token: string): Promise<JWTPayload | undefined> {
     try {
-      const { payload } = await jwtVerify(token, async (header) => {
-        const key = keys.find((k) => k.kid === header.kid && k.published);
-        if (!key) throw new Error('unknown key');
-        return importJWK(key.publicJwk, 'RS256');
-      }, { issuer, algorithms: ['RS256'] });
+      const { payload } = await jwtVerify(
+        token,
+        async (header) => {
+          const key = keys.find((k) => k.kid === header.kid && k.published);
+          if (!key) throw new Error('unknown key');
+          return importJWK(key.publicJwk, 'RS256');
+        },
+        { issuer, algorithms: ['RS256'] },
+      );
       return payload;
     } catch {
       return undefined;
@@ -318,7 +355,17 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       const access = await sign(userClaims(u, client.clientId, 'Bearer'));
       const refresh = await sign({ ...userClaims(u, client.clientId, 'Refresh'), exp: now + 1800, aud: issuer });
       const id = await sign({ ...userClaims(u, client.clientId, 'ID'), aud: client.clientId });
-      return json(res, 200, { access_token: access, expires_in: lifespan, refresh_expires_in: 1800, refresh_token: refresh, token_type: 'Bearer', id_token: id, 'not-before-policy': 0, session_state: randomUUID(), scope: 'openid profile email' });
+      return json(res, 200, {
+        access_token: access,
+        expires_in: lifespan,
+        refresh_expires_in: 1800,
+        refresh_token: refresh,
+        token_type: 'Bearer',
+        id_token: id,
+        'not-before-policy': 0,
+        session_state: randomUUID(),
+        scope: 'openid profile email',
+      });
     }
     if (grant === 'refresh_token') {
       const p = await verifyOwn(form.get('refresh_token') ?? '');
@@ -327,7 +374,13 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       // A refresh token of a browser session ended by RP-initiated logout is dead (Keycloak: "Session not active").
       if (typeof p?.sid === 'string' && endedSessions.has(p.sid)) return oauthError(res, 400, 'invalid_grant', 'Session not active');
       const access = await sign({ ...userClaims(u, client.clientId, 'Bearer'), ...(typeof p?.sid === 'string' ? { sid: p.sid } : {}) });
-      return json(res, 200, { access_token: access, expires_in: lifespan, token_type: 'Bearer', refresh_token: form.get('refresh_token'), refresh_expires_in: 1800 });
+      return json(res, 200, {
+        access_token: access,
+        expires_in: lifespan,
+        token_type: 'Bearer',
+        refresh_token: form.get('refresh_token'),
+        refresh_expires_in: 1800,
+      });
     }
     if (grant === 'authorization_code') {
       const code = form.get('code') ?? '';
@@ -355,12 +408,21 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       const access = await sign({ ...userClaims(u, client.clientId, 'Bearer'), ...session, scope: entry.scope });
       const refresh = await sign({ ...userClaims(u, client.clientId, 'Refresh'), ...session, exp: now + 1800, aud: issuer });
       const body: Record<string, unknown> = {
-        access_token: access, expires_in: lifespan, refresh_expires_in: 1800, refresh_token: refresh, token_type: 'Bearer',
-        'not-before-policy': 0, session_state: entry.sid, scope: entry.scope,
+        access_token: access,
+        expires_in: lifespan,
+        refresh_expires_in: 1800,
+        refresh_token: refresh,
+        token_type: 'Bearer',
+        'not-before-policy': 0,
+        session_state: entry.sid,
+        scope: entry.scope,
       };
       if (entry.scope.split(' ').includes('openid')) {
         body.id_token = await sign({
-          ...userClaims(u, client.clientId, 'ID'), ...session, aud: client.clientId, auth_time: entry.authTime,
+          ...userClaims(u, client.clientId, 'ID'),
+          ...session,
+          aud: client.clientId,
+          auth_time: entry.authTime,
           ...(entry.nonce !== undefined ? { nonce: entry.nonce } : {}),
         });
       }
@@ -370,11 +432,27 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       if (!client.secret || !client.serviceAccountRoles) return oauthError(res, 401, 'unauthorized_client', 'Client not enabled to retrieve service account');
       const aud = [...(client.audienceMappers ?? []), 'account'];
       const token = await sign({
-        exp: now + lifespan, iat: now, jti: randomUUID(), iss: issuer, aud, sub: `service-account-${client.clientId}`, typ: 'Bearer', azp: client.clientId,
-        realm_access: { roles: [...client.serviceAccountRoles, `default-roles-${realm}`] }, scope: 'profile email',
-        preferred_username: `service-account-${client.clientId}`, clientId: client.clientId,
+        exp: now + lifespan,
+        iat: now,
+        jti: randomUUID(),
+        iss: issuer,
+        aud,
+        sub: `service-account-${client.clientId}`,
+        typ: 'Bearer',
+        azp: client.clientId,
+        realm_access: { roles: [...client.serviceAccountRoles, `default-roles-${realm}`] },
+        scope: 'profile email',
+        preferred_username: `service-account-${client.clientId}`,
+        clientId: client.clientId,
       });
-      return json(res, 200, { access_token: token, expires_in: lifespan, refresh_expires_in: 0, token_type: 'Bearer', 'not-before-policy': 0, scope: 'profile email' });
+      return json(res, 200, {
+        access_token: token,
+        expires_in: lifespan,
+        refresh_expires_in: 0,
+        token_type: 'Bearer',
+        'not-before-policy': 0,
+        scope: 'profile email',
+      });
     }
     if (grant === TOKEN_EXCHANGE_GRANT) {
       if (!client.secret) return oauthError(res, 400, 'invalid_client', 'Public client is not allowed to exchange token');
@@ -387,7 +465,7 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       }
       const subject = await verifyOwn(form.get('subject_token') ?? '');
       if (!subject || subject.typ !== 'Bearer' || (subject.exp ?? 0) < now) return oauthError(res, 400, 'invalid_request', 'Invalid token');
-      const subjectAud = typeof subject.aud === 'string' ? [subject.aud] : subject.aud ?? [];
+      const subjectAud = typeof subject.aud === 'string' ? [subject.aud] : (subject.aud ?? []);
       if (!subjectAud.includes(client.clientId) && subject.azp !== client.clientId) {
         return oauthError(res, 403, 'access_denied', 'Client is not within the token audience');
       }
@@ -402,8 +480,14 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       const { jti: _jti, iat: _iat, ...rest } = subject;
       const token = await sign({ ...rest, jti: randomUUID(), iat: now, exp, aud: aud.length === 1 ? aud[0] : aud, azp: client.clientId });
       return json(res, 200, {
-        access_token: token, expires_in: exp - now, token_type: 'Bearer', issued_token_type: ACCESS_TOKEN_TYPE,
-        session_state: randomUUID(), scope: subject.scope ?? '', refresh_expires_in: 0, 'not-before-policy': 0,
+        access_token: token,
+        expires_in: exp - now,
+        token_type: 'Bearer',
+        issued_token_type: ACCESS_TOKEN_TYPE,
+        session_state: randomUUID(),
+        scope: subject.scope ?? '',
+        refresh_expires_in: 0,
+        'not-before-policy': 0,
       });
     }
     return oauthError(res, 400, 'unsupported_grant_type', 'Unsupported grant_type');
@@ -415,8 +499,16 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
   function issueCode(res: ServerResponse, pending: PendingLogin, user: SandboxUser, sid: string, authTime: number, headers: Record<string, string | string[]> = {}) {
     const code = `${randomUUID()}.${randomBytes(24).toString('base64url')}`;
     codes.set(code, {
-      clientId: pending.clientId, redirectUri: pending.redirectUri, user, nonce: pending.nonce, scope: pending.scope,
-      codeChallenge: pending.codeChallenge, sid, authTime, expiresAt: Date.now() + CODE_LIFESPAN_MS, used: false,
+      clientId: pending.clientId,
+      redirectUri: pending.redirectUri,
+      user,
+      nonce: pending.nonce,
+      scope: pending.scope,
+      codeChallenge: pending.codeChallenge,
+      sid,
+      authTime,
+      expiresAt: Date.now() + CODE_LIFESPAN_MS,
+      used: false,
     });
     redirectTo(res, withQuery(pending.redirectUri, { state: pending.state, session_state: sid, iss: issuer, code }), headers);
   }
@@ -441,8 +533,13 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       return back('invalid_request', 'Missing parameter: code_challenge_method');
     }
     const pending: PendingLogin = {
-      clientId: client.clientId, redirectUri, state, nonce: q.get('nonce') ?? undefined, scope: q.get('scope') ?? 'openid',
-      codeChallenge: challenge, expiresAt: Date.now() + LOGIN_TIMEOUT_MS,
+      clientId: client.clientId,
+      redirectUri,
+      state,
+      nonce: q.get('nonce') ?? undefined,
+      scope: q.get('scope') ?? 'openid',
+      codeChallenge: challenge,
+      expiresAt: Date.now() + LOGIN_TIMEOUT_MS,
     };
     const sid = cookieValue(req, SSO_COOKIE);
     const sso = sid ? ssoSessions.get(sid) : undefined;
@@ -465,7 +562,15 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
     const name = form.get('username') ?? '';
     const u = users.find((x) => x.username === name || x.email === name);
     if (!u || !safeEqual(u.password, form.get('password') ?? '')) {
-      return html(res, 200, loginPage(realm, `${issuer}/login-actions/authenticate?session_code=${sessionCode}&client_id=${encodeURIComponent(pending.clientId)}`, 'Invalid username or password.'));
+      return html(
+        res,
+        200,
+        loginPage(
+          realm,
+          `${issuer}/login-actions/authenticate?session_code=${sessionCode}&client_id=${encodeURIComponent(pending.clientId)}`,
+          'Invalid username or password.',
+        ),
+      );
     }
     pendingLogins.delete(sessionCode);
     stats.logins++;
@@ -513,12 +618,21 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       if (req.method === 'GET' && path === `${base}/.well-known/openid-configuration`) {
         const p = `${issuer}/protocol/openid-connect`;
         return json(res, 200, {
-          issuer, authorization_endpoint: `${p}/auth`, token_endpoint: `${p}/token`, userinfo_endpoint: `${p}/userinfo`,
-          end_session_endpoint: `${p}/logout`, jwks_uri: `${p}/certs`, introspection_endpoint: `${p}/token/introspect`,
+          issuer,
+          authorization_endpoint: `${p}/auth`,
+          token_endpoint: `${p}/token`,
+          userinfo_endpoint: `${p}/userinfo`,
+          end_session_endpoint: `${p}/logout`,
+          jwks_uri: `${p}/certs`,
+          introspection_endpoint: `${p}/token/introspect`,
           grant_types_supported: ['authorization_code', 'refresh_token', 'password', 'client_credentials', TOKEN_EXCHANGE_GRANT],
-          response_types_supported: ['code'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256'],
-          token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'], code_challenge_methods_supported: ['S256'],
-          authorization_response_iss_parameter_supported: true, scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+          response_types_supported: ['code'],
+          subject_types_supported: ['public'],
+          id_token_signing_alg_values_supported: ['RS256'],
+          token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+          code_challenge_methods_supported: ['S256'],
+          authorization_response_iss_parameter_supported: true,
+          scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
         });
       }
       if (req.method === 'GET' && path === `${base}/protocol/openid-connect/auth`) {

@@ -254,10 +254,7 @@ const nationTable = staticTable(
   [column('nationkey', 'bigint'), column('name', 'varchar(25)'), column('regionkey', 'bigint'), column('comment', 'varchar(152)')],
   NATIONS,
 );
-const regionTable = staticTable(
-  [column('regionkey', 'bigint'), column('name', 'varchar(25)'), column('comment', 'varchar(152)')],
-  REGIONS,
-);
+const regionTable = staticTable([column('regionkey', 'bigint'), column('name', 'varchar(25)'), column('comment', 'varchar(152)')], REGIONS);
 const ordersTable = staticTable(
   [
     column('order_id', 'bigint'),
@@ -511,14 +508,60 @@ type Stmt =
   | { kind: 'unsupported'; what: string; pos: number };
 
 const CLAUSE_KEYWORDS = new Set([
-  'WHERE', 'GROUP', 'ORDER', 'HAVING', 'JOIN', 'LEFT', 'RIGHT', 'INNER', 'CROSS', 'FULL', 'NATURAL', 'UNION',
-  'EXCEPT', 'INTERSECT', 'OFFSET', 'FETCH', 'WINDOW', 'TABLESAMPLE', 'FOR',
+  'WHERE',
+  'GROUP',
+  'ORDER',
+  'HAVING',
+  'JOIN',
+  'LEFT',
+  'RIGHT',
+  'INNER',
+  'CROSS',
+  'FULL',
+  'NATURAL',
+  'UNION',
+  'EXCEPT',
+  'INTERSECT',
+  'OFFSET',
+  'FETCH',
+  'WINDOW',
+  'TABLESAMPLE',
+  'FOR',
 ]);
 const RESERVED_AFTER_ITEM = new Set(['FROM', 'LIMIT', 'AS', ...CLAUSE_KEYWORDS]);
 const KNOWN_FIRST_KEYWORDS = new Set([
-  'ALTER', 'ANALYZE', 'CALL', 'COMMENT', 'COMMIT', 'CREATE', 'DEALLOCATE', 'DELETE', 'DENY', 'DESC', 'DESCRIBE', 'DROP',
-  'EXECUTE', 'EXPLAIN', 'GRANT', 'INSERT', 'MERGE', 'PREPARE', 'REFRESH', 'RESET', 'REVOKE', 'ROLLBACK', 'SET', 'SHOW',
-  'START', 'TRUNCATE', 'UPDATE', 'USE', 'WITH', 'SELECT', 'VALUES', 'TABLE',
+  'ALTER',
+  'ANALYZE',
+  'CALL',
+  'COMMENT',
+  'COMMIT',
+  'CREATE',
+  'DEALLOCATE',
+  'DELETE',
+  'DENY',
+  'DESC',
+  'DESCRIBE',
+  'DROP',
+  'EXECUTE',
+  'EXPLAIN',
+  'GRANT',
+  'INSERT',
+  'MERGE',
+  'PREPARE',
+  'REFRESH',
+  'RESET',
+  'REVOKE',
+  'ROLLBACK',
+  'SET',
+  'SHOW',
+  'START',
+  'TRUNCATE',
+  'UPDATE',
+  'USE',
+  'WITH',
+  'SELECT',
+  'VALUES',
+  'TABLE',
 ]);
 
 function likeToRegExp(pattern: string, escape?: string): RegExp {
@@ -754,7 +797,14 @@ class Parser {
         this.expectEnd();
         return { kind: 'showSession', like };
       }
-      case 'BRANCHES': case 'CREATE': case 'CURRENT': case 'FUNCTIONS': case 'GRANTS': case 'ROLES': case 'ROLE': case 'STATS':
+      case 'BRANCHES':
+      case 'CREATE':
+      case 'CURRENT':
+      case 'FUNCTIONS':
+      case 'GRANTS':
+      case 'ROLES':
+      case 'ROLE':
+      case 'STATS':
         return { kind: 'unsupported', what: `SHOW ${word}`, pos: show.pos };
       default:
         throw this.mismatch(
@@ -1239,13 +1289,16 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://coordinator.invalid');
     const method = req.method ?? 'GET';
-    const seg = url.pathname.split('/').filter((s) => s !== '').map((s) => {
-      try {
-        return decodeURIComponent(s);
-      } catch {
-        return s;
-      }
-    });
+    const seg = url.pathname
+      .split('/')
+      .filter((s) => s !== '')
+      .map((s) => {
+        try {
+          return decodeURIComponent(s);
+        } catch {
+          return s;
+        }
+      });
     const path = '/' + seg.join('/');
 
     if (path === '/v1/statement') {
@@ -1487,9 +1540,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     for (const [name, value] of parseNameValueList(headerValue(req, 'x-trino-resource-estimate'), 'X-Trino-Resource-Estimate', false)) {
       resourceEstimates[name] = value;
     }
-    const extraCredentialNames = parseNameValueList(headerValue(req, 'x-trino-extra-credential'), 'X-Trino-Extra-Credential', true).map(
-      ([name]) => name,
-    );
+    const extraCredentialNames = parseNameValueList(headerValue(req, 'x-trino-extra-credential'), 'X-Trino-Extra-Credential', true).map(([name]) => name);
     const list = (name: string): string[] =>
       (headerValue(req, name) ?? '')
         .split(',')
@@ -1590,9 +1641,10 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
       out.stats = this.stats(q, 'FAILED', false);
       out.error = toQueryError(q.failure);
     } else {
-      out.nextUri = q.dispatchTime !== undefined
-        ? `${base}/v1/statement/executing/${q.id}/${makeSlug(q.slugKey, EXECUTING_QUERY, 0)}/0`
-        : `${base}/v1/statement/queued/${q.id}/${makeSlug(q.slugKey, QUEUED_QUERY, nextToken)}/${nextToken}`;
+      out.nextUri =
+        q.dispatchTime !== undefined
+          ? `${base}/v1/statement/executing/${q.id}/${makeSlug(q.slugKey, EXECUTING_QUERY, 0)}/0`
+          : `${base}/v1/statement/queued/${q.id}/${makeSlug(q.slugKey, QUEUED_QUERY, nextToken)}/${nextToken}`;
       out.stats = this.stats(q, 'QUEUED', true);
     }
     out.warnings = [];
@@ -1744,14 +1796,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     this.sendEmpty(res, 204);
   }
 
-  private async getExecuting(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    url: URL,
-    id: string,
-    slug: string,
-    tokenStr: string,
-  ): Promise<void> {
+  private async getExecuting(req: http.IncomingMessage, res: http.ServerResponse, url: URL, id: string, slug: string, tokenStr: string): Promise<void> {
     const found = this.lookup(id, EXECUTING_QUERY, slug, tokenStr);
     if (!found) return this.sendText(res, 404, 'Query not found');
     const { q, token } = found;
@@ -1824,9 +1869,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     if (seg.length === 2) {
       if (method !== 'GET') return this.sendText(res, 405, 'Method Not Allowed');
       const state = url.searchParams.get('state')?.toUpperCase();
-      const list = [...this.queries.values()]
-        .filter((q) => !state || q.state === state)
-        .map((q) => this.basicQueryInfo(q, base));
+      const list = [...this.queries.values()].filter((q) => !state || q.state === state).map((q) => this.basicQueryInfo(q, base));
       return this.sendJson(res, 200, list);
     }
     const q = this.queries.get(seg[2]);
@@ -1946,9 +1989,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
       startedTransactionId: e.startedTransactionId,
       clearTransactionId: e.clearTransactionId ?? false,
       updateType: q.updateType,
-      failureInfo: q.failure
-        ? { type: q.failure.type, message: q.failure.message, suppressed: [], stack: [], errorLocation: q.failure.location }
-        : undefined,
+      failureInfo: q.failure ? { type: q.failure.type, message: q.failure.message, suppressed: [], stack: [], errorLocation: q.failure.location } : undefined,
       errorType: q.failure ? errorType(q.failure.name) : undefined,
       errorCode: q.failure ? { code: ERROR_CODES[q.failure.name], name: q.failure.name, type: errorType(q.failure.name) } : undefined,
       warnings: [],
@@ -2075,7 +2116,13 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     }
     if (key === 'system.runtime' && name === 'nodes') {
       return staticTable(
-        [column('node_id', 'varchar'), column('http_uri', 'varchar'), column('node_version', 'varchar'), column('coordinator', 'boolean'), column('state', 'varchar')],
+        [
+          column('node_id', 'varchar'),
+          column('http_uri', 'varchar'),
+          column('node_version', 'varchar'),
+          column('coordinator', 'boolean'),
+          column('state', 'varchar'),
+        ],
         [[this.nodeId, this.baseUrl, TRINO_VERSION, true, 'active']],
       );
     }
@@ -2091,7 +2138,10 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
   private informationSchema(catalog: string, name: string): TableSource | undefined {
     const schemas = this.schemas(catalog) ?? [];
     if (name === 'schemata') {
-      return staticTable([column('catalog_name', 'varchar'), column('schema_name', 'varchar')], schemas.map((s) => [catalog, s]));
+      return staticTable(
+        [column('catalog_name', 'varchar'), column('schema_name', 'varchar')],
+        schemas.map((s) => [catalog, s]),
+      );
     }
     if (name === 'tables') {
       const rows: unknown[][] = [];
@@ -2127,7 +2177,11 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     return undefined;
   }
 
-  private resolveTable(name: QName, session: SessionInfo, sql: string): { catalog: string; schema: string; table: string; source: TableSource & { delayMs?: number } } {
+  private resolveTable(
+    name: QName,
+    session: SessionInfo,
+    sql: string,
+  ): { catalog: string; schema: string; table: string; source: TableSource & { delayMs?: number } } {
     const parts = name.parts.map((p) => p.name);
     if (parts.length > 3) throw failureAt(sql, name.pos, 'SYNTAX_ERROR', `Too many dots in table name: ${parts.join('.')}`);
     const table = parts[parts.length - 1];
@@ -2184,14 +2238,22 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
       case 'select':
         return this.planSelect(stmt, session, sql);
       case 'showCatalogs':
-        return rows('DESCRIBE', [column('Catalog', 'varchar')], filter(this.catalogs(), stmt.like).map((c) => [c]));
+        return rows(
+          'DESCRIBE',
+          [column('Catalog', 'varchar')],
+          filter(this.catalogs(), stmt.like).map((c) => [c]),
+        );
       case 'showSchemas': {
         const catalog = stmt.catalog?.name ?? session.catalog;
         const pos = stmt.catalog?.pos ?? stmt.pos;
         if (catalog === undefined) throw failureAt(sql, pos, 'MISSING_CATALOG_NAME', 'Catalog must be specified when session catalog is not set');
         const schemas = this.schemas(catalog);
         if (!schemas) throw failureAt(sql, pos, 'CATALOG_NOT_FOUND', `Catalog '${catalog}' not found`);
-        return rows('DESCRIBE', [column('Schema', 'varchar')], filter(schemas, stmt.like).map((s) => [s]));
+        return rows(
+          'DESCRIBE',
+          [column('Schema', 'varchar')],
+          filter(schemas, stmt.like).map((s) => [s]),
+        );
       }
       case 'showTables': {
         const parts = stmt.schema?.parts.map((p) => p.name) ?? [];
@@ -2204,7 +2266,11 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
         const schemas = this.schemas(catalog);
         if (!schemas) throw failureAt(sql, pos, 'CATALOG_NOT_FOUND', `Catalog '${catalog}' not found`);
         if (!schemas.includes(schema)) throw failureAt(sql, pos, 'SCHEMA_NOT_FOUND', `Schema '${schema}' does not exist`);
-        return rows('DESCRIBE', [column('Table', 'varchar')], filter(this.tableNames(catalog, schema), stmt.like).map((t) => [t]));
+        return rows(
+          'DESCRIBE',
+          [column('Table', 'varchar')],
+          filter(this.tableNames(catalog, schema), stmt.like).map((t) => [t]),
+        );
       }
       case 'showColumns': {
         const { source } = this.resolveTable(stmt.table, session, sql);

@@ -215,12 +215,7 @@ export async function startTrinoGateway(opts: TrinoGatewayOptions = {}): Promise
   }
 
   function principalFromToken(payload: JWTPayload): TrinoGatewayPrincipal {
-    const name =
-      typeof payload.preferred_username === 'string'
-        ? payload.preferred_username
-        : typeof payload.sub === 'string'
-          ? payload.sub
-          : undefined;
+    const name = typeof payload.preferred_username === 'string' ? payload.preferred_username : typeof payload.sub === 'string' ? payload.sub : undefined;
     if (!name) throw new AuthFailure('UserId field does not exist');
     if (opts.privilegesField) {
       const claim = (payload as Record<string, unknown>)[opts.privilegesField];
@@ -265,7 +260,11 @@ export async function startTrinoGateway(opts: TrinoGatewayOptions = {}): Promise
       case 'all':
         return sendJson(res, 200, backends);
       case 'active':
-        return sendJson(res, 200, backends.filter((b) => b.active));
+        return sendJson(
+          res,
+          200,
+          backends.filter((b) => b.active),
+        );
       case 'add':
       case 'update': {
         const parsed = parseJson(body);
@@ -377,17 +376,7 @@ export async function startTrinoGateway(opts: TrinoGatewayOptions = {}): Promise
   };
 }
 
-type RouteAction =
-  | 'ok'
-  | 'all'
-  | 'active'
-  | 'add'
-  | 'update'
-  | 'delete'
-  | 'activate'
-  | 'deactivate'
-  | 'getRules'
-  | 'updateRules';
+type RouteAction = 'ok' | 'all' | 'active' | 'add' | 'update' | 'delete' | 'activate' | 'deactivate' | 'getRules' | 'updateRules';
 
 interface RouteMatch {
   action: RouteAction;

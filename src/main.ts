@@ -22,7 +22,11 @@ async function banner(config: AppConfig, issueToken: (user: string) => Promise<s
     `  Issuer:       ${config.keycloak.issuer}`,
     '  Demo tokens (valid 8 hours; paste into Swagger UI → Authorize):',
   ];
-  for (const [user, what] of [['alice', 'REGULAR'], ['admin', 'ADMIN'], ['viewer', 'no role']]) {
+  for (const [user, what] of [
+    ['alice', 'REGULAR'],
+    ['admin', 'ADMIN'],
+    ['viewer', 'no role'],
+  ]) {
     lines.push(`    ${user} (${what}):`, `      ${await issueToken(user)}`);
   }
   lines.push(`  Try:          curl -H "Authorization: Bearer <token>" ${base}/auth/me`, '');

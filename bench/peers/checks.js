@@ -29,7 +29,11 @@ async function cases(issuer) {
     { name: 'tampered payload (username), original signature', token: `${h}.${b64url({ ...payload, preferred_username: 'admin' })}.${s}`, expect: 401 },
     { name: 'alg none', token: `${b64url({ alg: 'none', typ: 'JWT' })}.${p}.`, expect: 401 },
     { name: 'signature stripped', token: `${h}.${p}.`, expect: 401 },
-    { name: 'wrong issuer (signed by the realm key)', token: await issuer.issueToken({ user: 'alice', claims: { iss: 'http://127.0.0.1:1/realms/evil' } }), expect: 401 },
+    {
+      name: 'wrong issuer (signed by the realm key)',
+      token: await issuer.issueToken({ user: 'alice', claims: { iss: 'http://127.0.0.1:1/realms/evil' } }),
+      expect: 401,
+    },
     { name: 'wrong audience (signed by the realm key)', token: await issuer.issueToken({ user: 'alice', claims: { aud: 'someone-else' } }), expect: 401 },
     { name: 'expired (signed by the realm key)', token: await issuer.issueToken({ user: 'alice', expiresInS: -120 }), expect: 401 },
   ];

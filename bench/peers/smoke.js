@@ -34,7 +34,13 @@ async function main() {
     try {
       if (name === 'fastify-bare') {
         // The ceiling does no authentication: every case must get 200.
-        report(`${name} GET /me answers everything (no auth, the ceiling)`, await verifyApp(`${peer.url}/me`, theCases.map((c) => ({ ...c, expect: 200 }))));
+        report(
+          `${name} GET /me answers everything (no auth, the ceiling)`,
+          await verifyApp(
+            `${peer.url}/me`,
+            theCases.map((c) => ({ ...c, expect: 200 })),
+          ),
+        );
         continue;
       }
       report(`${name} GET /me verifies`, await verifyApp(`${peer.url}/me`, theCases, me));

@@ -94,8 +94,7 @@ export class AgentsController {
   @Patch(':id/settings')
   @ApiOperation({
     summary: 'Change an agent’s settings',
-    description:
-      'Only the named settings change; unknown keys are refused (400). Open sessions use the new settings from their next turn.',
+    description: 'Only the named settings change; unknown keys are refused (400). Open sessions use the new settings from their next turn.',
   })
   @ApiParam(ID_PARAM)
   @ApiBody({ type: UpdateAgentSettingsDto })

@@ -75,7 +75,12 @@ describe('LlmProvider', () => {
     try {
       const events = await collect(provider(srv.url));
       // However the bytes were cut, the deltas concatenate to the content, and the usage comes last.
-      expect(events.filter((e) => e.type === 'delta').map((e) => (e as { content: string }).content).join('')).toBe('Hello');
+      expect(
+        events
+          .filter((e) => e.type === 'delta')
+          .map((e) => (e as { content: string }).content)
+          .join(''),
+      ).toBe('Hello');
       expect(events[events.length - 1]).toEqual({ type: 'usage', usage: { prompt_tokens: 2, completion_tokens: 2, total_tokens: 4 } });
       expect(seen.path).toBe('/v1/chat/completions');
       expect(seen.auth).toBe(`Bearer ${KEY}`);
@@ -247,7 +252,12 @@ describe('LlmProvider', () => {
     });
     try {
       const events = await collect(provider(srv.url));
-      expect(events.filter((e) => e.type === 'delta').map((e) => (e as { content: string }).content).join('')).toBe('multi no-space');
+      expect(
+        events
+          .filter((e) => e.type === 'delta')
+          .map((e) => (e as { content: string }).content)
+          .join(''),
+      ).toBe('multi no-space');
     } finally {
       await srv.close();
     }

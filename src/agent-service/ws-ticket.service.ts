@@ -17,8 +17,7 @@ interface StoredTicket {
 }
 
 const ticketKey = (ticket: string) => `agents:ws-ticket:${createHash('sha256').update(ticket).digest('hex')}`;
-const sealingKey = (ticket: string) =>
-  Buffer.from(hkdfSync('sha256', Buffer.from(ticket, 'base64url'), Buffer.alloc(0), 'platform-bff ws-ticket v1', 32));
+const sealingKey = (ticket: string) => Buffer.from(hkdfSync('sha256', Buffer.from(ticket, 'base64url'), Buffer.alloc(0), 'platform-bff ws-ticket v1', 32));
 
 /**
  * Single-use, short-lived tickets for the agent WebSocket, so that no JWT has to sit in a URL

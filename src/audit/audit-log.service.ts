@@ -59,10 +59,7 @@ export class AuditLog {
   private readonly logger: PinoLogger<'alert'>;
   private readonly listeners = new Set<AuditListener>();
 
-  constructor(
-    @Inject(APP_CONFIG) config: AppConfig,
-    @Optional() @Inject(PARAMS_PROVIDER_TOKEN) params?: Params,
-  ) {
+  constructor(@Inject(APP_CONFIG) config: AppConfig, @Optional() @Inject(PARAMS_PROVIDER_TOKEN) params?: Params) {
     const level = config.logLevel === 'silent' ? 'silent' : 'info';
     const http = params?.pinoHttp as { logger?: PinoLogger } | undefined;
     const root = http && typeof http === 'object' && 'logger' in http ? http.logger : undefined;
@@ -84,7 +81,16 @@ export class AuditLog {
     };
     if (event.reason) record.reason = event.reason;
     if (event.requestId) record.requestId = event.requestId;
-    const line = redactDeep({ event: 'audit', severity: level, action: record.action, actor: record.actor, target: record.target, outcome: record.outcome, reason: record.reason, requestId: record.requestId }) as object;
+    const line = redactDeep({
+      event: 'audit',
+      severity: level,
+      action: record.action,
+      actor: record.actor,
+      target: record.target,
+      outcome: record.outcome,
+      reason: record.reason,
+      requestId: record.requestId,
+    }) as object;
     this.logger[level](line, `audit ${record.action} ${record.outcome}`);
     for (const listener of this.listeners) {
       try {

@@ -9,8 +9,7 @@ import { extractToken, type TokenSources } from './token-source';
 import { TokenVerifier } from './token-verifier.service';
 
 export type Decision =
-  | { allow: true; principal?: Principal; token?: string }
-  | { allow: false; status: number; reason: AuthFailure['reason']; detail: string; principal?: Principal };
+  { allow: true; principal?: Principal; token?: string } | { allow: false; status: number; reason: AuthFailure['reason']; detail: string; principal?: Principal };
 
 /**
  * The one decision function of the BFF: identify the caller (token source → verification),

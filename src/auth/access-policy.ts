@@ -30,9 +30,7 @@ export const AGENTS_POLICY: AccessPolicy = Object.freeze({
 });
 export const ADMIN_POLICY: AccessPolicy = Object.freeze({ kind: 'authenticated', rule: 'admin', anyRole: Object.freeze([ROLE_ADMIN]) });
 
-export type AuthzOutcome =
-  | { allow: true }
-  | { allow: false; status: 403; reason: 'insufficient_role' | 'audience_mismatch'; detail: string };
+export type AuthzOutcome = { allow: true } | { allow: false; status: 403; reason: 'insufficient_role' | 'audience_mismatch'; detail: string };
 
 /** The authorization half of the decision, for a principal that is already authenticated. */
 export function authorize(principal: Principal, policy: AccessPolicy): AuthzOutcome {
@@ -50,9 +48,7 @@ export function authorize(principal: Principal, policy: AccessPolicy): AuthzOutc
  * The route-policy table of /api/auth (gateways: Envoy SecurityPolicy, nginx auth_request).
  * Matched on the normalised path, first match wins; anything else needs a valid token.
  */
-export const GATEWAY_ROUTE_POLICIES: ReadonlyArray<{ prefix: string; policy: AccessPolicy }> = Object.freeze([
-  { prefix: '/api/agents', policy: AGENTS_POLICY },
-]);
+export const GATEWAY_ROUTE_POLICIES: ReadonlyArray<{ prefix: string; policy: AccessPolicy }> = Object.freeze([{ prefix: '/api/agents', policy: AGENTS_POLICY }]);
 
 /** Normalises a request path: percent-decoding, dot segments, repeated slashes, no query. Undefined when malformed. */
 export function normalisePath(raw: string): string | undefined {

@@ -43,7 +43,8 @@ export class AuthGuard implements CanActivate {
     const route = req.routeOptions?.url ?? 'unknown';
     if (r.breakGlass && BASIC.test(firstHeader(req.headers.authorization))) {
       const authenticator = this.breakGlassAuthenticator();
-      if (!authenticator) throw new ProblemException(401, 'token_missing', 'a bearer token is required', undefined, { 'www-authenticate': 'Bearer realm="platform-bff"' });
+      if (!authenticator)
+        throw new ProblemException(401, 'token_missing', 'a bearer token is required', undefined, { 'www-authenticate': 'Bearer realm="platform-bff"' });
       return authenticator.authenticate(req, r.breakGlass, route).then(() => true);
     }
     const decision = this.decider.decide({ authorization: req.headers.authorization }, r.policy, route);

@@ -41,10 +41,7 @@ export function Public(): MethodDecorator & ClassDecorator {
  */
 export function Authenticated(opts: { roles?: readonly string[]; rule?: string; policy?: AccessPolicy } = {}) {
   const policy: AccessPolicy =
-    opts.policy ??
-    (opts.roles?.length
-      ? { kind: 'authenticated', rule: opts.rule ?? `roles:${opts.roles.join('|')}`, anyRole: opts.roles }
-      : AUTHENTICATED_POLICY);
+    opts.policy ?? (opts.roles?.length ? { kind: 'authenticated', rule: opts.rule ?? `roles:${opts.roles.join('|')}`, anyRole: opts.roles } : AUTHENTICATED_POLICY);
   const statuses = policy.kind === 'authenticated' && (policy.anyRole?.length || policy.audience) ? [401, 403] : [401];
   return applyDecorators(RoutePolicy(policy), ApiBearerAuth(BEARER_SCHEME), ApiProblems(...statuses));
 }
@@ -59,12 +56,7 @@ export function Audience(audience: string) {
 
 /** An ext-authz endpoint: authenticates with the shared decision function against the gateway route table. */
 export function ExtAuthz(table: string) {
-  return applyDecorators(
-    SelfAuthorizing(table),
-    ApiBearerAuth(BEARER_SCHEME),
-    ApiSecurity('access-token'),
-    ApiProblems(400, 401, 403),
-  );
+  return applyDecorators(SelfAuthorizing(table), ApiBearerAuth(BEARER_SCHEME), ApiSecurity('access-token'), ApiProblems(400, 401, 403));
 }
 
 /**

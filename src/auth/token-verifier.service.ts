@@ -180,7 +180,10 @@ export class TokenVerifier {
     const secretOrKeyProvider = (_req: unknown, rawJwt: string, done: (err: unknown, key?: string) => void) => {
       if (!keys) return done(null, config.secret);
       const kid = decodeSegment(rawJwt.split('.')[0], 'header').kid as string;
-      keys.publicKey(kid).then((key: KeyObject) => done(null, key as unknown as string), (err) => done(err));
+      keys.publicKey(kid).then(
+        (key: KeyObject) => done(null, key as unknown as string),
+        (err) => done(err),
+      );
     };
     const strategy = new JwtStrategy(
       {

@@ -33,7 +33,10 @@ export function createRootLogger(config: Pick<AppConfig, 'logLevel'>, destinatio
     formatters: { log: (obj: Record<string, unknown>) => redactDeep(obj) as Record<string, unknown> },
     hooks: {
       logMethod(args: unknown[], method: (...a: unknown[]) => void) {
-        method.apply(this, args.map((a) => redactDeep(a)));
+        method.apply(
+          this,
+          args.map((a) => redactDeep(a)),
+        );
       },
     },
   };

@@ -6,7 +6,12 @@ describe('RequestMetrics', () => {
     const ours = new Registry();
     const metrics = new RequestMetrics(ours);
     const theirs = new Registry();
-    const counter = new Counter({ name: 'bff_http_requests_total', help: 'HTTP requests answered, by route pattern, method and status', labelNames: ['route', 'method', 'status'], registers: [theirs] });
+    const counter = new Counter({
+      name: 'bff_http_requests_total',
+      help: 'HTTP requests answered, by route pattern, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers: [theirs],
+    });
     const histogram = new Histogram({
       name: 'bff_http_request_duration_seconds',
       help: 'HTTP request duration by route pattern',

@@ -64,9 +64,7 @@ export class RequestMetrics {
         [...this.requests.values()].map((r) => ({ labels: { ...r.labels }, value: r.count })),
       ),
     );
-    registry.registerMetric(
-      this.metric('bff_http_request_duration_seconds', 'HTTP request duration by route pattern', 'histogram', () => this.histogramValues()),
-    );
+    registry.registerMetric(this.metric('bff_http_request_duration_seconds', 'HTTP request duration by route pattern', 'histogram', () => this.histogramValues()));
   }
 
   record(route: string, method: string, status: number, seconds: number): void {

@@ -1,27 +1,12 @@
 import { Transform } from 'class-transformer';
-import {
-  IsBoolean,
-  IsEnum,
-  IsIn,
-  IsInt,
-  IsOptional,
-  IsString,
-  IsUrl,
-  Matches,
-  Max,
-  MaxLength,
-  Min,
-  MinLength,
-  ValidateIf,
-} from 'class-validator';
+import { IsBoolean, IsEnum, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
 
 /**
  * Every environment key the BFF reads, with its constraint. Validated once at boot
  * (see validate-env.ts); the error list names the key and the rule, never the value.
  * Keys listed in SECRET_KEYS are masked wherever configuration is printed.
  */
-const toInt = ({ value }: { value: unknown }) =>
-  value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value);
 const toBool = ({ value }: { value: unknown }) => {
   if (value === undefined || value === '') return undefined;
   const v = String(value).toLowerCase();
@@ -42,28 +27,43 @@ export const SECRET_KEYS = [
 ] as const;
 
 export class EnvSchema {
-  @IsOptional() @IsIn(['development', 'production', 'test'])
+  @IsOptional()
+  @IsIn(['development', 'production', 'test'])
   NODE_ENV?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(65535)
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   PORT?: number;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   HOST?: string;
 
-  @IsOptional() @IsUrl(URL_OPTS)
+  @IsOptional()
+  @IsUrl(URL_OPTS)
   PUBLIC_URL?: string;
 
-  @Transform(toBool) @IsOptional() @IsBoolean()
+  @Transform(toBool)
+  @IsOptional()
+  @IsBoolean()
   TRUST_PROXY?: boolean;
 
-  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  @IsOptional()
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   CORS_ORIGINS?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(1000000)
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1000000)
   RATE_LIMIT_PER_MINUTE?: number;
 
   // --- identity provider ---
@@ -80,134 +80,204 @@ export class EnvSchema {
   BFF_CLIENT_ID?: string;
 
   @ValidateIf((e: EnvSchema) => e.KEYCLOAK_URL !== undefined)
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   BFF_CLIENT_SECRET?: string;
 
-  @IsOptional() @Matches(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'WORKSPACE_ID must be lowercase letters, digits and dashes' })
+  @IsOptional()
+  @Matches(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'WORKSPACE_ID must be lowercase letters, digits and dashes' })
   WORKSPACE_ID?: string;
 
-  @IsOptional() @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'AUTH_AUDIENCE must be a comma-separated list without spaces' })
+  @IsOptional()
+  @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'AUTH_AUDIENCE must be a comma-separated list without spaces' })
   AUTH_AUDIENCE?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   AUTH_EXTRA_ISSUERS?: string;
 
-  @IsOptional() @IsString() @MinLength(32, { message: 'AUTH_JWT_SECRET must be at least 32 characters (HS256 needs 256 bits)' })
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'AUTH_JWT_SECRET must be at least 32 characters (HS256 needs 256 bits)' })
   AUTH_JWT_SECRET?: string;
 
   @ValidateIf((e: EnvSchema) => e.AUTH_JWT_SECRET !== undefined)
-  @IsString() @MinLength(1, { message: 'AUTH_JWT_SECRET_ISSUER is required when AUTH_JWT_SECRET is set' })
+  @IsString()
+  @MinLength(1, { message: 'AUTH_JWT_SECRET_ISSUER is required when AUTH_JWT_SECRET is set' })
   AUTH_JWT_SECRET_ISSUER?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0) @Max(300)
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(300)
   AUTH_CLOCK_SKEW_S?: number;
 
   // --- cache / token exchange ---
-  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] })
+  @IsOptional()
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] })
   VALKEY_URL?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(3600)
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(3600)
   TOKEN_EXCHANGE_CACHE_TTL?: number;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(60000)
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(60000)
   TOKEN_EXCHANGE_TIMEOUT_MS?: number;
 
   // --- Trino ---
-  @IsOptional() @IsUrl(URL_OPTS)
+  @IsOptional()
+  @IsUrl(URL_OPTS)
   TRINO_URL?: string;
 
-  @IsOptional() @Matches(/^[A-Za-z_][A-Za-z0-9_.-]{0,100}$/, { message: 'TRINO_USER_CLAIM must be a claim name' })
+  @IsOptional()
+  @Matches(/^[A-Za-z_][A-Za-z0-9_.-]{0,100}$/, { message: 'TRINO_USER_CLAIM must be a claim name' })
   TRINO_USER_CLAIM?: string;
 
-  @IsOptional() @IsEnum(['none', 'exchange', 'basic'])
+  @IsOptional()
+  @IsEnum(['none', 'exchange', 'basic'])
   TRINO_AUTH?: string;
 
-  @IsOptional() @Matches(/^[A-Za-z0-9._-]{1,100}$/)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]{1,100}$/)
   TRINO_AUDIENCE?: string;
 
   @ValidateIf((e: EnvSchema) => e.TRINO_AUTH === 'basic')
   @Matches(/^[^:\s]+:.+$/, { message: 'TRINO_BASIC_AUTH must be user:password when TRINO_AUTH=basic' })
   TRINO_BASIC_AUTH?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(600000)
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(600000)
   TRINO_TIMEOUT_MS?: number;
 
-  @IsOptional() @IsUrl(URL_OPTS) @Matches(/^[^?#]*$/, { message: 'TRINO_UI_URL must be a base URL without query or fragment' })
+  @IsOptional()
+  @IsUrl(URL_OPTS)
+  @Matches(/^[^?#]*$/, { message: 'TRINO_UI_URL must be a base URL without query or fragment' })
   TRINO_UI_URL?: string;
 
-  @IsOptional() @IsUrl(URL_OPTS)
+  @IsOptional()
+  @IsUrl(URL_OPTS)
   TRINO_GATEWAY_URL?: string;
 
-  @IsOptional() @Matches(/^[A-Za-z0-9._-]{1,100}$/)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]{1,100}$/)
   TRINO_GATEWAY_AUDIENCE?: string;
 
-  @IsOptional() @Matches(/^[^:\s]+:.+$/, { message: 'TRINO_GATEWAY_BASIC_AUTH must be user:password' })
+  @IsOptional()
+  @Matches(/^[^:\s]+:.+$/, { message: 'TRINO_GATEWAY_BASIC_AUTH must be user:password' })
   TRINO_GATEWAY_BASIC_AUTH?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(600000)
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(600000)
   TRINO_GATEWAY_TIMEOUT_MS?: number;
 
-  @IsOptional() @Matches(/^[^:,\s]+:\$?scrypt\$[^,\s]+(,[^:,\s]+:\$?scrypt\$[^,\s]+)*$/, {
+  @IsOptional()
+  @Matches(/^[^:,\s]+:\$?scrypt\$[^,\s]+(,[^:,\s]+:\$?scrypt\$[^,\s]+)*$/, {
     message: 'BREAK_GLASS_USERS must be a comma list of user:scrypt$... hashes',
   })
   BREAK_GLASS_USERS?: string;
 
   // --- ML-Agent / agents / LLM ---
-  @IsOptional() @IsUrl(URL_OPTS)
+  @IsOptional()
+  @IsUrl(URL_OPTS)
   ML_AGENT_URL?: string;
 
-  @IsOptional() @Matches(/^[A-Za-z0-9._-]{1,100}$/)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]{1,100}$/)
   ML_AGENT_AUDIENCE?: string;
 
-  @IsOptional() @IsEnum(['exchange', 'forward'])
+  @IsOptional()
+  @IsEnum(['exchange', 'forward'])
   ML_AGENT_TOKEN_MODE?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(600000)
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(600000)
   ML_AGENT_TIMEOUT_MS?: number;
 
-  @IsOptional() @IsUrl(URL_OPTS)
+  @IsOptional()
+  @IsUrl(URL_OPTS)
   LLM_BASE_URL?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   LLM_API_KEY?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(100) @Max(600000)
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(600000)
   LLM_TIMEOUT_MS?: number;
 
-  @IsOptional() @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'AGENT_MODELS must be a comma-separated list of model ids' })
+  @IsOptional()
+  @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'AGENT_MODELS must be a comma-separated list of model ids' })
   AGENT_MODELS?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   WS_ALLOWED_ORIGINS?: string;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(0)
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
   AGENT_TOKEN_QUOTA?: number;
 
   // --- MLflow ---
-  @IsOptional() @IsUrl(URL_OPTS)
+  @IsOptional()
+  @IsUrl(URL_OPTS)
   MLFLOW_URL?: string;
 
-  @IsOptional() @IsString() @MaxLength(100000)
+  @IsOptional()
+  @IsString()
+  @MaxLength(100000)
   MLFLOW_PUBLIC_PATHS?: string;
 
-  @IsOptional() @Matches(/^[A-Za-z0-9._:-]{1,255}(,[A-Za-z0-9._:-]{1,255})*$/, {
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._:-]{1,255}(,[A-Za-z0-9._:-]{1,255})*$/, {
     message: 'MLFLOW_TRACE_CLIENTS must be a comma-separated list of client ids',
   })
   MLFLOW_TRACE_CLIENTS?: string;
 
-  @IsOptional() @IsString() @MaxLength(100000)
+  @IsOptional()
+  @IsString()
+  @MaxLength(100000)
   MLFLOW_GROUP_PERMISSIONS?: string;
 
   // --- browser login (OIDC authorization code + PKCE) and its sessions ---
-  @IsOptional() @Matches(/^[A-Za-z0-9._:-]{1,255}$/, { message: 'BFF_LOGIN_CLIENT_ID must be a client id ([A-Za-z0-9._:-])' })
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._:-]{1,255}$/, { message: 'BFF_LOGIN_CLIENT_ID must be a client id ([A-Za-z0-9._:-])' })
   BFF_LOGIN_CLIENT_ID?: string;
 
-  @IsOptional() @IsString() @MinLength(1)
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
   BFF_LOGIN_CLIENT_SECRET?: string;
 
-  @IsOptional() @IsString() @MinLength(32, { message: 'BFF_SESSION_SECRET must be at least 32 characters' })
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'BFF_SESSION_SECRET must be at least 32 characters' })
   BFF_SESSION_SECRET?: string;
 
-  @IsOptional() @Matches(/^(__Host-|__Secure-)?[A-Za-z0-9_.-]{1,64}$/, { message: 'BFF_SESSION_COOKIE must be a cookie name ([A-Za-z0-9_.-], optional __Host- or __Secure- prefix)' })
+  @IsOptional()
+  @Matches(/^(__Host-|__Secure-)?[A-Za-z0-9_.-]{1,64}$/, {
+    message: 'BFF_SESSION_COOKIE must be a cookie name ([A-Za-z0-9_.-], optional __Host- or __Secure- prefix)',
+  })
   BFF_SESSION_COOKIE?: string;
 }

@@ -15,14 +15,16 @@ export interface ConfigProblem {
 
 export class ConfigError extends Error {
   constructor(readonly problems: ConfigProblem[]) {
-    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
-      problems.map((p) => `  - ${p.key}: ${p.rule}`).join('\n'));
+    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` + problems.map((p) => `  - ${p.key}: ${p.rule}`).join('\n'));
     this.name = 'ConfigError';
   }
 }
 
 const list = (v: string | undefined): string[] =>
-  (v ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 
 function schemaProblems(env: Env): { schema: EnvSchema; problems: ConfigProblem[] } {
   // Only keys the schema knows are read; empty strings count as unset.

@@ -33,12 +33,8 @@ export class UserThrottlerGuard extends ThrottlerGuard {
   }
 
   protected override async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
-    throw new ProblemException(
-      429,
-      'rate_limited',
-      `at most ${detail.limit} calls per minute on this route; retry after ${detail.timeToBlockExpire} s`,
-      undefined,
-      { 'retry-after': String(detail.timeToBlockExpire) },
-    );
+    throw new ProblemException(429, 'rate_limited', `at most ${detail.limit} calls per minute on this route; retry after ${detail.timeToBlockExpire} s`, undefined, {
+      'retry-after': String(detail.timeToBlockExpire),
+    });
   }
 }

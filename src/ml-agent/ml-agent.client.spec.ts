@@ -19,7 +19,14 @@ describe('MlAgentClient', () => {
   let client: MlAgentClient;
   let bearer: string;
   const call = () => ({ bearer, requestId: 'req-42' });
-  const submission: MlAgentWorkflowSubmission = { catalog: 'tpch', schema: 'tiny', table: 'nation', workflow: 'profile', parameters: {}, email: 'alice@example.com' };
+  const submission: MlAgentWorkflowSubmission = {
+    catalog: 'tpch',
+    schema: 'tiny',
+    table: 'nation',
+    workflow: 'profile',
+    parameters: {},
+    email: 'alice@example.com',
+  };
 
   beforeAll(async () => {
     Logger.overrideLogger(false); // the client's warnings are expected here
@@ -44,10 +51,17 @@ describe('MlAgentClient', () => {
     expect((await client.listSchemas(call(), 'tpch')).schemas).toContain('tiny');
     expect((await client.listTables(call(), 'tpch', 'tiny')).tables).toContain('nation');
     expect(await client.runWorkflow(call(), submission)).toEqual({
-      runId: expect.stringMatching(/^run-/), status: 'COMPLETED', workflow: 'profile', table: 'tpch.tiny.nation', submittedBy: 'alice@example.com',
+      runId: expect.stringMatching(/^run-/),
+      status: 'COMPLETED',
+      workflow: 'profile',
+      table: 'tpch.tiny.nation',
+      submittedBy: 'alice@example.com',
     });
     expect(agent.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
-      'GET /trino/catalogs', 'GET /trino/schemas/tpch', 'GET /trino/tables/tpch/tiny', 'POST /run-workflow-trino',
+      'GET /trino/catalogs',
+      'GET /trino/schemas/tpch',
+      'GET /trino/tables/tpch/tiny',
+      'POST /run-workflow-trino',
     ]);
     for (const r of agent.requests) {
       expect(r.headers.authorization).toBe(`Bearer ${bearer}`);
@@ -102,7 +116,7 @@ describe('MlAgentClient', () => {
       title: 'Not found',
       status: 404,
       reason: 'not_found',
-      detail: expect.stringContaining("ML-Agent: line 1:"),
+      detail: expect.stringContaining('ML-Agent: line 1:'),
       instance: '/x',
       requestId: 'req-1',
       upstreamBody: { detail: expect.stringContaining("Schema 'nosuch' does not exist") },

@@ -52,7 +52,6 @@ export class MlAgentRefusal extends ProblemException {
   }
 }
 
-
 /**
  * The one client of ML-Agent (ML_AGENT_URL): catalog browsing and workflow runs, each call
  * carrying the bearer token the service chose for it. Answers are checked for the shapes ML-Agent
@@ -73,7 +72,10 @@ export class MlAgentClient {
     metrics: MetricsService,
   ) {
     this.baseUrl = config.mlAgent.url;
-    this.calls = metrics.counter('bff_ml_agent_requests_total', 'Calls to ML-Agent by operation and outcome (ok, refused, failed, timeout)', ['operation', 'outcome']);
+    this.calls = metrics.counter('bff_ml_agent_requests_total', 'Calls to ML-Agent by operation and outcome (ok, refused, failed, timeout)', [
+      'operation',
+      'outcome',
+    ]);
   }
 
   /** 503 upstream_unavailable when ML_AGENT_URL is not set (checked before any token is exchanged for it). */
@@ -100,21 +102,17 @@ export class MlAgentClient {
   }
 
   /** One call; a 2xx answer is parsed and checked by `shape` (which throws a 502 for anything unexpected). */
-  private async json<T>(
-    call: MlAgentCall,
-    operation: string,
-    method: 'GET' | 'POST',
-    path: string,
-    body: unknown,
-    shape: (value: unknown) => T,
-  ): Promise<T> {
+  private async json<T>(call: MlAgentCall, operation: string, method: 'GET' | 'POST', path: string, body: unknown, shape: (value: unknown) => T): Promise<T> {
     let answer: UpstreamAnswer;
     try {
       answer = await this.send(call, method, path, body);
     } catch (err) {
       const timeout = err instanceof ProblemException && err.getStatus() === 504;
       this.calls.inc({ operation, outcome: timeout ? 'timeout' : 'failed' });
-      this.log.warn({ event: 'ml_agent.call_failed', operation, requestId: call.requestId, status: err instanceof ProblemException ? err.getStatus() : undefined }, 'ML-Agent call failed');
+      this.log.warn(
+        { event: 'ml_agent.call_failed', operation, requestId: call.requestId, status: err instanceof ProblemException ? err.getStatus() : undefined },
+        'ML-Agent call failed',
+      );
       throw err;
     }
     const { status } = answer;
@@ -161,7 +159,6 @@ export class MlAgentClient {
   }
 }
 
-
 /** An error body as passed through: its JSON, or its text (a proxy's HTML error page, say) cut to TEXT_BODY_LIMIT. */
 function parseOrText(text: string): unknown {
   try {
@@ -200,7 +197,12 @@ function describeRefusal(status: number, body: unknown): { detail: string; error
   }
   if (Array.isArray(detail)) {
     const errors = detail.filter(isRecord).map((e) => ({
-      field: Array.isArray(e.loc) ? e.loc.filter((p) => p !== 'body').map(String).join('.') : '',
+      field: Array.isArray(e.loc)
+        ? e.loc
+            .filter((p) => p !== 'body')
+            .map(String)
+            .join('.')
+        : '',
       message: typeof e.msg === 'string' ? e.msg : 'invalid',
     }));
     return { detail: `${UPSTREAM} refused the request (${status})`, errors };

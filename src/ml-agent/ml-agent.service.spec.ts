@@ -15,7 +15,10 @@ const principal = (claims: Record<string, unknown> = {}): Principal =>
   );
 
 function setup(tokenMode: 'exchange' | 'forward', opts: { url?: string | null; exchangeFails?: ProblemException } = {}) {
-  const config = { workspaceId: 'demo', mlAgent: { url: opts.url === null ? undefined : (opts.url ?? 'http://ml-agent'), audience: 'ml-agent', tokenMode } } as AppConfig;
+  const config = {
+    workspaceId: 'demo',
+    mlAgent: { url: opts.url === null ? undefined : (opts.url ?? 'http://ml-agent'), audience: 'ml-agent', tokenMode },
+  } as AppConfig;
   const exchanged: Array<[string, string, string]> = [];
   const exchange = {
     exchangeFor: async (audience: string, subject: string, p: Principal) => {
@@ -32,13 +35,22 @@ function setup(tokenMode: 'exchange' | 'forward', opts: { url?: string | null; e
     listCatalogs: async (call: MlAgentCall) => (calls.push({ op: 'catalogs', call, args: [] }), { catalogs: ['tpch'] }),
     listSchemas: async (call: MlAgentCall, c: string) => (calls.push({ op: 'schemas', call, args: [c] }), { schemas: ['tiny'] }),
     listTables: async (call: MlAgentCall, c: string, s: string) => (calls.push({ op: 'tables', call, args: [c, s] }), { tables: ['nation'] }),
-    runWorkflow: async (call: MlAgentCall, sub: MlAgentWorkflowSubmission) => (calls.push({ op: 'run', call, args: [sub] }), { runId: 'run-1', status: 'SUBMITTED' }),
+    runWorkflow: async (call: MlAgentCall, sub: MlAgentWorkflowSubmission) => (
+      calls.push({ op: 'run', call, args: [sub] }),
+      { runId: 'run-1', status: 'SUBMITTED' }
+    ),
   } as unknown as MlAgentClient;
   return { service: new MlAgentService(config, client, exchange), exchanged, calls };
 }
 
 const caller = (p: Principal = principal()): MlAgentCaller => ({ principal: p, subjectToken: 'raw-user-token', requestId: 'req-1' });
-const request = (extra: Partial<RunWorkflowRequestDto> = {}): RunWorkflowRequestDto => ({ catalog: 'tpch', schema: 'tiny', table: 'nation', workflow: 'profile', ...extra });
+const request = (extra: Partial<RunWorkflowRequestDto> = {}): RunWorkflowRequestDto => ({
+  catalog: 'tpch',
+  schema: 'tiny',
+  table: 'nation',
+  workflow: 'profile',
+  ...extra,
+});
 
 describe('MlAgentService', () => {
   it('exchange mode: every call carries the token exchanged for ML_AGENT_AUDIENCE, never the raw one', async () => {
@@ -66,7 +78,14 @@ describe('MlAgentService', () => {
   it('run-workflow sends the named fields and the token’s email; a client email is dropped', async () => {
     const { service, calls } = setup('exchange');
     await service.runWorkflow(caller(), request({ email: 'mallory@evil.example', parameters: { sampleRows: 5 } }));
-    expect(calls[0].args[0]).toEqual({ catalog: 'tpch', schema: 'tiny', table: 'nation', workflow: 'profile', parameters: { sampleRows: 5 }, email: 'alice@example.com' });
+    expect(calls[0].args[0]).toEqual({
+      catalog: 'tpch',
+      schema: 'tiny',
+      table: 'nation',
+      workflow: 'profile',
+      parameters: { sampleRows: 5 },
+      email: 'alice@example.com',
+    });
     await service.runWorkflow(caller(), request());
     expect((calls[1].args[0] as MlAgentWorkflowSubmission).parameters).toEqual({});
   });

@@ -10,15 +10,11 @@ import { IsString, Matches } from 'class-validator';
  */
 export const TRINO_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
-export const TRINO_IDENTIFIER_RULE =
-  'must be a plain Trino identifier: 1-128 letters, digits or underscores, not starting with a digit';
+export const TRINO_IDENTIFIER_RULE = 'must be a plain Trino identifier: 1-128 letters, digits or underscores, not starting with a digit';
 
 export const isTrinoIdentifier = (value: unknown): value is string => typeof value === 'string' && TRINO_IDENTIFIER.test(value);
 
 /** class-validator rule of a DTO field (body or path parameter) holding a catalog, schema or table name. */
 export function IsTrinoIdentifier(): PropertyDecorator {
-  return applyDecorators(
-    IsString({ message: '$property must be a string' }),
-    Matches(TRINO_IDENTIFIER, { message: `$property ${TRINO_IDENTIFIER_RULE}` }),
-  );
+  return applyDecorators(IsString({ message: '$property must be a string' }), Matches(TRINO_IDENTIFIER, { message: `$property ${TRINO_IDENTIFIER_RULE}` }));
 }

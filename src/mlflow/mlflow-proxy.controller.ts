@@ -44,7 +44,11 @@ export class MlflowProxyController {
   @All('*')
   @ApiOperation({ summary: 'MLflow (UI, REST API, artifacts, OTLP traces) behind the BFF', description: PROXY_DOC })
   @ApiBearerAuth(BEARER_SCHEME)
-  @ApiParam({ name: 'path', description: 'The MLflow path (the route’s wildcard), e.g. api/2.0/mlflow/experiments/search or v1/traces', example: 'api/2.0/mlflow/experiments/search' })
+  @ApiParam({
+    name: 'path',
+    description: 'The MLflow path (the route’s wildcard), e.g. api/2.0/mlflow/experiments/search or v1/traces',
+    example: 'api/2.0/mlflow/experiments/search',
+  })
   @ApiResponse({ status: 200, description: 'MLflow’s answer, streamed (JSON, HTML, artifacts, OTLP responses)' })
   @ApiResponse({ status: 302, description: 'A page load without a session: to /auth/login' })
   @ApiProblems(400, 401, 403, 404, 413, 502, 503, 504)

@@ -32,10 +32,35 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Never forwarded to MLflow: hop-by-hop, credentials, the browser's origin signals (the BFF checked them), forwarding claims. */
 const REQUEST_HEADERS_DROPPED = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding',
-  'upgrade', 'expect', 'host', 'content-length', 'content-type', 'authorization', 'cookie', 'origin', 'referer', 'forwarded',
-  'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip', 'x-request-id',
-  'sec-fetch-site', 'sec-fetch-mode', 'sec-fetch-dest', 'sec-fetch-user',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'host',
+  'content-length',
+  'content-type',
+  'authorization',
+  'cookie',
+  'origin',
+  'referer',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-real-ip',
+  'x-request-id',
+  'sec-fetch-site',
+  'sec-fetch-mode',
+  'sec-fetch-dest',
+  'sec-fetch-user',
 ]);
 /** Never returned from MLflow: hop-by-hop, cookies (the BFF owns the cookie namespace), CORS (the BFF's own policy applies). */
 const RESPONSE_HEADERS_DROPPED = /^(?:connection|keep-alive|proxy-connection|te|trailer|transfer-encoding|upgrade|set-cookie|access-control-.*)$/i;
@@ -289,7 +314,10 @@ export class MlflowProxyService {
           ...json(),
           inspect: async (answer) => {
             const found = Array.isArray(answer.experiments) ? (answer.experiments as Array<{ experiment_id?: unknown }>) : [];
-            const readable = await this.permissions.readable(principal, found.map((e) => String(e.experiment_id)));
+            const readable = await this.permissions.readable(
+              principal,
+              found.map((e) => String(e.experiment_id)),
+            );
             const experiments = found.filter((e) => readable.has(String(e.experiment_id)));
             const { experiments: _all, ...rest } = answer;
             return experiments.length > 0 ? { experiments, ...rest } : rest;
@@ -360,7 +388,9 @@ export class MlflowProxyService {
   /** The run's tags with mlflow.user = the caller (a client-sent value replaced; added when `add`). */
   private callerTags(tags: unknown, username: string, principal: Principal, target: Target, add: boolean): Array<{ key: unknown; value: unknown }> {
     if (tags !== undefined && tags !== null && !Array.isArray(tags)) throw problem.badRequest('tags must be a list of {key, value}');
-    const list = ((tags ?? []) as unknown[]).map((t) => (t && typeof t === 'object' ? (t as { key: unknown; value: unknown }) : { key: undefined, value: undefined }));
+    const list = ((tags ?? []) as unknown[]).map((t) =>
+      t && typeof t === 'object' ? (t as { key: unknown; value: unknown }) : { key: undefined, value: undefined },
+    );
     const spoofed = list.filter((t) => t.key === MLFLOW_USER_TAG);
     if (spoofed.some((t) => t.value !== username)) this.identityReplaced(principal, target);
     const kept = list.filter((t) => t.key !== MLFLOW_USER_TAG);
@@ -368,12 +398,23 @@ export class MlflowProxyService {
   }
 
   private identityReplaced(principal: Principal, target: Target): void {
-    this.log.warn({ event: 'mlflow.identity_replaced', sub: principal.subject, username: principal.username, route: target.route }, 'client-sent MLflow user replaced by the token user');
+    this.log.warn(
+      { event: 'mlflow.identity_replaced', sub: principal.subject, username: principal.username, route: target.route },
+      'client-sent MLflow user replaced by the token user',
+    );
   }
 
   private denied(principal: Principal, target: Target, reason: string, detail: string): ProblemException {
     this.denials.inc({ reason });
-    this.log.warn({ event: 'mlflow.decision', outcome: 'deny', reason, sub: principal.subject, username: principal.username, azp: principal.clientId, route: target.route });
+    this.log.warn({
+      event: 'mlflow.decision',
+      outcome: 'deny',
+      reason,
+      sub: principal.subject,
+      username: principal.username,
+      azp: principal.clientId,
+      route: target.route,
+    });
     return problem.forbidden('insufficient_role', detail);
   }
 
@@ -439,7 +480,10 @@ export class MlflowProxyService {
     const replaced = await opts.inspect(answer);
     const body = Buffer.from(JSON.stringify(replaced ?? answer));
     delete out['content-encoding'];
-    reply.code(status).headers({ ...out, 'content-type': 'application/json', 'content-length': String(body.length) }).send(body);
+    reply
+      .code(status)
+      .headers({ ...out, 'content-type': 'application/json', 'content-length': String(body.length) })
+      .send(body);
   }
 }
 

@@ -33,9 +33,18 @@ describe('the REST endpoint table', () => {
     expect(matchRestEndpoint('/api/2.0/mlflow/runs/log-batch')?.rule).toEqual({ op: 'run', need: 'EDIT', identity: 'log-batch' });
     expect(matchRestEndpoint('/ajax-api/2.0/mlflow/experiments/delete')?.rule).toEqual({ op: 'experiment', need: 'MANAGE' });
     expect(matchRestEndpoint('/api/2.0/mlflow/experiments/get')?.methods).toEqual(['GET', 'HEAD']);
-    expect(matchRestEndpoint('/api/2.0/mlflow-artifacts/artifacts/3/run/artifacts/m.pkl')).toMatchObject({ rule: { op: 'artifact' }, artifactPath: '3/run/artifacts/m.pkl' });
+    expect(matchRestEndpoint('/api/2.0/mlflow-artifacts/artifacts/3/run/artifacts/m.pkl')).toMatchObject({
+      rule: { op: 'artifact' },
+      artifactPath: '3/run/artifacts/m.pkl',
+    });
     expect(matchRestEndpoint('/api/2.0/mlflow-artifacts/artifacts')?.rule).toEqual({ op: 'artifact-list' });
-    for (const path of ['/api/2.0/mlflow/registered-models/search', '/api/2.0/mlflow/users/create', '/api/2.0/preview/mlflow/runs/get', '/api/3.0/mlflow/traces', '/graphql']) {
+    for (const path of [
+      '/api/2.0/mlflow/registered-models/search',
+      '/api/2.0/mlflow/users/create',
+      '/api/2.0/preview/mlflow/runs/get',
+      '/api/3.0/mlflow/traces',
+      '/graphql',
+    ]) {
       expect([path, matchRestEndpoint(path)]).toEqual([path, undefined]);
     }
     expect([artifactNeed('GET'), artifactNeed('PUT'), artifactNeed('DELETE')]).toEqual(['READ', 'EDIT', 'MANAGE']);
@@ -62,7 +71,10 @@ describe('MLflow configuration', () => {
     });
     expect(c.mlflow.publicPaths).toEqual(['GET /health', 'GET /version']);
     expect(c.mlflow.traceClients).toEqual(['otel-collector', 'otel-b']);
-    expect([...c.mlflow.groupPermissions]).toEqual([['/data-team', 'EDIT'], ['ADMIN', 'MANAGE']]);
+    expect([...c.mlflow.groupPermissions]).toEqual([
+      ['/data-team', 'EDIT'],
+      ['ADMIN', 'MANAGE'],
+    ]);
     expect(c.session).toMatchObject({ cookieName: 'bff_session', secure: false, loginClientId: 'platform-bff', loginClientSecret: 's' });
     expect(loadConfig({ ...BASE_ENV, PUBLIC_URL: 'https://bff.example.com' }).session).toMatchObject({ cookieName: '__Host-bff_session', secure: true });
   });
@@ -105,7 +117,10 @@ describe('experiment permissions', () => {
     await permissions.setGrant('1', 'teammate', 'READ', 'owner');
     expect((await permissions.effective(user('teammate', ['/data-team']), '1')).permission).toBe('EDIT');
     expect([...(await permissions.readable(user('reader'), ['1', '2', '1']))]).toEqual(['1']);
-    expect((await permissions.grants('1')).map((g) => [g.username, g.permission])).toEqual([['reader', 'READ'], ['teammate', 'READ']]);
+    expect((await permissions.grants('1')).map((g) => [g.username, g.permission])).toEqual([
+      ['reader', 'READ'],
+      ['teammate', 'READ'],
+    ]);
     expect(await permissions.removeGrant('1', 'reader')).toBe(true);
     expect(await permissions.removeGrant('1', 'reader')).toBe(false);
     expect(await permissions.can(user('reader'), '1', 'READ')).toBe(false);

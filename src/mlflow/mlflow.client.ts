@@ -132,7 +132,11 @@ export class MlflowClient implements OnApplicationShutdown {
           }
           settle();
           if (reset) {
-            reject(problem.badGateway('MLflow closed the reused connection before answering; the request body was streamed, so it cannot be sent again and may not have reached MLflow: retry the request'));
+            reject(
+              problem.badGateway(
+                'MLflow closed the reused connection before answering; the request body was streamed, so it cannot be sent again and may not have reached MLflow: retry the request',
+              ),
+            );
             return;
           }
           reject(failure ?? err);
@@ -150,7 +154,13 @@ export class MlflowClient implements OnApplicationShutdown {
     let res: http.IncomingMessage;
     const signal = AbortSignal.timeout(LOOKUP_TIMEOUT_MS);
     try {
-      res = await this.send({ method: 'GET', path: `/api/2.0/mlflow/${endpoint}`, query: new URLSearchParams(params).toString(), headers: { accept: 'application/json' }, signal });
+      res = await this.send({
+        method: 'GET',
+        path: `/api/2.0/mlflow/${endpoint}`,
+        query: new URLSearchParams(params).toString(),
+        headers: { accept: 'application/json' },
+        signal,
+      });
       const text = (await readAll(res, LOOKUP_MAX_BYTES)).toString('utf8');
       return { status: res.statusCode ?? 502, body: text ? JSON.parse(text) : {} };
     } catch (err) {

@@ -51,7 +51,10 @@ export class HealthController {
   @Header('cache-control', 'no-store')
   @ApiOperation({ summary: 'Prometheus metrics' })
   @ApiProduces('text/plain')
-  @ApiOkResponse({ description: 'Prometheus text exposition format', schema: { type: 'string', example: 'bff_http_requests_total{route="/auth/me",method="GET",status="200"} 42' } })
+  @ApiOkResponse({
+    description: 'Prometheus text exposition format',
+    schema: { type: 'string', example: 'bff_http_requests_total{route="/auth/me",method="GET",status="200"} 42' },
+  })
   @ApiServiceUnavailableResponse({ description: 'Never: metrics are always served' })
   async prometheus(@Res() reply: FastifyReply): Promise<void> {
     reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics());

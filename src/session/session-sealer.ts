@@ -13,9 +13,7 @@ export class SessionSealer {
   private readonly key: Buffer;
 
   constructor(secret: string | undefined) {
-    this.key = secret
-      ? Buffer.from(hkdfSync('sha256', secret, 'platform-bff', 'session-seal-v1', 32))
-      : randomBytes(32);
+    this.key = secret ? Buffer.from(hkdfSync('sha256', secret, 'platform-bff', 'session-seal-v1', 32)) : randomBytes(32);
   }
 
   seal(value: unknown, boundTo: string): string {

@@ -204,7 +204,11 @@ export class SessionService {
     return { accessToken: next.accessToken };
   }
 
-  private sessionFrom(tokens: LoginTokens, now: number, base: Pick<StoredSession, 'subject' | 'username' | 'createdAt' | 'expiresAt'> & Partial<StoredSession>): StoredSession {
+  private sessionFrom(
+    tokens: LoginTokens,
+    now: number,
+    base: Pick<StoredSession, 'subject' | 'username' | 'createdAt' | 'expiresAt'> & Partial<StoredSession>,
+  ): StoredSession {
     const lifetimeMs = Math.max(1, tokens.expiresInS ?? 300) * 1000;
     return {
       v: 1,

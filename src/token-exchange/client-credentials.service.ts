@@ -48,7 +48,10 @@ export class ClientCredentialsService {
     } catch (err) {
       const current = this.current;
       if (current && current.expiresAt - Date.now() > MIN_REMAINING_MS) {
-        this.log.warn({ event: 'client_credentials', outcome: 'renewal_failed', keptUntil: new Date(current.expiresAt).toISOString() }, 'service-account token renewal failed; the current token is still valid');
+        this.log.warn(
+          { event: 'client_credentials', outcome: 'renewal_failed', keptUntil: new Date(current.expiresAt).toISOString() },
+          'service-account token renewal failed; the current token is still valid',
+        );
         return current.token;
       }
       this.log.error({ event: 'client_credentials', outcome: 'failed', detail: (err as Error).message }, 'service-account token unavailable');

@@ -10,8 +10,7 @@ import { ExchangeTokenInterceptor } from './exchange-token.interceptor';
  * Documents the 403 (token_exchange_denied) and 503 (identity_provider_unavailable) it can answer.
  */
 export function ExchangeTokenFor(audience: ExchangeAudienceSpec): MethodDecorator & ClassDecorator {
-  return applyDecorators(ExchangeAudience(audience), UseInterceptors(ExchangeTokenInterceptor), ApiProblems(403, 503)) as MethodDecorator &
-    ClassDecorator;
+  return applyDecorators(ExchangeAudience(audience), UseInterceptors(ExchangeTokenInterceptor), ApiProblems(403, 503)) as MethodDecorator & ClassDecorator;
 }
 
 const exchangedTokenParam = createParamDecorator((_: unknown, ctx: ExecutionContext): string => {

@@ -71,7 +71,9 @@ describe('TokenEndpointClient', () => {
     [403, { error: 'not a code <script>' }, undefined],
   ])('%i is a refusal, with the OAuth error code when it is sane', async (status, body, code) => {
     handler = (_req, _body, res) => json(res, status, body);
-    const err = (await client().exchange('s', 'a').catch((e: unknown) => e)) as TokenEndpointError;
+    const err = (await client()
+      .exchange('s', 'a')
+      .catch((e: unknown) => e)) as TokenEndpointError;
     expect(err).toBeInstanceOf(TokenEndpointError);
     expect(err.kind).toBe('refused');
     expect(err.status).toBe(status);
@@ -87,7 +89,9 @@ describe('TokenEndpointClient', () => {
     ['a reset connection', (res: ServerResponse) => res.socket?.destroy()],
   ])('%s is unavailable', async (_what, answer) => {
     handler = (_req, _body, res) => answer(res);
-    const err = (await client().exchange('s', 'a').catch((e: unknown) => e)) as TokenEndpointError;
+    const err = (await client()
+      .exchange('s', 'a')
+      .catch((e: unknown) => e)) as TokenEndpointError;
     expect(err).toBeInstanceOf(TokenEndpointError);
     expect(err.kind).toBe('unavailable');
   });
@@ -95,7 +99,9 @@ describe('TokenEndpointClient', () => {
   it('gives up after TOKEN_EXCHANGE_TIMEOUT_MS', async () => {
     handler = () => undefined; // never answers
     const started = Date.now();
-    const err = (await client(200).exchange('s', 'a').catch((e: unknown) => e)) as TokenEndpointError;
+    const err = (await client(200)
+      .exchange('s', 'a')
+      .catch((e: unknown) => e)) as TokenEndpointError;
     expect(err.kind).toBe('unavailable');
     expect(err.detail).toBe('the identity provider did not answer within 200 ms');
     expect(Date.now() - started).toBeLessThan(1000);
@@ -103,7 +109,9 @@ describe('TokenEndpointClient', () => {
 
   it('never puts the subject token or the secret in an error', async () => {
     handler = (_req, _body, res) => json(res, 400, { error: 'invalid_request', error_description: 'Invalid token subject-token-value' });
-    const err = (await client().exchange('subject-token-value', 'a').catch((e: unknown) => e)) as TokenEndpointError;
+    const err = (await client()
+      .exchange('subject-token-value', 'a')
+      .catch((e: unknown) => e)) as TokenEndpointError;
     expect(JSON.stringify({ m: err.message, d: err.detail })).not.toMatch(/subject-token-value|s3cr/);
   });
 });

@@ -109,7 +109,6 @@ export class TokenEndpointClient {
   }
 }
 
-
 function oauthErrorCode(text: string): string | undefined {
   try {
     const code = (JSON.parse(text) as { error?: unknown })?.error;

@@ -29,9 +29,7 @@ export function exchangeCacheTtlMs(p: {
   skewS?: number;
 }): number {
   const skewMs = (p.skewS ?? EXCHANGE_EXPIRY_SKEW_S) * 1000;
-  return Math.floor(
-    Math.min(p.cacheTtlS * 1000, p.exchangedExpiresInS * 1000 - skewMs, p.subjectExpiresAtS * 1000 - p.nowMs - skewMs),
-  );
+  return Math.floor(Math.min(p.cacheTtlS * 1000, p.exchangedExpiresInS * 1000 - skewMs, p.subjectExpiresAtS * 1000 - p.nowMs - skewMs));
 }
 
 /**
@@ -53,7 +51,10 @@ export class TokenExchangeService {
     private readonly cache: ExchangedTokenCache,
     metrics: MetricsService,
   ) {
-    this.outcomes = metrics.counter('bff_token_exchange_total', 'Token exchanges by target audience and result (cache_hit, exchanged, denied, unavailable)', ['audience', 'result']);
+    this.outcomes = metrics.counter('bff_token_exchange_total', 'Token exchanges by target audience and result (cache_hit, exchanged, denied, unavailable)', [
+      'audience',
+      'result',
+    ]);
   }
 
   /** The full client id a short audience name stands for (e.g. trino-gw → demo-trino-gw). */

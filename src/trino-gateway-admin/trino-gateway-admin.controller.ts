@@ -4,23 +4,15 @@ import { ADMIN_POLICY } from '../auth/access-policy';
 import { AllowBreakGlass, Authenticated } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { ExchangeTokenFor } from '../token-exchange/exchange-token-for.decorator';
-import {
-  ClusterNameParamsDto,
-  DeleteBackendDto,
-  GatewayBackendActionDto,
-  GatewayBackendDto,
-  GatewayBackendInputDto,
-} from './dto/gateway-backend.dto';
+import { ClusterNameParamsDto, DeleteBackendDto, GatewayBackendActionDto, GatewayBackendDto, GatewayBackendInputDto } from './dto/gateway-backend.dto';
 import { RoutingRuleDto, RoutingRuleInputDto } from './dto/routing-rule.dto';
 import { CurrentGatewayCaller, type GatewayCaller } from './gateway-caller';
 import { TrinoGatewayAdminService } from './trino-gateway-admin.service';
 
 export const BREAK_GLASS_SCOPE = 'trino-gateway-admin';
 
-const READ =
-  'Needs a valid token. Forwarded to the Trino Gateway with the caller’s token exchanged for TRINO_GATEWAY_AUDIENCE. ';
-const WRITE =
-  'Needs the ADMIN role; an audit event. Forwarded to the Trino Gateway with the caller’s token exchanged for TRINO_GATEWAY_AUDIENCE. ';
+const READ = 'Needs a valid token. Forwarded to the Trino Gateway with the caller’s token exchanged for TRINO_GATEWAY_AUDIENCE. ';
+const WRITE = 'Needs the ADMIN role; an audit event. Forwarded to the Trino Gateway with the caller’s token exchanged for TRINO_GATEWAY_AUDIENCE. ';
 const BREAK_GLASS =
   'Break-glass: when BREAK_GLASS_USERS is set, HTTP Basic with a break-glass user is accepted instead of a token, ' +
   'only while Keycloak is unreachable (audited at level alert).';

@@ -73,12 +73,27 @@ export class TrinoGatewayAdminService {
   private async audited<T>(caller: GatewayCaller, action: string, target: string, run: () => Promise<T>): Promise<T> {
     try {
       const result = await run();
-      this.audit.record({ action, actor: caller.actor, target, outcome: 'success', requestId: caller.requestId, level: caller.actor.via === 'break-glass' ? 'alert' : 'info' });
+      this.audit.record({
+        action,
+        actor: caller.actor,
+        target,
+        outcome: 'success',
+        requestId: caller.requestId,
+        level: caller.actor.via === 'break-glass' ? 'alert' : 'info',
+      });
       return result;
     } catch (err) {
       const reason = err instanceof ProblemException ? err.reason : 'internal_error';
       const outcome = err instanceof ProblemException && err.getStatus() === 403 ? 'denied' : 'failure';
-      this.audit.record({ action, actor: caller.actor, target, outcome, reason, requestId: caller.requestId, level: caller.actor.via === 'break-glass' ? 'alert' : 'warn' });
+      this.audit.record({
+        action,
+        actor: caller.actor,
+        target,
+        outcome,
+        reason,
+        requestId: caller.requestId,
+        level: caller.actor.via === 'break-glass' ? 'alert' : 'warn',
+      });
       throw err;
     }
   }

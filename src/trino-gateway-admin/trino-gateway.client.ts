@@ -10,7 +10,6 @@ export type GatewayCredential = { kind: 'bearer'; token: string } | { kind: 'bre
 
 const UPSTREAM = 'Trino Gateway';
 
-
 /**
  * The Trino Gateway's administration API (protocols.md §3), with its real paths and shapes:
  * backend routes answer plain JSON, `/webapp/*` answers inside `{code, msg, data}`, a missing
@@ -100,7 +99,10 @@ export class TrinoGatewayClient {
     const value = parse(answer.text) as { code?: unknown; data?: unknown } | null;
     if (!value || typeof value !== 'object' || Array.isArray(value)) throw problem.badGateway(`${UPSTREAM} answered an unexpected body`);
     if (value.code !== 200) {
-      this.log.warn({ event: 'trino_gateway.envelope', path, code: typeof value.code === 'number' ? value.code : undefined }, 'Trino Gateway answered a failure envelope');
+      this.log.warn(
+        { event: 'trino_gateway.envelope', path, code: typeof value.code === 'number' ? value.code : undefined },
+        'Trino Gateway answered a failure envelope',
+      );
       throw new ProblemException(502, 'upstream_error', `${UPSTREAM} could not perform the operation`);
     }
     return value.data;
@@ -155,7 +157,6 @@ export class TrinoGatewayClient {
     return fetchUpstream(UPSTREAM, `${this.baseUrl}${path}`, { method, headers, body: payload }, this.timeoutMs);
   }
 }
-
 
 function parse(text: string): unknown {
   try {

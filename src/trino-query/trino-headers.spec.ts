@@ -1,8 +1,7 @@
 import { principalFromClaims } from '../auth/principal';
 import { claimedIdentities, forwardedRequestHeaders, returnedResponseHeaders, trinoCallerFor, trinoUserFor } from './trino-headers';
 
-const principal = (claims: Record<string, unknown>) =>
-  principalFromClaims({ sub: 's-1', iss: 'http://idp/realms/platform', exp: 2e9, ...claims }, 'platform-bff');
+const principal = (claims: Record<string, unknown>) => principalFromClaims({ sub: 's-1', iss: 'http://idp/realms/platform', exp: 2e9, ...claims }, 'platform-bff');
 
 describe('Trino identity and protocol headers', () => {
   it('names the Trino user from the configured claim, refusing unusable values', () => {

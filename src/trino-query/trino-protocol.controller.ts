@@ -130,7 +130,11 @@ export class TrinoProtocolController {
   @Delete('v1/statement/executing/*')
   @Authenticated()
   @ApiOperation({ summary: 'Cancel a running query (nextUri), or a stage of it (partialCancelUri)', description: FOLLOW_DOC })
-  @ApiParam({ name: 'path', description: '{queryId}/{slug}/{token} or partialCancel/{queryId}/{stageId}/{slug}/{token}', example: '20250101_120000_00001_abcde/y0c6c1f2e/3' })
+  @ApiParam({
+    name: 'path',
+    description: '{queryId}/{slug}/{token} or partialCancel/{queryId}/{stageId}/{slug}/{token}',
+    example: '20250101_120000_00001_abcde/y0c6c1f2e/3',
+  })
   @ApiNoContentResponse({ description: 'Cancelled' })
   @ApiProblems(404, 502, 503, 504)
   async cancelExecuting(@Req() req: FastifyRequest, @Res() reply: FastifyReply, @Param('*') rest: string): Promise<void> {

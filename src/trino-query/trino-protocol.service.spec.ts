@@ -66,7 +66,10 @@ describe('TrinoProtocolService', () => {
       expect.objectContaining({ event: 'trino.impersonation_attempt', header: 'x-trino-user', claimed: 'admin', user: 'alice', sub: 'a-1' }),
       expect.any(String),
     );
-    expect(warn).toHaveBeenCalledWith(expect.objectContaining({ event: 'trino.impersonation_attempt', header: 'x-trino-original-user', claimed: 'root' }), expect.any(String));
+    expect(warn).toHaveBeenCalledWith(
+      expect.objectContaining({ event: 'trino.impersonation_attempt', header: 'x-trino-original-user', claimed: 'root' }),
+      expect.any(String),
+    );
     const text = await metrics.registry.getSingleMetricAsString('bff_trino_impersonation_attempts_total');
     expect(text).toContain('bff_trino_impersonation_attempts_total{header="x-trino-user"} 1');
   });

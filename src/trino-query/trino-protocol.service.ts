@@ -118,7 +118,13 @@ export class TrinoProtocolService {
     await this.ownership.assertOwner(queryId, req.auth.principal);
     const caller = this.callerFor(req.auth);
     this.noteClaimedIdentity(req.headers, caller, 'GET /v1/query');
-    const answer = await this.client.send({ method: 'GET', path: `/v1/query/${queryId}`, headers: forwardedRequestHeaders(req.headers), caller, signal: req.signal });
+    const answer = await this.client.send({
+      method: 'GET',
+      path: `/v1/query/${queryId}`,
+      headers: forwardedRequestHeaders(req.headers),
+      caller,
+      signal: req.signal,
+    });
     return this.relay(answer, req.publicBase, QUERY_INFO_URI_FIELDS);
   }
 
@@ -127,7 +133,13 @@ export class TrinoProtocolService {
     await this.ownership.assertOwner(queryId, req.auth.principal);
     const caller = this.callerFor(req.auth);
     this.noteClaimedIdentity(req.headers, caller, 'DELETE /v1/query');
-    const answer = await this.client.send({ method: 'DELETE', path: `/v1/query/${queryId}`, headers: forwardedRequestHeaders(req.headers), caller, signal: req.signal });
+    const answer = await this.client.send({
+      method: 'DELETE',
+      path: `/v1/query/${queryId}`,
+      headers: forwardedRequestHeaders(req.headers),
+      caller,
+      signal: req.signal,
+    });
     return this.relay(answer, req.publicBase);
   }
 
@@ -146,7 +158,10 @@ export class TrinoProtocolService {
     const { status } = answer;
     if (status === 401 || status === 407) {
       this.client.discard(answer);
-      this.log.error({ event: 'trino.upstream_auth_refused', status, mode: this.config.trino.auth }, 'the Trino coordinator refused the BFF credentials (check TRINO_AUTH)');
+      this.log.error(
+        { event: 'trino.upstream_auth_refused', status, mode: this.config.trino.auth },
+        'the Trino coordinator refused the BFF credentials (check TRINO_AUTH)',
+      );
       throw problem.badGateway('the Trino coordinator refused the credentials of the BFF');
     }
     if (status >= 500) {
@@ -172,15 +187,18 @@ export class TrinoProtocolService {
   private noteClaimedIdentity(headers: IncomingHttpHeaders, caller: TrinoCaller, route: string): void {
     for (const { header, value } of claimedIdentities(headers, caller.user)) {
       this.impersonationAttempts.inc({ header });
-      this.log.warn({
-        event: 'trino.impersonation_attempt',
-        header,
-        claimed: value.slice(0, 128),
-        user: caller.user,
-        sub: caller.auth.principal.subject,
-        iss: caller.auth.principal.issuer,
-        route,
-      }, `client-sent ${header} differs from the token's user; replaced`);
+      this.log.warn(
+        {
+          event: 'trino.impersonation_attempt',
+          header,
+          claimed: value.slice(0, 128),
+          user: caller.user,
+          sub: caller.auth.principal.subject,
+          iss: caller.auth.principal.issuer,
+          route,
+        },
+        `client-sent ${header} differs from the token's user; replaced`,
+      );
     }
   }
 

@@ -28,14 +28,18 @@ export class TrinoQueryController {
     description:
       'Runs as the user of the token, returns at most maxRows rows (default 1000, at most 10000; the rest of a ' +
       'longer result is cut, `truncated` is true and the query is cancelled). A query Trino fails is answered with ' +
-      'Trino\'s error object in `error`. The whole run is bounded by TRINO_TIMEOUT_MS.',
+      "Trino's error object in `error`. The whole run is bounded by TRINO_TIMEOUT_MS.",
   })
   @ApiOkResponse({ type: TrinoQueryResultDto })
   @ApiProblems(502, 504)
   @failed(400, 'Invalid input (validation_failed), or the query failed with a USER_ERROR (upstream_error, with `error`)')
   @failed(403, 'The query failed with PERMISSION_DENIED (upstream_error, with `error`), or the token names no Trino user')
   @failed(503, 'The query failed with INSUFFICIENT_RESOURCES (upstream_error, with `error`), or Trino is not configured')
-  async query(@Body() body: TrinoQueryRequestDto, @Req() req: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<TrinoQueryResultDto | undefined> {
+  async query(
+    @Body() body: TrinoQueryRequestDto,
+    @Req() req: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<TrinoQueryResultDto | undefined> {
     const auth = getAuthContext(req);
     if (!auth) throw new Error('POST /trino/query reached without authentication');
     try {

@@ -29,7 +29,11 @@ function scriptedClient(answers: Array<{ status: number; body: unknown }>) {
     if (call.method === 'DELETE') return { status: 204, headers: {}, body: Readable.from([]) };
     const next = answers.shift();
     if (!next) throw new Error(`unexpected call ${call.method} ${call.path}`);
-    return { status: next.status, headers: { 'content-type': 'application/json' }, body: Readable.from([Buffer.from(typeof next.body === 'string' ? next.body : JSON.stringify(next.body))]) };
+    return {
+      status: next.status,
+      headers: { 'content-type': 'application/json' },
+      body: Readable.from([Buffer.from(typeof next.body === 'string' ? next.body : JSON.stringify(next.body))]),
+    };
   };
   return { client, calls };
 }

@@ -28,7 +28,11 @@ async function flakyCoordinator() {
     url,
     served,
     resets: () => resets,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 

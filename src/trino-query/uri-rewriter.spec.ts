@@ -18,7 +18,10 @@ const page = {
   infoUri: 'http://trino-internal:8080/ui/query.html?20250101_120000_00001_abcde',
   partialCancelUri: 'http://trino-internal:8080/v1/statement/executing/partialCancel/20250101_120000_00001_abcde/0/yabc/3',
   nextUri: 'http://trino-internal:8080/v1/statement/executing/20250101_120000_00001_abcde/yabc/3',
-  columns: [{ name: 'nextUri', type: 'varchar' }, { name: 'j', type: 'json' }],
+  columns: [
+    { name: 'nextUri', type: 'varchar' },
+    { name: 'j', type: 'json' },
+  ],
   data: [
     ['http://trino-internal:8080/v1/statement/x', '{"nextUri":"http://trino-internal:8080/v1/x"}'],
     ['quote " brace } bracket ] backslash \\ ', 'ünïcødé ✓ "nextUri":'],

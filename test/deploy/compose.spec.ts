@@ -41,9 +41,36 @@ import {
  */
 
 const COMPOSE_SERVICE_KEYS = new Set([
-  'image', 'build', 'command', 'entrypoint', 'environment', 'env_file', 'volumes', 'ports', 'expose', 'depends_on',
-  'healthcheck', 'networks', 'network_mode', 'restart', 'init', 'stop_grace_period', 'stop_signal', 'user', 'working_dir',
-  'labels', 'deploy', 'secrets', 'configs', 'ulimits', 'tmpfs', 'read_only', 'cap_drop', 'cap_add', 'security_opt', 'profiles',
+  'image',
+  'build',
+  'command',
+  'entrypoint',
+  'environment',
+  'env_file',
+  'volumes',
+  'ports',
+  'expose',
+  'depends_on',
+  'healthcheck',
+  'networks',
+  'network_mode',
+  'restart',
+  'init',
+  'stop_grace_period',
+  'stop_signal',
+  'user',
+  'working_dir',
+  'labels',
+  'deploy',
+  'secrets',
+  'configs',
+  'ulimits',
+  'tmpfs',
+  'read_only',
+  'cap_drop',
+  'cap_add',
+  'security_opt',
+  'profiles',
 ]);
 
 describe('every YAML and JSON file under docker/ parses', () => {
@@ -84,9 +111,7 @@ describe('docker/compose.yaml', () => {
   });
 
   it('runs the platform of the docs: Keycloak, Valkey, Trino, Trino Gateway, Envoy, nginx, MLflow and the BFF', () => {
-    expect(Object.keys(services)).toEqual(
-      expect.arrayContaining(['keycloak', 'valkey', 'trino', 'trino-gateway', 'envoy', 'nginx', 'mlflow', 'bff']),
-    );
+    expect(Object.keys(services)).toEqual(expect.arrayContaining(['keycloak', 'valkey', 'trino', 'trino-gateway', 'envoy', 'nginx', 'mlflow', 'bff']));
     expect(services.bff.build).toEqual({ context: '..', dockerfile: 'docker/Dockerfile' });
     expect(services.keycloak.command).toEqual(expect.arrayContaining(['--import-realm']));
     expect(services.keycloak.volumes).toContain('./keycloak/realm.json:/opt/keycloak/data/import/realm.json:ro');
@@ -111,7 +136,14 @@ describe('docker/compose.yaml', () => {
       if (!used.has(name)) throw new Error(`docker/.env.example sets ${name}, which compose.yaml never uses`);
     }
     // Secrets are generated per installation, never shipped.
-    for (const secret of ['BFF_CLIENT_SECRET', 'BFF_LOGIN_CLIENT_SECRET', 'BFF_SESSION_SECRET', 'VALKEY_PASSWORD', 'TRINO_SHARED_SECRET', 'KEYCLOAK_ADMIN_PASSWORD']) {
+    for (const secret of [
+      'BFF_CLIENT_SECRET',
+      'BFF_LOGIN_CLIENT_SECRET',
+      'BFF_SESSION_SECRET',
+      'VALKEY_PASSWORD',
+      'TRINO_SHARED_SECRET',
+      'KEYCLOAK_ADMIN_PASSWORD',
+    ]) {
       expect(example.generated.has(secret)).toBe(true);
     }
   });
@@ -155,14 +187,23 @@ describe('docker/compose.yaml', () => {
   });
 
   it('publishes only the entry points: nginx (BFF), Envoy (Trino) and Keycloak; MLflow, Valkey and Trino stay internal', () => {
-    const published = Object.entries(services).filter(([, s]) => s.ports).map(([n]) => n).sort();
+    const published = Object.entries(services)
+      .filter(([, s]) => s.ports)
+      .map(([n]) => n)
+      .sort();
     expect(published).toEqual(['envoy', 'keycloak', 'nginx']);
     // Trino's plain-HTTP port trusts X-Trino-User: only Envoy, the BFF and Keycloak (JWKS) share its network.
-    const onTrinoNet = Object.entries(services).filter(([, s]) => (s.networks ?? []).includes('trino')).map(([n]) => n).sort();
+    const onTrinoNet = Object.entries(services)
+      .filter(([, s]) => (s.networks ?? []).includes('trino'))
+      .map(([n]) => n)
+      .sort();
     expect(onTrinoNet).toEqual(['bff', 'envoy', 'keycloak', 'trino']);
     expect(compose.networks.trino.internal).toBe(true);
     // MLflow has no authentication of its own: only the BFF reaches it.
-    const onMlflowNet = Object.entries(services).filter(([, s]) => (s.networks ?? []).includes('mlflow')).map(([n]) => n).sort();
+    const onMlflowNet = Object.entries(services)
+      .filter(([, s]) => (s.networks ?? []).includes('mlflow'))
+      .map(([n]) => n)
+      .sort();
     expect(onMlflowNet).toEqual(['bff', 'mlflow']);
     expect(services.mlflow.command.join(' ')).not.toMatch(/--app-name/);
   });
@@ -305,7 +346,8 @@ describe('Trino and the Trino Gateway configs', () => {
     expect(may('api', ['REGULAR', 'offline_access'])).toBe(true);
     expect(may('api', ['offline_access', 'uma_authorization'])).toBe(false);
     const seeded = parseYamlAll(readDocker('trino-gateway/routing-rules.yaml')) as Json[];
-    for (const rule of seeded) expect(rule).toEqual(expect.objectContaining({ name: expect.any(String), condition: expect.any(String), actions: expect.any(Array) }));
+    for (const rule of seeded)
+      expect(rule).toEqual(expect.objectContaining({ name: expect.any(String), condition: expect.any(String), actions: expect.any(Array) }));
   });
 });
 
@@ -336,13 +378,14 @@ describe('docker/Dockerfile (issue 10 item 1)', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     const deps = new Set(Object.keys(pkg.dependencies));
     const builtin = new Set(builtinModules);
-    const walk = (dir: string): string[] =>
-      readdirSync(dir).flatMap((e) => (statSync(join(dir, e)).isDirectory() ? walk(join(dir, e)) : [join(dir, e)]));
+    const walk = (dir: string): string[] => readdirSync(dir).flatMap((e) => (statSync(join(dir, e)).isDirectory() ? walk(join(dir, e)) : [join(dir, e)]));
     const missing: string[] = [];
     for (const file of walk(join(ROOT, 'src')).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'))) {
       const source = readFileSync(file, 'utf8');
       // Value imports only: `import type` is erased by tsc.
-      for (const m of source.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^;]*?\sfrom\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]|\brequire\(\s*['"]([^'"]+)['"]\s*\)|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm)) {
+      for (const m of source.matchAll(
+        /^\s*(?:import|export)\s+(?!type\s)[^;]*?\sfrom\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]|\brequire\(\s*['"]([^'"]+)['"]\s*\)|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm,
+      )) {
         const spec = m[1] ?? m[2] ?? m[3] ?? m[4];
         if (spec.startsWith('.') || spec.startsWith('node:') || builtin.has(spec)) continue;
         const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
@@ -357,7 +400,13 @@ describe('docker/init/init.sh, run for real (openssl, htpasswd)', () => {
   let dir: string;
   const run = () =>
     execFileSync('sh', [dockerPath('init/init.sh')], {
-      env: { ...process.env, INIT_STATE_DIR: join(dir, 'state'), INIT_OUT_DIR: join(dir, 'out'), INIT_SEED_DIR: join(dir, 'seed'), TRINO_BFF_PASSWORD: 'pw-for-the-test' },
+      env: {
+        ...process.env,
+        INIT_STATE_DIR: join(dir, 'state'),
+        INIT_OUT_DIR: join(dir, 'out'),
+        INIT_SEED_DIR: join(dir, 'seed'),
+        TRINO_BFF_PASSWORD: 'pw-for-the-test',
+      },
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -424,7 +473,11 @@ describe('docker/init/init.sh, run for real (openssl, htpasswd)', () => {
   it('the compose file mounts each piece only where it is needed (the CA key stays in init)', () => {
     const services = composeResolved().services as Record<string, Json>;
     const mounts = (name: string) => ((services[name].volumes ?? []) as string[]).map((v) => v.split(':')[0]);
-    expect(Object.entries(services).filter(([, s]) => ((s.volumes ?? []) as string[]).some((v) => v.startsWith('init-state:'))).map(([n]) => n)).toEqual(['init']);
+    expect(
+      Object.entries(services)
+        .filter(([, s]) => ((s.volumes ?? []) as string[]).some((v) => v.startsWith('init-state:')))
+        .map(([n]) => n),
+    ).toEqual(['init']);
     expect(mounts('trino')).toContain('trino-tls');
     expect(mounts('trino-gateway')).toContain('gateway-tls');
     expect(mounts('bff')).toEqual(['platform-ca']);

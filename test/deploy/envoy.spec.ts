@@ -102,7 +102,11 @@ describe('docker/envoy/envoy.yaml: the check requests it makes, answered by the 
       const v = check.headers.get(name);
       if (v !== null) upstream[name] = v;
     }
-    for (const name of (check.headers.get('x-envoy-auth-headers-to-remove') ?? '').split(',').map((s) => s.trim()).filter(Boolean)) delete upstream[name];
+    for (const name of (check.headers.get('x-envoy-auth-headers-to-remove') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      delete upstream[name];
     for (const name of route.request_headers_to_remove as string[]) delete upstream[name];
     return { status: 200, toClient: {}, upstream };
   }

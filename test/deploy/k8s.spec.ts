@@ -11,7 +11,9 @@ import { dockerPath, type Json, NODE_RUNTIME_KEYS, parseYamlAll, readDocker, sch
  * Gateway SecurityPolicy's extAuth contract is exercised against the real BFF.
  */
 
-const files = readdirSync(dockerPath('k8s')).filter((f) => f.endsWith('.yaml')).sort();
+const files = readdirSync(dockerPath('k8s'))
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const docs = files.flatMap((f) => (parseYamlAll(readDocker('k8s', f), `k8s/${f}`) as Json[]).map((doc) => ({ file: f, doc })));
 const find = (kind: string, name?: string): Json => {
   const found = docs.filter(({ doc }) => doc.kind === kind && (name === undefined || doc.metadata?.name === name));
@@ -88,7 +90,9 @@ describe('docker/k8s manifests', () => {
   it('Deployment: non-root (uid of the image), read-only root filesystem, no privilege escalation', () => {
     expect(pod.spec.securityContext.runAsNonRoot).toBe(true);
     expect(String(pod.spec.securityContext.runAsUser)).toBe(/^USER (\d+)/m.exec(readDocker('Dockerfile'))![1]);
-    expect(container.securityContext).toEqual(expect.objectContaining({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } }));
+    expect(container.securityContext).toEqual(
+      expect.objectContaining({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } }),
+    );
     expect(container.resources.requests.cpu).toBeDefined();
   });
 
@@ -139,7 +143,12 @@ describe('docker/k8s/envoy-gateway.yaml: the SecurityPolicy for the agent routes
     expect(rule.backendRefs).toEqual([{ name: 'platform-bff', port: 80 }]);
     expect(rule.filters[0].requestHeaderModifier.remove).toEqual(['x-user-id', 'x-user-name', 'x-user-email']);
     expect(rule.matches[0].queryParams[0].name).toBe('ticket');
-    expect(docs.filter(({ doc }) => doc.kind === 'SecurityPolicy').map(({ doc }) => doc.spec.targetRefs.map((t: Json) => t.name)).flat()).not.toContain('platform-bff-agent-tickets');
+    expect(
+      docs
+        .filter(({ doc }) => doc.kind === 'SecurityPolicy')
+        .map(({ doc }) => doc.spec.targetRefs.map((t: Json) => t.name))
+        .flat(),
+    ).not.toContain('platform-bff-agent-tickets');
   });
 
   describe('the check requests it makes, answered by the real BFF', () => {

@@ -255,7 +255,7 @@ describe('docker/nginx/nginx.conf: what the agents upstream receives', () => {
     await bff?.close();
   });
 
-  it('x-user-id / -name / -email from the BFF\'s answer, replacing the ones the client sent', async () => {
+  it("x-user-id / -name / -email from the BFF's answer, replacing the ones the client sent", async () => {
     const res = await httpRequest(`${nginx.url}/api/agents/anything`, {
       headers: { authorization: `Bearer ${await bff.token('alice')}`, 'x-user-name': 'admin', 'x-user-id': 'root', 'x-user-email': 'root@example.com' },
     });

@@ -133,7 +133,11 @@ describe('two BFF replicas sharing one Valkey (redis-server)', () => {
 
   it('a Trino query submitted through one replica is followed to the end through the other (nextUri via B)', async () => {
     const alice = await sandbox.issuer.issueToken({ user: 'alice' });
-    const submitted = await httpRequest(`${a.url}/v1/statement`, { method: 'POST', headers: { ...bearer(alice), 'content-type': 'text/plain' }, body: 'SELECT * FROM sandbox.gen.rows_3000' });
+    const submitted = await httpRequest(`${a.url}/v1/statement`, {
+      method: 'POST',
+      headers: { ...bearer(alice), 'content-type': 'text/plain' },
+      body: 'SELECT * FROM sandbox.gen.rows_3000',
+    });
     expect(submitted.status).toBe(200);
     let page = JSON.parse(submitted.body) as Json;
     const queryId = page.id as string;
@@ -191,7 +195,11 @@ describe('two BFF replicas sharing one Valkey (redis-server)', () => {
 
   it('an agent created on one replica is served, changed and deleted by the other', async () => {
     const alice = await sandbox.issuer.issueToken({ user: 'alice' });
-    const created = await httpRequest(`${a.url}/api/agents`, { method: 'POST', headers: json(alice), body: JSON.stringify({ name: 'shared agent', description: 'made on A' }) });
+    const created = await httpRequest(`${a.url}/api/agents`, {
+      method: 'POST',
+      headers: json(alice),
+      body: JSON.stringify({ name: 'shared agent', description: 'made on A' }),
+    });
     expect(created.status).toBe(201);
     const agent = JSON.parse(created.body) as Json;
 
@@ -201,13 +209,20 @@ describe('two BFF replicas sharing one Valkey (redis-server)', () => {
     const listed = JSON.parse((await httpRequest(`${b.url}/api/agents`, { headers: bearer(alice) })).body) as Json[];
     expect(listed.map((x) => x.id)).toContain(agent.id);
 
-    const patched = await httpRequest(`${b.url}/api/agents/${agent.id}/settings`, { method: 'PATCH', headers: json(alice), body: JSON.stringify({ temperature: 0.2 }) });
+    const patched = await httpRequest(`${b.url}/api/agents/${agent.id}/settings`, {
+      method: 'PATCH',
+      headers: json(alice),
+      body: JSON.stringify({ temperature: 0.2 }),
+    });
     expect(patched.status).toBe(200);
     const onA = JSON.parse((await httpRequest(`${a.url}/api/agents/${agent.id}`, { headers: bearer(alice) })).body) as Json;
     expect(onA.settings.temperature).toBe(0.2);
 
     // Owner-only on both replicas.
-    const otherUser = await sandbox.issuer.issueToken({ user: 'alice', claims: { sub: '11111111-2222-4333-8444-555555555555', preferred_username: 'mallory', email: 'mallory@example.com' } });
+    const otherUser = await sandbox.issuer.issueToken({
+      user: 'alice',
+      claims: { sub: '11111111-2222-4333-8444-555555555555', preferred_username: 'mallory', email: 'mallory@example.com' },
+    });
     expect((await httpRequest(`${b.url}/api/agents/${agent.id}`, { headers: bearer(otherUser) })).status).toBe(404);
 
     expect((await httpRequest(`${b.url}/api/agents/${agent.id}`, { method: 'DELETE', headers: bearer(alice) })).status).toBe(204);
@@ -216,7 +231,9 @@ describe('two BFF replicas sharing one Valkey (redis-server)', () => {
 
   it('a WebSocket ticket issued by one replica opens the conversation on the other (single use across both)', async () => {
     const alice = await sandbox.issuer.issueToken({ user: 'alice' });
-    const agent = JSON.parse((await httpRequest(`${a.url}/api/agents`, { method: 'POST', headers: json(alice), body: JSON.stringify({ name: 'ticketed' }) })).body) as Json;
+    const agent = JSON.parse(
+      (await httpRequest(`${a.url}/api/agents`, { method: 'POST', headers: json(alice), body: JSON.stringify({ name: 'ticketed' }) })).body,
+    ) as Json;
     const ticket = JSON.parse((await httpRequest(`${a.url}/api/agents/${agent.id}/ws-ticket`, { method: 'POST', headers: bearer(alice) })).body) as Json;
     const s = (await openAgentSocket(`${b.url.replace(/^http/, 'ws')}${ticket.url}`)) as AgentSocket;
     expect(isRefused(s)).toBe(false);
@@ -227,9 +244,11 @@ describe('two BFF replicas sharing one Valkey (redis-server)', () => {
     expect(isRefused(reused) && reused.status).toBe(401);
   });
 
-  it('rolling restart: SIGTERM closes the replica\'s sessions with 1001 and it exits; the client reconnects to the other', async () => {
+  it("rolling restart: SIGTERM closes the replica's sessions with 1001 and it exits; the client reconnects to the other", async () => {
     const alice = await sandbox.issuer.issueToken({ user: 'alice' });
-    const agent = JSON.parse((await httpRequest(`${a.url}/api/agents`, { method: 'POST', headers: json(alice), body: JSON.stringify({ name: 'survivor' }) })).body) as Json;
+    const agent = JSON.parse(
+      (await httpRequest(`${a.url}/api/agents`, { method: 'POST', headers: json(alice), body: JSON.stringify({ name: 'survivor' }) })).body,
+    ) as Json;
     const first = (await openAgentSocket(`${a.url.replace(/^http/, 'ws')}/api/agents/${agent.id}/react`, { headers: bearer(alice) })) as AgentSocket;
     expect(isRefused(first)).toBe(false);
     expect((await first.turn('before the restart')).text).toBe(llmReplyFor('before the restart'));

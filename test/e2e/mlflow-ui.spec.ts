@@ -46,7 +46,11 @@ describe('the MLflow UI in a real Chromium, through the built BFF', () => {
     const created = await api('POST', 'experiments/create', bff.tokens.admin, { name: 'e2e-experiment' });
     expect(created.status).toBe(200);
     experimentId = created.body.experiment_id as string;
-    const run = await api('POST', 'runs/create', bff.tokens.alice, { experiment_id: experimentId, run_name: 'first-run', tags: [{ key: 'mlflow.user', value: 'mallory' }] });
+    const run = await api('POST', 'runs/create', bff.tokens.alice, {
+      experiment_id: experimentId,
+      run_name: 'first-run',
+      tags: [{ key: 'mlflow.user', value: 'mallory' }],
+    });
     expect(run.status).toBe(200);
     // A page of another origin on the same site (127.0.0.1, another port): SameSite=Lax still sends the cookie.
     attacker = createServer((_req, res) => {

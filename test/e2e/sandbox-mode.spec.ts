@@ -13,7 +13,10 @@ describe('the built app in sandbox mode (node dist/main.js)', () => {
 
   it('prints the Swagger UI URL and demo tokens that work on /auth/me (responses match the spec)', async () => {
     expect(bff.proc.stdout()).toContain(`${bff.url.replace('127.0.0.1', '127.0.0.1')}/docs`);
-    for (const [user, role] of [['alice', 'REGULAR'], ['admin', 'ADMIN']] as const) {
+    for (const [user, role] of [
+      ['alice', 'REGULAR'],
+      ['admin', 'ADMIN'],
+    ] as const) {
       const { res, body } = await contractFetch(`${bff.url}/auth/me`, { headers: { authorization: `Bearer ${bff.tokens[user]}` } });
       expect(res.status).toBe(200);
       expect(body).toMatchObject({ username: user, roles: expect.arrayContaining([role]) });
@@ -43,7 +46,11 @@ describe('the built app in sandbox mode (node dist/main.js)', () => {
     expect(entry).toMatchObject({ outcome: 'deny', reason: 'insufficient_role', status: 403, azp: 'platform-frontend', rule: 'agents:regular-or-admin' });
     await bff.proc.waitForOutput(/"url":"\/api\/auth\/api\/agents\?access-token=\[REDACTED\]"/);
     // The banner prints the demo tokens on purpose; the structured log lines never carry any part of one.
-    const logLines = bff.proc.output().split('\n').filter((l) => l.startsWith('{')).join('\n');
+    const logLines = bff.proc
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .join('\n');
     for (const t of Object.values(bff.tokens)) {
       for (const part of t.split('.').slice(1)) expect(logLines).not.toContain(part);
     }
@@ -72,7 +79,15 @@ describe('refusing to start', () => {
 
   it('on invalid configuration, listing every error at once without echoing secrets', async () => {
     const proc = await spawnNode(MAIN, {
-      env: { KEYCLOAK_URL: 'https://kc.example.com', KEYCLOAK_REALM: 'platform', BFF_CLIENT_ID: 'bff', BFF_CLIENT_SECRET: 'hunter2-client-secret', PORT: 'eighty', AUTH_JWT_SECRET: 'short-hs-secret', TRINO_AUTH: 'kerberos' },
+      env: {
+        KEYCLOAK_URL: 'https://kc.example.com',
+        KEYCLOAK_REALM: 'platform',
+        BFF_CLIENT_ID: 'bff',
+        BFF_CLIENT_SECRET: 'hunter2-client-secret',
+        PORT: 'eighty',
+        AUTH_JWT_SECRET: 'short-hs-secret',
+        TRINO_AUTH: 'kerberos',
+      },
       readyLine: /./,
       timeoutMs: 20000,
     });

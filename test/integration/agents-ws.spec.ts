@@ -414,7 +414,12 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
       if (f.type === 'done') break;
     }
     expect(frames.filter((f) => f.type === 'error')).toEqual([{ type: 'error', reason: 'conflict', detail: 'a turn is already in progress; wait for done' }]);
-    expect(frames.filter((f) => f.type === 'delta').map((f) => f.content).join('')).toBe(llmReplyFor('slow answer'));
+    expect(
+      frames
+        .filter((f) => f.type === 'delta')
+        .map((f) => f.content)
+        .join(''),
+    ).toBe(llmReplyFor('slow answer'));
 
     s.ws.send('x'.repeat(70 * 1024));
     expect((await s.closed).code).toBe(1009);

@@ -246,9 +246,7 @@ describe('agents REST /api/agents (real redis-server)', () => {
       const confused = await new SignJWT({ ...payload, iss: sandbox.issuer.issuer, typ: 'Bearer' })
         .setProtectedHeader({ alg: 'HS256', kid: sandbox.issuer.currentKid })
         .sign(new TextEncoder().encode(JSON.stringify(sandbox.issuer.publicJwks())));
-      expect(expectProblem(await call('GET', '/api/agents', confused), 401, 'token_invalid').detail).toBe(
-        'the token algorithm is not allowed for its issuer',
-      );
+      expect(expectProblem(await call('GET', '/api/agents', confused), 401, 'token_invalid').detail).toBe('the token algorithm is not allowed for its issuer');
       const expired = await hs256({ sub: 'legacy-user-1', role: 'REGULAR', exp: now - 3600 });
       expectProblem(await call('GET', '/api/agents', expired), 401, 'token_expired');
     });
@@ -258,7 +256,10 @@ describe('agents REST /api/agents (real redis-server)', () => {
     const reflector = bff.app.get(Reflector);
     expect(reflector.get(RoutePolicy, AgentsController)).toBe(AGENTS_POLICY);
     expect(gatewayPolicyFor('/api/agents/x/react')).toBe(AGENTS_POLICY);
-    const routes = bff.app.get(RouteInventory).routes().filter((r) => r.controller === 'AgentsController');
+    const routes = bff.app
+      .get(RouteInventory)
+      .routes()
+      .filter((r) => r.controller === 'AgentsController');
     expect(routes.map((r) => `${r.method} ${r.path}`).sort()).toEqual(
       [
         'DELETE /api/agents/:id',

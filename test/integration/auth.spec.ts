@@ -236,13 +236,21 @@ describe('authentication and the ext-authz doors (sandbox issuer, real HTTP)', (
     });
 
     it('400 for two different tokens (header and body)', async () => {
-      const res = await get('/api/auth/api/agents', { ...bearer(viewer), 'content-type': 'application/json' }, { method: 'POST', body: JSON.stringify({ token: alice }) });
+      const res = await get(
+        '/api/auth/api/agents',
+        { ...bearer(viewer), 'content-type': 'application/json' },
+        { method: 'POST', body: JSON.stringify({ token: alice }) },
+      );
       await expectProblem(res, 400, 'ambiguous_token');
     });
 
     describe('?ticket= of the agent WebSocket upgrade (checked, never consumed: the upgrade redeems it)', () => {
       const agentOf = async (token: string): Promise<string> => {
-        const res = await get('/api/agents', { ...bearer(token), 'content-type': 'application/json' }, { method: 'POST', body: JSON.stringify({ name: 'ticketed' }) });
+        const res = await get(
+          '/api/agents',
+          { ...bearer(token), 'content-type': 'application/json' },
+          { method: 'POST', body: JSON.stringify({ name: 'ticketed' }) },
+        );
         expect(res.status).toBe(201);
         return ((await res.json()) as { id: string }).id;
       };
@@ -273,14 +281,27 @@ describe('authentication and the ext-authz doors (sandbox issuer, real HTTP)', (
         await expectProblem(await get('/api/auth', { 'x-original-uri': `/api/agents/${other}/react?ticket=${ticket}` }), 401, 'token_invalid');
         await expectProblem(await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=${'A'.repeat(43)}` }), 401, 'token_invalid');
         await expectProblem(await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=short` }), 401, 'token_invalid');
-        for (const uri of [`/api/agents/${id}?ticket=${ticket}`, `/api/agents/${id}/react/?ticket=${ticket}`, `/api/agents/${id}/./react?ticket=${ticket}`, `/api/other?ticket=${ticket}`]) {
+        for (const uri of [
+          `/api/agents/${id}?ticket=${ticket}`,
+          `/api/agents/${id}/react/?ticket=${ticket}`,
+          `/api/agents/${id}/./react?ticket=${ticket}`,
+          `/api/other?ticket=${ticket}`,
+        ]) {
           await expectProblem(await get('/api/auth', { 'x-original-uri': uri }), 401, 'token_missing');
         }
-        await expectProblem(await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}`, 'x-original-method': 'POST' }), 401, 'token_missing');
+        await expectProblem(
+          await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}`, 'x-original-method': 'POST' }),
+          401,
+          'token_missing',
+        );
         // Only the literal name, as nginx's $arg_ticket sees it: a proxy routes what the check accepted.
         await expectProblem(await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?tick%65t=${ticket}` }), 401, 'token_missing');
         // Every presented path must be the upgrade of that agent: a second path gets nothing from the ticket.
-        await expectProblem(await get(`/api/auth/api/agents/${id}?ticket=${ticket}`, { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}` }), 401, 'token_missing');
+        await expectProblem(
+          await get(`/api/auth/api/agents/${id}?ticket=${ticket}`, { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}` }),
+          401,
+          'token_missing',
+        );
         // None of this consumed it.
         expect((await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}` })).status).toBe(200);
       });

@@ -164,7 +164,13 @@ describe('ML-Agent routes', () => {
       json: { ...WORKFLOW, email: 'mallory@evil.example' },
     });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ runId: expect.stringMatching(/^run-/), status: 'COMPLETED', workflow: 'profile', table: 'tpch.tiny.nation', submittedBy: 'alice@example.com' });
+    expect(res.body).toEqual({
+      runId: expect.stringMatching(/^run-/),
+      status: 'COMPLETED',
+      workflow: 'profile',
+      table: 'tpch.tiny.nation',
+      submittedBy: 'alice@example.com',
+    });
     expect(agent.requests).toHaveLength(1);
     const forwarded = JSON.parse(agent.requests[0].body ?? '{}');
     expect(forwarded).toEqual({ ...WORKFLOW, email: 'alice@example.com' });

@@ -60,7 +60,11 @@ describe('MLflow behind the BFF', () => {
     });
     return ((await res.json()) as { access_token: string }).access_token;
   }
-  async function call(method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string>; base?: string } = {}): Promise<Answer> {
+  async function call(
+    method: string,
+    path: string,
+    opts: { token?: string; body?: unknown; headers?: Record<string, string>; base?: string } = {},
+  ): Promise<Answer> {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
@@ -151,12 +155,25 @@ describe('MLflow behind the BFF', () => {
     it('creates a run whose mlflow.user is the token’s user, whatever the client sent', async () => {
       const client = mlflowClient(ci);
       const { run } = await quietly(() =>
-        client.Runs.create({ experiment_id: experimentId, user_id: 'mallory', start_time: Date.now(), tags: [{ key: 'mlflow.user', value: 'mallory' }, { key: 'team', value: 'ml' }] }),
+        client.Runs.create({
+          experiment_id: experimentId,
+          user_id: 'mallory',
+          start_time: Date.now(),
+          tags: [
+            { key: 'mlflow.user', value: 'mallory' },
+            { key: 'team', value: 'ml' },
+          ],
+        }),
       );
       runId = run.info.run_id;
       const stored = mlflow.run(runId)!;
       expect(stored.info.user_id).toBe('service-account-ci-pipeline');
-      expect(stored.data.tags).toEqual(expect.arrayContaining([{ key: 'mlflow.user', value: 'service-account-ci-pipeline' }, { key: 'team', value: 'ml' }]));
+      expect(stored.data.tags).toEqual(
+        expect.arrayContaining([
+          { key: 'mlflow.user', value: 'service-account-ci-pipeline' },
+          { key: 'team', value: 'ml' },
+        ]),
+      );
       expect(stored.data.tags!.filter((t) => t.key === 'mlflow.user')).toHaveLength(1);
     });
 
@@ -177,7 +194,12 @@ describe('MLflow behind the BFF', () => {
       const { run } = await client.Runs.get({ run_id: runId });
       expect(run.info.status).toBe('FINISHED');
       expect(run.data.metrics).toEqual([expect.objectContaining({ key: 'loss', value: 0.25, step: 2 })]);
-      expect(run.data.params).toEqual(expect.arrayContaining([{ key: 'lr', value: '0.01' }, { key: 'epochs', value: '3' }]));
+      expect(run.data.params).toEqual(
+        expect.arrayContaining([
+          { key: 'lr', value: '0.01' },
+          { key: 'epochs', value: '3' },
+        ]),
+      );
       expect(run.data.tags).toEqual(expect.arrayContaining([{ key: 'mlflow.user', value: 'service-account-ci-pipeline' }]));
       const found = await quietly(() => client.Runs.search({ experiment_ids: [experimentId] }));
       expect(found.runs.map((r) => r.info.run_id)).toEqual([runId]);
@@ -204,7 +226,12 @@ describe('MLflow behind the BFF', () => {
       expect(searchPost.body).toEqual({});
       const runs = await call('POST', `${API}/runs/search`, { token: viewer, body: { experiment_ids: [experimentId, '0'] } });
       expect(runs).toMatchObject({ status: 200, body: {} });
-      for (const path of [`experiments/get?experiment_id=${experimentId}`, `runs/get?run_id=${runId}`, 'experiments/get-by-name?experiment_name=ci-experiment', `metrics/get-history?run_id=${runId}&metric_key=loss`]) {
+      for (const path of [
+        `experiments/get?experiment_id=${experimentId}`,
+        `runs/get?run_id=${runId}`,
+        'experiments/get-by-name?experiment_name=ci-experiment',
+        `metrics/get-history?run_id=${runId}&metric_key=loss`,
+      ]) {
         const r = await call('GET', `${API}/${path}`, { token: viewer });
         expect([path, r.status, r.body.reason]).toEqual([path, 403, 'insufficient_role']);
       }
@@ -256,11 +283,17 @@ describe('MLflow behind the BFF', () => {
         expect.objectContaining({ username: 'service-account-ci-pipeline', permission: 'MANAGE', grantedBy: 'service-account-ci-pipeline' }),
         expect.objectContaining({ username: 'viewer', permission: 'READ' }),
       ]);
-      expect((await call('GET', `/mlflow-permissions/experiments/${experimentId}/users/viewer`, { token: ci })).body).toMatchObject({ experimentId, permission: 'READ' });
+      expect((await call('GET', `/mlflow-permissions/experiments/${experimentId}/users/viewer`, { token: ci })).body).toMatchObject({
+        experimentId,
+        permission: 'READ',
+      });
       expect((await call('GET', `/mlflow-permissions/experiments/${experimentId}/users`, { token: await token('alice') })).status).toBe(403);
       expect((await call('GET', `/mlflow-permissions/experiments/${experimentId}/users`)).status).toBe(401);
       const badId = await call('PUT', `/mlflow-permissions/experiments/abc/users/viewer`, { token: ci, body: { permission: 'READ' } });
-      expect(badId).toMatchObject({ status: 400, body: { reason: 'validation_failed', errors: [{ field: 'experimentId', message: 'experimentId must be a numeric MLflow experiment id' }] } });
+      expect(badId).toMatchObject({
+        status: 400,
+        body: { reason: 'validation_failed', errors: [{ field: 'experimentId', message: 'experimentId must be a numeric MLflow experiment id' }] },
+      });
       const badUser = await call('PUT', `/mlflow-permissions/experiments/${experimentId}/users/a%20b`, { token: ci, body: { permission: 'READ' } });
       expect(badUser.body.errors).toEqual([{ field: 'username', message: 'username must be 1-255 letters, digits or ._@+-' }]);
       const badLevel = await call('PUT', `/mlflow-permissions/experiments/${experimentId}/users/viewer`, { token: ci, body: { permission: 'OWNER', extra: 1 } });
@@ -270,7 +303,9 @@ describe('MLflow behind the BFF', () => {
           { field: 'extra', message: 'property extra should not exist' },
         ]),
       );
-      expect((await call('PUT', `/mlflow-permissions/experiments/999999/users/viewer`, { token: await token('admin'), body: { permission: 'READ' } })).status).toBe(404);
+      expect((await call('PUT', `/mlflow-permissions/experiments/999999/users/viewer`, { token: await token('admin'), body: { permission: 'READ' } })).status).toBe(
+        404,
+      );
       expect((await call('DELETE', `/mlflow-permissions/experiments/${experimentId}/users/viewer`, { token: ci })).status).toBe(204);
       expect((await call('DELETE', `/mlflow-permissions/experiments/${experimentId}/users/viewer`, { token: ci })).status).toBe(404);
       expect((await call('GET', `${API}/experiments/get?experiment_id=${experimentId}`, { token: await token('viewer') })).status).toBe(403);
@@ -302,7 +337,12 @@ describe('MLflow behind the BFF', () => {
       expect(sized.status).toBe(200);
       expect(mlflow.artifact(`${experimentId}/${runId}/artifacts/weights.bin`)!.length).toBe(2 * 1024 * 1024);
       const list = await call('GET', `/mlflow/api/2.0/mlflow-artifacts/artifacts?path=${experimentId}/${runId}/artifacts`, { token: ci });
-      expect(list.body).toEqual({ files: [{ path: 'model.bin', is_dir: false, file_size: bytes.length }, { path: 'weights.bin', is_dir: false, file_size: 2 * 1024 * 1024 }] });
+      expect(list.body).toEqual({
+        files: [
+          { path: 'model.bin', is_dir: false, file_size: bytes.length },
+          { path: 'weights.bin', is_dir: false, file_size: 2 * 1024 * 1024 },
+        ],
+      });
       expect((await call('GET', `/mlflow/api/2.0/mlflow-artifacts/artifacts?path=0/x`, { token: ci })).status).toBe(403);
     });
 
@@ -354,7 +394,11 @@ describe('MLflow behind the BFF', () => {
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('application/x-protobuf');
       const got = mlflow.traces[mlflow.traces.length - 1];
-      expect(got).toMatchObject({ contentType: 'protobuf', bytes: request.length, spans: [{ traceId: traceId.toString('hex'), spanId: spanId.toString('hex'), name: 'manual-span' }] });
+      expect(got).toMatchObject({
+        contentType: 'protobuf',
+        bytes: request.length,
+        spans: [{ traceId: traceId.toString('hex'), spanId: spanId.toString('hex'), name: 'manual-span' }],
+      });
     });
 
     it('refuses /v1/traces to clients not listed, to users, without EDIT, and without the experiment header', async () => {
@@ -422,10 +466,13 @@ describe('MLflow behind the BFF', () => {
       // fetch() always sends Sec-Fetch-Mode: cors; a browser's page load says navigate.
       const page = await new Promise<{ status: number; location?: string }>((resolve, reject) => {
         const u = new URL(bff.url);
-        const req = httpRequest({ host: u.hostname, port: u.port, path: '/mlflow/static-files/x.js?v=1', headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' }, agent: false }, (res) => {
-          res.resume();
-          resolve({ status: res.statusCode ?? 0, location: res.headers.location });
-        });
+        const req = httpRequest(
+          { host: u.hostname, port: u.port, path: '/mlflow/static-files/x.js?v=1', headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate' }, agent: false },
+          (res) => {
+            res.resume();
+            resolve({ status: res.statusCode ?? 0, location: res.headers.location });
+          },
+        );
         req.on('error', reject);
         req.end();
       });
@@ -433,7 +480,13 @@ describe('MLflow behind the BFF', () => {
       expect(page.location).toBe(`${bff.url}/auth/login?returnTo=${encodeURIComponent('/mlflow/static-files/x.js?v=1')}`);
       expect((await call('GET', '/mlflow')).headers.get('location')).toBe('/mlflow/');
       const alice = await token('alice');
-      for (const path of ['/mlflow/graphql', '/mlflow/admin', '/mlflow/api/2.0/mlflow/registered-models/search', '/mlflow/api/2.0/preview/mlflow/experiments/list', '/mlflow/api/2.0/mlflow/users/list']) {
+      for (const path of [
+        '/mlflow/graphql',
+        '/mlflow/admin',
+        '/mlflow/api/2.0/mlflow/registered-models/search',
+        '/mlflow/api/2.0/preview/mlflow/experiments/list',
+        '/mlflow/api/2.0/mlflow/users/list',
+      ]) {
         const r = await call('GET', path, { token: alice });
         expect([path, r.status]).toEqual([path, 403]);
       }
@@ -507,7 +560,10 @@ describe('MLflow behind the BFF', () => {
       const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
         put.on('response', (res) => {
           let text = '';
-          res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          res
+            .setEncoding('utf8')
+            .on('data', (c: string) => (text += c))
+            .on('end', () => resolve({ status: res.statusCode ?? 0, text }));
         });
         put.on('error', reject);
       });
@@ -528,10 +584,18 @@ describe('MLflow behind the BFF', () => {
       // This time the connection goes once the body has gone out on it: there is nothing left to send again.
       standIn.resetNextReuse('after-body');
       const resets = standIn.resets;
-      const res = await fetch(`${b.url}${artifact('gone.txt')}`, { method: 'PUT', headers: { authorization: `Bearer ${alice}`, 'content-type': 'text/plain' }, body: 'streamed' });
+      const res = await fetch(`${b.url}${artifact('gone.txt')}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${alice}`, 'content-type': 'text/plain' },
+        body: 'streamed',
+      });
       expect(res.status).toBe(502);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-      expect(await res.json()).toMatchObject({ status: 502, reason: 'upstream_unavailable', detail: expect.stringMatching(/streamed.*cannot be sent again.*retry/) });
+      expect(await res.json()).toMatchObject({
+        status: 502,
+        reason: 'upstream_unavailable',
+        detail: expect.stringMatching(/streamed.*cannot be sent again.*retry/),
+      });
       expect(standIn.resets).toBe(resets + 1);
       expect(standIn.served).toEqual([]);
     });
@@ -551,7 +615,11 @@ describe('MLflow behind the BFF', () => {
       expect(idle).toBeGreaterThanOrEqual(MLFLOW_IDLE_SOCKET_MS - 50);
       expect(idle).toBeLessThan(2_000);
       expect(Date.now() - pooledAt).toBeGreaterThanOrEqual(2_000);
-      const put = await fetch(`${b.url}${artifact('after-idle.txt')}`, { method: 'PUT', headers: { authorization: `Bearer ${alice}`, 'content-type': 'text/plain' }, body: 'after idle' });
+      const put = await fetch(`${b.url}${artifact('after-idle.txt')}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${alice}`, 'content-type': 'text/plain' },
+        body: 'after idle',
+      });
       expect(put.status).toBe(200);
       expect(standIn.resets).toBe(resets);
       // A slow answer (headers after 1.2 s, then 1.2 s of silence mid-body) is not cut by the pool's idle timeout.
@@ -568,7 +636,8 @@ describe('MLflow behind the BFF', () => {
       expect(jar.has('bff_session')).toBe(true);
       const search = await call('GET', '/mlflow/ajax-api/2.0/mlflow/experiments/search', { headers: { cookie } });
       expect(search.status).toBe(200);
-      const create = (headers: Record<string, string>) => call('POST', '/mlflow/ajax-api/2.0/mlflow/experiments/create', { headers: { cookie, ...headers }, body: { name: `csrf-${Math.random()}` } });
+      const create = (headers: Record<string, string>) =>
+        call('POST', '/mlflow/ajax-api/2.0/mlflow/experiments/create', { headers: { cookie, ...headers }, body: { name: `csrf-${Math.random()}` } });
       expect((await create({})).status).toBe(403);
       expect((await create({ origin: 'https://evil.example' })).status).toBe(403);
       expect((await create({ origin: bff.url, 'sec-fetch-site': 'cross-site' })).status).toBe(403);
@@ -579,7 +648,9 @@ describe('MLflow behind the BFF', () => {
       const mine = await call('GET', `/mlflow-permissions/experiments/${ok.body.experiment_id as string}/me`, { token: await token('alice') });
       expect(mine.body).toMatchObject({ permission: 'MANAGE', grant: 'MANAGE' });
       // A bearer caller is not subject to the origin check (browsers never add Authorization by themselves).
-      expect((await call('POST', '/mlflow/api/2.0/mlflow/experiments/create', { token: await token('alice'), body: { name: 'bearer-no-origin' } })).status).toBe(200);
+      expect((await call('POST', '/mlflow/api/2.0/mlflow/experiments/create', { token: await token('alice'), body: { name: 'bearer-no-origin' } })).status).toBe(
+        200,
+      );
       // The cookie is not a bearer token for the rest of the BFF.
       expect((await call('GET', '/auth/me', { headers: { cookie } })).status).toBe(401);
     });
@@ -748,7 +819,11 @@ async function closingMlflow(): Promise<ClosingMlflow> {
     dropIdle: () => {
       for (const socket of idleSince.keys()) reset(socket);
     },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
   const reset = (socket: Socket) => {
     state.resets++;

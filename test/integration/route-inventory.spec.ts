@@ -30,7 +30,10 @@ describe('route inventory (deny by default)', () => {
   });
 
   it('the app refuses to boot when a route declares nothing', async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config, createRootLogger(config))], controllers: [ForgottenController] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppModule.forRoot(config, createRootLogger(config))],
+      controllers: [ForgottenController],
+    }).compile();
     const app = moduleRef.createNestApplication(new FastifyAdapter(), { logger: false, abortOnError: false });
     await expect(app.init()).rejects.toThrow(/GET \/forgotten \(ForgottenController\.open\)/);
     await app.close().catch(() => undefined);

@@ -23,8 +23,7 @@ const ROUTE = '/trino/gateway/backend/all';
 const GW_AUDIENCE = 'demo-trino-gw';
 
 /** The Valkey key of an exchange, as ExchangedTokenCache writes it: namespace, audience, SHA-256 of the subject token. */
-const valkeyKey = (audience: string, subjectToken: string) =>
-  `${TOKEN_CACHE_NAMESPACE}::${audience}:${createHash('sha256').update(subjectToken).digest('hex')}`;
+const valkeyKey = (audience: string, subjectToken: string) => `${TOKEN_CACHE_NAMESPACE}::${audience}:${createHash('sha256').update(subjectToken).digest('hex')}`;
 
 describe('token exchange (RFC 8693) with a Valkey cache', () => {
   let sandbox: Sandbox;
@@ -263,7 +262,10 @@ describe('token exchange (RFC 8693) with a Valkey cache', () => {
     const b = await bff();
     const subject = await token('alice');
     const principal = await b.app.get(TokenVerifier).verify(subject);
-    const err = await b.app.get(TokenExchangeService).exchangeFor('no-such-service', subject, principal).catch((e: unknown) => e);
+    const err = await b.app
+      .get(TokenExchangeService)
+      .exchangeFor('no-such-service', subject, principal)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProblemException);
     expect((err as ProblemException).getStatus()).toBe(403);
     expect((err as ProblemException).reason).toBe('token_exchange_denied');
@@ -272,7 +274,10 @@ describe('token exchange (RFC 8693) with a Valkey cache', () => {
     // 403: the subject token is not for the BFF (Keycloak V2: the requester must be in its aud).
     const foreign = await sandbox.issuer.issueToken({ user: 'alice', claims: { aud: ['account'], azp: 'someone-else' } });
     const foreignPrincipal = { ...principal, expiresAt: Math.floor(Date.now() / 1000) + 300 };
-    const denied = await b.app.get(TokenExchangeService).exchangeFor('trino-gw', foreign, foreignPrincipal).catch((e: unknown) => e);
+    const denied = await b.app
+      .get(TokenExchangeService)
+      .exchangeFor('trino-gw', foreign, foreignPrincipal)
+      .catch((e: unknown) => e);
     expect((denied as ProblemException).reason).toBe('token_exchange_denied');
     expect((denied as ProblemException).detail).toContain('403 access_denied');
   });
@@ -290,7 +295,10 @@ describe('token exchange (RFC 8693) with a Valkey cache', () => {
     expect(claims.azp).toBe('platform-bff');
 
     const misconfigured = await bff({ BFF_CLIENT_SECRET: 'not-the-secret' });
-    const err = await misconfigured.app.get(ClientCredentialsService).token().catch((e: unknown) => e);
+    const err = await misconfigured.app
+      .get(ClientCredentialsService)
+      .token()
+      .catch((e: unknown) => e);
     expect((err as ProblemException).getStatus()).toBe(503);
     expect((err as ProblemException).reason).toBe('identity_provider_unavailable');
   });

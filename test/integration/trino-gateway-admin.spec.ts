@@ -215,7 +215,13 @@ describe('Trino Gateway admin routes', () => {
   });
 
   it('replaces a routing rule by name and answers every rule', async () => {
-    const rule = { name: 'airflow', description: 'ETL to etl', priority: 5, actions: ['result.put("routingGroup", "etl")'], condition: 'request.getHeader("X-Trino-Source") == "airflow"' };
+    const rule = {
+      name: 'airflow',
+      description: 'ETL to etl',
+      priority: 5,
+      actions: ['result.put("routingGroup", "etl")'],
+      condition: 'request.getHeader("X-Trino-Source") == "airflow"',
+    };
     const res = await call('POST', '/trino/webapp/updateRoutingRules', { token: admin, json: rule });
     expect(res.status).toBe(200);
     expect(res.body).toEqual([rule, SEED_ROUTING_RULES[1]]);
@@ -318,10 +324,19 @@ describe('Trino Gateway admin routes', () => {
 
   it('documents HTTP Basic (break-glass) on exactly the routes whose guard accepts it', async () => {
     const spec = (await (await fetch(`${bff.url}/docs-json`)).json()) as OpenApi;
-    expect(spec.components.securitySchemes.basic).toEqual({ type: 'http', scheme: 'basic', description: expect.stringMatching(/BREAK_GLASS_USERS.*only while Keycloak is unreachable/) });
+    expect(spec.components.securitySchemes.basic).toEqual({
+      type: 'http',
+      scheme: 'basic',
+      description: expect.stringMatching(/BREAK_GLASS_USERS.*only while Keycloak is unreachable/),
+    });
     // What the guard enforces, resolved as AuthGuard does: a break-glass scope on a route that is neither public nor self-authorizing.
     const reflector = bff.app.get(Reflector);
-    const controllers = new Map(bff.app.get(DiscoveryService).getControllers().map((w) => [w.metatype?.name, w.metatype as Type]));
+    const controllers = new Map(
+      bff.app
+        .get(DiscoveryService)
+        .getControllers()
+        .map((w) => [w.metatype?.name, w.metatype as Type]),
+    );
     const accepting = new Set<string>();
     const routes = bff.app.get(RouteInventory).routes();
     for (const r of routes) {
@@ -349,9 +364,12 @@ describe('Trino Gateway admin routes', () => {
     expect([...documented].sort()).toEqual([...accepting].sort());
     // Today: the nine Trino Gateway admin routes of DESIGN.md.
     expect(accepting.size).toBe(ROUTES.length);
-    expect(routes.filter((r) => accepting.has(`${r.controller.replace(/Controller$/, '')}_${r.handler}`)).map((r) => r.path).sort()).toEqual(
-      ROUTES.map((r) => r.path.replace(/trino-etl-1$/, ':clusterName')).sort(),
-    );
+    expect(
+      routes
+        .filter((r) => accepting.has(`${r.controller.replace(/Controller$/, '')}_${r.handler}`))
+        .map((r) => r.path)
+        .sort(),
+    ).toEqual(ROUTES.map((r) => r.path.replace(/trino-etl-1$/, ':clusterName')).sort());
   });
 });
 
@@ -410,7 +428,13 @@ describe('Break-glass on the Trino Gateway admin routes', () => {
     expect(gw.authorizationHeaders).toEqual([basic('bff-break-glass', sandbox.env.TRINO_GATEWAY_BASIC_AUTH.split(':')[1])]);
     expect(gw.lastPrincipal).toEqual({ name: 'bff-break-glass', privileges: 'ADMIN_USER_API', via: 'basic' });
     expect(audit).toEqual([
-      expect.objectContaining({ action: 'break-glass.authenticate', actor: { via: 'break-glass', username: 'ops' }, target: 'GET /trino/gateway/backend/all', outcome: 'success', level: 'alert' }),
+      expect.objectContaining({
+        action: 'break-glass.authenticate',
+        actor: { via: 'break-glass', username: 'ops' },
+        target: 'GET /trino/gateway/backend/all',
+        outcome: 'success',
+        level: 'alert',
+      }),
     ]);
     expect(await metric('allowed')).toBe(before + 1);
   });

@@ -56,7 +56,9 @@ async function untilExecuting(token: string, first: Json): Promise<Json> {
   return page;
 }
 
-async function drain(iter: AsyncIterable<QueryResult>): Promise<{ rows: unknown[][]; columns?: QueryResult['columns']; error?: QueryResult['error']; pages: number }> {
+async function drain(
+  iter: AsyncIterable<QueryResult>,
+): Promise<{ rows: unknown[][]; columns?: QueryResult['columns']; error?: QueryResult['error']; pages: number }> {
   const out: { rows: unknown[][]; columns?: QueryResult['columns']; error?: QueryResult['error']; pages: number } = { rows: [], pages: 0 };
   for await (const r of iter) {
     out.pages++;
@@ -197,7 +199,10 @@ describe('Trino client protocol through the BFF', () => {
         if (type) headers['content-type'] = type;
         const req = http.request(`${bff.url}/v1/statement`, { method: 'POST', headers }, (res) => {
           let text = '';
-          res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Json }));
+          res
+            .setEncoding('utf8')
+            .on('data', (c: string) => (text += c))
+            .on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Json }));
         });
         req.on('error', reject);
         req.end('SELECT 1');
@@ -341,7 +346,10 @@ describe('Trino client protocol through the BFF', () => {
       const res = await query(alice, { sql: 'SELECT nationkey, name FROM nation', catalog: 'tpch', schema: 'tiny' });
       expect(res.status).toBe(200);
       const out = (await res.json()) as Json;
-      expect(out.columns).toEqual([{ name: 'nationkey', type: 'bigint' }, { name: 'name', type: 'varchar(25)' }]);
+      expect(out.columns).toEqual([
+        { name: 'nationkey', type: 'bigint' },
+        { name: 'name', type: 'varchar(25)' },
+      ]);
       expect(out.rows).toHaveLength(25);
       expect(out.rows[0]).toEqual([0, 'ALGERIA']);
       expect(out.truncated).toBe(false);
@@ -494,7 +502,11 @@ describe('Trino coordinator failures', () => {
 
   it('coordinator unreachable: 502 problem+json; trino-client gets the 502', async () => {
     await expectProblem(await post(down.url), 502, 'upstream_unavailable');
-    await expectProblem(await fetch(`${down.url}/trino/query`, { method: 'POST', headers: { ...bearer(token), 'content-type': 'application/json' }, body: '{"sql":"SELECT 1"}' }), 502, 'upstream_unavailable');
+    await expectProblem(
+      await fetch(`${down.url}/trino/query`, { method: 'POST', headers: { ...bearer(token), 'content-type': 'application/json' }, body: '{"sql":"SELECT 1"}' }),
+      502,
+      'upstream_unavailable',
+    );
     const trino = Trino.create({ server: down.url, extraHeaders: bearer(token) });
     await expect(trino.query('SELECT 1')).rejects.toMatchObject({ response: { status: 502 } });
   });

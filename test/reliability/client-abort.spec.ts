@@ -33,7 +33,13 @@ describe('clients aborting mid-stream', () => {
   });
 
   /** Sends a request and destroys the client socket once `abortWhen()` holds (polled every 10 ms); whether it held. */
-  function abortedRequest(method: string, path: string, body: string | undefined, headers: Record<string, string>, abortWhen: () => boolean): Promise<{ abortedInFlight: boolean; status?: number; text: string }> {
+  function abortedRequest(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+    abortWhen: () => boolean,
+  ): Promise<{ abortedInFlight: boolean; status?: number; text: string }> {
     return new Promise((resolve) => {
       let abortedInFlight = false;
       let status: number | undefined;
@@ -67,7 +73,11 @@ describe('clients aborting mid-stream', () => {
   };
 
   it('Trino protocol: a client leaving during a long-poll nextUri page leaves nothing open', async () => {
-    const first = await call(bff.url, 'POST', '/v1/statement', { token: alice, body: 'SELECT * FROM sandbox.gen.sleep_20000', headers: { 'content-type': 'text/plain' } });
+    const first = await call(bff.url, 'POST', '/v1/statement', {
+      token: alice,
+      body: 'SELECT * FROM sandbox.gen.sleep_20000',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(first.status).toBe(200);
     // Follow nextUri until a page is held by the coordinator (long-poll while the query runs), then leave.
     let next = first.json!.nextUri as string | undefined;
@@ -88,7 +98,13 @@ describe('clients aborting mid-stream', () => {
   it('POST /trino/query: a client leaving while the query runs cancels it at the coordinator', async () => {
     const before = trino.activeQueries();
     let held = 0;
-    const r = await abortedRequest('POST', '/trino/query', JSON.stringify({ sql: 'SELECT * FROM sandbox.gen.sleep_20000' }), { 'content-type': 'application/json' }, () => trino.activeQueries() > before && ++held > 20);
+    const r = await abortedRequest(
+      'POST',
+      '/trino/query',
+      JSON.stringify({ sql: 'SELECT * FROM sandbox.gen.sleep_20000' }),
+      { 'content-type': 'application/json' },
+      () => trino.activeQueries() > before && ++held > 20,
+    );
     expect(r.abortedInFlight).toBe(true);
     await settled('/trino/query abort');
     await waitUntil(() => trino.activeQueries() <= before, { timeoutMs: 5000, what: 'the abandoned query to be cancelled' });
@@ -99,7 +115,13 @@ describe('clients aborting mid-stream', () => {
     const pagesOf = () => trino.requests.filter((q) => q.path.startsWith('/v1/statement/executing/')).length;
     const pagesBefore = pagesOf();
     // Aborted once the BFF is paging through the result (two pages fetched).
-    const r = await abortedRequest('POST', '/trino/query', JSON.stringify({ sql: 'SELECT * FROM sandbox.gen.rows_1000000', maxRows: 10000 }), { 'content-type': 'application/json' }, () => pagesOf() - pagesBefore >= 2);
+    const r = await abortedRequest(
+      'POST',
+      '/trino/query',
+      JSON.stringify({ sql: 'SELECT * FROM sandbox.gen.rows_1000000', maxRows: 10000 }),
+      { 'content-type': 'application/json' },
+      () => pagesOf() - pagesBefore >= 2,
+    );
     expect(r.abortedInFlight).toBe(true);
     await settled('/trino/query large result abort');
     await waitUntil(() => trino.activeQueries() <= before, { timeoutMs: 5000, what: 'the abandoned query to be cancelled' });

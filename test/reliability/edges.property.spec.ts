@@ -47,7 +47,10 @@ describe('hot edges under arbitrary input (fast-check)', () => {
 
   // ---- arbitraries -----------------------------------------------------------------------------------------
   const b64url = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('')), maxLength: 60 });
-  const headerValue = fc.string({ unit: fc.constantFrom(...' !"#$%&\'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~'.split('')), maxLength: 80 });
+  const headerValue = fc.string({
+    unit: fc.constantFrom(...' !"#$%&\'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~'.split('')),
+    maxLength: 80,
+  });
   const mutate = (t: string, i: number, ch: string) => {
     const at = i % t.length;
     return t.slice(0, at) + ch + t.slice(at + 1);
@@ -80,7 +83,10 @@ describe('hot edges under arbitrary input (fast-check)', () => {
         {
           authorization: authorization(),
           cookie: headerValue,
-          'x-original-uri': fc.oneof(fc.constantFrom('/api/agents', '/api/agents/x', '/trino/query', '/v1/statement', '/admin', '//..//', '/%2e%2e/'), headerValue.map((v) => `/${v}`)),
+          'x-original-uri': fc.oneof(
+            fc.constantFrom('/api/agents', '/api/agents/x', '/trino/query', '/v1/statement', '/admin', '//..//', '/%2e%2e/'),
+            headerValue.map((v) => `/${v}`),
+          ),
           'x-forwarded-uri': fc.oneof(fc.constantFrom('/api/agents', '/mlflow/ajax-api'), headerValue),
           'x-forwarded-method': fc.constantFrom('GET', 'POST', 'DELETE', 'PATCH', 'WHATEVER'),
           'x-forwarded-host': headerValue,
@@ -92,7 +98,9 @@ describe('hot edges under arbitrary input (fast-check)', () => {
         { requiredKeys: [] },
       )
       .map((h) => Object.fromEntries(Object.entries(h).filter(([, v]) => v !== '')) as Record<string, string>);
-  const pathSuffix = fc.array(fc.oneof(fc.constantFrom('api', 'agents', 'mlflow', '..', '.', '%2e%2e', '%2F', 'trino', 'v1', ''), b64url), { maxLength: 5 }).map((segs) => segs.join('/'));
+  const pathSuffix = fc
+    .array(fc.oneof(fc.constantFrom('api', 'agents', 'mlflow', '..', '.', '%2e%2e', '%2F', 'trino', 'v1', ''), b64url), { maxLength: 5 })
+    .map((segs) => segs.join('/'));
   const queryToken = () => fc.option(tokenLike(), { nil: undefined });
 
   // ---- the properties' checks ------------------------------------------------------------------------------
@@ -136,29 +144,45 @@ describe('hot edges under arbitrary input (fast-check)', () => {
 
   it('/api/validate/** (Envoy ext_authz)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'), pathSuffix, headers(), queryToken(), async (method, suffix, h, qt) => {
-        const query = qt === undefined ? '' : `?access-token=${encodeURIComponent(qt)}`;
-        const res = await call(bff.url, method, `/api/validate/${suffix}${query}`, { headers: h });
-        checkAnswer(`${method} /api/validate/${suffix}${query}`, res, h, qt);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'),
+        pathSuffix,
+        headers(),
+        queryToken(),
+        async (method, suffix, h, qt) => {
+          const query = qt === undefined ? '' : `?access-token=${encodeURIComponent(qt)}`;
+          const res = await call(bff.url, method, `/api/validate/${suffix}${query}`, { headers: h });
+          checkAnswer(`${method} /api/validate/${suffix}${query}`, res, h, qt);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
 
   it('/api/auth/** (nginx auth_request, Envoy SecurityPolicy)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom('GET', 'POST', 'HEAD', 'DELETE'), pathSuffix, headers(), queryToken(), fc.option(tokenLike(), { nil: undefined }), async (method, suffix, h, qt, bodyToken) => {
-        const query = qt === undefined ? '' : `?access-token=${encodeURIComponent(qt)}`;
-        const withBody = method === 'POST' && bodyToken !== undefined;
-        const reqHeaders = withBody ? { ...h, 'content-type': 'application/json' } : h;
-        const res = await call(bff.url, method, `/api/auth/${suffix}${query}`, { headers: reqHeaders, body: withBody ? JSON.stringify({ token: bodyToken }) : undefined });
-        checkAnswer(`${method} /api/auth/${suffix}${query}`, res, reqHeaders, `${qt ?? ''} ${withBody ? bodyToken : ''}`);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom('GET', 'POST', 'HEAD', 'DELETE'),
+        pathSuffix,
+        headers(),
+        queryToken(),
+        fc.option(tokenLike(), { nil: undefined }),
+        async (method, suffix, h, qt, bodyToken) => {
+          const query = qt === undefined ? '' : `?access-token=${encodeURIComponent(qt)}`;
+          const withBody = method === 'POST' && bodyToken !== undefined;
+          const reqHeaders = withBody ? { ...h, 'content-type': 'application/json' } : h;
+          const res = await call(bff.url, method, `/api/auth/${suffix}${query}`, {
+            headers: reqHeaders,
+            body: withBody ? JSON.stringify({ token: bodyToken }) : undefined,
+          });
+          checkAnswer(`${method} /api/auth/${suffix}${query}`, res, reqHeaders, `${qt ?? ''} ${withBody ? bodyToken : ''}`);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
 
-  it('GET /auth/me: the principal answered is the token\'s', async () => {
+  it("GET /auth/me: the principal answered is the token's", async () => {
     await fc.assert(
       fc.asyncProperty(headers(), fc.constantFrom('', '?access-token=x', '/'), async (h, extra) => {
         const res = await call(bff.url, 'GET', `/auth/me${extra}`, { headers: h });
@@ -174,7 +198,7 @@ describe('hot edges under arbitrary input (fast-check)', () => {
     );
   });
 
-  it('POST /v1/statement: the X-Trino-User sent to Trino is the token\'s, whatever the client sends', async () => {
+  it("POST /v1/statement: the X-Trino-User sent to Trino is the token's, whatever the client sends", async () => {
     await fc.assert(
       fc.asyncProperty(headers(), fc.constantFrom('SELECT 1', '', 'SELECT * FROM tpch.tiny.nation', '\u0000'), async (h, sql) => {
         const seen = trino.receivedUsers.length;
@@ -185,7 +209,8 @@ describe('hot edges under arbitrary input (fast-check)', () => {
         for (const user of sent) {
           if (!present.some((p) => p.username === user)) throw new Error(`X-Trino-User ${user} sent to Trino without its token: ${JSON.stringify(h)}`);
         }
-        if (res.status === 200 && res.json?.id) await call(bff.url, 'DELETE', `/v1/query/${res.json.id as string}`, { headers: { authorization: h.authorization ?? '' } });
+        if (res.status === 200 && res.json?.id)
+          await call(bff.url, 'DELETE', `/v1/query/${res.json.id as string}`, { headers: { authorization: h.authorization ?? '' } });
       }),
       { numRuns: RUNS },
     );

@@ -18,7 +18,10 @@ async function startBuiltBff(): Promise<SandboxBff> {
   if (existsSync(MAIN)) return startSandboxBff();
   const out = join(ROOT, 'tmp/reliability-build');
   mkdirSync(out, { recursive: true });
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(out, 'app')], { cwd: ROOT, stdio: 'pipe' });
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(out, 'app')], {
+    cwd: ROOT,
+    stdio: 'pipe',
+  });
   writeFileSync(PRIVATE_MAIN, "'use strict';\nrequire('./app/src/main');\n");
   const port = await freePort();
   const proc = await spawnNode(PRIVATE_MAIN, {
@@ -27,7 +30,12 @@ async function startBuiltBff(): Promise<SandboxBff> {
     timeoutMs: 30000,
   });
   const token = (user: string) => new RegExp(`${user} \\([^)]*\\):\\s*\\n\\s*(\\S+)`).exec(proc.stdout())![1];
-  return { url: `http://127.0.0.1:${port}`, proc, tokens: { alice: token('alice'), admin: token('admin'), viewer: token('viewer') }, stop: async () => void (await proc.stop()) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    tokens: { alice: token('alice'), admin: token('admin'), viewer: token('viewer') },
+    stop: async () => void (await proc.stop()),
+  };
 }
 
 /**

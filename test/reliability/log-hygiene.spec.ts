@@ -38,7 +38,7 @@ describe('log hygiene', () => {
     return t;
   }
 
-  it('no token, secret or ticket reaches the log, through every module\'s flows', async () => {
+  it("no token, secret or ticket reaches the log, through every module's flows", async () => {
     const alice = await token('alice');
     const admin = await token('admin');
     const viewer = await token('viewer');
@@ -61,7 +61,9 @@ describe('log hygiene', () => {
     await go(call(bff.url, 'GET', '/auth/me', { headers: { authorization: `Bearer ${alice}`, cookie: `bff_session=${alice}` } }));
     // token exchange + trino gateway admin (allowed, denied, IdP down).
     await go(call(bff.url, 'GET', '/trino/gateway/backend/all', { token: admin }));
-    await go(call(bff.url, 'POST', '/trino/gateway/backend/modify/add', { token: alice, json: { name: 'x', proxyTo: 'http://x', active: true, routingGroup: 'adhoc' } }));
+    await go(
+      call(bff.url, 'POST', '/trino/gateway/backend/modify/add', { token: alice, json: { name: 'x', proxyTo: 'http://x', active: true, routingGroup: 'adhoc' } }),
+    );
     sandbox.issuer.setAvailability({ down: true });
     await go(call(bff.url, 'GET', '/trino/gateway/backend/all', { token: await token('admin') }));
     sandbox.issuer.setAvailability({ down: false });
@@ -84,7 +86,12 @@ describe('log hygiene', () => {
     await go(call(bff.url, 'POST', '/v1/statement', { token: alice, body: 'SELECT 1' })); // 429: third call of alice
     // ml-agent: catalogs, workflow, invalid identifier, upstream failure.
     await go(call(bff.url, 'GET', '/chatbot/trino/catalogs', { token: alice }));
-    await go(call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: alice, json: { catalog: 'tpch', schema: 'tiny', table: 'nation', workflow: 'profile', parameters: {} } }));
+    await go(
+      call(bff.url, 'POST', '/chatbot/run-workflow-trino', {
+        token: alice,
+        json: { catalog: 'tpch', schema: 'tiny', table: 'nation', workflow: 'profile', parameters: {} },
+      }),
+    );
     await go(call(bff.url, 'GET', '/chatbot/trino/schemas/bad%20name', { token: alice }));
     emulator<MlAgentEmulator>(sandbox, 'ml-agent').setFault('reset');
     await go(call(bff.url, 'GET', '/chatbot/trino/catalogs', { token: alice }));

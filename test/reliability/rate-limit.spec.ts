@@ -69,7 +69,11 @@ describe('per-user rate limits on expensive routes', () => {
     expect(agent.status).toBe(201);
     const routes: Array<() => ReturnType<typeof call>> = [
       () => call(a.url, 'POST', '/v1/statement', { token: user, body: 'SELECT 1', headers: { 'content-type': 'text/plain' } }),
-      () => call(a.url, 'POST', '/chatbot/run-workflow-trino', { token: user, json: { catalog: 'tpch', schema: 'tiny', table: 'nation', workflow: 'profile', parameters: {} } }),
+      () =>
+        call(a.url, 'POST', '/chatbot/run-workflow-trino', {
+          token: user,
+          json: { catalog: 'tpch', schema: 'tiny', table: 'nation', workflow: 'profile', parameters: {} },
+        }),
       () => call(a.url, 'POST', `/api/agents/${agent.json!.id as string}/ws-ticket`, { token: user }),
     ];
     for (const route of routes) {

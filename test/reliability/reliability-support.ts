@@ -129,7 +129,14 @@ export function openAgentSession(base: string, agentId: string, token: string, c
               if (end) {
                 clearTimeout(timer);
                 listeners = listeners.filter((l) => l !== check);
-                res({ text: mine.filter((f) => f.type === 'delta').map((f) => f.content).join(''), end, ms: Date.now() - started });
+                res({
+                  text: mine
+                    .filter((f) => f.type === 'delta')
+                    .map((f) => f.content)
+                    .join(''),
+                  end,
+                  ms: Date.now() - started,
+                });
               } else if (ws.readyState === WebSocket.CLOSED) {
                 clearTimeout(timer);
                 rej(new Error('the session closed during the turn'));

@@ -34,7 +34,13 @@ describe('upstreams hanging, resetting, answering garbage', () => {
   beforeAll(async () => {
     sandbox = await startSandbox();
     bff = await startTestBff(
-      { TRINO_TIMEOUT_MS: String(TIMEOUT_MS), TRINO_GATEWAY_TIMEOUT_MS: String(TIMEOUT_MS), LLM_TIMEOUT_MS: String(TIMEOUT_MS), ML_AGENT_TIMEOUT_MS: String(TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: '0' },
+      {
+        TRINO_TIMEOUT_MS: String(TIMEOUT_MS),
+        TRINO_GATEWAY_TIMEOUT_MS: String(TIMEOUT_MS),
+        LLM_TIMEOUT_MS: String(TIMEOUT_MS),
+        ML_AGENT_TIMEOUT_MS: String(TIMEOUT_MS),
+        RATE_LIMIT_PER_MINUTE: '0',
+      },
       { sandbox },
     );
     alice = await bff.token('alice');
@@ -79,22 +85,26 @@ describe('upstreams hanging, resetting, answering garbage', () => {
       afterEach(() => u.server().setFault('none'));
 
       for (const fault of ['reset', 'malformed', 'error500', 'hang'] as const) {
-        it(`${fault}: ${expected[fault].join('/')} problem+json within its timeout, nothing left open, then recovers`, async () => {
-          const healthy = await u.request(alice);
-          expect(healthy.status).toBe(200);
+        it(
+          `${fault}: ${expected[fault].join('/')} problem+json within its timeout, nothing left open, then recovers`,
+          async () => {
+            const healthy = await u.request(alice);
+            expect(healthy.status).toBe(200);
 
-          u.server().setFault(fault);
-          const res = await u.request(alice);
-          expect(expected[fault]).toContain(res.status);
-          expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
-          expect(res.json?.reason).toMatch(/^upstream_(unavailable|timeout|error)$/);
-          expect(res.ms).toBeLessThan(u.timeoutMs + SLACK_MS);
-          // The BFF gave up on the upstream request too (no request left hanging there).
-          await waitUntil(() => u.server().openRequests() === 0, { timeoutMs: 3000, what: `${u.name}: no open upstream request` });
+            u.server().setFault(fault);
+            const res = await u.request(alice);
+            expect(expected[fault]).toContain(res.status);
+            expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
+            expect(res.json?.reason).toMatch(/^upstream_(unavailable|timeout|error)$/);
+            expect(res.ms).toBeLessThan(u.timeoutMs + SLACK_MS);
+            // The BFF gave up on the upstream request too (no request left hanging there).
+            await waitUntil(() => u.server().openRequests() === 0, { timeoutMs: 3000, what: `${u.name}: no open upstream request` });
 
-          u.server().setFault('none');
-          expect((await u.request(alice)).status).toBe(200);
-        }, u.timeoutMs + 20_000);
+            u.server().setFault('none');
+            expect((await u.request(alice)).status).toBe(200);
+          },
+          u.timeoutMs + 20_000,
+        );
       }
     });
   }

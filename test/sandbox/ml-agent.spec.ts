@@ -74,7 +74,8 @@ async function startFakeTrino() {
     const tables = /^SHOW TABLES FROM ([^.]+)\.(.+)$/.exec(sql);
     if (tables) {
       if (tables[1] === 'tpch' && tables[2] === 'tiny') return { rows: [['customer'], ['nation'], ['orders'], ['region']] };
-      if (tables[1] !== 'tpch') return { rows: [], error: { message: `line 1:1: Catalog '${tables[1]}' not found`, errorName: 'CATALOG_NOT_FOUND', errorType: 'USER_ERROR' } };
+      if (tables[1] !== 'tpch')
+        return { rows: [], error: { message: `line 1:1: Catalog '${tables[1]}' not found`, errorName: 'CATALOG_NOT_FOUND', errorType: 'USER_ERROR' } };
       return { rows: [], error: { message: `line 1:1: Schema '${tables[2]}' does not exist`, errorName: 'SCHEMA_NOT_FOUND', errorType: 'USER_ERROR' } };
     }
     return { rows: [], error: { message: `line 1:1: mismatched input '${sql}'`, errorName: 'SYNTAX_ERROR', errorType: 'USER_ERROR' } };
@@ -126,7 +127,15 @@ async function startFakeTrino() {
       }
       if (m[1] === 'queued') {
         const half = Math.ceil(q.rows.length / 2);
-        send({ id, infoUri: `${base}/ui/query.html?${id}`, nextUri: `${base}/v1/statement/executing/${id}/s1/2`, columns, data: q.rows.slice(0, half), stats: stats('RUNNING'), warnings: [] });
+        send({
+          id,
+          infoUri: `${base}/ui/query.html?${id}`,
+          nextUri: `${base}/v1/statement/executing/${id}/s1/2`,
+          columns,
+          data: q.rows.slice(0, half),
+          stats: stats('RUNNING'),
+          warnings: [],
+        });
         return;
       }
       if (mode === 'hangExecuting') return;
@@ -286,11 +295,19 @@ describe('ML-Agent emulator', () => {
     const res = await run({ catalog: 'tpch', schema: 'tiny', table: 'nation', workflow: 'train', parameters: { target: 'regionkey' }, email: 'alice@example.com' });
     expect(res.status).toBe(200);
     const out = (await res.json()) as Record<string, unknown>;
-    expect(out).toEqual({ runId: expect.stringMatching(/^run-/), status: 'SUBMITTED', workflow: 'train', table: 'tpch.tiny.nation', submittedBy: 'alice@example.com' });
+    expect(out).toEqual({
+      runId: expect.stringMatching(/^run-/),
+      status: 'SUBMITTED',
+      workflow: 'train',
+      table: 'tpch.tiny.nation',
+      submittedBy: 'alice@example.com',
+    });
     expect(trino.calls[0].body).toBe('SHOW TABLES FROM tpch.tiny');
     expect(trino.calls[0].headers['x-trino-user']).toBe('alice');
 
-    const profile = (await (await run({ catalog: 'tpch', schema: 'tiny', table: 'region', workflow: 'profile', email: 'alice@example.com' })).json()) as { status: string };
+    const profile = (await (await run({ catalog: 'tpch', schema: 'tiny', table: 'region', workflow: 'profile', email: 'alice@example.com' })).json()) as {
+      status: string;
+    };
     expect(profile.status).toBe('COMPLETED');
     expect(agent.runs.map((r) => [r.workflow, r.user, r.parameters])).toEqual([
       ['train', 'alice', { target: 'regionkey' }],

@@ -28,10 +28,7 @@ async function collect(trino: Trino, query: Parameters<Trino['query']>[0]): Prom
 type RawAnswer = { status: number; headers: Headers; text: string; json: () => any }; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** Raw HTTP request returning status, headers and text body (no client library in between). */
-async function raw(
-  url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {},
-): Promise<RawAnswer> {
+async function raw(url: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {}): Promise<RawAnswer> {
   const res = await fetch(url, init);
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };
@@ -415,7 +412,12 @@ describe('Trino coordinator emulator (JWT auth)', () => {
     const alice = await sign({ preferred_username: 'alice' });
     const denied = await collect(bearer(alice, 'bob'), 'SELECT current_user');
     const error = denied.pages.find((p) => p.error)?.error;
-    expect(error).toMatchObject({ message: 'Access Denied: User alice cannot impersonate user bob', errorName: 'PERMISSION_DENIED', errorCode: 4, errorType: 'USER_ERROR' });
+    expect(error).toMatchObject({
+      message: 'Access Denied: User alice cannot impersonate user bob',
+      errorName: 'PERMISSION_DENIED',
+      errorCode: 4,
+      errorType: 'USER_ERROR',
+    });
     expect(denied.rows).toEqual([]);
 
     const svc = await sign({ preferred_username: 'svc-bff' });

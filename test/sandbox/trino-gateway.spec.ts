@@ -228,7 +228,12 @@ describe('Trino Gateway emulator with Bearer (OAuth) and Basic (presetUsers) aut
   });
 
   const adminClaims = { sub: 'u-admin', preferred_username: 'admin', realm_access: { roles: ['ADMIN', 'REGULAR'] } };
-  const aliceClaims = { sub: 'u-alice', preferred_username: 'alice', realm_access: { roles: ['REGULAR'] }, resource_access: { account: { roles: ['view-profile'] } } };
+  const aliceClaims = {
+    sub: 'u-alice',
+    preferred_username: 'alice',
+    realm_access: { roles: ['REGULAR'] },
+    resource_access: { account: { roles: ['view-profile'] } },
+  };
 
   it('an ADMIN realm role gets ADMIN_USER_API: backend API and routing rules', async () => {
     const token = await issuer.mint(adminClaims);
@@ -278,7 +283,11 @@ describe('Trino Gateway emulator with Bearer (OAuth) and Basic (presetUsers) aut
     expect(((await ok.json()) as { code: number }).code).toBe(200);
     expect(gw.lastPrincipal).toEqual({ name: 'ops', privileges: 'ADMIN_USER_API', via: 'basic' });
 
-    const denied = await fetch(`${gw.url}/gateway/backend/modify/delete`, { method: 'POST', headers: { authorization: basic('viewer', 'v') }, body: 'trino-adhoc-1' });
+    const denied = await fetch(`${gw.url}/gateway/backend/modify/delete`, {
+      method: 'POST',
+      headers: { authorization: basic('viewer', 'v') },
+      body: 'trino-adhoc-1',
+    });
     expect(denied.status).toBe(200);
     expect(await denied.json()).toEqual({ code: 401, msg: 'Unauthorized' });
     expect(gw.backends()).toHaveLength(2);

@@ -19,7 +19,12 @@ const templates = Object.keys(spec.paths).map((template) => ({
   template,
   // A trailing {path} is a wildcard route (Fastify `*`): it spans any number of segments.
   re: new RegExp(
-    '^' + template.replace(/[.+?^$()[\]\\]/g, '\\$&').replace(/\/\{path\}$/, '/.*').replace(/\{[^}]+\}/g, '[^/]+') + '$',
+    '^' +
+      template
+        .replace(/[.+?^$()[\]\\]/g, '\\$&')
+        .replace(/\/\{path\}$/, '/.*')
+        .replace(/\{[^}]+\}/g, '[^/]+') +
+      '$',
   ),
   literal: template.replace(/\{[^}]+\}/g, '').length,
 }));

@@ -39,7 +39,11 @@ describe('log-hygiene scanner (planted leaks)', () => {
     expect(scanLog('a', `url=/x?k=${encodeURIComponent('bff-break-glass:pa/ss+word=42x')}`, known).map((l) => l.what)).toEqual(['TRINO_GATEWAY_BASIC_AUTH']);
     expect(scanLog('a', 'password pa/ss+word=42x rejected', known).map((l) => l.what)).toEqual(['TRINO_GATEWAY_BASIC_AUTH (password)']);
     const basic = Buffer.from('bff-break-glass:pa/ss+word=42x').toString('base64');
-    expect(scanLog('a', `auth: Basic ${basic}`, known).map((l) => l.what).sort()).toEqual(['TRINO_GATEWAY_BASIC_AUTH', 'a Basic credential']);
+    expect(
+      scanLog('a', `auth: Basic ${basic}`, known)
+        .map((l) => l.what)
+        .sort(),
+    ).toEqual(['TRINO_GATEWAY_BASIC_AUTH', 'a Basic credential']);
     expect(scanLog('a', 'a short secret in a sentence', known)).toEqual([]);
   });
 
@@ -61,9 +65,19 @@ describe('log-hygiene scanner (planted leaks)', () => {
     expect(formatLeaks(leaks)).toMatch(/^log hygiene: 1 credential in the captured logs of this file\n {2}- segment 2 of token #1 \(and 1 more time\) in app: …/);
   });
 
-  it('cuts the sandbox banner out of a spawned BFF\'s stdout, its tokens becoming known', () => {
+  it("cuts the sandbox banner out of a spawned BFF's stdout, its tokens becoming known", () => {
     const admin = jwt({ sub: 'admin' });
-    const banner = ['', '  Platform BFF — SANDBOX MODE (local emulators on loopback; not for production)', '  Demo tokens (valid 8 hours):', '    alice (REGULAR):', `      ${alice}`, '    admin (ADMIN):', `      ${admin}`, '  Try:          curl -H "Authorization: Bearer <token>" http://x/auth/me', ''].join('\n');
+    const banner = [
+      '',
+      '  Platform BFF — SANDBOX MODE (local emulators on loopback; not for production)',
+      '  Demo tokens (valid 8 hours):',
+      '    alice (REGULAR):',
+      `      ${alice}`,
+      '    admin (ADMIN):',
+      `      ${admin}`,
+      '  Try:          curl -H "Authorization: Bearer <token>" http://x/auth/me',
+      '',
+    ].join('\n');
     const stdout = `{"msg":"starting"}\n${banner}{"msg":"request completed"}\n`;
     const { text, tokens } = stripSandboxBanner(stdout);
     expect(tokens).toEqual([alice, admin]);

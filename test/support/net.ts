@@ -73,10 +73,7 @@ export async function waitUntil(
 }
 
 /** Resolves when host:port accepts TCP connections. */
-export function waitForPort(
-  port: number,
-  opts: { host?: string; timeoutMs?: number; abort?: () => Error | undefined } = {},
-): Promise<void> {
+export function waitForPort(port: number, opts: { host?: string; timeoutMs?: number; abort?: () => Error | undefined } = {}): Promise<void> {
   const host = opts.host ?? '127.0.0.1';
   return waitUntil(() => canConnect(port, host, 500), {
     timeoutMs: opts.timeoutMs,

@@ -104,11 +104,7 @@ export function nginxTest(confText: string): NginxTestResult {
 
 /** `nginx -t -p <prefixDir> -c <confPath>` on a config file that already exists. */
 export function nginxTestFile(confPath: string, prefixDir = path.dirname(confPath)): NginxTestResult {
-  const r = spawnSync(
-    nginxBinary(),
-    ['-t', '-p', `${prefixDir}/`, '-c', confPath, '-e', path.join(prefixDir, 'error.log')],
-    { encoding: 'utf8', timeout: 15_000 },
-  );
+  const r = spawnSync(nginxBinary(), ['-t', '-p', `${prefixDir}/`, '-c', confPath, '-e', path.join(prefixDir, 'error.log')], { encoding: 'utf8', timeout: 15_000 });
   return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() || String(r.error ?? '') };
 }
 
@@ -173,9 +169,7 @@ export async function startNginx(opts: StartNginxOptions): Promise<NginxServer> 
         args: ['-p', `${dir}/`, '-c', confPath, '-e', errorLogPath],
         // nginx writes its pid file only after binding its sockets: with the pid check, a port
         // held by another server (nginx retries bind() for ~2.5 s) never looks "ready".
-        ready: async (proc) =>
-          readFile(path.join(dir, 'nginx.pid')).trim() === String(proc.pid) &&
-          (await canConnect(port, '127.0.0.1', 500)),
+        ready: async (proc) => readFile(path.join(dir, 'nginx.pid')).trim() === String(proc.pid) && (await canConnect(port, '127.0.0.1', 500)),
         timeoutMs: opts.timeoutMs ?? 10_000,
         graceMs: 5000,
       });

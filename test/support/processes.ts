@@ -222,10 +222,7 @@ export async function spawnProcess(command: string, opts: SpawnOptions = {}): Pr
  * with the same Node binary that runs the tests. A BFF build (a script named main.js) has its output
  * scanned for credentials after the test file, and its env's secrets are known to the scan.
  */
-export function spawnNode(
-  scriptPath: string,
-  opts: SpawnOptions & { nodeArgs?: string[] } = {},
-): Promise<ManagedProcess> {
+export function spawnNode(scriptPath: string, opts: SpawnOptions & { nodeArgs?: string[] } = {}): Promise<ManagedProcess> {
   const { nodeArgs = [], args = [], ...rest } = opts;
   return spawnProcess(process.execPath, {
     name: scriptPath,

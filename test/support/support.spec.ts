@@ -15,9 +15,7 @@ jest.setTimeout(30_000);
 const SETUP_HINT = 'run `scripts/setup.sh --test` first';
 
 /** A node:http server on a free loopback port; always close() it in the test. */
-async function startHttp(
-  handler: http.RequestListener,
-): Promise<{ url: string; port: number; close(): Promise<void> }> {
+async function startHttp(handler: http.RequestListener): Promise<{ url: string; port: number; close(): Promise<void> }> {
   const server = http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -97,9 +95,7 @@ describe('processes', () => {
 
   it('rejects with the output when the process dies before it is ready', async () => {
     const file = script('dies.js', `console.error('config error: BFF_PORT missing'); process.exit(3);`);
-    await expect(spawnNode(file, { readyLine: /listening/ })).rejects.toThrow(
-      /exited with code 3[\s\S]*config error: BFF_PORT missing/,
-    );
+    await expect(spawnNode(file, { readyLine: /listening/ })).rejects.toThrow(/exited with code 3[\s\S]*config error: BFF_PORT missing/);
   });
 
   it('rejects and kills the process when it is not ready in time', async () => {
@@ -192,9 +188,7 @@ describe('nginx', () => {
   it('fails clearly when the port is taken (not fooled by the other server answering)', async () => {
     const other = await startHttp((_req, res) => res.end('other'));
     try {
-      await expect(startNginx({ serverBlock: 'location / { return 200; }', port: other.port })).rejects.toThrow(
-        /Address already in use/,
-      );
+      await expect(startNginx({ serverBlock: 'location / { return 200; }', port: other.port })).rejects.toThrow(/Address already in use/);
     } finally {
       await other.close();
     }
@@ -209,9 +203,7 @@ describe('nginx', () => {
     expect(bad.ok).toBe(false);
     expect(bad.output).toMatch(/unknown directive "lisen"/);
 
-    await expect(startNginx({ serverBlock: 'location / { proxy_pas http://x; }' })).rejects.toThrow(
-      /nginx config is invalid[\s\S]*unknown directive "proxy_pas"/,
-    );
+    await expect(startNginx({ serverBlock: 'location / { proxy_pas http://x; }' })).rejects.toThrow(/nginx config is invalid[\s\S]*unknown directive "proxy_pas"/);
   });
 
   it('auth_request: allow, deny, auth error, and auth_request_set header propagation', async () => {
@@ -233,9 +225,9 @@ describe('nginx', () => {
         res.writeHead(500, { 'content-type': 'text/plain' }).end('upstream failed');
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ url: req.url, user: req.headers['x-user'] ?? null, roles: req.headers['x-roles'] ?? null }),
-      );
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ url: req.url, user: req.headers['x-user'] ?? null, roles: req.headers['x-roles'] ?? null }));
     });
     const nginx = await startNginx({
       serverBlock: `

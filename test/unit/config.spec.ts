@@ -36,7 +36,9 @@ describe('configuration', () => {
       AUTH_EXTRA_ISSUERS: '{not json',
     });
     const keys = err.problems.map((p) => p.key);
-    expect(keys).toEqual(expect.arrayContaining(['PORT', 'AUTH_JWT_SECRET', 'AUTH_JWT_SECRET_ISSUER', 'TRINO_AUTH', 'VALKEY_URL', 'AUTH_CLOCK_SKEW_S', 'AUTH_EXTRA_ISSUERS']));
+    expect(keys).toEqual(
+      expect.arrayContaining(['PORT', 'AUTH_JWT_SECRET', 'AUTH_JWT_SECRET_ISSUER', 'TRINO_AUTH', 'VALKEY_URL', 'AUTH_CLOCK_SKEW_S', 'AUTH_EXTRA_ISSUERS']),
+    );
     for (const secret of ['too-short-secret-value', 's3cr3t-value', 'kerberos', 'valkey:6379', 'not-a-port']) {
       expect(err.message).not.toContain(secret);
     }
@@ -47,9 +49,7 @@ describe('configuration', () => {
   });
 
   it('refuses the account audience (Keycloak puts it in every user token)', () => {
-    expect(problems({ ...BASE, AUTH_AUDIENCE: 'platform-bff,account' }).problems).toEqual([
-      expect.objectContaining({ key: 'AUTH_AUDIENCE' }),
-    ]);
+    expect(problems({ ...BASE, AUTH_AUDIENCE: 'platform-bff,account' }).problems).toEqual([expect.objectContaining({ key: 'AUTH_AUDIENCE' })]);
   });
 
   it('needs the client id and secret once a Keycloak URL is given', () => {
@@ -58,7 +58,13 @@ describe('configuration', () => {
   });
 
   it('parses extra issuers, deriving a Keycloak realm’s JWKS and refusing a duplicate', () => {
-    const c = loadConfig({ ...BASE, AUTH_EXTRA_ISSUERS: JSON.stringify([{ issuer: 'https://kc.example.com/realms/tenant-a' }, { issuer: 'https://idp.example.org', jwksUri: 'https://idp.example.org/keys' }]) });
+    const c = loadConfig({
+      ...BASE,
+      AUTH_EXTRA_ISSUERS: JSON.stringify([
+        { issuer: 'https://kc.example.com/realms/tenant-a' },
+        { issuer: 'https://idp.example.org', jwksUri: 'https://idp.example.org/keys' },
+      ]),
+    });
     expect(c.auth.issuers.map((i) => [i.issuer, i.jwksUri, i.kind])).toEqual([
       ['https://kc.example.com/realms/platform', 'https://kc.example.com/realms/platform/protocol/openid-connect/certs', 'keycloak'],
       ['https://kc.example.com/realms/tenant-a', 'https://kc.example.com/realms/tenant-a/protocol/openid-connect/certs', 'keycloak'],

@@ -12,19 +12,30 @@ const M = SETTINGS_BOUNDS.maxTokens;
  */
 export class AgentSettingsInputDto {
   @ApiPropertyOptional({ example: 'sandbox-chat', description: 'One of GET /api/agents/models' })
-  @IsOptional() @IsString() @MinLength(1) @MaxLength(200)
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
   model?: string;
 
   @ApiPropertyOptional({ example: 0.7, minimum: T.min, maximum: T.max })
-  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(T.min) @Max(T.max)
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(T.min)
+  @Max(T.max)
   temperature?: number;
 
   @ApiPropertyOptional({ example: 'You are a concise data-platform assistant.', maxLength: SETTINGS_BOUNDS.systemPromptMaxLength })
-  @IsOptional() @IsString() @MaxLength(SETTINGS_BOUNDS.systemPromptMaxLength)
+  @IsOptional()
+  @IsString()
+  @MaxLength(SETTINGS_BOUNDS.systemPromptMaxLength)
   systemPrompt?: string;
 
   @ApiPropertyOptional({ type: 'integer', example: 1024, minimum: M.min, maximum: M.max, description: 'Upper bound of completion tokens per turn' })
-  @IsOptional() @IsInt() @Min(M.min) @Max(M.max)
+  @IsOptional()
+  @IsInt()
+  @Min(M.min)
+  @Max(M.max)
   maxTokens?: number;
 }
 

@@ -8,14 +8,21 @@ import { LegacyUserTokenDto } from './legacy-user-token';
 /** POST /api/agents */
 export class CreateAgentDto extends LegacyUserTokenDto {
   @ApiProperty({ example: 'Sales analyst', minLength: 1, maxLength: AGENT_NAME_MAX_LENGTH })
-  @IsString() @MinLength(1) @MaxLength(AGENT_NAME_MAX_LENGTH)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(AGENT_NAME_MAX_LENGTH)
   name!: string;
 
   @ApiPropertyOptional({ example: 'Answers questions about the sales schema', maxLength: AGENT_DESCRIPTION_MAX_LENGTH })
-  @IsOptional() @IsString() @MaxLength(AGENT_DESCRIPTION_MAX_LENGTH)
+  @IsOptional()
+  @IsString()
+  @MaxLength(AGENT_DESCRIPTION_MAX_LENGTH)
   description?: string;
 
   @ApiPropertyOptional({ type: AgentSettingsInputDto, description: 'Defaults: the first model, temperature 0.7, no system prompt, 1024 max tokens' })
-  @IsOptional() @IsObject() @ValidateNested() @Type(() => AgentSettingsInputDto)
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => AgentSettingsInputDto)
   settings?: AgentSettingsInputDto;
 }

@@ -13,6 +13,8 @@ export class LegacyUserTokenDto {
     deprecated: true,
     example: 'eyJhbGciOiJSUzI1NiIs…',
   })
-  @IsOptional() @IsString() @MaxLength(MAX_TOKEN_LENGTH)
+  @IsOptional()
+  @IsString()
+  @MaxLength(MAX_TOKEN_LENGTH)
   userToken?: string;
 }

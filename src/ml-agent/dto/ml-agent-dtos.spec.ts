@@ -16,8 +16,23 @@ describe('Trino identifiers', () => {
   });
 
   it.each([
-    '', '1abc', 'tp-ch', 'tpch.tiny', '"tpch"', "ti'ny", 'tpch;DROP', 'tp ch', 'tpçh', 'a/b', '..', 'tiny--', 'tp\u0000ch',
-    'tpch\n', `a${'b'.repeat(128)}`, 'sales%2Fx', '*',
+    '',
+    '1abc',
+    'tp-ch',
+    'tpch.tiny',
+    '"tpch"',
+    "ti'ny",
+    'tpch;DROP',
+    'tp ch',
+    'tpçh',
+    'a/b',
+    '..',
+    'tiny--',
+    'tp\u0000ch',
+    'tpch\n',
+    `a${'b'.repeat(128)}`,
+    'sales%2Fx',
+    '*',
   ])('refuses %j', (name) => {
     expect(isTrinoIdentifier(name)).toBe(false);
   });

@@ -16,8 +16,7 @@ function HasNoIdentityParameters(options?: ValidationOptions): PropertyDecorator
     {
       name: 'hasNoIdentityParameters',
       validator: {
-        validate: (value: unknown) =>
-          value === null || typeof value !== 'object' || Object.keys(value).every((k) => !IDENTITY_PARAMETER_NAMES.has(k.toLowerCase())),
+        validate: (value: unknown) => value === null || typeof value !== 'object' || Object.keys(value).every((k) => !IDENTITY_PARAMETER_NAMES.has(k.toLowerCase())),
         defaultMessage: () => 'parameters must not name the submitter (email, submittedBy): it is taken from the token',
       },
     },

@@ -69,6 +69,10 @@ export class EffectivePermissionDto {
   @ApiPropertyOptional({ enum: MLFLOW_GRANTABLE, description: 'The caller’s own grant on this experiment' })
   grant?: MlflowPermissionLevel;
 
-  @ApiProperty({ enum: MLFLOW_PERMISSION_LEVELS, example: 'EDIT', description: 'What the caller’s groups and roles give on every experiment (MLFLOW_GROUP_PERMISSIONS)' })
+  @ApiProperty({
+    enum: MLFLOW_PERMISSION_LEVELS,
+    example: 'EDIT',
+    description: 'What the caller’s groups and roles give on every experiment (MLFLOW_GROUP_PERMISSIONS)',
+  })
   groupDefault!: MlflowPermissionLevel;
 }

@@ -8,7 +8,9 @@ export class LoginQueryDto {
     example: '/mlflow/',
     maxLength: 2048,
   })
-  @IsOptional() @IsString() @MaxLength(2048)
+  @IsOptional()
+  @IsString()
+  @MaxLength(2048)
   // eslint-disable-next-line no-control-regex -- control characters are what it rejects
   @Matches(/^\/(?![/\\])[^\s\\\u0000-\u001f\u007f]*$/, { message: 'returnTo must be a local absolute path (starting with a single /)' })
   returnTo?: string;

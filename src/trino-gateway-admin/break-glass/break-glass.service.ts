@@ -54,7 +54,10 @@ export class BreakGlassService implements BreakGlassAuthenticator, OnModuleInit 
       throw new Error(`BREAK_GLASS_USERS: not a valid user:scrypt$N$r$p$salt$key entry for user(s) ${bad.map((u) => JSON.stringify(u.slice(0, 64))).join(', ')}`);
     }
     if (this.users.size > 0) {
-      this.log.warn({ event: 'break_glass.enabled', users: [...this.users.keys()] }, 'Break-glass is enabled for the Trino Gateway admin routes (HTTP Basic, only while Keycloak is unreachable)');
+      this.log.warn(
+        { event: 'break_glass.enabled', users: [...this.users.keys()] },
+        'Break-glass is enabled for the Trino Gateway admin routes (HTTP Basic, only while Keycloak is unreachable)',
+      );
       const first = [...this.users.values()][0];
       // Unknown users are checked against this, so they cost the same time as known ones.
       this.dummy = { ...first, key: Buffer.alloc(first.key.length) };
@@ -79,7 +82,13 @@ export class BreakGlassService implements BreakGlassAuthenticator, OnModuleInit 
     if (await this.probe.reachable()) {
       this.uses.inc({ outcome: 'idp_reachable' });
       this.audit.record({ action: 'break-glass.authenticate', actor, target, outcome: 'denied', reason: 'identity_provider_reachable', requestId, level: 'warn' });
-      throw new ProblemException(401, 'token_missing', 'HTTP Basic is accepted here only while the identity provider is unreachable: use a bearer token', undefined, BEARER_CHALLENGE);
+      throw new ProblemException(
+        401,
+        'token_missing',
+        'HTTP Basic is accepted here only while the identity provider is unreachable: use a bearer token',
+        undefined,
+        BEARER_CHALLENGE,
+      );
     }
 
     const stored = this.users.get(credentials.user);

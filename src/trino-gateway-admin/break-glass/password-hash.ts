@@ -33,9 +33,7 @@ const MAX_MEMORY = 256 * 1024 * 1024;
 
 function scryptAsync(password: string, salt: Buffer, keyLength: number, h: { N: number; r: number; p: number }): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    scrypt(password, salt, keyLength, { N: h.N, r: h.r, p: h.p, maxmem: 2 * 128 * h.N * h.r * h.p + 1024 * 1024 }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    ),
+    scrypt(password, salt, keyLength, { N: h.N, r: h.r, p: h.p, maxmem: 2 * 128 * h.N * h.r * h.p + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
   );
 }
 

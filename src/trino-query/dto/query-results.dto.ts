@@ -37,7 +37,10 @@ export class TrinoQueryErrorDto {
 
 /** Trino's StatementStats (a subset is listed; every field the coordinator sends is passed on). */
 export class TrinoStatementStatsDto {
-  @ApiProperty({ example: 'RUNNING', enum: ['QUEUED', 'WAITING_FOR_RESOURCES', 'DISPATCHING', 'PLANNING', 'STARTING', 'RUNNING', 'FINISHING', 'FINISHED', 'FAILED'] })
+  @ApiProperty({
+    example: 'RUNNING',
+    enum: ['QUEUED', 'WAITING_FOR_RESOURCES', 'DISPATCHING', 'PLANNING', 'STARTING', 'RUNNING', 'FINISHING', 'FINISHED', 'FAILED'],
+  })
   state!: string;
   @ApiPropertyOptional({ example: false }) queued?: boolean;
   @ApiPropertyOptional({ example: true }) scheduled?: boolean;
@@ -71,7 +74,15 @@ export class QueryResultsDto {
   })
   nextUri?: string;
   @ApiPropertyOptional({ type: [TrinoColumnDto] }) columns?: TrinoColumnDto[];
-  @ApiPropertyOptional({ example: [[0, 'ALGERIA'], [1, 'ARGENTINA']], type: 'array', items: { type: 'array', items: {} } }) data?: unknown[][];
+  @ApiPropertyOptional({
+    example: [
+      [0, 'ALGERIA'],
+      [1, 'ARGENTINA'],
+    ],
+    type: 'array',
+    items: { type: 'array', items: {} },
+  })
+  data?: unknown[][];
   @ApiProperty({ type: TrinoStatementStatsDto }) stats!: TrinoStatementStatsDto;
   @ApiPropertyOptional({ type: TrinoQueryErrorDto, description: 'Set when the query failed (the HTTP status is still 200)' }) error?: TrinoQueryErrorDto;
   @ApiProperty({ example: [], type: 'array', items: { type: 'object', additionalProperties: true } }) warnings!: unknown[];

@@ -31,7 +31,13 @@ export class TrinoQueryRequestDto {
   @Matches(CATALOG_OR_SCHEMA, { message: 'schema must be a schema name (letters, digits, _ and -)' })
   schema?: string;
 
-  @ApiPropertyOptional({ example: 100, default: DEFAULT_MAX_ROWS, minimum: 1, maximum: MAX_ROWS_CAP, description: 'Rows to return at most; the rest is cut and the query cancelled' })
+  @ApiPropertyOptional({
+    example: 100,
+    default: DEFAULT_MAX_ROWS,
+    minimum: 1,
+    maximum: MAX_ROWS_CAP,
+    description: 'Rows to return at most; the rest is cut and the query cancelled',
+  })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -55,9 +61,22 @@ export class TrinoQueryStatsDto {
 export class TrinoQueryResultDto {
   @ApiProperty({ example: '20250101_120000_00001_abcde', description: 'Trino query id (GET /v1/query/{queryId} gives its details)' })
   queryId!: string;
-  @ApiProperty({ type: [TrinoColumnDto], example: [{ name: 'nationkey', type: 'bigint' }, { name: 'name', type: 'varchar(25)' }] })
+  @ApiProperty({
+    type: [TrinoColumnDto],
+    example: [
+      { name: 'nationkey', type: 'bigint' },
+      { name: 'name', type: 'varchar(25)' },
+    ],
+  })
   columns!: TrinoColumnDto[];
-  @ApiProperty({ example: [[0, 'ALGERIA'], [1, 'ARGENTINA']], type: 'array', items: { type: 'array', items: {} } })
+  @ApiProperty({
+    example: [
+      [0, 'ALGERIA'],
+      [1, 'ARGENTINA'],
+    ],
+    type: 'array',
+    items: { type: 'array', items: {} },
+  })
   rows!: unknown[][];
   @ApiProperty({ example: false, description: 'True when the result had more than maxRows rows (the query was then cancelled)' })
   truncated!: boolean;

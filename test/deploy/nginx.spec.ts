@@ -9,7 +9,7 @@ import { canConnect, freePort, httpRequest } from '../support/net';
 import { nginxAvailable, nginxBinary } from '../support/nginx';
 import { spawnProcess, type ManagedProcess } from '../support/processes';
 import { startTestBff, type TestBff } from '../support/app';
-import { isRefused, openAgentSocket, type AgentSocket } from './agent-socket';
+import { isRefused, openAgentSocket, type AgentSocket } from '../support/agent-socket';
 import { composeResolved, readDocker } from './deploy-files';
 
 /**

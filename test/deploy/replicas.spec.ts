@@ -10,7 +10,7 @@ import { TOKEN_CACHE_NAMESPACE } from '../../src/token-exchange/exchanged-token-
 import { freePort, httpRequest, waitUntil } from '../support/net';
 import { spawnNode, type ManagedProcess } from '../support/processes';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
-import { isRefused, openAgentSocket, type AgentSocket } from './agent-socket';
+import { isRefused, openAgentSocket, type AgentSocket } from '../support/agent-socket';
 import { ROOT, type Json } from './deploy-files';
 
 /**

@@ -1,10 +1,20 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import WebSocket from 'ws';
 import { llmReplyFor } from '../../sandbox/llm-provider';
 import { httpRequest } from '../support/net';
 import { startNginx, type NginxServer } from '../support/nginx';
 import { startTestBff, type TestBff } from '../support/app';
+import { isRefused, openAgentSocket, type AgentSocket, type Refused } from '../support/agent-socket';
+
+/** The internal auth_request location, as the platform's nginx config writes it: /api/auth with the original method and URI. */
+const authLocation = (bffPort: string) => `location = /_bff_auth {
+          internal;
+          proxy_pass http://127.0.0.1:${bffPort}/api/auth;
+          proxy_pass_request_body off;
+          proxy_set_header Content-Length "";
+          proxy_set_header X-Original-URI $request_uri;
+          proxy_set_header X-Original-Method $request_method;
+        }`;
 
 /**
  * The single-node setup of the platform docs: a real nginx with auth_request to the BFF's
@@ -38,14 +48,7 @@ describe('nginx auth_request → /api/auth (real nginx)', () => {
           proxy_set_header X-User-Email $user_email;
           proxy_pass http://127.0.0.1:${upstreamPort};
         }
-        location = /_bff_auth {
-          internal;
-          proxy_pass http://127.0.0.1:${bffPort}/api/auth;
-          proxy_pass_request_body off;
-          proxy_set_header Content-Length "";
-          proxy_set_header X-Original-URI $request_uri;
-          proxy_set_header X-Original-Method $request_method;
-        }`,
+        ${authLocation(bffPort)}`,
     });
   });
   afterAll(async () => {
@@ -101,67 +104,16 @@ describe('nginx auth_request → /api/auth (real nginx)', () => {
   });
 });
 
-/** The agent conversation through the real `ws` client: the session, or the HTTP answer that refused the upgrade. */
-type Upgrade =
-  | { ws: WebSocket; headers: IncomingHttpHeaders; turn(content: string): Promise<string> }
-  | { refused: true; status: number; headers: IncomingHttpHeaders; body: string };
-
-function upgrade(url: string): Promise<Upgrade> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { handshakeTimeout: 5000 });
-    let headers: IncomingHttpHeaders = {};
-    const frames: Array<{ type: string; content?: string; reason?: string }> = [];
-    const waiters: Array<() => void> = [];
-    ws.on('upgrade', (res) => (headers = res.headers));
-    ws.on('message', (data) => {
-      frames.push(JSON.parse(data.toString()) as (typeof frames)[number]);
-      waiters.splice(0).forEach((w) => w());
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        resolve({ refused: true, status: res.statusCode ?? 0, headers: res.headers, body });
-        ws.terminate();
-      });
-    });
-    ws.once('error', reject);
-    ws.once('open', () => {
-      let taken = 0;
-      const next = () =>
-        new Promise<(typeof frames)[number]>((res, rej) => {
-          const timer = setTimeout(() => rej(new Error('no frame in time')), 10_000);
-          const poll = () => {
-            if (taken < frames.length) {
-              clearTimeout(timer);
-              return res(frames[taken++]);
-            }
-            waiters.push(poll);
-          };
-          poll();
-        });
-      resolve({
-        ws,
-        headers,
-        async turn(content) {
-          ws.send(JSON.stringify({ type: 'user_message', content }));
-          let text = '';
-          for (;;) {
-            const f = await next();
-            if (f.type === 'delta') text += f.content ?? '';
-            else if (f.type === 'done') return text;
-            else throw new Error(`unexpected frame ${JSON.stringify(f)}`);
-          }
-        },
-      });
-    });
-  });
+function opened(u: AgentSocket | Refused): AgentSocket {
+  if (isRefused(u)) throw new Error(`the upgrade was refused: ${u.status} ${u.body}`);
+  return u;
 }
 
-function opened(u: Upgrade): Extract<Upgrade, { ws: WebSocket }> {
-  if ('refused' in u) throw new Error(`the upgrade was refused: ${u.status} ${u.body}`);
-  return u;
+/** One turn that must end with `done`: the streamed answer's text. */
+async function answer(s: AgentSocket, content: string): Promise<string> {
+  const { text, done, error } = await s.turn(content);
+  if (!done) throw new Error(`the turn ended without done: ${JSON.stringify(error)}`);
+  return text;
 }
 
 /**
@@ -212,14 +164,7 @@ describe('nginx auth_request → /api/auth: ?ticket= WebSocket upgrades (real ng
           auth_request /_bff_auth;
           proxy_pass http://127.0.0.1:${upstreamPort};
         }
-        location = /_bff_auth {
-          internal;
-          proxy_pass http://127.0.0.1:${bffPort}/api/auth;
-          proxy_pass_request_body off;
-          proxy_set_header Content-Length "";
-          proxy_set_header X-Original-URI $request_uri;
-          proxy_set_header X-Original-Method $request_method;
-        }`,
+        ${authLocation(bffPort)}`,
     });
   });
   afterAll(async () => {
@@ -244,18 +189,18 @@ describe('nginx auth_request → /api/auth: ?ticket= WebSocket upgrades (real ng
   };
   const react = (agentId: string, ticket: string) => `${nginx.url.replace(/^http/, 'ws')}/api/agents/${agentId}/react?ticket=${ticket}`;
   /** nginx's own 401 page: the auth subrequest refused, and the request never reached the BFF's upgrade. */
-  const refusedByAuthRequest = (u: Upgrade) => {
+  const refusedByAuthRequest = (u: AgentSocket | Refused) => {
     expect('refused' in u && u.status).toBe(401);
     expect('refused' in u && u.headers['content-type']).toMatch(/^text\/html/);
   };
 
   it('a ticketed upgrade passes auth_request with the ticket’s principal, and the conversation streams', async () => {
     const id = await createAgent('ticket through nginx');
-    const s = opened(await upgrade(react(id, await ticketFor(id))));
+    const s = opened(await openAgentSocket(react(id, await ticketFor(id))));
     expect(s.headers['x-auth-user-name']).toBe('alice');
     expect(s.headers['x-auth-user-email']).toBe('alice@example.com');
     expect(s.headers['x-auth-user-id']).toBe('7c1d3a52-9e4b-4f0e-8a61-0b5c2d9e4f11');
-    expect(await s.turn('ticketed, through nginx')).toBe(llmReplyFor('ticketed, through nginx'));
+    expect(await answer(s, 'ticketed, through nginx')).toBe(llmReplyFor('ticketed, through nginx'));
     s.ws.close();
     expect(nginx.errorLog()).not.toMatch(/auth request unexpected status/);
   });
@@ -263,19 +208,19 @@ describe('nginx auth_request → /api/auth: ?ticket= WebSocket upgrades (real ng
   it('the same ticket reused through nginx is refused by the auth subrequest', async () => {
     const id = await createAgent('reuse');
     const ticket = await ticketFor(id);
-    const s = opened(await upgrade(react(id, ticket)));
-    expect(await s.turn('once')).toBe(llmReplyFor('once'));
+    const s = opened(await openAgentSocket(react(id, ticket)));
+    expect(await answer(s, 'once')).toBe(llmReplyFor('once'));
     s.ws.close();
-    refusedByAuthRequest(await upgrade(react(id, ticket)));
+    refusedByAuthRequest(await openAgentSocket(react(id, ticket)));
   });
 
   it('a ticket for agent A used on agent B is refused, and still opens A (a refused check consumes nothing)', async () => {
     const a = await createAgent('A');
     const b = await createAgent('B');
     const ticket = await ticketFor(a);
-    refusedByAuthRequest(await upgrade(react(b, ticket)));
-    const s = opened(await upgrade(react(a, ticket)));
-    expect(await s.turn('agent A')).toBe(llmReplyFor('agent A'));
+    refusedByAuthRequest(await openAgentSocket(react(b, ticket)));
+    const s = opened(await openAgentSocket(react(a, ticket)));
+    expect(await answer(s, 'agent A')).toBe(llmReplyFor('agent A'));
     s.ws.close();
   });
 
@@ -295,8 +240,8 @@ describe('nginx auth_request → /api/auth: ?ticket= WebSocket upgrades (real ng
       expect([method, path.split('?')[0], res.status]).toEqual([method, path.split('?')[0], 401]);
     }
     expect(upstreamCalls.length).toBe(before);
-    const s = opened(await upgrade(react(id, ticket)));
-    expect(await s.turn('still valid')).toBe(llmReplyFor('still valid'));
+    const s = opened(await openAgentSocket(react(id, ticket)));
+    expect(await answer(s, 'still valid')).toBe(llmReplyFor('still valid'));
     s.ws.close();
     expect(nginx.errorLog()).not.toMatch(/auth request unexpected status/);
   });

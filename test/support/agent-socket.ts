@@ -1,11 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import WebSocket from 'ws';
 
-/** The agent conversation WebSocket through the real `ws` client (test/deploy). */
+/** The agent conversation WebSocket through the real `ws` client (integration and deploy tests). */
 export type Frame = { type: string; content?: string; usage?: Record<string, number>; reason?: string; detail?: string };
 
 export interface AgentSocket {
   ws: WebSocket;
+  /** The headers of the 101 answer (what a proxy in front added, too). */
+  headers: IncomingHttpHeaders;
   closed: Promise<{ code: number; reason: string }>;
   /** Sends one user message and collects the streamed answer until `done` or `error`. */
   turn(content: string, timeoutMs?: number): Promise<{ text: string; done?: Frame; error?: Frame }>;
@@ -24,6 +26,8 @@ export function openAgentSocket(url: string, opts: { headers?: Record<string, st
     const ws = new WebSocket(url, { headers: opts.headers, origin: opts.origin, handshakeTimeout: 5000 });
     const frames: Frame[] = [];
     const waiters: Array<() => void> = [];
+    let headers: IncomingHttpHeaders = {};
+    ws.on('upgrade', (res) => (headers = res.headers));
     const closed = new Promise<{ code: number; reason: string }>((res) => ws.on('close', (code, reason) => res({ code, reason: reason.toString() })));
     ws.on('message', (data) => {
       frames.push(JSON.parse(data.toString()) as Frame);
@@ -54,6 +58,7 @@ export function openAgentSocket(url: string, opts: { headers?: Record<string, st
         });
       resolve({
         ws,
+        headers,
         closed,
         async turn(content, timeoutMs = 10_000) {
           ws.send(JSON.stringify({ type: 'user_message', content }));

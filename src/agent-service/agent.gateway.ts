@@ -25,13 +25,12 @@ import { WsTicketService } from './ws-ticket.service';
 export const REACT_ROUTE = '/api/agents/:id/react';
 const REACT_PATH = /^\/api\/agents\/([^/]+)\/react$/;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const HEARTBEAT_MS = 30_000;
 /**
- * The heartbeat runs in this many slices per period: every session is pinged once per HEARTBEAT_MS,
- * but a slice at a time (one tick per second), not all sessions in one tick (1,000 pings in one go
- * would hold the event loop for tens of milliseconds while answers stream).
+ * The heartbeat (AGENT_WS_HEARTBEAT_MS) runs in slices: every session is pinged once per period, but a
+ * slice of the sessions at a time (up to 30 slices, at most one tick per second), not all sessions in one
+ * tick (1,000 pings in one go would hold the event loop for tens of milliseconds while answers stream).
  */
-const HEARTBEAT_SLICES = 30;
+const MAX_HEARTBEAT_SLICES = 30;
 /** How long shutdown waits for clients to answer the 1001 close before cutting them off. */
 const DRAIN_TIMEOUT_MS = 3000;
 /** A refused upgrade's socket is destroyed this long after the answer, should the client not hang up. */
@@ -78,6 +77,8 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly deps: SessionDeps;
   private server?: Server;
   private heartbeat?: NodeJS.Timeout;
+  private readonly heartbeatMs: number;
+  private readonly heartbeatSlices: number;
   private beats = 0;
   /** Heartbeat slice of each session (round-robin as they open). */
   private readonly slices = new WeakMap<AgentSession, number>();
@@ -96,6 +97,8 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.origins = new OriginPolicy(config);
+    this.heartbeatMs = config.agents.heartbeatMs;
+    this.heartbeatSlices = Math.max(1, Math.min(MAX_HEARTBEAT_SLICES, Math.floor(this.heartbeatMs / 1000)));
     this.upgrades = metrics.counter('bff_agent_ws_upgrades_total', 'Agent WebSocket upgrades by outcome and HTTP status', ['outcome', 'status']);
     this.closes = metrics.counter('bff_agent_ws_closed_total', 'Agent WebSocket sessions ended, by close code', ['code']);
     const sessions = this.sessions;
@@ -123,7 +126,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
   onApplicationBootstrap(): void {
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.server.on('upgrade', this.onUpgrade);
-    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS / HEARTBEAT_SLICES);
+    this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs / this.heartbeatSlices);
     this.heartbeat.unref();
   }
 
@@ -169,7 +172,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
           this.upgrades.inc({ outcome: 'accepted', status: 101 });
           const session = new AgentSession(ws, outcome.principal, outcome.agent, this.deps, (s, code) => this.ended(s, code));
           this.sessions.add(session);
-          this.slices.set(session, this.opened++ % HEARTBEAT_SLICES);
+          this.slices.set(session, this.opened++ % this.heartbeatSlices);
           session.start(outcome.quota);
           this.log.log({ event: 'agent.ws.opened', agentId: outcome.agent.id, sub: outcome.principal.subject, requestId });
         });
@@ -248,7 +251,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
 
   /** One slice of the heartbeat: the sessions of this slice that did not answer the last ping are cut, the others pinged. */
   private beat(): void {
-    const slice = this.beats++ % HEARTBEAT_SLICES;
+    const slice = this.beats++ % this.heartbeatSlices;
     for (const s of this.sessions) {
       if (this.slices.get(s) !== slice) continue;
       if (!s.alive) {

@@ -51,7 +51,12 @@ export interface AppConfig {
     /** Longest wait for the provider's response headers, and between two streamed events. */
     timeoutMs: number;
   };
-  agents: { wsAllowedOrigins: string[]; tokenQuota: number };
+  agents: {
+    wsAllowedOrigins: string[];
+    tokenQuota: number;
+    /** Every open session is pinged once per period; one that has not answered the previous ping is cut. */
+    heartbeatMs: number;
+  };
   mlflow: {
     url?: string;
     /** `METHOD /path` entries (normalised MLflow paths) served without authentication. */

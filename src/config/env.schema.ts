@@ -239,6 +239,13 @@ export class EnvSchema {
   @Min(0)
   AGENT_TOKEN_QUOTA?: number;
 
+  @Transform(toInt)
+  @IsOptional()
+  @IsInt()
+  @Min(1000)
+  @Max(600000)
+  AGENT_WS_HEARTBEAT_MS?: number;
+
   // --- MLflow ---
   @IsOptional()
   @IsUrl(URL_OPTS)

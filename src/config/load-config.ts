@@ -237,7 +237,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
       models: list(s.AGENT_MODELS ?? 'sandbox-small,sandbox-large'),
       timeoutMs: s.LLM_TIMEOUT_MS ?? 30000,
     },
-    agents: { wsAllowedOrigins: list(s.WS_ALLOWED_ORIGINS), tokenQuota: s.AGENT_TOKEN_QUOTA ?? 100000 },
+    agents: { wsAllowedOrigins: list(s.WS_ALLOWED_ORIGINS), tokenQuota: s.AGENT_TOKEN_QUOTA ?? 100000, heartbeatMs: s.AGENT_WS_HEARTBEAT_MS ?? 30000 },
     mlflow: {
       url: s.MLFLOW_URL?.replace(/\/+$/, ''),
       publicPaths: mlflowPublicPaths,

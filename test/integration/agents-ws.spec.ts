@@ -498,6 +498,43 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
     expect(Date.now() - started).toBeLessThan(3000);
   });
 
+  it('cuts a session whose client stopped answering pings (AGENT_WS_HEARTBEAT_MS), and keeps one that answers', async () => {
+    const other = await startTestBff({ VALKEY_URL: redis.url, AGENT_WS_HEARTBEAT_MS: '1000' }, { sandbox });
+    try {
+      const u = await newUser();
+      const res = await httpRequest(`${other.url}/api/agents`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${u.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'heartbeat test' }),
+      });
+      const url = `${other.url.replace(/^http/, 'ws')}/api/agents/${(JSON.parse(res.body) as { id: string }).id}/react`;
+      const answering = await session(url, { headers: { authorization: `Bearer ${u.token}` } });
+      // A client that went away without closing (a laptop lid, a dropped network): its socket stays open, nothing answers.
+      const silent = new WebSocket(url, { headers: { authorization: `Bearer ${u.token}` }, autoPong: false });
+      const silentClosed = new Promise<number>((resolve) => silent.once('close', (code) => resolve(code)));
+      let silentPings = 0;
+      let answeringPings = 0;
+      silent.on('ping', () => silentPings++);
+      answering.ws.on('ping', () => answeringPings++);
+      await new Promise((resolve, reject) => silent.once('open', resolve).once('error', reject));
+      expect(other.app.get(AgentGateway).openSessions).toBe(2);
+
+      const started = Date.now();
+      expect(await silentClosed).toBe(1006); // terminated: no closing handshake with a peer that does not answer
+      expect(Date.now() - started).toBeLessThan(4000); // within two periods (and a tick)
+      expect(silentPings).toBeGreaterThanOrEqual(1);
+      await waitUntil(() => other.app.get(AgentGateway).openSessions === 1, { what: 'the gateway to drop the silent session' });
+      // The answering session is still open, pinged as often, and still converses.
+      await waitUntil(() => answeringPings >= 2, { timeoutMs: 5000, what: 'a second ping of the answering session' });
+      expect(answering.ws.readyState).toBe(WebSocket.OPEN);
+      const t = await turn(answering, 'still here');
+      expect(t.text).toBe(llmReplyFor('still here'));
+      answering.ws.close(1000);
+    } finally {
+      await other.close();
+    }
+  });
+
   describe('behind a real nginx with auth_request to /api/auth', () => {
     let nginx: NginxServer;
     let viaNginx: string;

@@ -18,6 +18,7 @@ export const SPEC_ENV = {
   ML_AGENT_URL: 'https://ml-agent.example.com',
   LLM_BASE_URL: 'https://llm.example.com/v1',
   LLM_API_KEY: 'spec-generation-only',
+  AGENT_MODELS: 'sandbox-chat,sandbox-chat-mini',
   MLFLOW_URL: 'https://mlflow.example.com',
 };
 

@@ -157,6 +157,9 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
   if (breakGlass.size > 0 && !s.TRINO_GATEWAY_BASIC_AUTH) {
     problems.push({ key: 'TRINO_GATEWAY_BASIC_AUTH', rule: 'is required when BREAK_GLASS_USERS is set' });
   }
+  if (s.LLM_BASE_URL && !s.AGENT_MODELS) {
+    problems.push({ key: 'AGENT_MODELS', rule: 'is required when LLM_BASE_URL is set (the ids of the models that provider serves)' });
+  }
   const extraIssuers = parseExtraIssuers(s.AUTH_EXTRA_ISSUERS, problems);
   const mlflowPublicPaths = parseMlflowPublicPaths(s.MLFLOW_PUBLIC_PATHS, problems);
   const groupPermissions = parseGroupPermissions(s.MLFLOW_GROUP_PERMISSIONS, problems);
@@ -234,7 +237,8 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
     llm: {
       baseUrl: s.LLM_BASE_URL?.replace(/\/+$/, ''),
       apiKey: s.LLM_API_KEY,
-      models: list(s.AGENT_MODELS ?? 'sandbox-small,sandbox-large'),
+      // Without a provider, the sandbox LLM emulator's models (sandbox mode sets them itself); with one, AGENT_MODELS is required.
+      models: list(s.AGENT_MODELS ?? 'sandbox-chat,sandbox-chat-mini'),
       timeoutMs: s.LLM_TIMEOUT_MS ?? 30000,
     },
     agents: { wsAllowedOrigins: list(s.WS_ALLOWED_ORIGINS), tokenQuota: s.AGENT_TOKEN_QUOTA ?? 100000, heartbeatMs: s.AGENT_WS_HEARTBEAT_MS ?? 30000 },

@@ -52,6 +52,11 @@ describe('configuration', () => {
     expect(problems({ ...BASE, AUTH_AUDIENCE: 'platform-bff,account' }).problems).toEqual([expect.objectContaining({ key: 'AUTH_AUDIENCE' })]);
   });
 
+  it('needs AGENT_MODELS once an LLM provider is configured (no guessed model names)', () => {
+    expect(problems({ ...BASE, LLM_BASE_URL: 'http://litellm:4000/v1' }).problems).toEqual([expect.objectContaining({ key: 'AGENT_MODELS' })]);
+    expect(loadConfig({ ...BASE, LLM_BASE_URL: 'http://litellm:4000/v1', AGENT_MODELS: 'gpt-4o-mini' }).llm.models).toEqual(['gpt-4o-mini']);
+  });
+
   it('needs the client id and secret once a Keycloak URL is given', () => {
     const keys = problems({ KEYCLOAK_URL: 'https://kc.example.com' }).problems.map((p) => p.key);
     expect(keys).toEqual(expect.arrayContaining(['KEYCLOAK_REALM', 'BFF_CLIENT_ID', 'BFF_CLIENT_SECRET']));

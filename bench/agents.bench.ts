@@ -168,6 +168,10 @@ async function bffMain(): Promise<void> {
  * from what Node's I/O costs on the same cores.
  */
 async function relayMain(): Promise<void> {
+  // BENCH_RELAY_BALLAST=n: n small live objects (≈ 100 bytes and three heap objects each) kept for the whole run, to give
+  // the relay a heap like the BFF's (≈ 40 MB live at boot: Nest, its modules' code and sources) and see what that costs.
+  const ballast = Array.from({ length: Number(process.env.BENCH_RELAY_BALLAST ?? 0) }, (_, i) => ({ a: `x${i}`, b: [i, i + 1], c: { d: i } }));
+  (globalThis as { relayBallast?: unknown }).relayBallast = ballast; // alive for the whole run
   const { WebSocketServer } = await import('ws');
   const llm = new URL(`${process.env.LLM_BASE_URL}/chat/completions`);
   const key = process.env.LLM_API_KEY!;

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { createClient } from '@redis/client';
 import WebSocket from 'ws';
 import { llmReplyFor, type LlmEmulator } from '../../sandbox/llm-provider';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { AgentGateway } from '../../src/agent-service/agent.gateway';
 import { StateStore } from '../../src/state/state-store';
+import { openAgentSocket, type AgentSocket, type Frame, type Refused } from '../support/agent-socket';
 import { startTestBff, type TestBff } from '../support/app';
 import { httpRequest, waitUntil } from '../support/net';
 import { startNginx, type NginxServer } from '../support/nginx';
@@ -13,77 +13,21 @@ import { startRedis, type RedisServer } from '../support/redis';
 
 jest.setTimeout(30_000);
 
-/** Frames the server sent, as parsed JSON. */
-type Frame = { type: string; content?: string; usage?: Record<string, number>; reason?: string; detail?: string };
-
-interface Session {
-  ws: WebSocket;
-  frames: Frame[];
-  raw: string[];
-  closed: Promise<{ code: number; reason: string }>;
-  /** The next frame not yet taken (waits for it). */
-  next(timeoutMs?: number): Promise<Frame>;
-}
-
-interface Refusal {
-  status: number;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
 const QUOTA = 40;
 const ALL_FRAMES: string[] = [];
 
-/** Opens a WebSocket with the real `ws` client: the session, or the HTTP answer that refused the upgrade. */
-function openWs(url: string, opts: { headers?: Record<string, string>; origin?: string } = {}): Promise<Session | Refusal> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: opts.headers, origin: opts.origin, handshakeTimeout: 5000 });
-    const frames: Frame[] = [];
-    const raw: string[] = [];
-    let taken = 0;
-    const waiters: Array<() => void> = [];
-    const closed = new Promise<{ code: number; reason: string }>((res) => ws.on('close', (code, reason) => res({ code, reason: reason.toString() })));
-    ws.on('message', (data) => {
-      const text = data.toString();
-      raw.push(text);
-      ALL_FRAMES.push(text);
-      frames.push(JSON.parse(text) as Frame);
-      waiters.splice(0).forEach((w) => w());
-    });
-    ws.on('close', () => waiters.splice(0).forEach((w) => w()));
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-        ws.terminate();
-      });
-    });
-    ws.once('error', (err) => reject(err));
-    ws.once('open', () =>
-      resolve({
-        ws,
-        frames,
-        raw,
-        closed,
-        async next(timeoutMs = 5000) {
-          await waitUntil(() => frames.length > taken || ws.readyState === WebSocket.CLOSED, { timeoutMs, intervalMs: 5, what: 'a frame' });
-          if (frames.length <= taken) throw new Error('the session closed before the next frame');
-          return frames[taken++];
-        },
-      }),
-    );
-  });
+/** Opens a WebSocket with the real `ws` client: the session, or the HTTP answer that refused the upgrade (every frame's text also goes to ALL_FRAMES). */
+function openWs(url: string, opts: { headers?: Record<string, string>; origin?: string } = {}): Promise<AgentSocket | Refused> {
+  return openAgentSocket(url, { ...opts, onText: (text) => ALL_FRAMES.push(text) });
 }
 
-async function session(url: string, opts?: Parameters<typeof openWs>[1]): Promise<Session> {
+async function session(url: string, opts?: Parameters<typeof openWs>[1]): Promise<AgentSocket> {
   const s = await openWs(url, opts);
   if (!('ws' in s)) throw new Error(`upgrade refused: ${s.status} ${s.body}`);
   return s;
 }
 
-async function refused(url: string, opts?: Parameters<typeof openWs>[1]): Promise<Refusal & { problem: Record<string, unknown> }> {
+async function refused(url: string, opts?: Parameters<typeof openWs>[1]): Promise<Refused & { problem: Record<string, unknown> }> {
   const r = await openWs(url, opts);
   if ('ws' in r) {
     r.ws.close();
@@ -99,7 +43,7 @@ async function refused(url: string, opts?: Parameters<typeof openWs>[1]): Promis
 }
 
 /** One turn: send a user message, collect deltas until done or error. */
-async function turn(s: Session, content: string): Promise<{ text: string; deltas: number; done?: Frame; error?: Frame }> {
+async function turn(s: AgentSocket, content: string): Promise<{ text: string; deltas: number; done?: Frame; error?: Frame }> {
   s.ws.send(JSON.stringify({ type: 'user_message', content }));
   let text = '';
   let deltas = 0;

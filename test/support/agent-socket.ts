@@ -9,6 +9,11 @@ export interface AgentSocket {
   /** The headers of the 101 answer (what a proxy in front added, too). */
   headers: IncomingHttpHeaders;
   closed: Promise<{ code: number; reason: string }>;
+  /** Every frame the server sent, parsed, and as its text. */
+  frames: Frame[];
+  raw: string[];
+  /** The next frame not yet taken (waits for it; fails when the socket closes first or after `timeoutMs`). */
+  next(timeoutMs?: number): Promise<Frame>;
   /** Sends one user message and collects the streamed answer until `done` or `error`. */
   turn(content: string, timeoutMs?: number): Promise<{ text: string; done?: Frame; error?: Frame }>;
 }
@@ -21,16 +26,23 @@ export interface Refused {
 }
 
 /** Opens the socket: the session, or the HTTP answer that refused the upgrade. */
-export function openAgentSocket(url: string, opts: { headers?: Record<string, string>; origin?: string } = {}): Promise<AgentSocket | Refused> {
+export function openAgentSocket(
+  url: string,
+  opts: { headers?: Record<string, string>; origin?: string; /** Sees every frame's text (e.g. a file-wide log to scan). */ onText?: (text: string) => void } = {},
+): Promise<AgentSocket | Refused> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers: opts.headers, origin: opts.origin, handshakeTimeout: 5000 });
     const frames: Frame[] = [];
+    const raw: string[] = [];
     const waiters: Array<() => void> = [];
     let headers: IncomingHttpHeaders = {};
     ws.on('upgrade', (res) => (headers = res.headers));
     const closed = new Promise<{ code: number; reason: string }>((res) => ws.on('close', (code, reason) => res({ code, reason: reason.toString() })));
     ws.on('message', (data) => {
-      frames.push(JSON.parse(data.toString()) as Frame);
+      const text = data.toString();
+      raw.push(text);
+      opts.onText?.(text);
+      frames.push(JSON.parse(text) as Frame);
       waiters.splice(0).forEach((w) => w());
     });
     ws.on('close', () => waiters.splice(0).forEach((w) => w()));
@@ -46,7 +58,7 @@ export function openAgentSocket(url: string, opts: { headers?: Record<string, st
     ws.once('error', (err) => reject(err));
     ws.once('open', () => {
       let taken = 0;
-      const next = (timeoutMs: number) =>
+      const next = (timeoutMs = 10_000) =>
         new Promise<Frame>((res, rej) => {
           const poll = () => {
             if (taken < frames.length) return res(frames[taken++]);
@@ -60,6 +72,9 @@ export function openAgentSocket(url: string, opts: { headers?: Record<string, st
         ws,
         headers,
         closed,
+        frames,
+        raw,
+        next,
         async turn(content, timeoutMs = 10_000) {
           ws.send(JSON.stringify({ type: 'user_message', content }));
           let text = '';

@@ -5,16 +5,16 @@ import { AgentsController } from './agents.controller';
 import { AgentsService } from './agents.service';
 import { LlmProvider } from './llm-provider';
 import { QuotaService } from './quota.service';
-import { WsTicketService } from './ws-ticket.service';
 
 /**
  * agent-service: agents (REST), their conversation WebSocket (AgentGateway) and the LLM provider
- * behind it. Config, metrics and the StateStore come from the global modules.
+ * behind it. Config, metrics and the StateStore come from the global modules; WsTicketService from
+ * AuthModule (tickets are credentials that /api/auth checks too).
  */
 @Module({
   imports: [AuthModule],
   controllers: [AgentsController],
-  providers: [AgentsService, LlmProvider, QuotaService, WsTicketService, AgentGateway],
+  providers: [AgentsService, LlmProvider, QuotaService, AgentGateway],
   exports: [AgentsService, AgentGateway],
 })
 export class AgentsModule {}

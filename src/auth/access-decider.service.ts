@@ -1,7 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { WsTicketService } from '../agent-service/ws-ticket.service';
 import { MetricsService } from '../common/metrics.service';
-import { StateStore } from '../state/state-store';
 import { authorize, type AccessPolicy } from './access-policy';
 import { AuthFailure } from './auth-failure';
 import type { Principal } from './principal';
@@ -20,16 +19,13 @@ export type Decision =
 @Injectable()
 export class AccessDecider {
   private readonly log = new Logger('AuthDecision');
-  /** ws-tickets shown to /api/auth: checked, never consumed here (the upgrade redeems them). */
-  private readonly tickets: WsTicketService;
 
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly metrics: MetricsService,
-    store: StateStore,
-  ) {
-    this.tickets = new WsTicketService(store);
-  }
+    /** ws-tickets shown to /api/auth: checked, never consumed here (the upgrade redeems them). */
+    private readonly tickets: WsTicketService,
+  ) {}
 
   /**
    * Decides a request. A token verified before is decided synchronously (no await on the hot

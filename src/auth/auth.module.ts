@@ -2,6 +2,7 @@ import { Inject, Module, type OnModuleInit } from '@nestjs/common';
 import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../ops/readiness.registry';
+import { WsTicketService } from '../agent-service/ws-ticket.service';
 import { AccessDecider } from './access-decider.service';
 import { AuthController } from './auth.controller';
 import { AuthGuard } from './auth.guard';
@@ -12,8 +13,9 @@ import { TokenVerifier } from './token-verifier.service';
 @Module({
   imports: [DiscoveryModule],
   controllers: [AuthController, ExtAuthzController],
-  providers: [TokenVerifier, AccessDecider, RouteInventory, { provide: APP_GUARD, useClass: AuthGuard }],
-  exports: [TokenVerifier, AccessDecider, RouteInventory],
+  // WsTicketService is here because a ticket is a credential: /api/auth checks one, the agent upgrade redeems it.
+  providers: [TokenVerifier, AccessDecider, RouteInventory, WsTicketService, { provide: APP_GUARD, useClass: AuthGuard }],
+  exports: [TokenVerifier, AccessDecider, RouteInventory, WsTicketService],
 })
 export class AuthModule implements OnModuleInit {
   constructor(

@@ -13,7 +13,16 @@
  *   runs/get (GET ?run_id|run_uuid) -> {run};  runs/update {run_id, status?, end_time?, run_name?} -> {run_info}
  *   runs/search {experiment_ids, filter?, run_view_type?, max_results?, page_token?} -> {runs, next_page_token?}
  *   runs/log-metric | log-parameter | log-batch | set-tag | delete-tag | delete | restore -> {}
+ *   experiments/delete-experiment-tag {experiment_id, key} -> {}
+ *   runs/log-model {run_id, model_json} | log-inputs {run_id, datasets?, models?} -> {}
  *   metrics/get-history (GET ?run_id&metric_key) -> {metrics}
+ *   metrics/get-history-bulk (GET ?run_id=…&run_id=…&metric_key, Flask args) -> {metrics} (each with run_id)
+ *   metrics/get-history-bulk-interval (GET ?run_ids=…&metric_key&start_step?&end_step?) -> {metrics}
+ *   artifacts/list (GET ?run_id&path?) -> {root_uri, files};  GET /get-artifact?path&run_uuid (Flask args) -> the bytes
+ * Request messages are read as MLflow reads them (protobuf's JSON mapping): a field is spelled
+ * `experiment_id` or `experimentId`, in JSON bodies (nested messages too) and GET parameters, and
+ * the later key wins; repeated GET parameters fill repeated fields. The few Flask handlers that read
+ * `request.args` (get-history-bulk, get-artifact) take names as spelled and the first value.
  * Artifacts (proxied artifact store, `mlflow-artifacts:/`): PUT / GET / DELETE
  * /api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts/{path} (bodies streamed to
  * memory), GET /api/2.0/mlflow-artifacts/artifacts?path= -> {files}.
@@ -116,6 +125,46 @@ const missing = (name: string) => invalid(`Missing value for required parameter 
 const notFound = (message: string) => new MlflowError(404, 'RESOURCE_DOES_NOT_EXIST', message);
 
 type Params = Record<string, unknown>;
+
+/**
+ * A key as protobuf's JSON mapping reads it: a field is named by its proto name (`experiment_id`)
+ * or its lowerCamelCase JSON name (`experimentId`), which this turns back into the proto name.
+ */
+export function protoFieldName(key: string): string {
+  return /^[a-z][a-zA-Z0-9]*$/.test(key) && /[A-Z]/.test(key) ? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : key;
+}
+
+/**
+ * A request message as MLflow parses a JSON body (protobuf's JSON mapping, applied to nested
+ * messages too): both spellings set the field, and the later key wins. (JSON.parse has already kept
+ * the last of two identical keys.)
+ */
+export function protoMessage(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(protoMessage);
+  if (!value || typeof value !== 'object') return value;
+  const out: Params = {};
+  for (const [key, v] of Object.entries(value as Params)) {
+    const name = protoFieldName(key);
+    delete out[name];
+    out[name] = protoMessage(v);
+  }
+  return out;
+}
+
+/**
+ * GET parameters as MLflow reads them. Protobuf requests (`proto`): both spellings name the field,
+ * the later one wins, a repeated field collects every value. Flask handlers reading `request.args`
+ * (`args`): names as spelled, the first value of a single field, every value of a repeated one.
+ */
+export function queryMessage(query: URLSearchParams, repeated: readonly string[], how: 'proto' | 'args'): Params {
+  const out: Params = {};
+  for (const [key, value] of query) {
+    const name = how === 'proto' ? protoFieldName(key) : key;
+    if (repeated.includes(name)) out[name] = [...((out[name] as string[] | undefined) ?? []), value];
+    else if (how === 'proto' || !(name in out)) out[name] = value;
+  }
+  return out;
+}
 
 function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   const text = JSON.stringify(body);
@@ -473,8 +522,33 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
     if (!existing) r.data.params = [...(r.data.params ?? []), { key, value }];
   };
 
+  /** The entries directly under `dir` of the artifact store, named relative to `relativeTo`. */
+  const listArtifacts = (dir: string, relativeTo: string) => {
+    const prefix = dir ? `${dir}/` : '';
+    const files = new Map<string, { path: string; is_dir: boolean; file_size?: number }>();
+    for (const [key, bytes] of artifacts) {
+      if (!key.startsWith(prefix)) continue;
+      const rest = key.slice(prefix.length);
+      const first = rest.split('/')[0];
+      const path = relativeTo ? `${relativeTo}/${first}` : first;
+      files.set(first, rest.includes('/') ? { path, is_dir: true } : { path, is_dir: false, file_size: bytes.length });
+    }
+    return [...files.values()];
+  };
+  /** GET /get-artifact?path=&run_uuid= (Flask's request.args: names as spelled, the first value). */
+  const getArtifact = (req: http.IncomingMessage, res: http.ServerResponse, query: URLSearchParams) => {
+    const p = queryMessage(query, [], 'args');
+    const r = runById(str(p, 'run_id') ?? required(p, 'run_uuid'));
+    const path = required(p, 'path');
+    const bytes = artifacts.get(`${r.info.experiment_id}/${r.info.run_id}/artifacts/${path}`);
+    if (!bytes) throw notFound(`File not found: ${path}`);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) });
+    res.end(req.method === 'HEAD' ? undefined : bytes);
+  };
+
   type Handler = (p: Params) => unknown;
-  const handlers: Record<string, { methods: string[]; run: Handler }> = {
+  /** `repeated`: the repeated fields of a GET request; `args`: read from Flask's request.args, not as a protobuf message. */
+  const handlers: Record<string, { methods: string[]; run: Handler; repeated?: string[]; args?: true }> = {
     'experiments/create': {
       methods: ['POST'],
       run: (p) => {
@@ -508,6 +582,7 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
     },
     'experiments/search': {
       methods: ['GET', 'POST'],
+      repeated: ['order_by'],
       run: (p) => {
         const stage = viewFilter(str(p, 'view_type'));
         const match = experimentFilter(str(p, 'filter'));
@@ -549,6 +624,16 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
         const e = experimentById(required(p, 'experiment_id'));
         e.lifecycle_stage = 'active';
         e.last_update_time = Date.now();
+        return {};
+      },
+    },
+    'experiments/delete-experiment-tag': {
+      methods: ['POST'],
+      run: (p) => {
+        const e = activeExperiment(required(p, 'experiment_id'));
+        const key = required(p, 'key');
+        if (!e.tags?.some((t) => t.key === key)) throw notFound(`No tag with name: ${key} in experiment with id ${e.experiment_id}`);
+        e.tags = e.tags.filter((t) => t.key !== key);
         return {};
       },
     },
@@ -687,6 +772,63 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
         return {};
       },
     },
+    'runs/log-model': {
+      methods: ['POST'],
+      run: (p) => {
+        const r = activeRun(runIdOf(p));
+        const model = required(p, 'model_json');
+        const history = r.data.tags?.find((t) => t.key === 'mlflow.log-model.history')?.value;
+        r.data.tags = upsert(r.data.tags, {
+          key: 'mlflow.log-model.history',
+          value: JSON.stringify([...(history ? (JSON.parse(history) as unknown[]) : []), model]),
+        });
+        return {};
+      },
+    },
+    'runs/log-inputs': {
+      methods: ['POST'],
+      run: (p) => {
+        activeRun(runIdOf(p));
+        if (p.datasets !== undefined && !Array.isArray(p.datasets)) throw invalid("Invalid value for parameter 'datasets' supplied: expected a list");
+        return {};
+      },
+    },
+    'metrics/get-history-bulk': {
+      methods: ['GET'],
+      args: true,
+      repeated: ['run_id'],
+      run: (p) => {
+        const ids = (p.run_id ?? []) as string[];
+        if (ids.length === 0) throw invalid('GetMetricHistoryBulk request must specify at least one run_id.');
+        const key = required(p, 'metric_key');
+        return omitEmpty({ metrics: ids.flatMap((id) => (runById(id).data.metrics ?? []).filter((m) => m.key === key).map((m) => ({ ...m, run_id: id }))) });
+      },
+    },
+    'metrics/get-history-bulk-interval': {
+      methods: ['GET'],
+      repeated: ['run_ids'],
+      run: (p) => {
+        const ids = (p.run_ids ?? []) as string[];
+        if (ids.length === 0) throw missing('run_ids');
+        const key = required(p, 'metric_key');
+        const start = num(p, 'start_step') ?? -Infinity;
+        const end = num(p, 'end_step') ?? Infinity;
+        return omitEmpty({
+          metrics: ids.flatMap((id) =>
+            (runById(id).data.metrics ?? []).filter((m) => m.key === key && m.step >= start && m.step <= end).map((m) => ({ ...m, run_id: id })),
+          ),
+        });
+      },
+    },
+    'artifacts/list': {
+      methods: ['GET'],
+      run: (p) => {
+        const r = runById(runIdOf(p));
+        const root = `${r.info.experiment_id}/${r.info.run_id}/artifacts`;
+        const dir = (str(p, 'path') ?? '').replace(/\/+$/, '');
+        return omitEmpty({ root_uri: r.info.artifact_uri, files: listArtifacts(dir ? `${root}/${dir}` : root, dir) });
+      },
+    },
     'metrics/get-history': {
       methods: ['GET'],
       run: (p) => {
@@ -704,11 +846,7 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
     if (!h.methods.includes(method)) throw new MlflowError(405, 'BAD_REQUEST', `The method is not allowed for the requested URL.`);
     let params: Params;
     if (method === 'GET') {
-      params = {};
-      for (const key of new Set(query.keys())) {
-        const all = query.getAll(key);
-        params[key] = all.length > 1 ? all : all[0];
-      }
+      params = queryMessage(query, h.repeated ?? [], h.args ? 'args' : 'proto');
     } else {
       const raw = (await readRaw(req, MAX_JSON_BODY)).toString('utf8');
       record.body = raw;
@@ -720,6 +858,7 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
       }
       if (!params || typeof params !== 'object' || Array.isArray(params))
         throw new MlflowError(400, 'MALFORMED_REQUEST', 'Malformed request body: expected a JSON object');
+      params = protoMessage(params) as Params;
     }
     send(res, 200, h.run(params));
   }
@@ -727,16 +866,8 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
   async function artifactCall(req: http.IncomingMessage, res: http.ServerResponse, path: string, query: URLSearchParams) {
     const rel = path.replace(/^\/(?:api|ajax-api)\/2\.0\/mlflow-artifacts\/artifacts\/?/, '');
     if (rel === '' && req.method === 'GET') {
-      const dir = (query.get('path') ?? '').replace(/\/+$/, '');
-      const prefix = dir ? `${dir}/` : '';
-      const files = new Map<string, { path: string; is_dir: boolean; file_size?: number }>();
-      for (const [key, bytes] of artifacts) {
-        if (!key.startsWith(prefix)) continue;
-        const rest = key.slice(prefix.length);
-        const first = rest.split('/')[0];
-        files.set(first, rest.includes('/') ? { path: first, is_dir: true } : { path: first, is_dir: false, file_size: bytes.length });
-      }
-      return send(res, 200, omitEmpty({ files: [...files.values()] }));
+      const dir = String(queryMessage(query, [], 'proto').path ?? '').replace(/\/+$/, '');
+      return send(res, 200, omitEmpty({ files: listArtifacts(dir, '') }));
     }
     const key = decodeURIComponent(rel);
     if (req.method === 'PUT') {
@@ -796,6 +927,7 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
         return traceCall(req, res);
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new MlflowError(405, 'BAD_REQUEST', 'The method is not allowed for the requested URL.');
+      if (path === '/get-artifact') return getArtifact(req, res, query);
       if (path === '/health') {
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
         return res.end('OK');

@@ -3,7 +3,8 @@ import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@ne
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BEARER_SCHEME, SelfAuthorizing } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
-import { MLFLOW_MOUNT, MlflowProxyService } from './mlflow-proxy.service';
+import { MlflowProxyService } from './mlflow-proxy.service';
+import { MLFLOW_MOUNT } from './mlflow-target';
 
 const PROXY_DOC =
   'Everything under /mlflow/ is MLflow (MLFLOW_URL), behind the BFF’s authentication and experiment permissions. ' +
@@ -15,7 +16,10 @@ const PROXY_DOC =
   '- REST `/api/2.0/mlflow/**`, the UI’s `/ajax-api/2.0/mlflow/**`, `/api/2.0/mlflow-artifacts/artifacts/{experiment}/**`, ' +
   '`/get-artifact`: the experiment permission the endpoint needs (READ to read, EDIT to write, MANAGE to delete), found from ' +
   '`experiment_id`, the run (`run_id`) or the name; searches return only readable experiments and runs; runs are created ' +
-  'with `mlflow.user` = the caller; the creator of an experiment gets MANAGE; other endpoints are refused;\n' +
+  'with `mlflow.user` = the caller; the creator of an experiment gets MANAGE; other endpoints are refused. A REST request is ' +
+  'read as MLflow reads it (a field spelled `experiment_id` or `experimentId`) into the fields its endpoint takes, and MLflow ' +
+  'gets a body or query rebuilt from those fields alone; a field given twice (both spellings, a repeated key or parameter), ' +
+  'an unknown field or a value of the wrong type is a 400 `validation_failed`, never forwarded. HEAD is decided as its GET;\n' +
   '- `POST /v1/traces` (OTLP/HTTP, protobuf or JSON): only the service accounts of `MLFLOW_TRACE_CLIENTS`, with EDIT on ' +
   'the experiment in `X-Mlflow-Experiment-Id`.\n\n' +
   'Bodies are streamed both ways. MLflow’s own answers (including its `{error_code, message}` errors) pass through; the ' +

@@ -2,7 +2,7 @@ import { principalFromClaims } from '../auth/principal';
 import { ConfigError, loadConfig } from '../config/load-config';
 import { ReadinessRegistry } from '../ops/readiness.registry';
 import { StateStore } from '../state/state-store';
-import { artifactNeed, matchRestEndpoint, paramsInQuery } from './mlflow-endpoints';
+import { matchRestEndpoint, paramsInQuery } from './mlflow-endpoints';
 import { mlflowPathClass } from './mlflow-paths';
 import { MlflowPermissionService } from './mlflow-permission.service';
 import type { MlflowClient } from './mlflow.client';
@@ -34,21 +34,31 @@ describe('the REST endpoint table', () => {
     expect(matchRestEndpoint('/ajax-api/2.0/mlflow/experiments/delete')?.rule).toEqual({ op: 'experiment', need: 'MANAGE' });
     expect(matchRestEndpoint('/api/2.0/mlflow/experiments/get')?.methods).toEqual(['GET', 'HEAD']);
     expect(matchRestEndpoint('/api/2.0/mlflow-artifacts/artifacts/3/run/artifacts/m.pkl')).toMatchObject({
-      rule: { op: 'artifact' },
-      artifactPath: '3/run/artifacts/m.pkl',
+      name: '2.0/mlflow-artifacts/artifacts/*',
+      rule: { op: 'artifact', need: { GET: 'READ', HEAD: 'READ', PUT: 'EDIT', DELETE: 'MANAGE' } },
+      rest: '3/run/artifacts/m.pkl',
     });
     expect(matchRestEndpoint('/api/2.0/mlflow-artifacts/artifacts')?.rule).toEqual({ op: 'artifact-list' });
+    expect(matchRestEndpoint('/get-artifact')).toMatchObject({ name: '/get-artifact', rule: { op: 'run', need: 'READ' }, spelling: 'args' });
     for (const path of [
       '/api/2.0/mlflow/registered-models/search',
       '/api/2.0/mlflow/users/create',
       '/api/2.0/preview/mlflow/runs/get',
       '/api/3.0/mlflow/traces',
       '/graphql',
+      '/api/get-artifact',
+      '/2.0/mlflow/runs/get',
+      '/api/2.0/mlflow-artifacts/artifacts/',
+      '/api/2.0/mlflow/__proto__',
     ]) {
       expect([path, matchRestEndpoint(path)]).toEqual([path, undefined]);
     }
-    expect([artifactNeed('GET'), artifactNeed('PUT'), artifactNeed('DELETE')]).toEqual(['READ', 'EDIT', 'MANAGE']);
-    expect([paramsInQuery('GET'), paramsInQuery('DELETE'), paramsInQuery('POST')]).toEqual([true, true, false]);
+    expect([paramsInQuery('GET'), paramsInQuery('DELETE'), paramsInQuery('POST'), paramsInQuery('PUT', { op: 'artifact', need: {} })]).toEqual([
+      true,
+      true,
+      false,
+      true,
+    ]);
   });
 });
 

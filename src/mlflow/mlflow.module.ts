@@ -5,10 +5,14 @@ import { AuthModule } from '../auth/auth.module';
 import { httpReachable, ReadinessRegistry } from '../ops/readiness.registry';
 import { SessionModule } from '../session/session.module';
 import { registerPassthroughBody } from './mlflow-body';
+import { MlflowDenials } from './mlflow-denials';
+import { MlflowForwarder } from './mlflow-forwarder';
 import { MlflowPermissionService } from './mlflow-permission.service';
 import { MlflowPermissionsController } from './mlflow-permissions.controller';
 import { MlflowProxyController } from './mlflow-proxy.controller';
-import { MLFLOW_MOUNT, MlflowProxyService } from './mlflow-proxy.service';
+import { MlflowProxyService } from './mlflow-proxy.service';
+import { MlflowRestDecider } from './mlflow-rest';
+import { MLFLOW_MOUNT } from './mlflow-target';
 import { MlflowClient } from './mlflow.client';
 
 /**
@@ -20,7 +24,7 @@ import { MlflowClient } from './mlflow.client';
 @Module({
   imports: [AuthModule, SessionModule],
   controllers: [MlflowProxyController, MlflowPermissionsController],
-  providers: [MlflowClient, MlflowPermissionService, MlflowProxyService],
+  providers: [MlflowClient, MlflowPermissionService, MlflowDenials, MlflowRestDecider, MlflowForwarder, MlflowProxyService],
 })
 export class MlflowModule implements OnModuleInit {
   constructor(

@@ -1,0 +1,244 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { normalisePath } from '../auth/access-policy';
+import type { Principal } from '../auth/principal';
+import { problem, ProblemException } from '../common/problem';
+import type { MlflowPermissionLevel } from '../config/app-config';
+import { bodyStream, originalContentType } from './mlflow-body';
+import { MlflowDenials } from './mlflow-denials';
+import { EXPERIMENT_ID, matchRestEndpoint, MLFLOW_USER_TAG, paramsInQuery, RUN_ID } from './mlflow-endpoints';
+import { decideMessage, decideQuery, toQuery, type Decided } from './mlflow-fields';
+import type { Forward } from './mlflow-forwarder';
+import { MlflowPermissionService } from './mlflow-permission.service';
+import type { Target } from './mlflow-target';
+import { PayloadTooLarge, readAll } from './mlflow.client';
+import { parseStrictJson } from './strict-json';
+
+/** REST bodies the BFF reads to decide (MLflow itself caps log-batch at about 1 MB). */
+const MAX_JSON_REQUEST = 2 * 1024 * 1024;
+
+/** What the proxy does with a REST call: forward what it decided on, or answer itself. */
+export type RestDecision = { forward: Forward } | { answer: Record<string, unknown> };
+
+/**
+ * The REST decisions: the endpoint table's row, the request read into the row's fields (both
+ * spellings, duplicates and unknown fields refused: mlflow-fields.ts), the permission the row needs
+ * on the experiment those fields name, and the request MLflow gets rebuilt from those fields alone.
+ * A HEAD is decided as the GET it mirrors, and sent to MLflow as that GET (MLflow reads the
+ * parameters of a protobuf request from the query only on GET).
+ */
+@Injectable()
+export class MlflowRestDecider {
+  private readonly log = new Logger('MlflowProxy');
+
+  constructor(
+    private readonly permissions: MlflowPermissionService,
+    private readonly denials: MlflowDenials,
+  ) {}
+
+  async decide(req: FastifyRequest, target: Target, principal: Principal, method: string): Promise<RestDecision> {
+    const endpoint = matchRestEndpoint(target.path);
+    if (!endpoint) throw this.denials.denied(principal, target, 'unknown_endpoint', `${target.path} is not an MLflow endpoint the BFF exposes`);
+    if (!endpoint.methods.includes(method)) throw new ProblemException(405, 'method_not_allowed', `${endpoint.name} takes ${endpoint.methods.join(', ')}`);
+    const username = principal.username;
+    if (!username) throw this.denials.denied(principal, target, 'no_username', 'the token has no preferred_username: MLflow permissions are per user');
+    const rule = endpoint.rule;
+    const inQuery = paramsInQuery(method, rule);
+    const spelling = endpoint.spelling ?? 'proto';
+    if (!inQuery && target.query !== '') throw problem.badRequest(`MLflow reads a ${method} request from its body: the query must be empty`);
+    const p: Decided = inQuery ? decideQuery(target.query, endpoint.fields, spelling) : decideMessage(await this.jsonBody(req), endpoint.fields, spelling);
+    const upstreamMethod = method === 'HEAD' && rule.op !== 'artifact' ? 'GET' : method;
+    const send = (extra: Partial<Forward> = {}): { forward: Forward } => ({
+      forward: inQuery
+        ? { method: upstreamMethod, query: toQuery(p), ...extra }
+        : { method: upstreamMethod, query: '', body: Buffer.from(JSON.stringify(p)), contentType: 'application/json', ...extra },
+    });
+    const text = (name: string): string | undefined => {
+      const v = p[name];
+      return v === undefined || v === '' ? undefined : (v as string);
+    };
+
+    switch (rule.op) {
+      case 'experiment':
+        await this.require(principal, target, experimentIdOf(text('experiment_id')), rule.need);
+        return send();
+
+      case 'run': {
+        const runId = runIdOf(text('run_id'), text('run_uuid'));
+        delete p.run_uuid;
+        p.run_id = runId;
+        await this.requireRun(principal, target, runId, rule.need);
+        if (rule.identity === 'delete-tag' && p.key === MLFLOW_USER_TAG) {
+          throw this.denials.denied(principal, target, 'identity_tag', `${MLFLOW_USER_TAG} is set by the BFF and cannot be deleted`);
+        }
+        if (rule.identity === 'set-tag' && p.key === MLFLOW_USER_TAG) {
+          if (p.value !== username) this.identityReplaced(principal, target);
+          p.value = username;
+        }
+        if (rule.identity === 'log-batch') {
+          const metrics = (p.metrics ?? []) as Array<{ run_id?: string }>;
+          if (metrics.some((m) => m.run_id !== undefined && m.run_id !== runId)) throw problem.badRequest('metrics[].run_id must be the run of the request');
+          if (p.tags !== undefined) p.tags = this.callerTags(p.tags, username, principal, target, false);
+        }
+        return send();
+      }
+
+      case 'runs': {
+        const ids = (p[rule.param] ?? []) as string[];
+        if (ids.length === 0) throw problem.badRequest(`${rule.param} is required`);
+        for (const runId of new Set(ids)) await this.requireRun(principal, target, runIdOf(runId, undefined), rule.need);
+        return send();
+      }
+
+      case 'create-experiment':
+        return send({
+          inspect: async (answer) => {
+            const id = answer.experiment_id;
+            if (typeof id === 'string' && EXPERIMENT_ID.test(id)) {
+              await this.permissions.setGrant(id, username, 'MANAGE', username);
+              this.log.log({ event: 'mlflow.experiment_created', experiment: id, username });
+            }
+            return undefined;
+          },
+        });
+
+      case 'create-run': {
+        // MLflow puts a run without experiment_id into the Default experiment ("0"): say so, and check that.
+        const experimentId = experimentIdOf(text('experiment_id') ?? '0');
+        await this.require(principal, target, experimentId, 'EDIT');
+        p.experiment_id = experimentId;
+        if (p.user_id !== undefined && p.user_id !== username) this.identityReplaced(principal, target);
+        p.user_id = username;
+        p.tags = this.callerTags(p.tags, username, principal, target, true);
+        return send({
+          inspect: async (answer) => {
+            // The run's experiment as MLflow answered it, never as the request named it.
+            const info = (answer.run as { info?: { run_id?: unknown; experiment_id?: unknown } } | undefined)?.info;
+            const runId = info?.run_id;
+            const createdIn = info?.experiment_id;
+            if (typeof runId === 'string' && RUN_ID.test(runId) && typeof createdIn === 'string' && EXPERIMENT_ID.test(createdIn)) {
+              await this.permissions.rememberRun(runId, createdIn);
+            }
+            return undefined;
+          },
+        });
+      }
+
+      case 'get-by-name':
+        if (!text('experiment_name')) throw problem.badRequest('experiment_name is required');
+        return send({
+          inspect: async (answer) => {
+            const id = (answer.experiment as { experiment_id?: unknown } | undefined)?.experiment_id;
+            if (typeof id !== 'string' || !(await this.permissions.can(principal, id, 'READ'))) {
+              throw this.denials.denied(principal, target, 'permission', 'READ on this experiment is needed');
+            }
+            return undefined;
+          },
+        });
+
+      case 'search-experiments':
+        return send({
+          inspect: async (answer) => {
+            const found = Array.isArray(answer.experiments) ? (answer.experiments as Array<{ experiment_id?: unknown }>) : [];
+            const readable = await this.permissions.readable(
+              principal,
+              found.map((e) => String(e.experiment_id)),
+            );
+            const experiments = found.filter((e) => readable.has(String(e.experiment_id)));
+            const { experiments: _all, ...rest } = answer;
+            return experiments.length > 0 ? { experiments, ...rest } : rest;
+          },
+        });
+
+      case 'search-runs': {
+        const requested = (p.experiment_ids ?? []) as string[];
+        if (requested.some((id) => !EXPERIMENT_ID.test(id))) throw problem.badRequest('experiment_ids must be a list of numeric experiment ids');
+        const readable = await this.permissions.readable(principal, requested);
+        const allowed = requested.filter((id) => readable.has(id));
+        // Nothing the caller may read: MLflow's answer for no results, without asking MLflow.
+        if (allowed.length === 0) return { answer: {} };
+        p.experiment_ids = allowed;
+        return send({
+          inspect: async (answer) => {
+            const runs = Array.isArray(answer.runs) ? (answer.runs as Array<{ info?: { experiment_id?: unknown } }>) : [];
+            const kept = runs.filter((r) => readable.has(String(r.info?.experiment_id)));
+            const { runs: _all, ...rest } = answer;
+            return kept.length > 0 ? { runs: kept, ...rest } : rest;
+          },
+        });
+      }
+
+      case 'artifact-list':
+      case 'artifact': {
+        const artifactPath = rule.op === 'artifact' ? endpoint.rest : text('path') === undefined ? undefined : normalisePath(text('path')!)?.slice(1);
+        if (rule.op === 'artifact-list' && artifactPath === undefined) throw problem.badRequest('path is required (an experiment id first)');
+        const experimentId = artifactPath?.split('/')[0] ?? '';
+        if (!EXPERIMENT_ID.test(experimentId)) throw this.denials.denied(principal, target, 'artifact_path', 'artifact paths start with the experiment id');
+        const need: MlflowPermissionLevel = rule.op === 'artifact' ? (rule.need[method] ?? 'MANAGE') : 'READ';
+        await this.require(principal, target, experimentId, need);
+        return rule.op === 'artifact' ? { forward: { method, query: toQuery(p), body: bodyStream(req), contentType: originalContentType(req) } } : send();
+      }
+    }
+  }
+
+  // --- decisions ---
+
+  private async require(principal: Principal, target: Target, experimentId: string, need: MlflowPermissionLevel): Promise<void> {
+    if (!(await this.permissions.can(principal, experimentId, need))) {
+      throw this.denials.denied(principal, target, 'permission', `${need} on experiment ${experimentId} is needed`);
+    }
+  }
+
+  private async requireRun(principal: Principal, target: Target, runId: string, need: MlflowPermissionLevel): Promise<void> {
+    const experimentId = await this.permissions.experimentOfRun(runId);
+    if (experimentId === undefined) throw problem.notFound(`no run ${runId}`);
+    await this.require(principal, target, experimentId, need);
+  }
+
+  /** The run's tags with mlflow.user = the caller (a client-sent value replaced; added when `add`). */
+  private callerTags(tags: unknown, username: string, principal: Principal, target: Target, add: boolean): Array<{ key?: unknown; value?: unknown }> {
+    const list = (tags ?? []) as Array<{ key?: unknown; value?: unknown }>;
+    const spoofed = list.filter((t) => t.key === MLFLOW_USER_TAG);
+    if (spoofed.some((t) => t.value !== username)) this.identityReplaced(principal, target);
+    const kept = list.filter((t) => t.key !== MLFLOW_USER_TAG);
+    return add || spoofed.length > 0 ? [...kept, { key: MLFLOW_USER_TAG, value: username }] : kept;
+  }
+
+  private identityReplaced(principal: Principal, target: Target): void {
+    this.log.warn(
+      { event: 'mlflow.identity_replaced', sub: principal.subject, username: principal.username, route: target.route },
+      'client-sent MLflow user replaced by the token user',
+    );
+  }
+
+  private async jsonBody(req: FastifyRequest): Promise<Record<string, unknown>> {
+    const stream = bodyStream(req);
+    let text = '';
+    if (stream) {
+      try {
+        text = (await readAll(stream, MAX_JSON_REQUEST)).toString('utf8');
+      } catch (err) {
+        if (err instanceof PayloadTooLarge) throw new ProblemException(413, 'payload_too_large', `MLflow REST bodies are limited to ${MAX_JSON_REQUEST} bytes`);
+        throw problem.badRequest('the request body could not be read');
+      }
+    }
+    if (text.trim() === '') return {};
+    const parsed = parseStrictJson(text);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw problem.badRequest('the request body must be a JSON object');
+    return parsed as Record<string, unknown>;
+  }
+}
+
+function experimentIdOf(id: string | undefined): string {
+  if (id === undefined) throw problem.badRequest('experiment_id is required');
+  if (!EXPERIMENT_ID.test(id)) throw problem.badRequest('experiment_id must be a numeric experiment id');
+  return id;
+}
+
+function runIdOf(runId: string | undefined, runUuid: string | undefined): string {
+  if (runId !== undefined && runUuid !== undefined && runId !== runUuid) throw problem.badRequest('run_id and run_uuid name different runs');
+  const id = runId ?? runUuid;
+  if (id === undefined) throw problem.badRequest('run_id is required');
+  if (!RUN_ID.test(id)) throw problem.badRequest('run_id is malformed');
+  return id;
+}

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MlflowEmulator } from '../../sandbox/mlflow';
+import { REST_ENDPOINTS } from '../../src/mlflow/mlflow-endpoints';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTestBff, type TestBff } from '../support/app';
 
@@ -249,5 +250,299 @@ describe('MLflow: the proxy decides on exactly what MLflow will read', () => {
     const logged = await post('runs/log-metric', mallory, JSON.stringify({ run_id: 'planted', key: 'm', value: 1, timestamp: 1 }), b.url);
     expect([logged.status, logged.body.reason]).toEqual([403, 'insufficient_role']);
     expect(served.filter((s) => s.includes('log-metric'))).toEqual([]);
+  });
+});
+
+/**
+ * One case per row and method of the endpoint table, with the level the design gives it (written
+ * here, not read from the table: lowering a row's level in the table must make this fail).
+ */
+type Level = 'NO_PERMISSIONS' | 'READ' | 'EDIT' | 'MANAGE';
+interface RowCase {
+  row: string;
+  method: string;
+  /** ANY: every caller; a level: refused just below it, allowed at it; FILTER: below READ the experiment is left out of the answer. */
+  need: 'ANY' | 'FILTER' | Exclude<Level, 'NO_PERMISSIONS'>;
+  /** The path under /mlflow and the JSON body, for the experiment and run of the test. */
+  request: (ids: { experiment: string; run: string; name: string }) => { path: string; body?: unknown };
+  /** Decided on MLflow's answer (get-by-name): a refusal has asked MLflow, and answers its own 403 instead. */
+  decidedOnAnswer?: true;
+}
+const api = (row: string) => `/api/${row}`;
+const ROW_CASES: RowCase[] = [
+  {
+    row: '2.0/mlflow/experiments/create',
+    method: 'POST',
+    need: 'ANY',
+    request: () => ({ path: api('2.0/mlflow/experiments/create'), body: { name: `any-${Math.random()}` } }),
+  },
+  ...['GET', 'HEAD'].map((method): RowCase => ({
+    row: '2.0/mlflow/experiments/get',
+    method,
+    need: 'READ',
+    request: (i) => ({ path: api(`2.0/mlflow/experiments/get?experiment_id=${i.experiment}`) }),
+  })),
+  ...['GET', 'HEAD'].map((method): RowCase => ({
+    row: '2.0/mlflow/experiments/get-by-name',
+    method,
+    need: 'READ',
+    decidedOnAnswer: true,
+    request: (i) => ({ path: api(`2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(i.name)}`) }),
+  })),
+  ...['GET', 'HEAD'].map((method): RowCase => ({
+    row: '2.0/mlflow/experiments/search',
+    method,
+    need: 'FILTER',
+    request: () => ({ path: api('2.0/mlflow/experiments/search?max_results=1000') }),
+  })),
+  {
+    row: '2.0/mlflow/experiments/search',
+    method: 'POST',
+    need: 'FILTER',
+    request: () => ({ path: api('2.0/mlflow/experiments/search'), body: { max_results: 1000 } }),
+  },
+  {
+    row: '2.0/mlflow/experiments/update',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/experiments/update'), body: { experiment_id: i.experiment, new_name: i.name } }),
+  },
+  {
+    row: '2.0/mlflow/experiments/set-experiment-tag',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/experiments/set-experiment-tag'), body: { experiment_id: i.experiment, key: 't', value: 'v' } }),
+  },
+  {
+    row: '2.0/mlflow/experiments/delete-experiment-tag',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/experiments/delete-experiment-tag'), body: { experiment_id: i.experiment, key: 't' } }),
+  },
+  {
+    row: '2.0/mlflow/experiments/delete',
+    method: 'POST',
+    need: 'MANAGE',
+    request: (i) => ({ path: api('2.0/mlflow/experiments/delete'), body: { experiment_id: i.experiment } }),
+  },
+  {
+    row: '2.0/mlflow/experiments/restore',
+    method: 'POST',
+    need: 'MANAGE',
+    request: (i) => ({ path: api('2.0/mlflow/experiments/restore'), body: { experiment_id: i.experiment } }),
+  },
+  { row: '2.0/mlflow/runs/create', method: 'POST', need: 'EDIT', request: (i) => ({ path: api('2.0/mlflow/runs/create'), body: { experiment_id: i.experiment } }) },
+  ...['GET', 'HEAD'].map((method): RowCase => ({
+    row: '2.0/mlflow/runs/get',
+    method,
+    need: 'READ',
+    request: (i) => ({ path: api(`2.0/mlflow/runs/get?run_id=${i.run}`) }),
+  })),
+  {
+    row: '2.0/mlflow/runs/search',
+    method: 'POST',
+    need: 'FILTER',
+    request: (i) => ({ path: api('2.0/mlflow/runs/search'), body: { experiment_ids: [i.experiment] } }),
+  },
+  {
+    row: '2.0/mlflow/runs/update',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/runs/update'), body: { run_id: i.run, status: 'RUNNING' } }),
+  },
+  {
+    row: '2.0/mlflow/runs/log-metric',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/runs/log-metric'), body: { run_id: i.run, key: 'loss', value: 1, timestamp: 1, step: 3 } }),
+  },
+  {
+    row: '2.0/mlflow/runs/log-parameter',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/runs/log-parameter'), body: { run_id: i.run, key: 'p', value: '1' } }),
+  },
+  {
+    row: '2.0/mlflow/runs/log-batch',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({
+      path: api('2.0/mlflow/runs/log-batch'),
+      body: { run_id: i.run, metrics: [{ key: 'loss', value: 2, timestamp: 2, step: 4, run_id: i.run }] },
+    }),
+  },
+  {
+    row: '2.0/mlflow/runs/log-model',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/runs/log-model'), body: { run_id: i.run, model_json: '{}' } }),
+  },
+  {
+    row: '2.0/mlflow/runs/log-inputs',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/runs/log-inputs'), body: { run_id: i.run, datasets: [] } }),
+  },
+  {
+    row: '2.0/mlflow/runs/set-tag',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/runs/set-tag'), body: { run_id: i.run, key: 'k', value: 'v' } }),
+  },
+  {
+    row: '2.0/mlflow/runs/delete-tag',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/runs/delete-tag'), body: { run_id: i.run, key: 'k' } }),
+  },
+  { row: '2.0/mlflow/runs/delete', method: 'POST', need: 'MANAGE', request: (i) => ({ path: api('2.0/mlflow/runs/delete'), body: { run_id: i.run } }) },
+  { row: '2.0/mlflow/runs/restore', method: 'POST', need: 'MANAGE', request: (i) => ({ path: api('2.0/mlflow/runs/restore'), body: { run_id: i.run } }) },
+  ...['GET', 'HEAD'].flatMap((method): RowCase[] => [
+    {
+      row: '2.0/mlflow/metrics/get-history',
+      method,
+      need: 'READ',
+      request: (i) => ({ path: api(`2.0/mlflow/metrics/get-history?run_id=${i.run}&metric_key=loss`) }),
+    },
+    {
+      row: '2.0/mlflow/metrics/get-history-bulk',
+      method,
+      need: 'READ',
+      request: (i) => ({ path: api(`2.0/mlflow/metrics/get-history-bulk?run_id=${i.run}&metric_key=loss`) }),
+    },
+    {
+      row: '2.0/mlflow/metrics/get-history-bulk-interval',
+      method,
+      need: 'READ',
+      request: (i) => ({ path: api(`2.0/mlflow/metrics/get-history-bulk-interval?run_ids=${i.run}&metric_key=loss`) }),
+    },
+    { row: '2.0/mlflow/artifacts/list', method, need: 'READ', request: (i) => ({ path: api(`2.0/mlflow/artifacts/list?run_id=${i.run}`) }) },
+    {
+      row: '2.0/mlflow-artifacts/artifacts',
+      method,
+      need: 'READ',
+      request: (i) => ({ path: api(`2.0/mlflow-artifacts/artifacts?path=${i.experiment}/${i.run}/artifacts`) }),
+    },
+  ]),
+  // The artifact is uploaded first, read, then deleted last.
+  {
+    row: '2.0/mlflow-artifacts/artifacts/*',
+    method: 'PUT',
+    need: 'EDIT',
+    request: (i) => ({ path: api(`2.0/mlflow-artifacts/artifacts/${i.experiment}/${i.run}/artifacts/f.txt`), body: 'artifact' }),
+  },
+  ...['GET', 'HEAD'].flatMap((method): RowCase[] => [
+    {
+      row: '2.0/mlflow-artifacts/artifacts/*',
+      method,
+      need: 'READ',
+      request: (i) => ({ path: api(`2.0/mlflow-artifacts/artifacts/${i.experiment}/${i.run}/artifacts/f.txt`) }),
+    },
+    { row: '/get-artifact', method, need: 'READ', request: (i) => ({ path: `/get-artifact?path=f.txt&run_uuid=${i.run}` }) },
+  ]),
+  {
+    row: '2.0/mlflow-artifacts/artifacts/*',
+    method: 'DELETE',
+    need: 'MANAGE',
+    request: (i) => ({ path: api(`2.0/mlflow-artifacts/artifacts/${i.experiment}/${i.run}/artifacts/f.txt`) }),
+  },
+];
+
+describe('MLflow: every row of the endpoint table needs exactly its level', () => {
+  let sandbox: Sandbox;
+  let bff: TestBff;
+  let mlflow: MlflowEmulator;
+  const tokens = new Map<Level, string>();
+  const ids = { experiment: '', run: '', name: 'row-levels' };
+
+  async function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; reason?: unknown; text: string }> {
+    const res = await fetch(`${bff.url}/mlflow${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json' }) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let reason: unknown;
+    try {
+      reason = (JSON.parse(text) as { reason?: unknown }).reason;
+    } catch {
+      reason = undefined;
+    }
+    return { status: res.status, reason, text };
+  }
+
+  beforeAll(async () => {
+    sandbox = await startSandbox();
+    mlflow = sandbox.servers.find((s) => s.name === 'mlflow')!.server as MlflowEmulator;
+    bff = await startTestBff({ ...MLFLOW_ENV, LOG_LEVEL: 'silent' }, { sandbox });
+    const as = (username: string) =>
+      sandbox.issuer.issueToken({ user: 'viewer', claims: { preferred_username: username, sub: `sub-${username}`, email: `${username}@example.com` } });
+    const owner = await as('row-owner');
+    ids.experiment = (
+      JSON.parse((await call('POST', api('2.0/mlflow/experiments/create'), owner, { name: ids.name })).text) as { experiment_id: string }
+    ).experiment_id;
+    ids.run = (
+      JSON.parse((await call('POST', api('2.0/mlflow/runs/create'), owner, { experiment_id: ids.experiment })).text) as { run: { info: { run_id: string } } }
+    ).run.info.run_id;
+    await call('POST', api('2.0/mlflow/runs/log-metric'), owner, { run_id: ids.run, key: 'loss', value: 0.5, timestamp: 1, step: 1 });
+    for (const level of ['NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE'] as const) {
+      const username = `row-${level.toLowerCase()}`;
+      tokens.set(level, await as(username));
+      if (level !== 'NO_PERMISSIONS') {
+        const r = await fetch(`${bff.url}/mlflow-permissions/experiments/${ids.experiment}/users/${username}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ permission: level }),
+        });
+        expect(r.status).toBe(200);
+      }
+    }
+  });
+  afterAll(async () => {
+    await bff?.close();
+    await sandbox?.close();
+  });
+
+  it('has a case for every row and method of the table', () => {
+    const table = Object.entries(REST_ENDPOINTS).flatMap(([row, e]) => e.methods.map((m) => `${m} ${row}`));
+    expect(ROW_CASES.map((c) => `${c.method} ${c.row}`).sort()).toEqual([...new Set(table)].sort());
+  });
+
+  it('refuses the level just below a row’s (403 insufficient_role, MLflow never asked) and allows exactly its level', async () => {
+    const below: Record<string, Level> = { READ: 'NO_PERMISSIONS', EDIT: 'READ', MANAGE: 'EDIT' };
+    const outcomes: string[] = [];
+    const expected: string[] = [];
+    for (const c of ROW_CASES) {
+      const { path, body } = c.request(ids);
+      const name = `${c.method} ${c.row}`;
+      if (c.need === 'ANY') {
+        const r = await call(c.method, path, tokens.get('NO_PERMISSIONS')!, body);
+        outcomes.push(`${name}: no permission → ${r.status}`);
+        expected.push(`${name}: no permission → 200`);
+        continue;
+      }
+      if (c.need === 'FILTER') {
+        const hidden = await call(c.method, path, tokens.get('NO_PERMISSIONS')!, body);
+        const shown = await call(c.method, path, tokens.get('READ')!, body);
+        const has = (text: string) => (c.method === 'HEAD' ? 'head' : text.includes(c.row.includes('runs/') ? ids.run : `"${ids.name}"`) ? 'listed' : 'left out');
+        outcomes.push(`${name}: below READ → ${hidden.status} ${has(hidden.text)}, READ → ${shown.status} ${has(shown.text)}`);
+        const listed = c.method === 'HEAD' ? 'head' : 'listed';
+        const left = c.method === 'HEAD' ? 'head' : 'left out';
+        expected.push(`${name}: below READ → 200 ${left}, READ → 200 ${listed}`);
+        continue;
+      }
+      const seen = mlflow.requests.length;
+      const refused = await call(c.method, path, tokens.get(below[c.need])!, body);
+      const reachedWhenRefused = mlflow.requests.length > seen;
+      const allowed = await call(c.method, path, tokens.get(c.need)!, body);
+      const reachedWhenAllowed = mlflow.requests.length > seen;
+      const reason = c.method === 'HEAD' ? '' : ` ${String(refused.reason)}`;
+      outcomes.push(
+        `${name}: ${below[c.need]} → ${refused.status}${reason}${reachedWhenRefused ? ' (reached MLflow)' : ''}, ${c.need} → ${allowed.status}${reachedWhenAllowed ? '' : ' (not forwarded)'}`,
+      );
+      const asked = c.decidedOnAnswer ? ' (reached MLflow)' : '';
+      expected.push(`${name}: ${below[c.need]} → 403${c.method === 'HEAD' ? '' : ' insufficient_role'}${asked}, ${c.need} → 200`);
+    }
+    expect(outcomes).toEqual(expected);
   });
 });

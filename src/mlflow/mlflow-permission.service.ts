@@ -106,7 +106,7 @@ export class MlflowPermissionService {
     return experimentId;
   }
 
-  /** Remembers the experiment of a run the BFF just saw created. */
+  /** Remembers the experiment of a run the BFF just saw created, as MLflow's answer names it (never as the request did). */
   async rememberRun(runId: string, experimentId: string): Promise<void> {
     await this.store.setJson(runKey(runId), experimentId, RUN_EXPERIMENT_TTL_MS);
   }

@@ -24,8 +24,8 @@ export type RestDecision = { forward: Forward } | { answer: Record<string, unkno
  * The REST decisions: the endpoint table's row, the request read into the row's fields (both
  * spellings, duplicates and unknown fields refused: mlflow-fields.ts), the permission the row needs
  * on the experiment those fields name, and the request MLflow gets rebuilt from those fields alone.
- * A HEAD is decided as the GET it mirrors, and sent to MLflow as that GET (MLflow reads the
- * parameters of a protobuf request from the query only on GET).
+ * A HEAD is decided as the GET it mirrors, and a protobuf request is sent to MLflow as that GET
+ * (MLflow reads its parameters from the query only on GET); the client gets the answer's headers.
  */
 @Injectable()
 export class MlflowRestDecider {
@@ -47,7 +47,8 @@ export class MlflowRestDecider {
     const spelling = endpoint.spelling ?? 'proto';
     if (!inQuery && target.query !== '') throw problem.badRequest(`MLflow reads a ${method} request from its body: the query must be empty`);
     const p: Decided = inQuery ? decideQuery(target.query, endpoint.fields, spelling) : decideMessage(await this.jsonBody(req), endpoint.fields, spelling);
-    const upstreamMethod = method === 'HEAD' && rule.op !== 'artifact' ? 'GET' : method;
+    // MLflow reads a protobuf request's parameters from the query on GET only (a HEAD would be read from its body).
+    const upstreamMethod = method === 'HEAD' && rule.op !== 'artifact' && spelling === 'proto' ? 'GET' : method;
     const send = (extra: Partial<Forward> = {}): { forward: Forward } => ({
       forward: inQuery
         ? { method: upstreamMethod, query: toQuery(p), ...extra }

@@ -212,6 +212,10 @@ describe('MLflow: the proxy decides on exactly what MLflow will read', () => {
     expect((search.body.experiments as Array<{ experiment_id: string }>).map((e) => e.experiment_id)).toEqual([mine]);
     const headSearch = await send('HEAD', `${API}/experiments/search?max_results=100`, mallory);
     expect([headSearch.status, headSearch.headers.get('content-length')]).toEqual([200, String(Buffer.byteLength(search.text))]);
+    // An answer passed through unchanged: the GET's headers, its length included.
+    const ownById = await get(`experiments/get?experiment_id=${mine}`, mallory);
+    const headById = await send('HEAD', `${API}/experiments/get?experiment_id=${mine}`, mallory);
+    expect([headById.status, headById.headers.get('content-length'), headById.text]).toEqual([200, String(Buffer.byteLength(ownById.text)), '']);
     // HEAD takes the same parameters as GET, refused the same way.
     const ambiguous = await send('HEAD', `${API}/experiments/get?experiment_id=${mine}&experimentId=${theirs}`, mallory);
     expect(ambiguous.status).toBe(400);

@@ -7,7 +7,7 @@ import { AccessDecider, type Decision } from './access-decider.service';
 import { AUTHENTICATED_POLICY, gatewayPolicyFor, normalisePath, type AccessPolicy } from './access-policy';
 import { ExtAuthz } from './decorators';
 import { identityClaim, type Principal } from './principal';
-import { presentedWsTicket, queryValues, type TokenSources } from './token-source';
+import { originalUriCredentials, queryValues, type TokenSources } from './token-source';
 
 /**
  * Identity headers a client may try to smuggle past a gateway. Envoy honours
@@ -85,7 +85,7 @@ export class ExtAuthzController {
   }
 
   private async check(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const request = gatewayRequest(req);
+    const request = gatewayRequest(req, this.config.auth.originalUriHeader);
     if ('malformed' in request) {
       return this.deny(reply, { allow: false, status: 400, reason: 'validation_failed', detail: 'the original path is malformed' }, req.url);
     }
@@ -103,7 +103,7 @@ export class ExtAuthzController {
   checkNow(req: FastifyRequest, reply: FastifyReply): boolean {
     // The body (a `token` field) is not parsed yet when the fast path runs: the route decides those.
     if (mayHaveBody(req)) return false;
-    const request = gatewayRequest(req);
+    const request = gatewayRequest(req, this.config.auth.originalUriHeader);
     if ('malformed' in request) return false;
     let principal: Principal | undefined;
     for (const policy of request.policies) {
@@ -141,12 +141,19 @@ function GatewayCheckDocs(): MethodDecorator {
     ApiOperation({
       summary: 'Access check for Envoy SecurityPolicy extAuth and nginx auth_request',
       description:
-        'The original path comes from the suffix after /api/auth, or X-Original-URI, or X-Forwarded-Uri; when several are ' +
-        'given, every one must pass. The route-policy table applies (e.g. /api/agents/** needs REGULAR or ADMIN). ' +
+        'The original URI comes from the suffix after /api/auth (Envoy appends it) or from the one header the configured ' +
+        'gateway sets (AUTH_ORIGINAL_URI_HEADER, default X-Original-URI, as nginx auth_request sets it from $request_uri); ' +
+        'any other header naming a URI is ignored. When both are given, every one must pass. The route-policy table ' +
+        'applies (e.g. /api/agents/** needs REGULAR or ADMIN). An access-token or ticket in the original URI counts only ' +
+        'on the WebSocket upgrade GET /api/agents/{id}/react. ' +
         '200 with x-user-id, x-user-name, x-user-email; 401/403 problem+json otherwise.',
     }),
-    ApiHeader({ name: 'X-Original-URI', required: false, description: 'Original request URI (nginx auth_request)' }),
-    ApiHeader({ name: 'X-Forwarded-Uri', required: false, description: 'Original request URI (other proxies)' }),
+    ApiHeader({
+      name: 'X-Original-URI',
+      required: false,
+      description: 'Original request URI, set by the gateway (the default AUTH_ORIGINAL_URI_HEADER; nginx auth_request)',
+    }),
+    ApiHeader({ name: 'X-Original-Method', required: false, description: 'Original request method, set by the gateway with the original URI header' }),
     ApiQuery({ name: 'access-token', required: false, description: 'Token for WebSocket upgrades' }),
     ApiResponse({
       status: 200,
@@ -181,23 +188,34 @@ function validateSources(req: FastifyRequest): TokenSources {
 
 type GatewayRequest = { paths: string[]; sources: TokenSources; policies: AccessPolicy[] } | { malformed: true };
 
-/** What /api/auth decides on: the original paths (suffix, X-Original-URI, X-Forwarded-Uri), their policies and the token sources. */
-function gatewayRequest(req: FastifyRequest): GatewayRequest {
-  const suffix = req.url.split('?')[0].slice('/api/auth'.length);
-  const originalUris = [header(req, 'x-original-uri'), header(req, 'x-forwarded-uri')].filter((u): u is string => !!u);
+/**
+ * What /api/auth decides on: the original URIs the gateway itself gave (the path suffix, with its
+ * query, as Envoy appends it; the one header the configured gateway sets, `uriHeader`), their
+ * policies and the token sources. No header a client can send through the gateway names the
+ * original URI: nginx overwrites its header with $request_uri, Envoy sends only the headers it is
+ * told to. The check's own query (the bare /api/auth) is its own credential, not an original URI.
+ */
+function gatewayRequest(req: FastifyRequest, uriHeader: string | undefined): GatewayRequest {
+  const ownPathEnd = req.url.indexOf('?');
+  const suffixPath = req.url.slice('/api/auth'.length, ownPathEnd < 0 ? undefined : ownPathEnd);
+  const bare = suffixPath === '' || suffixPath === '/';
+  const fromHeader = uriHeader === undefined ? undefined : header(req, uriHeader) || undefined;
+  const originalUris = [bare ? undefined : req.url.slice('/api/auth'.length), fromHeader].filter((u): u is string => u !== undefined);
   const paths: string[] = [];
-  for (const raw of [suffix, ...originalUris]) {
-    if (raw === '' || raw === '/') continue;
+  for (const raw of originalUris) {
     const p = normalisePath(raw);
     if (p === undefined) return { malformed: true };
     paths.push(p);
   }
+  // The method of the original request: the gateway's header beside its URI header (nginx), else the check's own (Envoy keeps it).
+  const method = (fromHeader !== undefined ? header(req, 'x-original-method') : undefined) ?? req.method;
+  const inUri = originalUriCredentials(originalUris, method);
   const body = req.body as { token?: unknown } | undefined;
   const sources: TokenSources = {
     authorization: req.headers.authorization,
-    queryTokens: [req.url, ...originalUris].flatMap((u) => queryValues(u, 'access-token')),
+    queryTokens: [...(bare ? queryValues(req.url, 'access-token') : []), ...inUri.accessTokens],
     bodyToken: body && typeof body === 'object' ? body.token : undefined,
-    wsTicket: presentedWsTicket([req.url.slice('/api/auth'.length), ...originalUris], header(req, 'x-original-method') ?? req.method),
+    wsTicket: inUri.wsTicket,
   };
   return { paths, sources, policies: [...new Set((paths.length > 0 ? paths : ['/']).map(gatewayPolicyFor))] };
 }

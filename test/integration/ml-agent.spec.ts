@@ -234,12 +234,17 @@ describe('ML-Agent routes', () => {
     ['an unknown field', { ...WORKFLOW, user: 'admin' }, 'user'],
   ];
 
-  it.each(BAD_BODIES)('POST run-workflow with %s: 400 validation_failed naming the field, nothing forwarded', async (_what, json, field) => {
-    const res = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: alice, json });
+  it.each(BAD_BODIES)('POST run-workflow with %s: 400 validation_failed naming the field, nothing exchanged or forwarded', async (_what, json, field) => {
+    // A token never seen before (its own jti): no exchange of it can be cached, so the count would see one.
+    const fresh = await bff.token('alice');
+    rawTokens.push(fresh);
+    const before = exchanges(aliceUser().sub);
+    const res = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: fresh, json });
     expect(res.status).toBe(400);
     expect(res.body.reason).toBe('validation_failed');
     expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
     expect(agent.requests).toHaveLength(0);
+    expect(exchanges(aliceUser().sub)).toBe(before);
   });
 
   it('ML-Agent’s own 4xx pass through with their status and body, as problem+json', async () => {

@@ -231,6 +231,8 @@ describe('ML-Agent routes', () => {
     ['a path as workflow', { ...WORKFLOW, workflow: '../admin' }, 'workflow'],
     ['parameters as a list', { ...WORKFLOW, parameters: [1, 2] }, 'parameters'],
     ['an email in parameters', { ...WORKFLOW, parameters: { Email: 'mallory@evil.example' } }, 'parameters'],
+    ['an email nested in parameters', { ...WORKFLOW, parameters: { options: { email: 'mallory@evil.example' } } }, 'parameters'],
+    ['a user in an array in parameters', { ...WORKFLOW, parameters: { runs: [{ sampleRows: 1 }, { user: 'admin' }] } }, 'parameters'],
     ['an unknown field', { ...WORKFLOW, user: 'admin' }, 'user'],
   ];
 
@@ -245,6 +247,15 @@ describe('ML-Agent routes', () => {
     expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
     expect(agent.requests).toHaveLength(0);
     expect(exchanges(aliceUser().sub)).toBe(before);
+  });
+
+  it('an identity-looking key deep in parameters is refused with its path in the message', async () => {
+    const json = { ...WORKFLOW, parameters: { a: { b: [{ c: 1 }, { submittedBy: 'mallory@evil.example' }] } } };
+    const res = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: alice, json });
+    expect(res.status).toBe(400);
+    expect(res.body.reason).toBe('validation_failed');
+    expect(res.body.detail).toContain('parameters.a.b[1].submittedBy');
+    expect(agent.requests).toHaveLength(0);
   });
 
   it('ML-Agent’s own 4xx pass through with their status and body, as problem+json', async () => {

@@ -193,6 +193,20 @@ describe('authentication and the ext-authz doors (sandbox issuer, real HTTP)', (
     it('401 without a token', async () => {
       await expectProblem(await get('/api/validate/v1/statement', {}, { method: 'POST' }), 401, 'token_missing');
     });
+
+    it('two different users never get the same x-trino-user: a literal %C3%A9 is itself, é (not a header-safe Trino user) is refused', async () => {
+      const literal = await bff.token('alice', { claims: { preferred_username: '%C3%A9' } });
+      const accented = await bff.token('alice', { claims: { preferred_username: 'é' } });
+      const a = await get('/api/validate/v1/statement', bearer(literal), { method: 'POST' });
+      expect(a.status).toBe(200);
+      expect(a.headers.get('x-trino-user')).toBe('%C3%A9');
+      // The same rule as POST /v1/statement: a user name that cannot be a header is a 403, never a look-alike.
+      for (let i = 0; i < 2; i++) {
+        const b = await get('/api/validate/v1/statement', bearer(accented), { method: 'POST' });
+        await expectProblem(b, 403, 'insufficient_role');
+        expect(b.headers.get('x-trino-user')).toBeNull();
+      }
+    });
   });
 
   describe('/api/auth (Envoy SecurityPolicy, nginx auth_request)', () => {
@@ -202,6 +216,24 @@ describe('authentication and the ext-authz doors (sandbox issuer, real HTTP)', (
       expect(res.headers.get('x-user-id')).toBe(decodePart(alice, 1).sub);
       expect(res.headers.get('x-user-name')).toBe('alice');
       expect(res.headers.get('x-user-email')).toBe('alice@example.com');
+    });
+
+    it('x-user-* are escaped injectively: a literal %C3%A9 and é never give the same header value', async () => {
+      const literal = await bff.token('alice', { claims: { preferred_username: '%C3%A9', email: '50%off@example.com' } });
+      const accented = await bff.token('alice', { claims: { preferred_username: 'é', email: 'é@example.com' } });
+      for (let i = 0; i < 2; i++) {
+        const a = await get('/api/auth/api/other', bearer(literal));
+        const b = await get('/api/auth/api/other', bearer(accented));
+        expect([a.status, b.status]).toEqual([200, 200]);
+        expect(a.headers.get('x-user-name')).toBe('%25C3%25A9');
+        expect(b.headers.get('x-user-name')).toBe('%C3%A9');
+        expect(a.headers.get('x-user-email')).toBe('50%25off%40example.com');
+        expect(b.headers.get('x-user-email')).toBe('%C3%A9%40example.com');
+        expect(decodeURIComponent(a.headers.get('x-user-name')!)).toBe('%C3%A9');
+        expect(decodeURIComponent(b.headers.get('x-user-name')!)).toBe('é');
+      }
+      // A plain value is sent as it is.
+      expect((await get('/api/auth/api/other', bearer(alice))).headers.get('x-user-email')).toBe('alice@example.com');
     });
 
     it('applies the route policy: /api/agents/** needs REGULAR or ADMIN', async () => {

@@ -1,27 +1,22 @@
 import { Controller, Get } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessDecider } from './access-decider.service';
-import type { AccessPolicy } from './access-policy';
-import { Authenticated, CurrentUser, RoutePolicy } from './decorators';
+import { Authenticated, CurrentUser } from './decorators';
 import { PrincipalDto } from './dto/principal.dto';
 import type { Principal } from './principal';
+import { RoutePolicyResolver } from './route-policy.resolver';
 
 @ApiTags('auth')
 @Controller('auth')
 export class AuthController {
-  /** The policy `me` declares, read from its decorator (one source for the guard and the fast path). */
-  private readonly mePolicy: AccessPolicy;
   /** The serialised answer per verified principal (cached principals are shared and never change). */
   private readonly bodies = new WeakMap<Principal, string>();
 
   constructor(
     private readonly decider: AccessDecider,
-    reflector: Reflector,
-  ) {
-    this.mePolicy = reflector.get(RoutePolicy, AuthController.prototype.me);
-  }
+    private readonly routes: RoutePolicyResolver,
+  ) {}
 
   @Get('me')
   @Authenticated()
@@ -33,7 +28,10 @@ export class AuthController {
 
   /** Fast path (see HotRoutes): answers now when the token is proven and allowed; false leaves it to the guard and me(). */
   meNow(req: FastifyRequest, reply: FastifyReply): boolean {
-    const decision = this.decider.allowedNow({ authorization: req.headers.authorization }, this.mePolicy);
+    // What the guard applies to me(), from the same resolver: @Audience and roles included.
+    const route = this.routes.resolve(AuthController.prototype.me, AuthController);
+    if (route.kind !== 'policy' || route.breakGlass !== undefined) return false;
+    const decision = this.decider.allowedNow({ authorization: req.headers.authorization }, route.policy);
     if (!decision) return false;
     const principal = decision.principal!;
     let body = this.bodies.get(principal);

@@ -1,13 +1,11 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { ModuleRef, Reflector } from '@nestjs/core';
+import { ModuleRef } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { ProblemException } from '../common/problem';
 import { AccessDecider, type Decision } from './access-decider.service';
-import type { AccessPolicy } from './access-policy';
 import { setAuthContext } from './auth-context';
-import { BREAK_GLASS_AUTHENTICATOR, BreakGlassScope, RouteAudience, RoutePolicy, SelfAuthorizing, type BreakGlassAuthenticator } from './decorators';
-
-type Resolved = { policy: AccessPolicy; breakGlass?: string } | { self: true } | { undeclared: true };
+import { BREAK_GLASS_AUTHENTICATOR, type BreakGlassAuthenticator } from './decorators';
+import { RoutePolicyResolver } from './route-policy.resolver';
 
 const BASIC = /^Basic\s/i;
 
@@ -19,25 +17,24 @@ export function denialProblem(decision: Extract<Decision, { allow: false }>): Pr
 
 /**
  * The global guard: every HTTP route is authenticated and authorized here, by the policy its
- * decorators declare, through the shared AccessDecider. A route that declares nothing is refused
+ * decorators declare (read by the RoutePolicyResolver), through the shared AccessDecider. A route that declares nothing is refused
  * (and the app does not boot with one: see RouteInventory).
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly resolved = new WeakMap<object, Resolved>();
   private breakGlass?: BreakGlassAuthenticator | null;
 
   constructor(
-    private readonly reflector: Reflector,
+    private readonly routes: RoutePolicyResolver,
     private readonly decider: AccessDecider,
     private readonly moduleRef: ModuleRef,
   ) {}
 
   canActivate(ctx: ExecutionContext): boolean | Promise<boolean> {
     if (ctx.getType() !== 'http') return true;
-    const r = this.resolve(ctx);
-    if ('self' in r) return true;
-    if ('undeclared' in r) throw new ProblemException(403, 'insufficient_role', 'this route declares no access policy');
+    const r = this.routes.resolve(ctx.getHandler(), ctx.getClass());
+    if (r.kind === 'self') return true;
+    if (r.kind === 'undeclared') throw new ProblemException(403, 'insufficient_role', 'this route declares no access policy');
     if (r.policy.kind === 'public') return true;
     const req = ctx.switchToHttp().getRequest<FastifyRequest>();
     const route = req.routeOptions?.url ?? 'unknown';
@@ -56,25 +53,6 @@ export class AuthGuard implements CanActivate {
     if (!decision.allow) throw denialProblem(decision);
     setAuthContext(req, { principal: decision.principal!, token: decision.token! });
     return true;
-  }
-
-  private resolve(ctx: ExecutionContext): Resolved {
-    const handler = ctx.getHandler();
-    const cached = this.resolved.get(handler);
-    if (cached) return cached;
-    const targets = [handler, ctx.getClass()];
-    let r: Resolved;
-    if (this.reflector.getAllAndOverride(SelfAuthorizing, targets)) r = { self: true };
-    else {
-      const policy = this.reflector.getAllAndOverride(RoutePolicy, targets);
-      const audience = this.reflector.getAllAndOverride(RouteAudience, targets);
-      const breakGlass = this.reflector.getAllAndOverride(BreakGlassScope, targets);
-      if (!policy) r = { undeclared: true };
-      else if (audience && policy.kind === 'authenticated') r = { policy: { ...policy, audience }, breakGlass };
-      else r = { policy, breakGlass };
-    }
-    this.resolved.set(handler, r);
-    return r;
   }
 
   /** The break-glass provider, when a module registered one (looked up once, lazily). */

@@ -8,14 +8,15 @@ import { AuthController } from './auth.controller';
 import { AuthGuard } from './auth.guard';
 import { ExtAuthzController } from './ext-authz.controller';
 import { RouteInventory } from './route-inventory';
+import { RoutePolicyResolver } from './route-policy.resolver';
 import { TokenVerifier } from './token-verifier.service';
 
 @Module({
   imports: [DiscoveryModule],
   controllers: [AuthController, ExtAuthzController],
   // WsTicketService is here because a ticket is a credential: /api/auth checks one, the agent upgrade redeems it.
-  providers: [TokenVerifier, AccessDecider, RouteInventory, WsTicketService, { provide: APP_GUARD, useClass: AuthGuard }],
-  exports: [TokenVerifier, AccessDecider, RouteInventory, WsTicketService],
+  providers: [TokenVerifier, AccessDecider, RoutePolicyResolver, RouteInventory, WsTicketService, { provide: APP_GUARD, useClass: AuthGuard }],
+  exports: [TokenVerifier, AccessDecider, RoutePolicyResolver, RouteInventory, WsTicketService],
 })
 export class AuthModule implements OnModuleInit {
   constructor(

@@ -11,7 +11,8 @@ type Answer = (req: FastifyRequest, reply: FastifyReply) => boolean;
  *
  * A request to one of them whose token is already verified (and still fresh in the verifier's
  * cache) and allowed by the route's policy is answered from a Fastify `onRequest` hook — by the
- * same AccessDecider, the same policy object and the same answer code as the Nest route, without
+ * same AccessDecider, the same policy (from the RoutePolicyResolver the guard reads: roles, @Audience)
+ * and the same answer code as the Nest route, without
  * Nest's per-request pipeline (guards, pipes, the logging middleware's AsyncLocalStorage,
  * promise hops). Anything else — a token not yet verified, any denial, a body to read — returns
  * false and goes through the Nest route unchanged, which decides (and logs) it exactly once.

@@ -55,3 +55,31 @@ export function identityClaim(principal: Principal, claim: string): string | und
   if (typeof v !== 'string' || v.length === 0 || v.length > 256 || hasControlChars(v)) return undefined;
   return v;
 }
+
+/** A user name that goes into a header as it is: printable ASCII, no separators a header could split on. */
+const HEADER_SAFE_USER = /^[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?$/;
+
+/**
+ * The user name a downstream gets verbatim in a header (X-Trino-User): the claim when it is
+ * header-safe printable ASCII, else undefined (the caller answers 403). Never a transformed look-alike,
+ * so two different users can never be given the same name. Every door that names a Trino user uses it.
+ */
+export function headerSafeUser(principal: Principal, claim: string): string | undefined {
+  const user = identityClaim(principal, claim);
+  return user !== undefined && HEADER_SAFE_USER.test(user) ? user : undefined;
+}
+
+/**
+ * An identity claim as a header value, escaped injectively: printable ASCII without `%` is sent as it
+ * is; anything else (a `%`, non-ASCII) is percent-encoded whole as UTF-8 (encodeURIComponent), so the
+ * two forms never meet (only the escaped one contains `%`) and a receiver decodes a value containing
+ * `%` with decodeURIComponent. Undefined for a string that is not well-formed UTF-16 (no UTF-8 form).
+ */
+export function escapedHeaderValue(value: string): string | undefined {
+  if (/^[\x20-\x7e]*$/.test(value) && !value.includes('%')) return value;
+  try {
+    return encodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,15 +1,19 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { PATH_METADATA, METHOD_METADATA } from '@nestjs/common/constants';
-import { RequestMethod } from '@nestjs/common';
-import { RoutePolicy, SelfAuthorizing } from './decorators';
+import { RequestMethod, type Type } from '@nestjs/common';
+import { RoutePolicyResolver } from './route-policy.resolver';
 
 export interface RouteEntry {
   controller: string;
   handler: string;
   method: string;
   path: string;
+  /** The rule of the route's policy (`self:<table>` for an ext-authz endpoint); undefined when it declares none. */
   policy: string | undefined;
+  /** Roles of which the caller needs one, and an audience the token must carry (from @Audience), as the guard applies them. */
+  roles?: readonly string[];
+  audience?: string;
 }
 
 /**
@@ -22,6 +26,7 @@ export class RouteInventory implements OnApplicationBootstrap {
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly reflector: Reflector,
+    private readonly policies: RoutePolicyResolver,
   ) {}
 
   routes(): RouteEntry[] {
@@ -36,14 +41,16 @@ export class RouteInventory implements OnApplicationBootstrap {
         const path = this.reflector.get<string | string[]>(PATH_METADATA, fn);
         if (path === undefined) continue;
         const method = RequestMethod[this.reflector.get<number>(METHOD_METADATA, fn) ?? 0];
-        const self = this.reflector.getAllAndOverride(SelfAuthorizing, [fn, instance.constructor]);
-        const policy = this.reflector.getAllAndOverride(RoutePolicy, [fn, instance.constructor]);
+        const route = this.policies.resolve(fn, instance.constructor as Type);
+        const policy = route.kind === 'policy' ? route.policy : undefined;
         out.push({
           controller: instance.constructor.name,
           handler: name,
           method,
           path: `/${[base, path].flat().join('/')}`.replace(/\/+/g, '/').replace(/(.)\/$/, '$1'),
-          policy: self ? `self:${self}` : policy?.rule,
+          policy: route.kind === 'self' ? `self:${route.table}` : policy?.rule,
+          ...(policy?.kind === 'authenticated' && policy.anyRole?.length ? { roles: policy.anyRole } : {}),
+          ...(policy?.kind === 'authenticated' && policy.audience ? { audience: policy.audience } : {}),
         });
       }
     }

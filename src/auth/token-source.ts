@@ -10,7 +10,7 @@ export interface TokenSources {
   bodyToken?: unknown;
   /**
    * A `?ticket=` of the agent WebSocket upgrade, as a gateway check sees it: only /api/auth (see
-   * presentedWsTicket). The decider checks it without consuming it; the upgrade itself redeems it.
+   * originalUriCredentials). The decider checks it without consuming it; the upgrade itself redeems it.
    */
   wsTicket?: PresentedWsTicket;
 }
@@ -65,39 +65,41 @@ export function queryValues(url: string | undefined, name: string): string[] {
   return new URLSearchParams(url.slice(q + 1)).getAll(name);
 }
 
+/** The credentials the original request of a gateway check carries in its URI (see originalUriCredentials). */
+export interface OriginalUriCredentials {
+  /** `access-token` query values. */
+  accessTokens: string[];
+  wsTicket?: PresentedWsTicket;
+}
+
 /**
- * The ws-ticket a gateway check is shown: the `ticket` query value of the original request when that
- * request is the WebSocket upgrade of /api/agents/:id/react — method GET, and every original path
- * given (the /api/auth suffix, X-Original-URI, X-Forwarded-Uri) is that path of one agent, exactly as
- * written (no normalisation: a ticket opens that one path and nothing else). Undefined when no ticket
- * is shown, or when it is shown with any other method or path: it then authorises nothing, and the
- * request is decided on its other credentials (none: 401 token_missing).
+ * What the original URIs of a gateway check (/api/auth) present as credentials: `access-token` and
+ * `ticket` query values count only when the original request is the WebSocket upgrade of
+ * /api/agents/:id/react — method GET, and every original URI given (the /api/auth suffix as Envoy
+ * appends it, and the one header the configured gateway sets) is that path of one agent, exactly as
+ * written (no normalisation: a credential in a URL opens that one path and nothing else). On any
+ * other method or path, a REST route included, nothing in the URI counts, and the request is decided
+ * on its other credentials (none: 401 token_missing).
  *
- * `uris` are path-and-query strings; empty paths (the bare /api/auth) name no path. `method` is the
- * original method (X-Original-Method, else the check's own method, as Envoy keeps it). The parameter
- * is matched by its literal name `ticket`, as a proxy matches it (nginx's $arg_ticket), never a
- * percent-encoded spelling: a proxy cannot be made to route a ticket the check saw elsewhere than
+ * `uris` are path-and-query strings. `method` is the original method as the gateway gives it. The
+ * ticket is matched by its literal name `ticket`, as a proxy matches it (nginx's $arg_ticket), never
+ * a percent-encoded spelling: a proxy cannot be made to route a ticket the check saw elsewhere than
  * to the BFF that redeems it.
  */
-export function presentedWsTicket(uris: Array<string | undefined>, method: string | undefined): PresentedWsTicket | undefined {
+export function originalUriCredentials(uris: readonly string[], method: string): OriginalUriCredentials {
+  if (uris.length === 0 || method.toUpperCase() !== 'GET') return { accessTokens: [] };
   let agentId: string | undefined;
-  const values: string[] = [];
-  let ambiguous = false;
   for (const uri of uris) {
-    if (!uri) continue;
-    const path = uri.split('?')[0];
-    if (path !== '' && path !== '/') {
-      const m = AGENT_UPGRADE_PATH.exec(path);
-      if (!m || (agentId !== undefined && agentId !== m[1])) return undefined;
-      agentId = m[1];
-    }
-    const here = literalQueryValues(uri, 'ticket');
-    if (here.length > 1) ambiguous = true;
-    values.push(...here);
+    const m = AGENT_UPGRADE_PATH.exec(uri.split('?')[0]);
+    if (!m || (agentId !== undefined && agentId !== m[1])) return { accessTokens: [] };
+    agentId = m[1];
   }
-  if (values.length === 0 || agentId === undefined || (method ?? 'GET').toUpperCase() !== 'GET') return undefined;
-  if (values.some((v) => v !== values[0])) ambiguous = true;
-  return { agentId, ticket: values[0], ambiguous };
+  const accessTokens = uris.flatMap((u) => queryValues(u, 'access-token'));
+  const tickets = uris.map((u) => literalQueryValues(u, 'ticket'));
+  const values = tickets.flat();
+  if (values.length === 0) return { accessTokens };
+  const ambiguous = tickets.some((here) => here.length > 1) || values.some((v) => v !== values[0]);
+  return { accessTokens, wsTicket: { agentId: agentId!, ticket: values[0], ambiguous } };
 }
 
 /** Values of a query parameter whose name is written literally (not percent-encoded); values are decoded. */

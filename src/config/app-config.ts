@@ -29,6 +29,11 @@ export interface AppConfig {
     audiences: string[];
     issuers: IssuerConfig[];
     clockSkewS: number;
+    /**
+     * The one header /api/auth takes the original URI from (lowercase), as the configured gateway sets
+     * it (nginx auth_request: X-Original-URI from $request_uri); undefined (`none`): the path suffix only (Envoy).
+     */
+    originalUriHeader?: string;
   };
   valkeyUrl?: string;
   tokenExchange: { cacheTtlS: number; timeoutMs: number };

@@ -113,6 +113,10 @@ export class EnvSchema {
   @Max(300)
   AUTH_CLOCK_SKEW_S?: number;
 
+  @IsOptional()
+  @Matches(/^([A-Za-z0-9][A-Za-z0-9-]{0,63}|none)$/, { message: 'AUTH_ORIGINAL_URI_HEADER must be a header name (letters, digits and dashes) or none' })
+  AUTH_ORIGINAL_URI_HEADER?: string;
+
   // --- cache / token exchange ---
   @IsOptional()
   @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] })

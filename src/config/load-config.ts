@@ -20,6 +20,18 @@ export class ConfigError extends Error {
   }
 }
 
+/** Headers a gateway never sets to the original URI: naming one as AUTH_ORIGINAL_URI_HEADER is a configuration error. */
+const NOT_AN_ORIGINAL_URI_HEADER: ReadonlySet<string> = new Set([
+  'authorization',
+  'cookie',
+  'host',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'connection',
+  'upgrade',
+]);
+
 const list = (v: string | undefined): string[] =>
   (v ?? '')
     .split(',')
@@ -146,6 +158,10 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
   if (audiences.includes('account')) {
     problems.push({ key: 'AUTH_AUDIENCE', rule: "must not contain 'account' (Keycloak puts it in every user token)" });
   }
+  const originalUriHeader = s.AUTH_ORIGINAL_URI_HEADER === 'none' ? undefined : (s.AUTH_ORIGINAL_URI_HEADER ?? 'x-original-uri').toLowerCase();
+  if (originalUriHeader !== undefined && NOT_AN_ORIGINAL_URI_HEADER.has(originalUriHeader)) {
+    problems.push({ key: 'AUTH_ORIGINAL_URI_HEADER', rule: 'must name the header the gateway sets to the original URI, not a credential or transport header' });
+  }
   if (s.TRINO_AUTH === 'exchange' && !s.KEYCLOAK_URL && !sandbox) {
     problems.push({ key: 'TRINO_AUTH', rule: 'exchange needs KEYCLOAK_URL' });
   }
@@ -209,7 +225,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
     clientId: s.BFF_CLIENT_ID ?? 'platform-bff',
     clientSecret: s.BFF_CLIENT_SECRET ?? '',
     workspaceId: s.WORKSPACE_ID ?? 'default',
-    auth: { audiences, issuers, clockSkewS: s.AUTH_CLOCK_SKEW_S ?? 30 },
+    auth: { audiences, issuers, clockSkewS: s.AUTH_CLOCK_SKEW_S ?? 30, originalUriHeader },
     valkeyUrl: s.VALKEY_URL,
     tokenExchange: { cacheTtlS: s.TOKEN_EXCHANGE_CACHE_TTL ?? 180, timeoutMs: s.TOKEN_EXCHANGE_TIMEOUT_MS ?? 3000 },
     trino: {

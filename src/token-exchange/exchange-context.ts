@@ -8,23 +8,35 @@ export type ExchangeAudienceSpec = string | ((config: AppConfig) => string);
 export const ExchangeAudience = Reflector.createDecorator<ExchangeAudienceSpec>();
 
 /**
- * Where the interceptor leaves the exchanged token for the handler: under a symbol, not
- * enumerable, so it is never serialised or logged with the request.
+ * Where the interceptor leaves the exchange for the handler: under a symbol, not enumerable, so it
+ * is never serialised or logged with the request.
  */
 const EXCHANGED_TOKEN = Symbol('bff.exchangedToken');
 
-export interface ExchangedTokenContext {
+/**
+ * The caller's token exchanged for one downstream audience, exchanged only when first asked for:
+ * by the upstream client, as it sends — after the request was validated and allowed, so a request
+ * that will be refused never costs a call to the identity provider. At most one exchange per request.
+ */
+export interface LazyExchangedToken {
   /** Short audience name, e.g. trino-gw. */
-  audience: string;
-  token: string;
+  readonly audience: string;
+  /** The exchanged token (a 403 token_exchange_denied or 503 identity_provider_unavailable problem when refused). Never log it. */
+  get(): Promise<string>;
 }
 
-type Carrier = { [EXCHANGED_TOKEN]?: ExchangedTokenContext };
-
-export function setExchangedToken(req: object, ctx: ExchangedTokenContext): void {
-  Object.defineProperty(req, EXCHANGED_TOKEN, { value: ctx, enumerable: false, configurable: true });
+/** A LazyExchangedToken that calls `exchange` once, on the first get(). */
+export function lazyExchangedToken(audience: string, exchange: () => Promise<string>): LazyExchangedToken {
+  let pending: Promise<string> | undefined;
+  return { audience, get: () => (pending ??= exchange()) };
 }
 
-export function getExchangedToken(req: object): ExchangedTokenContext | undefined {
+type Carrier = { [EXCHANGED_TOKEN]?: LazyExchangedToken };
+
+export function setExchangedToken(req: object, token: LazyExchangedToken): void {
+  Object.defineProperty(req, EXCHANGED_TOKEN, { value: token, enumerable: false, configurable: true });
+}
+
+export function getExchangedToken(req: object): LazyExchangedToken | undefined {
   return (req as Carrier)[EXCHANGED_TOKEN];
 }

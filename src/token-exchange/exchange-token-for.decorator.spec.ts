@@ -1,4 +1,4 @@
-import { Controller, Get, type CanActivate, type ExecutionContext, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Param, ParseIntPipe, type CanActivate, type ExecutionContext, type INestApplication } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
@@ -6,6 +6,7 @@ import { setAuthContext } from '../auth/auth-context';
 import type { Principal } from '../auth/principal';
 import { ProblemException } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import type { LazyExchangedToken } from './exchange-context';
 import { ExchangedToken, ExchangeTokenFor } from './exchange-token-for.decorator';
 import { ExchangeTokenInterceptor } from './exchange-token.interceptor';
 import { TokenExchangeService } from './token-exchange.service';
@@ -25,14 +26,26 @@ class FakeAuthGuard implements CanActivate {
 class MethodLevelController {
   @Get('method')
   @ExchangeTokenFor('ml-agent')
-  method(@ExchangedToken() token: string) {
-    return { token };
+  async method(@ExchangedToken() token: LazyExchangedToken) {
+    return { token: await token.get(), again: await token.get() };
   }
 
   @Get('anonymous')
   @ExchangeTokenFor('ml-agent')
-  anonymous(@ExchangedToken() token: string) {
-    return { token };
+  async anonymous(@ExchangedToken() token: LazyExchangedToken) {
+    return { token: await token.get() };
+  }
+
+  @Get('validated/:n')
+  @ExchangeTokenFor('ml-agent')
+  async validated(@ExchangedToken() token: LazyExchangedToken, @Param('n', ParseIntPipe) n: number) {
+    return { n, token: await token.get() };
+  }
+
+  @Get('unused')
+  @ExchangeTokenFor('ml-agent')
+  unused(@ExchangedToken() token: LazyExchangedToken) {
+    return { audience: token.audience };
   }
 
   @Get('plain')
@@ -45,8 +58,8 @@ class MethodLevelController {
 @ExchangeTokenFor((config) => config.trinoGateway.audience)
 class ClassLevelController {
   @Get()
-  get(@ExchangedToken() token: string) {
-    return { token };
+  async get(@ExchangedToken() token: LazyExchangedToken) {
+    return { token: await token.get() };
   }
 }
 
@@ -89,9 +102,17 @@ describe('@ExchangeTokenFor / @ExchangedToken', () => {
     return { status: res.statusCode, body: res.json() as Record<string, unknown> };
   };
 
-  it('gives the handler the token exchanged for the method-level audience, from the verified caller', async () => {
-    expect(await get('/method')).toEqual({ status: 200, body: { token: 'exchanged-for-ml-agent' } });
+  it('gives the handler the token exchanged for the method-level audience, from the verified caller, exchanged once', async () => {
+    expect(await get('/method')).toEqual({ status: 200, body: { token: 'exchanged-for-ml-agent', again: 'exchanged-for-ml-agent' } });
     expect(calls).toEqual([['ml-agent', 'subject-token', principal]]);
+  });
+
+  it('exchanges only when asked: a request the pipes refuse, or a handler that never asks, costs no exchange', async () => {
+    expect((await get('/validated/not-a-number')).status).toBe(400);
+    expect(await get('/unused')).toEqual({ status: 200, body: { audience: 'ml-agent' } });
+    expect(calls).toEqual([]);
+    expect(await get('/validated/7')).toEqual({ status: 200, body: { n: 7, token: 'exchanged-for-ml-agent' } });
+    expect(calls).toHaveLength(1);
   });
 
   it('resolves a class-level audience from the config', async () => {
@@ -104,7 +125,7 @@ describe('@ExchangeTokenFor / @ExchangedToken', () => {
     expect(calls).toEqual([]);
   });
 
-  it('the handler never runs when the exchange fails: the problem is the answer', async () => {
+  it('when the exchange fails, its problem is the answer', async () => {
     fail = new ProblemException(403, 'token_exchange_denied', 'refused');
     const res = await get('/method');
     expect(res.status).toBe(403);

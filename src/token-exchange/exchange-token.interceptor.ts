@@ -3,18 +3,21 @@ import { Reflector } from '@nestjs/core';
 import type { Observable } from 'rxjs';
 import { getAuthContext } from '../auth/auth-context';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { ExchangeAudience, getExchangedToken, setExchangedToken } from './exchange-context';
+import { ExchangeAudience, getExchangedToken, lazyExchangedToken, setExchangedToken } from './exchange-context';
 import { TokenExchangeService } from './token-exchange.service';
 
 /**
- * Runs after the global AuthGuard on routes marked @ExchangeTokenFor(aud): exchanges the verified
- * caller's token for that audience (cached) and leaves the result for @ExchangedToken(). Failures
- * are the service's problems (403 token_exchange_denied, 503 identity_provider_unavailable), so
- * the handler never runs without its downstream token.
+ * Runs after the global AuthGuard on routes marked @ExchangeTokenFor(aud): leaves for the handler
+ * (@ExchangedToken(), a gateway caller) the verified caller's token exchanged for that audience — a
+ * LazyExchangedToken, exchanged (cached) only when the upstream client asks for it as it sends.
+ * Nest runs interceptors before pipes, so an exchange made here would be paid by requests the
+ * validation pipe then refuses (400): this interceptor makes no call at all. Failures of the
+ * exchange are the service's problems (403 token_exchange_denied, 503 identity_provider_unavailable),
+ * answered before anything reaches the downstream.
  *
  * A request without a bearer caller (a break-glass request authenticated with HTTP Basic on a
- * route that allows it) is passed through without a token: @ExchangedToken() refuses to answer
- * for it, so such a handler must ask for its credentials explicitly.
+ * route that allows it) gets no exchanged token: @ExchangedToken() refuses to answer for it, so
+ * such a handler must ask for its credentials explicitly.
  */
 @Injectable()
 export class ExchangeTokenInterceptor implements NestInterceptor {
@@ -26,15 +29,17 @@ export class ExchangeTokenInterceptor implements NestInterceptor {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async intercept(ctx: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+  intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (ctx.getType() !== 'http') return next.handle();
     const audience = this.audienceOf(ctx);
     if (!audience) return next.handle();
     const req = ctx.switchToHttp().getRequest<object>();
     const auth = getAuthContext(req);
     if (auth && getExchangedToken(req)?.audience !== audience) {
-      const token = await this.exchange.exchangeFor(audience, auth.token, auth.principal);
-      setExchangedToken(req, { audience, token });
+      setExchangedToken(
+        req,
+        lazyExchangedToken(audience, () => this.exchange.exchangeFor(audience, auth.token, auth.principal)),
+      );
     }
     return next.handle();
   }

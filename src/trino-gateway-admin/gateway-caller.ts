@@ -15,7 +15,7 @@ export interface GatewayCaller {
 
 /**
  * The caller of a gateway admin route: a bearer caller with the token exchanged for the
- * gateway's audience (by @ExchangeTokenFor), or a break-glass user (then the BFF uses
+ * gateway's audience (by @ExchangeTokenFor; exchanged when the client sends, after validation), or a break-glass user (then the BFF uses
  * TRINO_GATEWAY_BASIC_AUTH). Anything else is a wiring error and fails closed.
  */
 export const CurrentGatewayCaller = createParamDecorator((_: unknown, ctx: ExecutionContext): GatewayCaller => {
@@ -28,7 +28,7 @@ export const CurrentGatewayCaller = createParamDecorator((_: unknown, ctx: Execu
   if (!auth || !exchanged) throw new Error('gateway admin route reached without an authenticated caller and an exchanged token');
   return {
     actor: { via: 'bearer', subject: auth.principal.subject, username: auth.principal.username },
-    credential: { kind: 'bearer', token: exchanged.token },
+    credential: { kind: 'bearer', token: exchanged },
     requestId,
   };
 });

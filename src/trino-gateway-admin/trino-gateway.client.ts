@@ -4,9 +4,14 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { GatewayBackendDto } from './dto/gateway-backend.dto';
 import type { RoutingRuleDto } from './dto/routing-rule.dto';
 import { fetchUpstream, type UpstreamAnswer } from '../common/upstream-fetch';
+import type { LazyExchangedToken } from '../token-exchange/exchange-context';
 
-/** How the BFF authenticates to the gateway: the caller's exchanged token, or (break-glass) TRINO_GATEWAY_BASIC_AUTH. */
-export type GatewayCredential = { kind: 'bearer'; token: string } | { kind: 'break-glass' };
+/**
+ * How the BFF authenticates to the gateway: the caller's token exchanged for the gateway (exchanged
+ * only here, as a request is sent: never for a request refused before it), or (break-glass)
+ * TRINO_GATEWAY_BASIC_AUTH.
+ */
+export type GatewayCredential = { kind: 'bearer'; token: LazyExchangedToken } | { kind: 'break-glass' };
 
 const UPSTREAM = 'Trino Gateway';
 
@@ -141,7 +146,7 @@ export class TrinoGatewayClient {
   private async send(cred: GatewayCredential, method: string, path: string, body?: { json?: unknown; text?: string }): Promise<UpstreamAnswer> {
     if (!this.baseUrl) throw problem.unavailable('upstream_unavailable', 'TRINO_GATEWAY_URL is not configured');
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (cred.kind === 'bearer') headers.authorization = `Bearer ${cred.token}`;
+    if (cred.kind === 'bearer') headers.authorization = `Bearer ${await cred.token.get()}`;
     else {
       if (!this.basicAuth) throw problem.unavailable('upstream_unavailable', 'TRINO_GATEWAY_BASIC_AUTH is not configured');
       headers.authorization = this.basicAuth;

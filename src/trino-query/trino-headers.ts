@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthContext } from '../auth/auth-context';
-import { identityClaim, type Principal } from '../auth/principal';
+import { headerSafeUser, type Principal } from '../auth/principal';
 import { problem } from '../common/problem';
 import type { TrinoCaller } from './trino.client';
 
@@ -12,16 +12,12 @@ const IDENTITY_HEADERS: ReadonlySet<string> = new Set([TRINO_USER, TRINO_ORIGINA
 const TRINO_PREFIX = 'x-trino-';
 /** Non-protocol response headers a Trino client may rely on. */
 const RESPONSE_HEADERS: ReadonlySet<string> = new Set(['content-type', 'retry-after', 'cache-control']);
-/** A Trino user name the BFF will put in a header: printable ASCII, no separators a header could split on. */
-const HEADER_SAFE_USER = /^[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?$/;
-
 /**
  * The Trino user a principal runs queries as: the TRINO_USER_CLAIM claim of the verified token
  * (preferred_username by default). Undefined when the token has no usable value for it.
  */
 export function trinoUserFor(principal: Principal, claim: string): string | undefined {
-  const user = identityClaim(principal, claim);
-  return user !== undefined && HEADER_SAFE_USER.test(user) ? user : undefined;
+  return headerSafeUser(principal, claim);
 }
 
 /** The Trino identity of a verified caller; a 403 when the token has no usable TRINO_USER_CLAIM claim. */

@@ -273,6 +273,36 @@ describe('docker/nginx/nginx.conf: what the agents upstream receives', () => {
     expect(seen.length).toBe(before);
   });
 
+  it('a ticket in a client-sent X-Forwarded-Uri opens nothing (401, the agents upstream never reached), and the real ticketed upgrade still works once', async () => {
+    const alice = await bff.token('alice');
+    const created = await httpRequest(`${bff.url}/api/agents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'forwarded-uri' }),
+    });
+    expect(created.status).toBe(201);
+    const id = (JSON.parse(created.body) as { id: string }).id;
+    const issued = await httpRequest(`${bff.url}/api/agents/${id}/ws-ticket`, { method: 'POST', headers: { authorization: `Bearer ${alice}` } });
+    expect(issued.status).toBe(201);
+    const ticket = (JSON.parse(issued.body) as { ticket: string }).ticket;
+    const forged = { 'x-forwarded-uri': `/api/agents/${id}/react?ticket=${ticket}` };
+    const before = seen.length;
+    // The issue's attack: no ticket in the URL nginx routes on, the ticket in a header the client wrote. Twice: never reusable.
+    for (let i = 0; i < 2; i++) {
+      expect((await httpRequest(`${nginx.url}/api/agents/${id}/react`, { headers: forged })).status).toBe(401);
+      const upgrade = await openAgentSocket(`${nginx.url.replace(/^http/, 'ws')}/api/agents/${id}/react`, { headers: forged });
+      expect(isRefused(upgrade) && upgrade.status).toBe(401);
+    }
+    expect(seen.length).toBe(before);
+    // The ticket was never consumed by the refusals, and a real ?ticket= upgrade goes to the BFF and streams.
+    const s = await openAgentSocket(`${nginx.url.replace(/^http/, 'ws')}/api/agents/${id}/react?ticket=${ticket}`);
+    if (isRefused(s)) throw new Error(`the ticketed upgrade was refused: ${s.status} ${s.body}`);
+    expect((await s.turn('ticket after the forged ones')).text).toBe(llmReplyFor('ticket after the forged ones'));
+    s.ws.close();
+    await s.closed;
+    expect(seen.length).toBe(before);
+  });
+
   it('everything else goes to the BFF itself (which authenticates it)', async () => {
     const before = seen.length;
     const me = await httpRequest(`${nginx.url}/auth/me`, { headers: { authorization: `Bearer ${await bff.token('admin')}` } });

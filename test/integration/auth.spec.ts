@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { decodePart, hs256, rs256Foreign, unsigned } from '../support/jwt';
+import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTestBff, type TestBff } from '../support/app';
 
 const HS_SECRET = 'x'.repeat(16) + 'legacy-agent-service-secret-0123456789';
@@ -192,6 +193,20 @@ describe('authentication and the ext-authz doors (sandbox issuer, real HTTP)', (
     it('401 without a token', async () => {
       await expectProblem(await get('/api/validate/v1/statement', {}, { method: 'POST' }), 401, 'token_missing');
     });
+
+    it('two different users never get the same x-trino-user: a literal %C3%A9 is itself, é (not a header-safe Trino user) is refused', async () => {
+      const literal = await bff.token('alice', { claims: { preferred_username: '%C3%A9' } });
+      const accented = await bff.token('alice', { claims: { preferred_username: 'é' } });
+      const a = await get('/api/validate/v1/statement', bearer(literal), { method: 'POST' });
+      expect(a.status).toBe(200);
+      expect(a.headers.get('x-trino-user')).toBe('%C3%A9');
+      // The same rule as POST /v1/statement: a user name that cannot be a header is a 403, never a look-alike.
+      for (let i = 0; i < 2; i++) {
+        const b = await get('/api/validate/v1/statement', bearer(accented), { method: 'POST' });
+        await expectProblem(b, 403, 'insufficient_role');
+        expect(b.headers.get('x-trino-user')).toBeNull();
+      }
+    });
   });
 
   describe('/api/auth (Envoy SecurityPolicy, nginx auth_request)', () => {
@@ -203,16 +218,43 @@ describe('authentication and the ext-authz doors (sandbox issuer, real HTTP)', (
       expect(res.headers.get('x-user-email')).toBe('alice@example.com');
     });
 
+    it('x-user-* are escaped injectively: a literal %C3%A9 and é never give the same header value', async () => {
+      const literal = await bff.token('alice', { claims: { preferred_username: '%C3%A9', email: '50%off@example.com' } });
+      const accented = await bff.token('alice', { claims: { preferred_username: 'é', email: 'é@example.com' } });
+      for (let i = 0; i < 2; i++) {
+        const a = await get('/api/auth/api/other', bearer(literal));
+        const b = await get('/api/auth/api/other', bearer(accented));
+        expect([a.status, b.status]).toEqual([200, 200]);
+        expect(a.headers.get('x-user-name')).toBe('%25C3%25A9');
+        expect(b.headers.get('x-user-name')).toBe('%C3%A9');
+        expect(a.headers.get('x-user-email')).toBe('50%25off%40example.com');
+        expect(b.headers.get('x-user-email')).toBe('%C3%A9%40example.com');
+        expect(decodeURIComponent(a.headers.get('x-user-name')!)).toBe('%C3%A9');
+        expect(decodeURIComponent(b.headers.get('x-user-name')!)).toBe('é');
+      }
+      // A plain value is sent as it is.
+      expect((await get('/api/auth/api/other', bearer(alice))).headers.get('x-user-email')).toBe('alice@example.com');
+    });
+
     it('applies the route policy: /api/agents/** needs REGULAR or ADMIN', async () => {
       await expectProblem(await get('/api/auth/api/agents', bearer(viewer)), 403, 'insufficient_role');
       expect((await get('/api/auth/api/agents', bearer(admin))).status).toBe(200);
       expect((await get('/api/auth/api/datasets', bearer(viewer))).status).toBe(200);
     });
 
-    it('takes the original path from X-Original-URI and X-Forwarded-Uri', async () => {
+    it('takes the original path from X-Original-URI (the default AUTH_ORIGINAL_URI_HEADER), never from X-Forwarded-Uri', async () => {
       await expectProblem(await get('/api/auth', { ...bearer(viewer), 'x-original-uri': '/api/agents/7/react' }), 403, 'insufficient_role');
-      await expectProblem(await get('/api/auth', { ...bearer(viewer), 'x-forwarded-uri': '/api/agents' }), 403, 'insufficient_role');
+      expect((await get('/api/auth', { ...bearer(viewer), 'x-forwarded-uri': '/api/agents' })).status).toBe(200);
       expect((await get('/api/auth', { ...bearer(viewer), 'x-original-uri': '/api/other' })).status).toBe(200);
+    });
+
+    it('an access-token in the original URI counts only on the WebSocket upgrade path, never on a REST path', async () => {
+      for (const uri of ['/api/agents?access-token=', '/api/agents/1?access-token=', '/api/other?access-token=', '/api/agents/1/react/x?access-token=']) {
+        await expectProblem(await get('/api/auth', { 'x-original-uri': uri + alice }), 401, 'token_missing');
+        await expectProblem(await get(`/api/auth${uri}${alice}`), 401, 'token_missing');
+      }
+      expect((await get(`/api/auth/api/agents/1/react?access-token=${alice}`)).status).toBe(200);
+      expect((await get('/api/auth', { 'x-original-uri': `/api/agents/1/react?access-token=${alice}` })).status).toBe(200);
     });
 
     it('every presented path must pass: a laxer suffix does not override X-Original-URI', async () => {
@@ -306,6 +348,19 @@ describe('authentication and the ext-authz doors (sandbox issuer, real HTTP)', (
         expect((await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}` })).status).toBe(200);
       });
 
+      it('a ticket in a client-sent X-Forwarded-Uri authorizes nothing (the issue’s attack): 401, and the ticket still works', async () => {
+        const id = await agentOf(alice);
+        const ticket = await ticketOf(alice, id);
+        const forged = { 'x-forwarded-uri': `/api/agents/${id}/react?ticket=${ticket}` };
+        for (let i = 0; i < 2; i++) {
+          await expectProblem(await get('/api/auth', forged), 401, 'token_missing');
+          // As nginx sends it: the real URI (no ticket) in X-Original-URI, the client's header beside it.
+          await expectProblem(await get('/api/auth', { ...forged, 'x-original-uri': `/api/agents/${id}/react`, 'x-original-method': 'GET' }), 401, 'token_missing');
+          await expectProblem(await get(`/api/auth/api/agents/${id}/react`, forged), 401, 'token_missing');
+        }
+        expect((await get('/api/auth', { 'x-original-uri': `/api/agents/${id}/react?ticket=${ticket}` })).status).toBe(200);
+      });
+
       it('400 ambiguous_token for a ticket with another credential, or two tickets', async () => {
         const id = await agentOf(alice);
         const ticket = await ticketOf(alice, id);
@@ -321,5 +376,48 @@ describe('authentication and the ext-authz doors (sandbox issuer, real HTTP)', (
     const res = await get('/no/such/route', { ...bearer(alice), 'x-request-id': 'trace-123' });
     expect(res.headers.get('x-request-id')).toBe('trace-123');
     await expectProblem(res, 404, 'not_found');
+  });
+});
+
+describe('/api/auth takes the original URI only from the header the configured gateway sets (AUTH_ORIGINAL_URI_HEADER)', () => {
+  let sandbox: Sandbox;
+  let forwarded: TestBff;
+  let suffixOnly: TestBff;
+
+  beforeAll(async () => {
+    sandbox = await startSandbox();
+    forwarded = await startTestBff({ AUTH_ORIGINAL_URI_HEADER: 'X-Forwarded-Uri' }, { sandbox });
+    suffixOnly = await startTestBff({ AUTH_ORIGINAL_URI_HEADER: 'none' }, { sandbox });
+  });
+  afterAll(async () => {
+    await forwarded?.close();
+    await suffixOnly?.close();
+    await sandbox?.close();
+  });
+
+  const check = (bff: TestBff, path: string, headers: Record<string, string>) => fetch(bff.url + path, { headers });
+
+  it('X-Forwarded-Uri configured (a gateway that sets it, e.g. Traefik forwardAuth): it decides, X-Original-URI is ignored', async () => {
+    const viewer = `Bearer ${await forwarded.token('viewer')}`;
+    expect((await check(forwarded, '/api/auth', { authorization: viewer, 'x-forwarded-uri': '/api/agents' })).status).toBe(403);
+    expect((await check(forwarded, '/api/auth', { authorization: viewer, 'x-original-uri': '/api/agents' })).status).toBe(200);
+    const alice = await forwarded.token('alice');
+    expect((await check(forwarded, '/api/auth', { 'x-forwarded-uri': `/api/agents/1/react?access-token=${alice}` })).status).toBe(200);
+    expect((await check(forwarded, '/api/auth', { 'x-original-uri': `/api/agents/1/react?access-token=${alice}` })).status).toBe(401);
+  });
+
+  it('none (Envoy): only the path suffix names the original URI; every header is ignored', async () => {
+    const viewer = `Bearer ${await suffixOnly.token('viewer')}`;
+    expect((await check(suffixOnly, '/api/auth/api/agents', { authorization: viewer })).status).toBe(403);
+    for (const h of ['x-original-uri', 'x-forwarded-uri']) {
+      expect((await check(suffixOnly, '/api/auth/api/other', { authorization: viewer, [h]: '/api/agents' })).status).toBe(200);
+    }
+    const alice = await suffixOnly.token('alice');
+    expect((await check(suffixOnly, `/api/auth/api/agents/1/react?access-token=${alice}`, {})).status).toBe(200);
+    expect((await check(suffixOnly, '/api/auth/api/agents/1/react', { 'x-original-uri': `/api/agents/1/react?access-token=${alice}` })).status).toBe(401);
+    // Envoy keeps the client's method on the check: a client-sent X-Original-Method is not believed.
+    expect(
+      (await fetch(`${suffixOnly.url}/api/auth/api/agents/1/react?access-token=${alice}`, { method: 'POST', headers: { 'x-original-method': 'GET' } })).status,
+    ).toBe(401);
   });
 });

@@ -231,14 +231,30 @@ describe('ML-Agent routes', () => {
     ['a path as workflow', { ...WORKFLOW, workflow: '../admin' }, 'workflow'],
     ['parameters as a list', { ...WORKFLOW, parameters: [1, 2] }, 'parameters'],
     ['an email in parameters', { ...WORKFLOW, parameters: { Email: 'mallory@evil.example' } }, 'parameters'],
+    ['an email nested in parameters', { ...WORKFLOW, parameters: { options: { email: 'mallory@evil.example' } } }, 'parameters'],
+    ['a user in an array in parameters', { ...WORKFLOW, parameters: { runs: [{ sampleRows: 1 }, { user: 'admin' }] } }, 'parameters'],
     ['an unknown field', { ...WORKFLOW, user: 'admin' }, 'user'],
   ];
 
-  it.each(BAD_BODIES)('POST run-workflow with %s: 400 validation_failed naming the field, nothing forwarded', async (_what, json, field) => {
-    const res = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: alice, json });
+  it.each(BAD_BODIES)('POST run-workflow with %s: 400 validation_failed naming the field, nothing exchanged or forwarded', async (_what, json, field) => {
+    // A token never seen before (its own jti): no exchange of it can be cached, so the count would see one.
+    const fresh = await bff.token('alice');
+    rawTokens.push(fresh);
+    const before = exchanges(aliceUser().sub);
+    const res = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: fresh, json });
     expect(res.status).toBe(400);
     expect(res.body.reason).toBe('validation_failed');
     expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+    expect(agent.requests).toHaveLength(0);
+    expect(exchanges(aliceUser().sub)).toBe(before);
+  });
+
+  it('an identity-looking key deep in parameters is refused with its path in the message', async () => {
+    const json = { ...WORKFLOW, parameters: { a: { b: [{ c: 1 }, { submittedBy: 'mallory@evil.example' }] } } };
+    const res = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: alice, json });
+    expect(res.status).toBe(400);
+    expect(res.body.reason).toBe('validation_failed');
+    expect(res.body.detail).toContain('parameters.a.b[1].submittedBy');
     expect(agent.requests).toHaveLength(0);
   });
 

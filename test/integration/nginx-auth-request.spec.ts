@@ -224,6 +224,22 @@ describe('nginx auth_request → /api/auth: ?ticket= WebSocket upgrades (real ng
     s.ws.close();
   });
 
+  it('a ticket in a client-sent X-Forwarded-Uri authorises nothing: the ticketless upgrade and REST calls are 401, the ticket still opens its upgrade', async () => {
+    const id = await createAgent('forwarded-uri');
+    const ticket = await ticketFor(id);
+    const forged = { 'x-forwarded-uri': `/api/agents/${id}/react?ticket=${ticket}` };
+    const before = upstreamCalls.length;
+    // This nginx sets X-Original-URI but does not clear X-Forwarded-Uri: the BFF alone must not believe it.
+    for (let i = 0; i < 2; i++) {
+      refusedByAuthRequest(await openAgentSocket(`${nginx.url.replace(/^http/, 'ws')}/api/agents/${id}/react`, { headers: forged }));
+      expect((await httpRequest(`${nginx.url}/api/agents/${id}`, { headers: forged })).status).toBe(401);
+    }
+    expect(upstreamCalls.length).toBe(before);
+    const s = opened(await openAgentSocket(react(id, ticket)));
+    expect(await answer(s, 'after the forged ones')).toBe(llmReplyFor('after the forged ones'));
+    s.ws.close();
+  });
+
   it('a ticket authorises no REST route through nginx (the upstream is never called), only its upgrade', async () => {
     const id = await createAgent('rest');
     const ticket = await ticketFor(id);

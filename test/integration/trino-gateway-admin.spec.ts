@@ -252,6 +252,43 @@ describe('Trino Gateway admin routes', () => {
     expect(audit).toHaveLength(0);
   });
 
+  describe('validate, then spend: a request that will be refused costs no token exchange', () => {
+    /** Token-endpoint calls of every grant at the sandbox issuer. */
+    const tokenEndpointCalls = () => Object.values(bff.sandbox.issuer.stats.grants).reduce((a, b) => a + b, 0);
+    /** A token never seen before, so no exchange of it can be cached. */
+    const freshAdmin = async () => {
+      const token = await bff.token('admin', { claims: { jti: `fresh-${Math.random().toString(36).slice(2)}` } });
+      userTokens.push(token);
+      return token;
+    };
+
+    it.each([
+      ['add: invalid body', 'POST', '/trino/gateway/backend/modify/add', { name: 'bad name', proxyTo: 'http://h:1' }],
+      ['add: no body', 'POST', '/trino/gateway/backend/modify/add', undefined],
+      ['update: invalid body', 'POST', '/trino/gateway/backend/modify/update', { name: 'ok', proxyTo: 'http://h:1', active: 'yes' }],
+      ['delete: invalid body', 'POST', '/trino/gateway/backend/modify/delete', { name: 42 }],
+      ['activate: invalid cluster name', 'POST', `/trino/gateway/backend/activate/${encodeURIComponent('a b')}`, undefined],
+      ['deactivate: invalid cluster name', 'POST', `/trino/gateway/backend/deactivate/${encodeURIComponent('../x')}`, undefined],
+      ['routing rule: invalid body', 'POST', '/trino/webapp/updateRoutingRules', { name: 'airflow' }],
+    ])('%s: 400 validation_failed and zero token-endpoint calls', async (_what, method, path, json) => {
+      const token = await freshAdmin();
+      gw.clearRequests();
+      const before = tokenEndpointCalls();
+      const res = await call(method, path, { token, json });
+      expect(res.status).toBe(400);
+      expect(res.body.reason).toBe('validation_failed');
+      expect(tokenEndpointCalls() - before).toBe(0);
+      expect(gw.requests).toHaveLength(0);
+    });
+
+    it('a valid request with a fresh token exchanges it exactly once (the count above sees exchanges)', async () => {
+      const token = await freshAdmin();
+      const before = tokenEndpointCalls();
+      expect((await call('POST', '/trino/gateway/backend/activate/trino-etl-1', { token })).status).toBe(200);
+      expect(tokenEndpointCalls() - before).toBe(1);
+    });
+  });
+
   it('400 for a cluster name that is not one, nothing forwarded', async () => {
     gw.clearRequests();
     const res = await call('POST', `/trino/gateway/backend/activate/${encodeURIComponent('../../webapp/x')}`, { token: admin });

@@ -52,6 +52,15 @@ describe('configuration', () => {
     expect(problems({ ...BASE, AUTH_AUDIENCE: 'platform-bff,account' }).problems).toEqual([expect.objectContaining({ key: 'AUTH_AUDIENCE' })]);
   });
 
+  it('AUTH_ORIGINAL_URI_HEADER: X-Original-URI by default (nginx), another header name, or none (Envoy: the path suffix only)', () => {
+    expect(loadConfig(BASE).auth.originalUriHeader).toBe('x-original-uri');
+    expect(loadConfig({ ...BASE, AUTH_ORIGINAL_URI_HEADER: 'X-Forwarded-Uri' }).auth.originalUriHeader).toBe('x-forwarded-uri');
+    expect(loadConfig({ ...BASE, AUTH_ORIGINAL_URI_HEADER: 'none' }).auth.originalUriHeader).toBeUndefined();
+    for (const bad of ['x original uri', 'x-uri:', 'Authorization', 'cookie', 'host']) {
+      expect([bad, problems({ ...BASE, AUTH_ORIGINAL_URI_HEADER: bad }).problems.map((p) => p.key)]).toEqual([bad, ['AUTH_ORIGINAL_URI_HEADER']]);
+    }
+  });
+
   it('needs AGENT_MODELS once an LLM provider is configured (no guessed model names)', () => {
     expect(problems({ ...BASE, LLM_BASE_URL: 'http://litellm:4000/v1' }).problems).toEqual([expect.objectContaining({ key: 'AGENT_MODELS' })]);
     expect(loadConfig({ ...BASE, LLM_BASE_URL: 'http://litellm:4000/v1', AGENT_MODELS: 'gpt-4o-mini' }).llm.models).toEqual(['gpt-4o-mini']);

@@ -69,6 +69,30 @@ describe('RunWorkflowRequestDto', () => {
     expect(await errorsOf(RunWorkflowRequestDto, { ...valid, parameters: { emailColumn: 'contact' } })).toEqual({});
   });
 
+  it.each([
+    ['nested one level', { options: { email: 'mallory@evil.example' } }, 'parameters.options.email'],
+    ['nested deep', { a: { b: { c: { submittedBy: 'mallory' } } } }, 'parameters.a.b.c.submittedBy'],
+    ['in an array', { runs: [{ sampleRows: 1 }, { user: 'admin' }] }, 'parameters.runs[1].user'],
+    ['in nested arrays', { grid: [[{ Username: 'admin' }]] }, 'parameters.grid[0][0].Username'],
+    ['a user at the top level', { USER: 'admin' }, 'parameters.USER'],
+    ['user_id', { meta: { user_id: 'u-1' } }, 'parameters.meta.user_id'],
+  ])('refuses identity-looking keys at any depth (%s), naming the path', async (_what, parameters, path) => {
+    const errors = await errorsOf(RunWorkflowRequestDto, { ...valid, parameters });
+    expect(Object.keys(errors)).toEqual(['parameters']);
+    expect(errors.parameters.join(' ')).toContain(path);
+  });
+
+  it('accepts parameters whose keys only contain such words, and identity-looking values', async () => {
+    const parameters = { emailColumn: 'contact', users_table: 'u', nested: [{ userCount: 3, note: 'email me' }], deep: { a: { b: 'user' } } };
+    expect(await errorsOf(RunWorkflowRequestDto, { ...valid, parameters })).toEqual({});
+  });
+
+  it('walks nested parameters with an explicit stack, not recursion (1,000 levels deep)', async () => {
+    let deep: Record<string, unknown> = { email: 'x' };
+    for (let i = 0; i < 1_000; i++) deep = { n: deep };
+    expect(Object.keys(await errorsOf(RunWorkflowRequestDto, { ...valid, parameters: deep }))).toEqual(['parameters']);
+  });
+
   it('refuses bad identifiers and workflow names, every one at once', async () => {
     const errors = await errorsOf(RunWorkflowRequestDto, { catalog: 'a.b', schema: 3, workflow: '../x', user: 'admin' });
     expect(Object.keys(errors).sort()).toEqual(['catalog', 'schema', 'table', 'user', 'workflow']);

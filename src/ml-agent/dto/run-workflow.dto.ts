@@ -6,18 +6,62 @@ import { IsTrinoIdentifier, TRINO_IDENTIFIER, TRINO_IDENTIFIER_RULE } from '../t
 export const WORKFLOW_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 
 /**
- * Parameter names that would name the submitter: refused, so nothing a client writes can stand in
- * for the identity the BFF takes from the verified token.
+ * Parameter names that would name the submitter, compared in lowercase without `_`, `-`, `.` and
+ * spaces (so `submitted_by`, `User-Name`, `EMAIL` match): refused at any depth of `parameters`, in
+ * objects and arrays alike, so nothing a client writes can stand in for the identity the BFF takes
+ * from the verified token. Keys that merely contain such a word (`emailColumn`, `userCount`) are fine.
  */
-export const IDENTITY_PARAMETER_NAMES: ReadonlySet<string> = new Set(['email', 'submittedby', 'submitted_by']);
+export const IDENTITY_PARAMETER_NAMES: ReadonlySet<string> = new Set([
+  'email',
+  'emailaddress',
+  'mail',
+  'user',
+  'username',
+  'userid',
+  'useremail',
+  'login',
+  'principal',
+  'owner',
+  'submittedby',
+  'submitter',
+  'createdby',
+  'requestedby',
+  'runas',
+  'runasuser',
+]);
+
+const isIdentityName = (key: string): boolean => IDENTITY_PARAMETER_NAMES.has(key.toLowerCase().replace(/[-_. ]/g, ''));
+
+/**
+ * The path (e.g. `parameters.runs[1].user`) of the first key naming the submitter anywhere in
+ * `value`, or undefined. Walks with an explicit stack (no recursion, whatever the depth) in document order.
+ */
+export function identityParameterPath(value: unknown, root = 'parameters'): string | undefined {
+  const stack: Array<{ value: unknown; path: string }> = [{ value, path: root }];
+  while (stack.length > 0) {
+    const { value: here, path } = stack.pop()!;
+    if (here === null || typeof here !== 'object') continue;
+    const children: Array<{ value: unknown; path: string }> = [];
+    if (Array.isArray(here)) here.forEach((v, i) => children.push({ value: v, path: `${path}[${i}]` }));
+    else {
+      for (const [k, v] of Object.entries(here)) {
+        if (isIdentityName(k)) return `${path}.${k}`;
+        children.push({ value: v, path: `${path}.${k}` });
+      }
+    }
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
+  }
+  return undefined;
+}
 
 function HasNoIdentityParameters(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
       name: 'hasNoIdentityParameters',
       validator: {
-        validate: (value: unknown) => value === null || typeof value !== 'object' || Object.keys(value).every((k) => !IDENTITY_PARAMETER_NAMES.has(k.toLowerCase())),
-        defaultMessage: () => 'parameters must not name the submitter (email, submittedBy): it is taken from the token',
+        validate: (value: unknown) => identityParameterPath(value) === undefined,
+        defaultMessage: (args) =>
+          `parameters must not name the submitter (email, user, submittedBy, … at any depth; found ${identityParameterPath(args?.value) ?? 'one'}): it is taken from the token`,
       },
     },
     options,
@@ -55,7 +99,9 @@ export class RunWorkflowRequestDto {
     type: 'object',
     additionalProperties: true,
     example: { sampleRows: 1000, columns: ['n_name', 'n_regionkey'] },
-    description: 'Workflow parameters (a JSON object, passed to ML-Agent as it is); must not name the submitter (email, submittedBy)',
+    description:
+      'Workflow parameters (a JSON object, passed to ML-Agent as it is); no key at any depth may name the submitter ' +
+      '(email, user, username, userId, submittedBy, owner, …: 400 naming its path)',
   })
   @IsOptional()
   @IsObject({ message: 'parameters must be a JSON object' })

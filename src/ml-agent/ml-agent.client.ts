@@ -6,6 +6,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { TrinoCatalogsDto, TrinoSchemasDto, TrinoTablesDto } from './dto/trino-listing.dto';
 import type { WorkflowRunDto } from './dto/run-workflow.dto';
 import { fetchUpstream, type UpstreamAnswer } from '../common/upstream-fetch';
+import type { WorkflowSubmitter } from './workflow-submitter';
 
 const UPSTREAM = 'ML-Agent';
 /** Injection token of the longest wait for one ML-Agent answer (headers and body), in ms. */
@@ -22,15 +23,18 @@ export interface MlAgentCall {
   requestId: string;
 }
 
-/** POST /run-workflow-trino as ML-Agent takes it: the validated request plus the email of the verified token. */
-export interface MlAgentWorkflowSubmission {
+/**
+ * POST /run-workflow-trino as ML-Agent takes it: the validated request plus the submitter of the
+ * verified token: `email` for a user, `submittedBy: {type: 'service_account', clientId}` for a
+ * service account (a client-credentials token, which has no email).
+ */
+export type MlAgentWorkflowSubmission = {
   catalog: string;
   schema: string;
   table: string;
   workflow: string;
   parameters: Record<string, unknown>;
-  email: string;
-}
+} & WorkflowSubmitter;
 
 /**
  * A 4xx ML-Agent answered (other than 401): passed through with its status, as problem+json

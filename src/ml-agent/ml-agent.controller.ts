@@ -27,7 +27,7 @@ const forbidden = () =>
   passedThrough(
     403,
     'Not allowed: the identity provider refused the exchange (token_exchange_denied), the token lacks a claim the route needs ' +
-      '(insufficient_role), or ML-Agent refused the caller, e.g. Trino denied the user (upstream_error, ML-Agent’s body in upstreamBody)',
+      '(claim_missing), or ML-Agent refused the caller, e.g. Trino denied the user (upstream_error, ML-Agent’s body in upstreamBody)',
   );
 
 /** Catalog browsing and ML workflows over Trino tables, through ML-Agent (DESIGN.md, ml-agent). */
@@ -82,8 +82,10 @@ export class MlAgentController {
   @ApiOperation({
     summary: 'Run an ML workflow on a Trino table',
     description:
-      `${CALL}Upstream: POST /run-workflow-trino with the validated fields and the email of the verified token ` +
-      '(an `email` in the request body is ignored and never forwarded; a token without an email claim is a 403). ' +
+      `${CALL}Upstream: POST /run-workflow-trino with the validated fields and the submitter from the verified token: ` +
+      'a user’s `email`, or for a service account (client-credentials token, no email) ' +
+      '`submittedBy: {"type": "service_account", "clientId": <azp>}` (an `email` in the request body is ignored and never ' +
+      'forwarded; a token with neither is a 403 claim_missing). ' +
       `Catalog, schema and table must be plain Trino identifiers (else 400, not forwarded).${ERRORS}`,
   })
   @ApiBody({ type: RunWorkflowRequestDto })

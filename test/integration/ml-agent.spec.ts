@@ -185,15 +185,37 @@ describe('ML-Agent routes', () => {
     expect(JSON.parse(agent.requests[1].body ?? '{}')).toEqual({ ...bare, workflow: 'train_classifier', parameters: {}, email: 'alice@example.com' });
   });
 
-  it('run-workflow: a token without an email claim is a 403, before any exchange', async () => {
+  it('run-workflow: a user token without an email claim is a 403 claim_missing (not insufficient_role), before any exchange', async () => {
     const noEmail = await sandbox.issuer.issueToken({ user: 'alice', claims: { email: undefined } });
     rawTokens.push(noEmail);
     const before = exchanges(aliceUser().sub);
     const res = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: noEmail, json: WORKFLOW });
     expect(res.status).toBe(403);
-    expect(res.body).toMatchObject({ reason: 'insufficient_role', detail: expect.stringContaining('email') });
+    expect(res.body).toMatchObject({ reason: 'claim_missing', title: 'Required claim missing', detail: expect.stringContaining('email') });
     expect(agent.requests).toHaveLength(0);
     expect(exchanges(aliceUser().sub)).toBe(before);
+  });
+
+  it('run-workflow as a service account (client credentials, no email): ML-Agent gets its client id from the verified token, marked as a service account', async () => {
+    const pipeline = sandbox.issuer.clients.get('ci-pipeline')!;
+    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: pipeline.clientId, client_secret: pipeline.secret! });
+    const granted = await fetch(sandbox.issuer.tokenEndpoint, { method: 'POST', body: form });
+    expect(granted.status).toBe(200);
+    const serviceToken = ((await granted.json()) as { access_token: string }).access_token;
+    rawTokens.push(serviceToken);
+    // A client-chosen submitter is refused wherever it is written.
+    const chosen = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', {
+      token: serviceToken,
+      json: { ...WORKFLOW, submittedBy: { type: 'service_account', clientId: 'someone-else' } },
+    });
+    expect(chosen.status).toBe(400);
+    expect(agent.requests).toHaveLength(0);
+
+    const res = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: serviceToken, json: { ...WORKFLOW, email: 'mallory@evil.example' } });
+    expect(res.status).toBe(200);
+    expect(agent.requests).toHaveLength(1);
+    const forwarded = JSON.parse(agent.requests[0].body ?? '{}');
+    expect(forwarded).toEqual({ ...WORKFLOW, submittedBy: { type: 'service_account', clientId: 'ci-pipeline' } });
   });
 
   const BAD_PATHS = [

@@ -36,6 +36,6 @@ export async function fetchUpstream(
     const name = (err as { name?: unknown })?.name;
     if (name === 'TimeoutError' || name === 'AbortError') throw problem.gatewayTimeout(`${upstream} did not answer within ${timeoutMs} ms`);
     if (name === 'TypeError') throw problem.badGateway(`${upstream} is unreachable`);
-    throw upstreamProblem(err, upstream) ?? problem.badGateway(`${upstream} failed`);
+    throw upstreamProblem(err, upstream);
   }
 }

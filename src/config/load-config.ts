@@ -44,13 +44,12 @@ function schemaProblems(env: Env): { schema: EnvSchema; problems: ConfigProblem[
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') raw[k] = v;
   const schema = plainToInstance(EnvSchema, raw, { excludeExtraneousValues: false });
   const errors: ValidationError[] = validateSync(schema, { skipMissingProperties: false, forbidUnknownValues: false });
-  const problems = errors.flatMap((e) =>
-    Object.values(e.constraints ?? { invalid: 'is invalid' }).map((msg) => ({
-      key: e.property,
-      // class-validator messages start with the property name and never contain the value by default
-      rule: msg.startsWith(e.property) ? msg.slice(e.property.length).trim() : msg,
-    })),
-  );
+  // One message per key: the first rule it breaks (each key's rules are written so that one says it all).
+  const problems = errors.map((e) => {
+    const msg = Object.values(e.constraints ?? {})[0] ?? 'is invalid';
+    // class-validator messages start with the property name and never contain the value by default
+    return { key: e.property, rule: msg.startsWith(e.property) ? msg.slice(e.property.length).trim() : msg };
+  });
   return { schema, problems };
 }
 

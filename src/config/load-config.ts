@@ -208,7 +208,8 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
     env: nodeEnv,
     sandbox,
     port: s.PORT ?? 3000,
-    host: s.HOST ?? '0.0.0.0',
+    // Sandbox mode answers demo tokens: loopback only, unless HOST says otherwise.
+    host: s.HOST ?? (sandbox ? '127.0.0.1' : '0.0.0.0'),
     publicUrl: s.PUBLIC_URL?.replace(/\/+$/, ''),
     trustProxy: s.TRUST_PROXY ?? false,
     logLevel: s.LOG_LEVEL ?? 'info',

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { TokenExchangeService } from '../token-exchange/token-exchange.service';
-import type { RunWorkflowRequestDto, WorkflowRunDto } from './dto/run-workflow.dto';
+import type { RunWorkflowRequestDto, WorkflowRunAnswer } from './dto/run-workflow.dto';
 import type { TrinoCatalogsDto, TrinoSchemasDto, TrinoTablesDto } from './dto/trino-listing.dto';
 import type { MlAgentCaller } from './ml-agent-caller';
 import { MlAgentClient, type MlAgentCall } from './ml-agent.client';
@@ -39,7 +39,7 @@ export class MlAgentService {
    * never travels), plus the submitter from the verified token (workflowSubmitter): a user's email,
    * or a service account's client id. A token with neither is a 403 claim_missing, before any exchange.
    */
-  async runWorkflow(caller: MlAgentCaller, request: RunWorkflowRequestDto): Promise<WorkflowRunDto> {
+  async runWorkflow(caller: MlAgentCaller, request: RunWorkflowRequestDto): Promise<WorkflowRunAnswer> {
     this.client.assertConfigured();
     const submitter = workflowSubmitter(caller.principal);
     const call = await this.callFor(caller);

@@ -5,9 +5,9 @@
 # "cached" and takes about a second.
 #
 #   scripts/fetch-trino.sh            fetch what is missing
-#   PLATFORM_CACHE=/path scripts/...  cache elsewhere (default ~/.cache/platform-bff)
+#   PLATFORM_BFF_CACHE=/path scripts/...  cache elsewhere (default ~/.cache/platform-bff)
 #
-# Layout under $PLATFORM_CACHE/trino-476:
+# Layout under $PLATFORM_BFF_CACHE/trino-476:
 #   server/            trino-server-core 476 unpacked, plugins tpch and memory unpacked in server/plugin
 #   trino-cli.jar      the executable CLI jar
 #   trino-jdbc.jar     the JDBC driver
@@ -18,7 +18,7 @@ set -euo pipefail
 TRINO_VERSION=476
 GATEWAY_VERSION=16
 PY_TRINO_VERSION=0.340.0
-CACHE="${PLATFORM_CACHE:-$HOME/.cache/platform-bff}/trino-$TRINO_VERSION"
+CACHE="${PLATFORM_BFF_CACHE:-$HOME/.cache/platform-bff}/trino-$TRINO_VERSION"
 log() { printf '[fetch-trino] %s\n' "$*"; }
 
 mkdir -p "$CACHE"

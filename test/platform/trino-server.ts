@@ -14,7 +14,7 @@ import { spawnProcess, type ManagedProcess } from '../support/processes';
  * the issuer's JWKS), and TLS material made by the shipped docker/init/init.sh. Stopped by pid.
  */
 export const TRINO_VERSION = '476';
-export const PLATFORM_CACHE = process.env.PLATFORM_CACHE ?? join(homedir(), '.cache', 'platform-bff');
+export const PLATFORM_CACHE = process.env.PLATFORM_BFF_CACHE ?? join(homedir(), '.cache', 'platform-bff');
 export const TRINO_CACHE = join(PLATFORM_CACHE, `trino-${TRINO_VERSION}`);
 /** Java ≥ 24 for Trino 476: the Temurin JDK 25 of the machine, unless TRINO_JAVA_HOME names another. */
 export const TRINO_JAVA_HOME = process.env.TRINO_JAVA_HOME ?? '/usr/lib/jvm/temurin-25-jdk-amd64';

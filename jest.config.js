@@ -1,4 +1,4 @@
-// Three tiers (STYLE.md §8): unit (beside the code, and the sandbox/support self-tests),
+// Three tiers: unit (beside the code, and the sandbox/support self-tests),
 // integration (the real app in-process, sandbox upstreams, real redis/nginx),
 // e2e (the built app as a process, over real sockets, with real clients).
 const shared = {

@@ -10,6 +10,8 @@ const shared = {
   },
   transformIgnorePatterns: [],
   rootDir: __dirname,
+  // No stray application logs between the results (Nest's default logger writes to the terminal).
+  setupFiles: ['<rootDir>/test/support/quiet-nest-logger.ts'],
 };
 
 // Every file that runs a BFF has its logs captured and scanned for credentials afterwards (issue 7 item 4).

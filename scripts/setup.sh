@@ -134,5 +134,6 @@ install_npm_deps() {
 
 start=$(date +%s)
 if [ "$MODE" = test ]; then install_system_packages; fi
+if [ "$MODE" = test ]; then bash "$ROOT/scripts/setup-mlflow.sh"; fi
 install_npm_deps
 log "done ($MODE) in $(($(date +%s) - start))s"

@@ -22,7 +22,7 @@ async function fakeProvider(handler: http.RequestListener) {
 }
 
 const provider = (baseUrl: string | undefined, timeoutMs = 5000) =>
-  new LlmProvider({ llm: { baseUrl, apiKey: KEY, models: ['m'], timeoutMs } } as unknown as AppConfig);
+  new LlmProvider({ llm: { baseUrl, apiKey: KEY, models: ['m'], timeoutMs, modelSettings: {} } } as unknown as AppConfig);
 
 const request = { model: 'm', messages: [{ role: 'user' as const, content: 'hi there' }], temperature: 0.5, maxTokens: 10 };
 

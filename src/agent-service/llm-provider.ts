@@ -4,6 +4,7 @@ import * as https from 'node:https';
 import { urlToHttpOptions } from 'node:url';
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { modelSettingsFor, type LlmModelSettings } from '../config/llm-model-settings';
 
 export interface LlmChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -99,14 +100,8 @@ export class LlmProvider implements OnApplicationShutdown {
   stream(req: LlmChatRequest, sink: LlmStreamSink, signal?: AbortSignal): Promise<LlmUsage> {
     if (!this.endpoint) return Promise.reject(new LlmProviderError('upstream_unavailable', 'no LLM provider is configured (LLM_BASE_URL)'));
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const body = JSON.stringify({
-      model: req.model,
-      messages: req.messages,
-      temperature: req.temperature,
-      max_tokens: req.maxTokens,
-      stream: true,
-      stream_options: { include_usage: true },
-    });
+    const settings = modelSettingsFor(req.model, this.config.llm.modelSettings, this.config.llm.timeoutMs);
+    const body = JSON.stringify(chatCompletionBody(req, settings));
     const headers: Record<string, string | number> = {
       'content-type': 'application/json',
       accept: 'text/event-stream',
@@ -114,11 +109,37 @@ export class LlmProvider implements OnApplicationShutdown {
     };
     if (this.config.llm.apiKey) headers.authorization = `Bearer ${this.config.llm.apiKey}`;
     return new Promise<LlmUsage>((resolve, reject) => {
-      const call = new ProviderCall(this.config.llm.timeoutMs, this.log, req, sink, signal, resolve, reject);
+      const call = new ProviderCall(settings.idleTimeoutMs, this.log, req, sink, signal, resolve, reject);
       // `fresh`: a connection of its own, not one from the keep-alive pool.
       call.start((fresh) => this.transport.request({ ...this.target!, ...(fresh ? { agent: false } : {}), headers }), body);
     });
   }
+}
+
+/**
+ * The streamed chat-completions request for `req`, shaped by the model's settings: `max_tokens` or
+ * `max_completion_tokens`, `temperature` only where the model takes it, `stream_options` only where
+ * the provider accepts it. Its type is checked against the official `openai` SDK's request type
+ * (llm-request-shape.spec.ts).
+ */
+export function chatCompletionBody(req: LlmChatRequest, settings: LlmModelSettings): ChatCompletionBody {
+  const body: ChatCompletionBody = { model: req.model, messages: req.messages, stream: true };
+  if (settings.temperature) body.temperature = req.temperature;
+  if (settings.tokenParameter === 'max_completion_tokens') body.max_completion_tokens = req.maxTokens;
+  else body.max_tokens = req.maxTokens;
+  if (settings.streamOptions) body.stream_options = { include_usage: true };
+  return body;
+}
+
+/** The fields the BFF sends to /chat/completions (a subset of OpenAI's ChatCompletionCreateParamsStreaming). */
+export interface ChatCompletionBody {
+  model: string;
+  messages: LlmChatMessage[];
+  stream: true;
+  temperature?: number;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  stream_options?: { include_usage: boolean };
 }
 
 function statusFailure(status: number, model: string): LlmProviderError {

@@ -1,3 +1,4 @@
+import type { LlmModelSettingsOverrides } from './llm-model-settings';
 /** The validated, typed configuration the application runs on. Built once by loadConfig(). */
 export interface IssuerConfig {
   /** Exact `iss` value. */
@@ -55,8 +56,10 @@ export interface AppConfig {
     baseUrl?: string;
     apiKey?: string;
     models: string[];
-    /** Longest wait for the provider's response headers, and between two streamed events. */
+    /** Longest wait for the provider's response headers, and between two streamed events (a model's idleTimeoutMs overrides it). */
     timeoutMs: number;
+    /** LLM_MODEL_SETTINGS: per model id or family (`o3*`); see modelSettingsFor. */
+    modelSettings: LlmModelSettingsOverrides;
   };
   agents: {
     wsAllowedOrigins: string[];

@@ -220,6 +220,11 @@ export class EnvSchema {
   @Matches(/^[^,\s]+(,[^,\s]+)*$/, { message: 'AGENT_MODELS must be a comma-separated list of model ids' })
   AGENT_MODELS?: string;
 
+  /** Per-model request settings, JSON (see llm-model-settings.ts); validated in loadConfig. */
+  @IsOptional()
+  @IsString()
+  LLM_MODEL_SETTINGS?: string;
+
   @IsOptional()
   @IsString()
   WS_ALLOWED_ORIGINS?: string;

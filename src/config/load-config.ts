@@ -1,3 +1,4 @@
+import { parseModelSettings } from './llm-model-settings';
 import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
@@ -198,6 +199,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
     problems.push({ key: 'AGENT_MODELS', rule: 'is required when LLM_BASE_URL is set (the ids of the models that provider serves)' });
   }
   const extraIssuers = parseExtraIssuers(s.AUTH_EXTRA_ISSUERS, problems);
+  const modelSettings = parseModelSettings(s.LLM_MODEL_SETTINGS, problems);
   const mlflowPublicPaths = parseMlflowPublicPaths(s.MLFLOW_PUBLIC_PATHS, problems);
   const groupPermissions = parseGroupPermissions(s.MLFLOW_GROUP_PERMISSIONS, problems);
   const httpsPublicUrl = /^https:/i.test(s.PUBLIC_URL ?? '');
@@ -279,6 +281,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
       // Without a provider, the sandbox LLM emulator's models (sandbox mode sets them itself); with one, AGENT_MODELS is required.
       models: list(s.AGENT_MODELS ?? 'sandbox-chat,sandbox-chat-mini'),
       timeoutMs: s.LLM_TIMEOUT_MS ?? 30000,
+      modelSettings,
     },
     agents: { wsAllowedOrigins: list(s.WS_ALLOWED_ORIGINS), tokenQuota: s.AGENT_TOKEN_QUOTA ?? 100000, heartbeatMs: s.AGENT_WS_HEARTBEAT_MS ?? 30000 },
     mlflow: {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { normalisePath } from '../auth/access-policy';
@@ -44,13 +45,12 @@ function schemaProblems(env: Env): { schema: EnvSchema; problems: ConfigProblem[
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') raw[k] = v;
   const schema = plainToInstance(EnvSchema, raw, { excludeExtraneousValues: false });
   const errors: ValidationError[] = validateSync(schema, { skipMissingProperties: false, forbidUnknownValues: false });
-  const problems = errors.flatMap((e) =>
-    Object.values(e.constraints ?? { invalid: 'is invalid' }).map((msg) => ({
-      key: e.property,
-      // class-validator messages start with the property name and never contain the value by default
-      rule: msg.startsWith(e.property) ? msg.slice(e.property.length).trim() : msg,
-    })),
-  );
+  // One message per key: the first rule it breaks (each key's rules are written so that one says it all).
+  const problems = errors.map((e) => {
+    const msg = Object.values(e.constraints ?? {})[0] ?? 'is invalid';
+    // class-validator messages start with the property name and never contain the value by default
+    return { key: e.property, rule: msg.startsWith(e.property) ? msg.slice(e.property.length).trim() : msg };
+  });
   return { schema, problems };
 }
 
@@ -94,6 +94,23 @@ function parseExtraIssuers(raw: string | undefined, problems: ConfigProblem[]): 
 }
 
 /** MLFLOW_PUBLIC_PATHS: `METHOD /path` entries on normalised MLflow UI paths (never REST, artifacts or traces). */
+/** A PEM file of one or more CA certificates (trusted beside the system's), read at boot. */
+function readCaFile(key: string, path: string | undefined, problems: ConfigProblem[]): string | undefined {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    problems.push({ key, rule: 'must name a readable file' });
+    return undefined;
+  }
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(text)) {
+    problems.push({ key, rule: 'must be a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)' });
+    return undefined;
+  }
+  return text;
+}
+
 function parseMlflowPublicPaths(raw: string | undefined, problems: ConfigProblem[]): string[] {
   const out: string[] = [];
   list(raw).forEach((entry, i) => {
@@ -165,6 +182,10 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
   if (s.TRINO_AUTH === 'exchange' && !s.KEYCLOAK_URL && !sandbox) {
     problems.push({ key: 'TRINO_AUTH', rule: 'exchange needs KEYCLOAK_URL' });
   }
+  const trinoCa = readCaFile('TRINO_CA_FILE', s.TRINO_CA_FILE, problems);
+  if (trinoCa && s.TRINO_URL && !/^https:/i.test(s.TRINO_URL)) {
+    problems.push({ key: 'TRINO_CA_FILE', rule: 'is only used with an https TRINO_URL' });
+  }
   const breakGlass = new Map<string, string>();
   for (const pair of list(s.BREAK_GLASS_USERS)) {
     const i = pair.indexOf(':');
@@ -209,7 +230,8 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
     env: nodeEnv,
     sandbox,
     port: s.PORT ?? 3000,
-    host: s.HOST ?? '0.0.0.0',
+    // Sandbox mode answers demo tokens: loopback only, unless HOST says otherwise.
+    host: s.HOST ?? (sandbox ? '127.0.0.1' : '0.0.0.0'),
     publicUrl: s.PUBLIC_URL?.replace(/\/+$/, ''),
     trustProxy: s.TRUST_PROXY ?? false,
     logLevel: s.LOG_LEVEL ?? 'info',
@@ -236,6 +258,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
       basicAuth: s.TRINO_BASIC_AUTH,
       timeoutMs: s.TRINO_TIMEOUT_MS ?? 30000,
       uiUrl: s.TRINO_UI_URL?.replace(/\/+$/, ''),
+      ca: trinoCa,
     },
     trinoGateway: {
       url: (s.TRINO_GATEWAY_URL ?? trinoUrl)?.replace(/\/+$/, ''),

@@ -277,22 +277,16 @@ export class EnvSchema {
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(1000000)
+  @IntRange(0, 1000000)
   LOGIN_RATE_PER_MINUTE?: number;
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(1000000)
+  @IntRange(1, 1000000)
   LOGIN_PENDING_MAX?: number;
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(100000)
+  @IntRange(1, 100000)
   LOGIN_PENDING_PER_CLIENT?: number;
 }

@@ -1,6 +1,7 @@
-// Three tiers (STYLE.md §8): unit (beside the code, and the sandbox/support self-tests),
+// Four tiers: unit (beside the code, and the sandbox/support self-tests),
 // integration (the real app in-process, sandbox upstreams, real redis/nginx),
-// e2e (the built app as a process, over real sockets, with real clients).
+// e2e (the built app as a process, over real sockets, with real clients),
+// platform (the same scenarios against the sandbox emulators and the real systems).
 const shared = {
   testEnvironment: 'node',
   transform: {
@@ -30,5 +31,7 @@ module.exports = {
       testMatch: ['<rootDir>/test/integration/**/*.spec.ts', '<rootDir>/test/deploy/**/*.spec.ts', '<rootDir>/test/reliability/**/*.spec.ts'],
     },
     { ...shared, displayName: 'e2e', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/e2e/**/*.spec.ts'] },
+    // The real platform (Keycloak, …) fetched by scripts/fetch-platform.sh, started on loopback by test/support/platform.
+    { ...shared, displayName: 'platform', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/platform/**/*.spec.ts'] },
   ],
 };

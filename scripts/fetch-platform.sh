@@ -5,13 +5,13 @@
 #
 #   Keycloak  org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip → $CACHE/keycloak/keycloak-$KEYCLOAK_VERSION
 #
-# PLATFORM_CACHE overrides the cache directory (default ~/.cache/platform-bff).
+# PLATFORM_BFF_CACHE overrides the cache directory (default ~/.cache/platform-bff), as for scripts/node24.sh.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=platform-versions.env
 source "$ROOT/scripts/platform-versions.env"
-CACHE="${PLATFORM_CACHE:-$HOME/.cache/platform-bff}"
+CACHE="${PLATFORM_BFF_CACHE:-$HOME/.cache/platform-bff}"
 log() { printf '[fetch-platform] %s\n' "$*"; }
 
 need() {

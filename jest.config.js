@@ -33,5 +33,7 @@ module.exports = {
     { ...shared, displayName: 'e2e', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/e2e/**/*.spec.ts'] },
     // The real platform (Keycloak, …) fetched by scripts/fetch-platform.sh, started on loopback by test/support/platform.
     { ...shared, displayName: 'platform', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/platform/**/*.spec.ts'] },
+    // The real MLflow server (scripts/setup-mlflow.sh) behind the BFF, with MLflow's own clients.
+    { ...shared, displayName: 'mlflow-real', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/mlflow-real/**/*.spec.ts'] },
   ],
 };

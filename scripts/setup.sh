@@ -4,7 +4,8 @@
 #   scripts/setup.sh            same as --test
 #   scripts/setup.sh --runtime  Node 24 (scripts/node24.sh) and the npm dependencies (npm ci when needed)
 #   scripts/setup.sh --test     + redis-server, nginx (with auth_request), chromium — what the
-#                               real-server tests (test/support/*) and the sandbox need
+#                               real-server tests (test/support/*) and the sandbox need, and the
+#                               real Trino of the platform tier (scripts/fetch-trino.sh, cached)
 #   scripts/setup.sh --with-browser   alias of --test
 #
 # System packages are installed only when their command is missing, with
@@ -136,5 +137,6 @@ start=$(date +%s)
 if [ "$MODE" = test ]; then install_system_packages; fi
 if [ "$MODE" = test ]; then bash "$ROOT/scripts/setup-mlflow.sh"; fi
 install_npm_deps
+if [ "$MODE" = test ]; then bash "$ROOT/scripts/fetch-trino.sh"; fi
 if [ "$MODE" = test ]; then bash "$ROOT/scripts/fetch-platform.sh"; fi # the real-platform tier's releases (test/platform)
 log "done ($MODE) in $(($(date +%s) - start))s"

@@ -1,4 +1,4 @@
-// Four tiers: unit (beside the code, and the sandbox/support self-tests),
+// Tiers: unit (beside the code, and the sandbox/support self-tests),
 // integration (the real app in-process, sandbox upstreams, real redis/nginx),
 // e2e (the built app as a process, over real sockets, with real clients),
 // platform (the same scenarios against the sandbox emulators and the real systems).
@@ -11,6 +11,8 @@ const shared = {
   },
   transformIgnorePatterns: [],
   rootDir: __dirname,
+  // No stray application logs between the results (Nest's default logger writes to the terminal).
+  setupFiles: ['<rootDir>/test/support/quiet-nest-logger.ts'],
 };
 
 // Every file that runs a BFF has its logs captured and scanned for credentials afterwards (issue 7 item 4).

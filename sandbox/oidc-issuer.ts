@@ -7,7 +7,8 @@ import type { SandboxServer } from './types';
 /**
  * A standards OIDC issuer with Keycloak's URL layout and claim shapes, for sandbox mode and tests:
  * RS256 JWKS with rotation and withdrawal, password / client_credentials / refresh_token grants,
- * RFC 8693 standard token exchange with Keycloak V2 semantics (protocols.md §4), and the browser
+ * RFC 8693 standard token exchange with Keycloak V2 semantics (Keycloak's "standard token exchange":
+ * subject_token + audience, a public client may not exchange, the result's aud is the requested client), and the browser
  * login: authorization code flow with PKCE (S256) through a login page for the demo users, an SSO
  * session cookie, and RP-initiated logout (end_session_endpoint).
  */
@@ -33,8 +34,8 @@ export interface SandboxClient {
   audienceMappers?: string[];
   /**
    * The client's optional client scopes that carry one audience each (the realm's per-audience client scopes,
-   * named after the audience they add): a token exchange may ask for them with `scope` (protocols.md-free
-   * summary: Keycloak only narrows `aud` to what the client's own and requested scopes map).
+   * named after the audience they add): a token exchange may ask for them with `scope`; Keycloak only narrows
+   * `aud` to what the client's own mappers and the requested scopes give.
    */
   optionalAudienceScopes?: string[];
   /**

@@ -42,6 +42,13 @@ export const KEY_KINDS: readonly KeyKind[] = Object.freeze([
   { name: 'mlflow-grant', prefix: 'mlflow:grant:', max: 1_000_000, onFull: 'refuse', example: 'mlflow:grant:12:alice' },
   { name: 'mlflow-grantees', prefix: 'mlflow:grantees:', max: 1_000_000, onFull: 'refuse', example: 'mlflow:grantees:12' },
   { name: 'mlflow-run-experiment', prefix: 'mlflow:run-experiment:', max: 100_000, onFull: 'evict-oldest', example: `mlflow:run-experiment:${H.slice(0, 32)}` },
+  {
+    name: 'mlflow-model-experiment',
+    prefix: 'mlflow:model-experiment:',
+    max: 100_000,
+    onFull: 'evict-oldest',
+    example: `mlflow:model-experiment:m-${H.slice(0, 32)}`,
+  },
   // Anything not listed above (a key added without a row here): bounded all the same.
   { name: 'other', prefix: '', max: 10_000, onFull: 'evict-oldest', example: 'unlisted:key' },
 ] satisfies KeyKind[]);

@@ -2,6 +2,8 @@ import { identityClaim, type Principal } from '../auth/principal';
 import { problem } from '../common/problem';
 
 const EMAIL = /^[^@\s]+@[^@\s]+$/;
+/** The username Keycloak gives a client's service-account user, before the client id. */
+const SERVICE_ACCOUNT_PREFIX = 'service-account-';
 
 /** The email a principal submits workflows as: the `email` claim of the verified token, or undefined. */
 export function submitterEmail(principal: Principal): string | undefined {
@@ -10,15 +12,18 @@ export function submitterEmail(principal: Principal): string | undefined {
 }
 
 /**
- * The client id of a service account (a client-credentials token): Keycloak marks those tokens with
- * a `client_id` claim (`clientId` before Keycloak 24) naming the client the token was issued to,
- * which is also its `azp`; user tokens carry neither. Undefined for any other token.
+ * The client id of a service account (a client-credentials token), or undefined for any other token.
+ * Keycloak issues such a token as the client's service-account user, whose username is always
+ * `service-account-<client id>` (the token's `azp`); realms that include the `service_account`
+ * client scope also add a `client_id` claim (`clientId` in older releases) equal to `azp`. A user's
+ * token has neither: its `azp` is the client the user signed in through, not its username's suffix.
  */
 export function serviceAccountClientId(principal: Principal): string | undefined {
   const azp = identityClaim(principal, 'azp');
   if (azp === undefined) return undefined;
   const marked = identityClaim(principal, 'client_id') ?? identityClaim(principal, 'clientId');
-  return marked === azp ? azp : undefined;
+  if (marked !== undefined) return marked === azp ? azp : undefined;
+  return identityClaim(principal, 'preferred_username') === `${SERVICE_ACCOUNT_PREFIX}${azp}` ? azp : undefined;
 }
 
 /**

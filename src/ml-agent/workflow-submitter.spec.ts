@@ -25,6 +25,8 @@ describe('who submits a workflow', () => {
 
   it('a user submits as their email; without one the refusal is 403 claim_missing', () => {
     expect(workflowSubmitter(principal({ azp: 'platform-bff', email: 'alice@example.com' }))).toEqual({ email: 'alice@example.com' });
-    expect(() => workflowSubmitter(principal({ azp: 'platform-bff', preferred_username: 'alice' }))).toThrow(expect.objectContaining({ reason: 'claim_missing' }) as Error);
+    expect(() => workflowSubmitter(principal({ azp: 'platform-bff', preferred_username: 'alice' }))).toThrow(
+      expect.objectContaining({ reason: 'claim_missing' }) as Error,
+    );
   });
 });

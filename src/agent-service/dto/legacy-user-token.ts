@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsString, MaxLength } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/optional';
 import { MAX_TOKEN_LENGTH } from '../../auth/token-verifier.service';
 
 /**
@@ -13,7 +14,7 @@ export class LegacyUserTokenDto {
     deprecated: true,
     example: 'eyJhbGciOiJSUzI1NiIs…',
   })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(MAX_TOKEN_LENGTH)
   userToken?: string;

@@ -4,7 +4,8 @@
 #   scripts/setup.sh            same as --test
 #   scripts/setup.sh --runtime  npm dependencies only (npm ci when needed)
 #   scripts/setup.sh --test     + redis-server, nginx (with auth_request), chromium — what the
-#                               real-server tests (test/support/*) and the sandbox need
+#                               real-server tests (test/support/*) and the sandbox need — and
+#                               schemathesis (scripts/setup-schemathesis.sh)
 #   scripts/setup.sh --with-browser   alias of --test
 #
 # System packages are installed only when their command is missing, with
@@ -20,7 +21,7 @@ for arg in "$@"; do
     --runtime) MODE=runtime ;;
     --test | --with-browser) MODE=test ;;
     -h | --help)
-      sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -131,4 +132,5 @@ install_npm_deps() {
 start=$(date +%s)
 if [ "$MODE" = test ]; then install_system_packages; fi
 install_npm_deps
+if [ "$MODE" = test ]; then bash "$ROOT/scripts/setup-schemathesis.sh"; fi
 log "done ($MODE) in $(($(date +%s) - start))s"

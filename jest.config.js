@@ -5,7 +5,7 @@ const shared = {
   testEnvironment: 'node',
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
-    // NestJS 12 ships ESM only; jest-runtime on Node 20 cannot require() ESM (see the transformer).
+    // NestJS 12 ships ESM only; jest-runtime's module loader cannot require() ESM (see the transformer).
     '^.+\\.m?js$': '<rootDir>/test/support/esm-transformer.js',
   },
   transformIgnorePatterns: [],

@@ -21,10 +21,10 @@ export interface BffProcess {
   stop(): Promise<void>;
 }
 
-/** Starts dist/main.js with the given env, resolving when it listens. */
-export async function startBffProcess(env: Record<string, string>): Promise<BffProcess> {
+/** Starts dist/main.js (or another build's `main`) with the given env, resolving when it listens. */
+export async function startBffProcess(env: Record<string, string>, main: string = join(__dirname, '../../main.js')): Promise<BffProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(__dirname, '../../main.js')], {
+  const child = spawn(process.execPath, [main], {
     env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

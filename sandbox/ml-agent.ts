@@ -9,7 +9,8 @@
  *   GET  /trino/schemas/{catalog}           {"schemas": [...]}    SHOW SCHEMAS FROM <catalog>
  *   GET  /trino/tables/{catalog}/{schema}   {"tables": [...]}     SHOW TABLES FROM <catalog>.<schema>
  *   POST /run-workflow-trino                {catalog, schema, table, workflow, parameters?, email}
- *        -> {runId, status, workflow, table: "c.s.t", submittedBy: email}; the table must exist
+ *                                           or {..., submittedBy: {type: "service_account", clientId}}
+ *        -> {runId, status, workflow, table: "c.s.t", submittedBy: email | {type, clientId}}; the table must exist
  *        (checked with SHOW TABLES FROM c.s); workflows in SYNC_WORKFLOWS answer `COMPLETED`,
  *        every other workflow `SUBMITTED`. Invalid bodies -> 422 FastAPI validation errors.
  *
@@ -57,7 +58,13 @@ export interface MlAgentRun {
   status: 'SUBMITTED' | 'COMPLETED';
   workflow: string;
   table: string;
-  submittedBy: string;
+  /** A user's email, or a service account's client id. */
+  submittedBy: string | ServiceAccountSubmitter;
+}
+
+export interface ServiceAccountSubmitter {
+  type: 'service_account';
+  clientId: string;
 }
 
 export interface MlAgentOptions {
@@ -183,7 +190,7 @@ export async function startMlAgent(opts: MlAgentOptions): Promise<MlAgentEmulato
           status: SYNC_WORKFLOWS.includes(input.workflow) ? 'COMPLETED' : 'SUBMITTED',
           workflow: input.workflow,
           table: qualified,
-          submittedBy: input.email,
+          submittedBy: input.submittedBy,
         };
         runs.push({ ...run, parameters: input.parameters, user });
         if (runs.length > MAX_LOG) runs.splice(0, runs.length - MAX_LOG);
@@ -254,7 +261,7 @@ interface WorkflowInput {
   table: string;
   workflow: string;
   parameters: Record<string, unknown>;
-  email: string;
+  submittedBy: string | ServiceAccountSubmitter;
 }
 
 /** Validates the workflow body; throws a FastAPI-shaped 422 listing every problem. */
@@ -274,7 +281,13 @@ function parseWorkflowBody(body: string): WorkflowInput {
   }
   const v = value as Record<string, unknown>;
   const problems: Array<Record<string, unknown>> = [];
-  for (const field of ['catalog', 'schema', 'table', 'workflow', 'email'] as const) {
+  // The submitter: a user's email, or (instead) a service account's {type: "service_account", clientId}.
+  const sa = v.submittedBy as Record<string, unknown> | undefined;
+  const serviceAccount = v.email === undefined && sa !== undefined;
+  if (serviceAccount && (typeof sa !== 'object' || sa === null || sa.type !== 'service_account' || typeof sa.clientId !== 'string' || sa.clientId.length === 0)) {
+    problems.push({ type: 'model_type', loc: ['body', 'submittedBy'], msg: 'Input should be {"type": "service_account", "clientId": <string>}', input: sa });
+  }
+  for (const field of ['catalog', 'schema', 'table', 'workflow', ...(serviceAccount ? [] : ['email' as const])] as const) {
     const x = v[field];
     if (x === undefined || x === null) {
       problems.push({ type: 'missing', loc: ['body', field], msg: 'Field required', input: v });
@@ -301,7 +314,7 @@ function parseWorkflowBody(body: string): WorkflowInput {
     table: v.table as string,
     workflow: v.workflow as string,
     parameters: (params as Record<string, unknown> | undefined | null) ?? {},
-    email: v.email as string,
+    submittedBy: serviceAccount ? { type: 'service_account', clientId: String(sa.clientId) } : (v.email as string),
   };
 }
 

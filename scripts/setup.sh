@@ -2,7 +2,7 @@
 # Platform BFF machine setup (Debian). Idempotent and fast when everything is already present.
 #
 #   scripts/setup.sh            same as --test
-#   scripts/setup.sh --runtime  npm dependencies only (npm ci when needed)
+#   scripts/setup.sh --runtime  Node 24 (scripts/node24.sh) and the npm dependencies (npm ci when needed)
 #   scripts/setup.sh --test     + redis-server, nginx (with auth_request), chromium — what the
 #                               real-server tests (test/support/*) and the sandbox need — and
 #                               schemathesis (scripts/setup-schemathesis.sh)
@@ -33,6 +33,9 @@ done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 log() { printf '[setup] %s\n' "$*"; }
+
+# Everything below (npm ci included) runs on the project's Node 24, also when this script is run directly.
+[ -n "${PLATFORM_BFF_NODE24:-}" ] || exec bash "$ROOT/scripts/node24.sh" bash "$0" "$@"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -112,20 +115,21 @@ install_system_packages() {
 }
 
 # ---------------------------------------------------------------- npm dependencies
+# `npm ci` installs exactly the committed lock file, or fails: there is no fallback that would install
+# something else. In test mode the lock file is also checked when node_modules is already current
+# (`npm ci --dry-run`, ~5 s), so that the test command fails whenever `npm ci` on a clean clone would.
 install_npm_deps() {
   cd "$ROOT"
   local marker="node_modules/.package-lock.json"
-  if [ ! -d node_modules ] || [ ! -f "$marker" ] || [ package-lock.json -nt "$marker" ]; then
-    log "npm ci"
-    if ! npm ci --no-audit --no-fund; then
-      # `npm ci` refuses a lock file that lacks other platforms' optional packages (@swc/core-*,
-      # @unrs/resolver-binding-*), as ours does. `npm install --no-save` installs the exact locked
-      # versions and does not rewrite package.json or package-lock.json.
-      log "npm ci failed; falling back to npm install --no-save (lock file left untouched)"
-      npm install --no-save --no-audit --no-fund
-    fi
+  if [ ! -d node_modules ] || [ ! -f "$marker" ] || [ package-lock.json -nt "$marker" ] || [ package.json -nt "$marker" ]; then
+    log "npm ci (Node $(node -v), npm $(npm -v))"
+    npm ci --no-audit --no-fund
   else
     log "node_modules up to date"
+    if [ "$MODE" = test ]; then
+      log "checking that npm ci accepts package-lock.json (npm ci --dry-run)"
+      npm ci --dry-run --no-audit --no-fund >/dev/null
+    fi
   fi
 }
 

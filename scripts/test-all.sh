@@ -2,6 +2,8 @@
 # The whole test suite, as `npm test` runs it (after scripts/setup.sh --test):
 # build (the e2e tier runs dist/main.js), type-check, lint (zero warnings), formatting, then every jest tier on real servers.
 set -euo pipefail
+# Runs on the project's Node 24 (scripts/node24.sh), also when started directly.
+[ -n "${PLATFORM_BFF_NODE24:-}" ] || exec bash "$(dirname "${BASH_SOURCE[0]}")/node24.sh" bash "$0" "$@"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 npm run build

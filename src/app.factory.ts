@@ -9,6 +9,7 @@ import { AppModule } from './app.module';
 import { BASIC_SCHEME, BEARER_SCHEME } from './auth/decorators';
 import { hotRoutes } from './auth/hot-routes';
 import { createRootLogger, QUIET_PATHS } from './common/logging';
+import { jsonDepthBodyParser } from './common/json-depth';
 import { securityHeaders } from './common/security-headers';
 import { clientErrorHandler } from './common/client-error';
 import { MetricsService } from './common/metrics.service';
@@ -59,6 +60,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     abortOnError: false,
   });
   app.useLogger(app.get(Logger));
+  app.useBodyParser('application/json', { bodyLimit: BODY_LIMIT_BYTES }, jsonDepthBodyParser(app.getHttpAdapter().getInstance()));
   app.useGlobalPipes(validationPipe());
   app.useGlobalFilters(new ProblemFilter());
   app.enableShutdownHooks();

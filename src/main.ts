@@ -2,6 +2,8 @@ import 'reflect-metadata';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from './app.factory';
 import { ConfigError, loadConfig, type Env } from './config/load-config';
+import { loadDotEnv } from './config/dotenv';
+import { portInUseMessage, portIsFree } from './config/port-probe';
 import type { AppConfig } from './config/app-config';
 import { mergeSandboxEnv } from './sandbox-env';
 
@@ -34,14 +36,17 @@ async function banner(config: AppConfig, issueToken: (user: string) => Promise<s
 }
 
 async function main(): Promise<void> {
+  loadDotEnv(); // .env of the working directory, when present; the process environment wins
   const env: Env = { ...process.env };
   const sandboxMode = !env.KEYCLOAK_URL;
+  let early: AppConfig;
   try {
-    loadConfig(env, { sandbox: sandboxMode }); // every error at once, before anything starts
+    early = loadConfig(env, { sandbox: sandboxMode }); // every error at once, before anything starts
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
+  if (!(await portIsFree(early.port, early.host))) fail(portInUseMessage(early.port, early.host));
 
   let closeSandbox: (() => Promise<void>) | undefined;
   let issueToken: ((user: string) => Promise<string>) | undefined;
@@ -65,7 +70,13 @@ async function main(): Promise<void> {
   }
   const app: NestFastifyApplication = await createApp(config);
   if (closeSandbox) app.getHttpAdapter().getInstance().addHook('onClose', closeSandbox);
-  await app.listen(config.port, config.host);
+  try {
+    await app.listen(config.port, config.host);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    await app.close();
+    fail(portInUseMessage(config.port, config.host));
+  }
   if (issueToken) await banner(config, issueToken);
 }
 

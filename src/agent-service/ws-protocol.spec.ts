@@ -1,3 +1,4 @@
+import { MAX_JSON_DEPTH } from '../common/json-depth';
 import { deltaFrame, MAX_MESSAGE_CHARS, parseClientFrame } from './ws-protocol';
 
 describe('parseClientFrame', () => {
@@ -15,6 +16,7 @@ describe('parseClientFrame', () => {
     ['{"type":"user_message","content":5}', 'content must be a non-empty string'],
     ['{"type":"user_message","content":"x","model":"other"}', 'only the fields type and content are allowed'],
     [JSON.stringify({ type: 'user_message', content: 'x'.repeat(MAX_MESSAGE_CHARS + 1) }), `content must be at most ${MAX_MESSAGE_CHARS} characters`],
+    [`{"type":"user_message","content":"x","n":${'['.repeat(MAX_JSON_DEPTH)}${']'.repeat(MAX_JSON_DEPTH)}}`, `a frame nests deeper than ${MAX_JSON_DEPTH} levels`],
   ])('refuses %s', (frame, error) => {
     expect(parseClientFrame(frame)).toEqual({ error });
   });

@@ -1,3 +1,4 @@
+import { nestsDeeperThan, tooDeepDetail } from '../common/json-depth';
 import type { LlmUsage } from './llm-provider';
 
 /**
@@ -41,6 +42,7 @@ export function deltaFrame(content: string): string {
 
 /** A client frame, or why it is refused. */
 export function parseClientFrame(data: string): ClientFrame | { error: string } {
+  if (nestsDeeperThan(data)) return { error: tooDeepDetail('a frame') };
   let value: unknown;
   try {
     value = JSON.parse(data);

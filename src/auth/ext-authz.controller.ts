@@ -38,7 +38,7 @@ export class ExtAuthzController {
     description:
       'Envoy http_service with path_prefix /api/validate: the client’s method and path follow the prefix. ' +
       '200 with x-trino-user (the TRINO_USER_CLAIM claim verbatim) when the token is valid; 401/403 problem+json otherwise ' +
-      '(403 insufficient_role when the claim is not header-safe printable ASCII, as on POST /v1/statement).',
+      '(403 claim_missing when the claim is absent or not header-safe printable ASCII, as on POST /v1/statement).',
   })
   @ApiQuery({ name: 'access-token', required: false, description: 'Token for clients that cannot set headers' })
   @ApiResponse({ status: 200, description: 'Allowed', headers: { 'x-trino-user': { description: 'The Trino user', schema: { type: 'string', example: 'alice' } } } })
@@ -53,7 +53,7 @@ export class ExtAuthzController {
         {
           allow: false,
           status: 403,
-          reason: 'insufficient_role',
+          reason: 'claim_missing',
           detail: `the token has no usable ${this.config.trino.userClaim} claim (printable ASCII) to name the Trino user`,
         },
         req.url,

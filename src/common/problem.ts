@@ -8,6 +8,7 @@ export type ProblemReason =
   | 'issuer_not_trusted'
   | 'audience_mismatch'
   | 'insufficient_role'
+  | 'claim_missing'
   | 'token_exchange_denied'
   | 'identity_provider_unavailable'
   | 'upstream_unavailable'
@@ -32,6 +33,7 @@ const TITLES: Record<ProblemReason, string> = {
   issuer_not_trusted: 'Token issuer not trusted',
   audience_mismatch: 'Token audience not accepted',
   insufficient_role: 'Insufficient role',
+  claim_missing: 'Required claim missing',
   token_exchange_denied: 'Token exchange denied',
   identity_provider_unavailable: 'Identity provider unavailable',
   upstream_unavailable: 'Upstream unavailable',

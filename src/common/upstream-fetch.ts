@@ -13,7 +13,7 @@ export interface UpstreamAnswer {
 
 /**
  * One request to an upstream REST API (ML-Agent, Trino Gateway) with fetch: no redirects followed,
- * headers and body within `timeoutMs`, at most MAX_UPSTREAM_RESPONSE_BYTES read. Failures become the
+ * headers and body within `timeoutMs`, at most `maxBytes` (MAX_UPSTREAM_RESPONSE_BYTES) read. Failures become the
  * problem the client sees: 504 when the upstream is too slow, 502 when it is unreachable or answers
  * too much. Any status is returned; the caller maps it.
  */
@@ -22,11 +22,12 @@ export async function fetchUpstream(
   url: string,
   init: { method: string; headers: Record<string, string>; body?: string },
   timeoutMs: number,
+  maxBytes = MAX_UPSTREAM_RESPONSE_BYTES,
 ): Promise<UpstreamAnswer> {
   try {
     const res = await fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
-    const tooLarge = () => new ProblemException(502, 'upstream_error', `${upstream} answered more than ${MAX_UPSTREAM_RESPONSE_BYTES} bytes`);
-    return { status: res.status, text: await readBoundedText(res, MAX_UPSTREAM_RESPONSE_BYTES, tooLarge) };
+    const tooLarge = () => new ProblemException(502, 'upstream_error', `${upstream} answered more than ${maxBytes} bytes`);
+    return { status: res.status, text: await readBoundedText(res, maxBytes, tooLarge) };
   } catch (err) {
     if (err instanceof ProblemException) throw err;
     // fetch rejects with a TimeoutError (AbortSignal.timeout, also while the body is read) or a TypeError
@@ -35,6 +36,6 @@ export async function fetchUpstream(
     const name = (err as { name?: unknown })?.name;
     if (name === 'TimeoutError' || name === 'AbortError') throw problem.gatewayTimeout(`${upstream} did not answer within ${timeoutMs} ms`);
     if (name === 'TypeError') throw problem.badGateway(`${upstream} is unreachable`);
-    throw upstreamProblem(err, upstream) ?? problem.badGateway(`${upstream} failed`);
+    throw upstreamProblem(err, upstream);
   }
 }

@@ -1,5 +1,6 @@
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsEnum, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
+import { IsOptional, IsString, IsUrl, Matches, MaxLength, MinLength, ValidateIf } from 'class-validator';
+import { IntRange, OneOf } from './env-rules';
 
 /**
  * Every environment key the BFF reads, with its constraint. Validated once at boot
@@ -28,14 +29,12 @@ export const SECRET_KEYS = [
 
 export class EnvSchema {
   @IsOptional()
-  @IsIn(['development', 'production', 'test'])
+  @OneOf(['development', 'production', 'test'])
   NODE_ENV?: string;
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(65535)
+  @IntRange(0, 65535)
   PORT?: number;
 
   @IsOptional()
@@ -48,11 +47,11 @@ export class EnvSchema {
 
   @Transform(toBool)
   @IsOptional()
-  @IsBoolean()
+  @OneOf([true, false], { message: 'must be one of: true, false, 1, 0' })
   TRUST_PROXY?: boolean;
 
   @IsOptional()
-  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  @OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL?: string;
 
   @IsOptional()
@@ -61,9 +60,7 @@ export class EnvSchema {
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(1000000)
+  @IntRange(0, 1000000)
   RATE_LIMIT_PER_MINUTE?: number;
 
   // --- identity provider ---
@@ -80,8 +77,7 @@ export class EnvSchema {
   BFF_CLIENT_ID?: string;
 
   @ValidateIf((e: EnvSchema) => e.KEYCLOAK_URL !== undefined)
-  @IsString()
-  @MinLength(1)
+  @IsString({ message: 'is required when KEYCLOAK_URL is set' })
   BFF_CLIENT_SECRET?: string;
 
   @IsOptional()
@@ -108,9 +104,7 @@ export class EnvSchema {
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(300)
+  @IntRange(0, 300)
   AUTH_CLOCK_SKEW_S?: number;
 
   @IsOptional()
@@ -124,16 +118,12 @@ export class EnvSchema {
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(3600)
+  @IntRange(1, 3600)
   TOKEN_EXCHANGE_CACHE_TTL?: number;
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(60000)
+  @IntRange(100, 60000)
   TOKEN_EXCHANGE_TIMEOUT_MS?: number;
 
   // --- Trino ---
@@ -146,7 +136,7 @@ export class EnvSchema {
   TRINO_USER_CLAIM?: string;
 
   @IsOptional()
-  @IsEnum(['none', 'exchange', 'basic'])
+  @OneOf(['none', 'exchange', 'basic'])
   TRINO_AUTH?: string;
 
   @IsOptional()
@@ -159,9 +149,7 @@ export class EnvSchema {
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(600000)
+  @IntRange(100, 600000)
   TRINO_TIMEOUT_MS?: number;
 
   @IsOptional()
@@ -183,9 +171,7 @@ export class EnvSchema {
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(600000)
+  @IntRange(100, 600000)
   TRINO_GATEWAY_TIMEOUT_MS?: number;
 
   @IsOptional()
@@ -204,14 +190,12 @@ export class EnvSchema {
   ML_AGENT_AUDIENCE?: string;
 
   @IsOptional()
-  @IsEnum(['exchange', 'forward'])
+  @OneOf(['exchange', 'forward'])
   ML_AGENT_TOKEN_MODE?: string;
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(600000)
+  @IntRange(100, 600000)
   ML_AGENT_TIMEOUT_MS?: number;
 
   @IsOptional()
@@ -224,9 +208,7 @@ export class EnvSchema {
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(600000)
+  @IntRange(100, 600000)
   LLM_TIMEOUT_MS?: number;
 
   @IsOptional()
@@ -239,15 +221,12 @@ export class EnvSchema {
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(0)
+  @IntRange(0)
   AGENT_TOKEN_QUOTA?: number;
 
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(1000)
-  @Max(600000)
+  @IntRange(1000, 600000)
   AGENT_WS_HEARTBEAT_MS?: number;
 
   // --- MLflow ---
@@ -278,7 +257,6 @@ export class EnvSchema {
 
   @IsOptional()
   @IsString()
-  @MinLength(1)
   BFF_LOGIN_CLIENT_SECRET?: string;
 
   @IsOptional()

@@ -44,13 +44,12 @@ function schemaProblems(env: Env): { schema: EnvSchema; problems: ConfigProblem[
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') raw[k] = v;
   const schema = plainToInstance(EnvSchema, raw, { excludeExtraneousValues: false });
   const errors: ValidationError[] = validateSync(schema, { skipMissingProperties: false, forbidUnknownValues: false });
-  const problems = errors.flatMap((e) =>
-    Object.values(e.constraints ?? { invalid: 'is invalid' }).map((msg) => ({
-      key: e.property,
-      // class-validator messages start with the property name and never contain the value by default
-      rule: msg.startsWith(e.property) ? msg.slice(e.property.length).trim() : msg,
-    })),
-  );
+  // One message per key: the first rule it breaks (each key's rules are written so that one says it all).
+  const problems = errors.map((e) => {
+    const msg = Object.values(e.constraints ?? {})[0] ?? 'is invalid';
+    // class-validator messages start with the property name and never contain the value by default
+    return { key: e.property, rule: msg.startsWith(e.property) ? msg.slice(e.property.length).trim() : msg };
+  });
   return { schema, problems };
 }
 
@@ -209,7 +208,8 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
     env: nodeEnv,
     sandbox,
     port: s.PORT ?? 3000,
-    host: s.HOST ?? '0.0.0.0',
+    // Sandbox mode answers demo tokens: loopback only, unless HOST says otherwise.
+    host: s.HOST ?? (sandbox ? '127.0.0.1' : '0.0.0.0'),
     publicUrl: s.PUBLIC_URL?.replace(/\/+$/, ''),
     trustProxy: s.TRUST_PROXY ?? false,
     logLevel: s.LOG_LEVEL ?? 'info',

@@ -4,14 +4,17 @@ import { MetricsService } from '../common/metrics.service';
 import { ProblemException, problem, type ProblemBody } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { TrinoCatalogsDto, TrinoSchemasDto, TrinoTablesDto } from './dto/trino-listing.dto';
-import type { WorkflowRunDto } from './dto/run-workflow.dto';
-import { fetchUpstream, type UpstreamAnswer } from '../common/upstream-fetch';
+import type { WorkflowRunAnswer } from './dto/run-workflow.dto';
+import { fetchUpstream, MAX_UPSTREAM_RESPONSE_BYTES, type UpstreamAnswer } from '../common/upstream-fetch';
+import type { WorkflowSubmitter } from './workflow-submitter';
 
 const UPSTREAM = 'ML-Agent';
 /** Injection token of the longest wait for one ML-Agent answer (headers and body), in ms. */
 export const ML_AGENT_TIMEOUT_MS = Symbol('ML_AGENT_TIMEOUT_MS');
 /** Longest `detail` of an ML-Agent refusal copied into the problem's own `detail`. */
 const DETAIL_LIMIT = 500;
+/** The most of an answer to a workflow run the BFF reads and passes through. */
+export const MAX_WORKFLOW_ANSWER_BYTES = 1024 * 1024;
 /** Longest non-JSON error body passed through in `upstreamBody`. */
 const TEXT_BODY_LIMIT = 16 * 1024;
 
@@ -22,15 +25,18 @@ export interface MlAgentCall {
   requestId: string;
 }
 
-/** POST /run-workflow-trino as ML-Agent takes it: the validated request plus the email of the verified token. */
-export interface MlAgentWorkflowSubmission {
+/**
+ * POST /run-workflow-trino as ML-Agent takes it: the validated request plus the submitter of the
+ * verified token: `email` for a user, `submittedBy: {type: 'service_account', clientId}` for a
+ * service account (a client-credentials token, which has no email).
+ */
+export type MlAgentWorkflowSubmission = {
   catalog: string;
   schema: string;
   table: string;
   workflow: string;
   parameters: Record<string, unknown>;
-  email: string;
-}
+} & WorkflowSubmitter;
 
 /**
  * A 4xx ML-Agent answered (other than 401): passed through with its status, as problem+json
@@ -97,15 +103,24 @@ export class MlAgentClient {
     return this.json(call, 'tables', 'GET', path, undefined, (v) => ({ tables: stringList(v, 'tables') }));
   }
 
-  async runWorkflow(call: MlAgentCall, submission: MlAgentWorkflowSubmission): Promise<WorkflowRunDto> {
-    return this.json(call, 'run_workflow', 'POST', '/run-workflow-trino', submission, workflowRun);
+  /** ML-Agent's answer is its own: any JSON object (at most MAX_WORKFLOW_ANSWER_BYTES) is passed through as it is. */
+  async runWorkflow(call: MlAgentCall, submission: MlAgentWorkflowSubmission): Promise<WorkflowRunAnswer> {
+    return this.json(call, 'run_workflow', 'POST', '/run-workflow-trino', submission, jsonObject, MAX_WORKFLOW_ANSWER_BYTES);
   }
 
   /** One call; a 2xx answer is parsed and checked by `shape` (which throws a 502 for anything unexpected). */
-  private async json<T>(call: MlAgentCall, operation: string, method: 'GET' | 'POST', path: string, body: unknown, shape: (value: unknown) => T): Promise<T> {
+  private async json<T>(
+    call: MlAgentCall,
+    operation: string,
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    shape: (value: unknown) => T,
+    maxBytes = MAX_UPSTREAM_RESPONSE_BYTES,
+  ): Promise<T> {
     let answer: UpstreamAnswer;
     try {
-      answer = await this.send(call, method, path, body);
+      answer = await this.send(call, method, path, body, maxBytes);
     } catch (err) {
       const timeout = err instanceof ProblemException && err.getStatus() === 504;
       this.calls.inc({ operation, outcome: timeout ? 'timeout' : 'failed' });
@@ -143,7 +158,7 @@ export class MlAgentClient {
     throw new ProblemException(502, 'upstream_error', `${UPSTREAM} answered an unexpected status ${status}`);
   }
 
-  private async send(call: MlAgentCall, method: 'GET' | 'POST', path: string, body?: unknown): Promise<UpstreamAnswer> {
+  private async send(call: MlAgentCall, method: 'GET' | 'POST', path: string, body: unknown, maxBytes: number): Promise<UpstreamAnswer> {
     this.assertConfigured();
     const headers: Record<string, string> = {
       accept: 'application/json',
@@ -155,7 +170,7 @@ export class MlAgentClient {
       payload = JSON.stringify(body);
       headers['content-type'] = 'application/json';
     }
-    return fetchUpstream(UPSTREAM, `${this.baseUrl}${path}`, { method, headers, body: payload }, this.timeoutMs);
+    return fetchUpstream(UPSTREAM, `${this.baseUrl}${path}`, { method, headers, body: payload }, this.timeoutMs, maxBytes);
   }
 }
 
@@ -178,15 +193,9 @@ function stringList(value: unknown, field: string): string[] {
   return list;
 }
 
-function workflowRun(value: unknown): WorkflowRunDto {
-  if (!isRecord(value) || typeof value.runId !== 'string' || value.runId.length === 0 || typeof value.status !== 'string') {
-    throw problem.badGateway(`${UPSTREAM} answered an unexpected body (no runId and status)`);
-  }
-  const run: WorkflowRunDto = { runId: value.runId, status: value.status };
-  if (typeof value.workflow === 'string') run.workflow = value.workflow;
-  if (typeof value.table === 'string') run.table = value.table;
-  if (typeof value.submittedBy === 'string') run.submittedBy = value.submittedBy;
-  return run;
+function jsonObject(value: unknown): WorkflowRunAnswer {
+  if (!isRecord(value)) throw problem.badGateway(`${UPSTREAM} answered JSON that is not an object`);
+  return value;
 }
 
 /** The problem `detail` and field errors of an ML-Agent refusal (FastAPI shapes: `{detail: string}` or `{detail: [{loc, msg}]}`). */

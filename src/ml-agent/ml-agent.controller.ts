@@ -4,7 +4,7 @@ import { Authenticated } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { PROBLEM_CONTENT_TYPE } from '../common/problem';
 import { MlAgentProblemDto } from './dto/ml-agent-problem.dto';
-import { RunWorkflowRequestDto, WorkflowRunDto } from './dto/run-workflow.dto';
+import { RunWorkflowRequestDto, WORKFLOW_RUN_SCHEMA, type WorkflowRunAnswer } from './dto/run-workflow.dto';
 import { CatalogPathDto, SchemaPathDto } from './dto/trino-path.dto';
 import { TrinoCatalogsDto, TrinoSchemasDto, TrinoTablesDto } from './dto/trino-listing.dto';
 import { CurrentMlAgentCaller, type MlAgentCaller } from './ml-agent-caller';
@@ -27,7 +27,7 @@ const forbidden = () =>
   passedThrough(
     403,
     'Not allowed: the identity provider refused the exchange (token_exchange_denied), the token lacks a claim the route needs ' +
-      '(insufficient_role), or ML-Agent refused the caller, e.g. Trino denied the user (upstream_error, ML-Agent’s body in upstreamBody)',
+      '(claim_missing), or ML-Agent refused the caller, e.g. Trino denied the user (upstream_error, ML-Agent’s body in upstreamBody)',
   );
 
 /** Catalog browsing and ML workflows over Trino tables, through ML-Agent (DESIGN.md, ml-agent). */
@@ -82,17 +82,21 @@ export class MlAgentController {
   @ApiOperation({
     summary: 'Run an ML workflow on a Trino table',
     description:
-      `${CALL}Upstream: POST /run-workflow-trino with the validated fields and the email of the verified token ` +
-      '(an `email` in the request body is ignored and never forwarded; a token without an email claim is a 403). ' +
-      `Catalog, schema and table must be plain Trino identifiers (else 400, not forwarded).${ERRORS}`,
+      `${CALL}Upstream: POST /run-workflow-trino with the validated fields and the submitter from the verified token: ` +
+      'a user’s `email`, or for a service account (client-credentials token, no email) ' +
+      '`submittedBy: {"type": "service_account", "clientId": <azp>}` (an `email` in the request body is ignored and never ' +
+      'forwarded; a token with neither is a 403 claim_missing). ' +
+      `Catalog, schema and table must be plain Trino identifiers (else 400, not forwarded). ` +
+      'ML-Agent’s 2xx answer is passed through as it is, whatever its field names: it must be a JSON object of at most 1 MiB ' +
+      `(else 502).${ERRORS}`,
   })
   @ApiBody({ type: RunWorkflowRequestDto })
-  @ApiOkResponse({ type: WorkflowRunDto, description: 'The run as ML-Agent accepted it' })
+  @ApiOkResponse({ schema: WORKFLOW_RUN_SCHEMA, description: 'The run as ML-Agent accepted it: ML-Agent’s JSON object, passed through as it is' })
   @ApiProblems(400, 401, 502, 503, 504)
   @forbidden()
   @passedThrough(404, 'No such table (not_found; ML-Agent’s body in upstreamBody)')
   @passedThrough(422, 'ML-Agent refused the submission (upstream_error; ML-Agent’s validation errors in upstreamBody and errors)')
-  runWorkflow(@CurrentMlAgentCaller() caller: MlAgentCaller, @Body() body: RunWorkflowRequestDto): Promise<WorkflowRunDto> {
+  runWorkflow(@CurrentMlAgentCaller() caller: MlAgentCaller, @Body() body: RunWorkflowRequestDto): Promise<WorkflowRunAnswer> {
     return this.mlAgent.runWorkflow(caller, body);
   }
 }

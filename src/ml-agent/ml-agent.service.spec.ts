@@ -6,7 +6,8 @@ import type { TokenExchangeService } from '../token-exchange/token-exchange.serv
 import type { RunWorkflowRequestDto } from './dto/run-workflow.dto';
 import type { MlAgentCaller } from './ml-agent-caller';
 import type { MlAgentClient, MlAgentCall, MlAgentWorkflowSubmission } from './ml-agent.client';
-import { MlAgentService, submitterEmail } from './ml-agent.service';
+import { MlAgentService } from './ml-agent.service';
+import { submitterEmail } from './workflow-submitter';
 
 const principal = (claims: Record<string, unknown> = {}): Principal =>
   principalFromClaims(
@@ -90,12 +91,13 @@ describe('MlAgentService', () => {
     expect((calls[1].args[0] as MlAgentWorkflowSubmission).parameters).toEqual({});
   });
 
-  it('run-workflow without a usable email claim is a 403 before any exchange', async () => {
-    for (const email of [undefined, '', 'no-at-sign', 'two\nlines@x.y']) {
+  it('run-workflow without a usable email claim (and not a service account) is a 403 claim_missing before any exchange', async () => {
+    const notServiceAccounts = [{ client_id: 'other-client', azp: 'platform-frontend' }, { azp: 'platform-frontend' }, { clientId: 'x' }];
+    for (const [email, extra] of [undefined, '', 'no-at-sign', 'two\nlines@x.y'].flatMap((e) => notServiceAccounts.map((x) => [e, x] as const))) {
       const { service, exchanged, calls } = setup('exchange');
-      const err = await service.runWorkflow(caller(principal({ email })), request()).catch((e: unknown) => e);
+      const err = await service.runWorkflow(caller(principal({ email, ...extra })), request()).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ProblemException);
-      expect([email, (err as ProblemException).getStatus(), (err as ProblemException).reason]).toEqual([email, 403, 'insufficient_role']);
+      expect([email, (err as ProblemException).getStatus(), (err as ProblemException).reason]).toEqual([email, 403, 'claim_missing']);
       expect(exchanged).toEqual([]);
       expect(calls).toEqual([]);
     }
@@ -112,6 +114,22 @@ describe('MlAgentService', () => {
     const { service, calls } = setup('exchange', { exchangeFails: new ProblemException(503, 'identity_provider_unavailable') });
     await expect(service.listTables(caller(), 'tpch', 'tiny')).rejects.toMatchObject({ reason: 'identity_provider_unavailable' });
     expect(calls).toEqual([]);
+  });
+
+  it('a service account (client_id or clientId claim equal to azp, no email) submits as its client id from the token', async () => {
+    for (const marker of [{ client_id: 'ci-pipeline' }, { clientId: 'ci-pipeline' }]) {
+      const { service, calls } = setup('exchange');
+      const sa = principal({ email: undefined, preferred_username: 'service-account-ci-pipeline', azp: 'ci-pipeline', ...marker });
+      await service.runWorkflow(caller(sa), request({ email: 'mallory@evil.example' }));
+      const sent = calls[0].args[0] as Record<string, unknown>;
+      expect(sent.submittedBy).toEqual({ type: 'service_account', clientId: 'ci-pipeline' });
+      expect(sent).not.toHaveProperty('email');
+    }
+    // A user with an email is submitted by email, whatever else the token says.
+    const { service, calls } = setup('exchange');
+    await service.runWorkflow(caller(principal({ azp: 'ci-pipeline', client_id: 'ci-pipeline' })), request());
+    expect(calls[0].args[0]).toMatchObject({ email: 'alice@example.com' });
+    expect(calls[0].args[0]).not.toHaveProperty('submittedBy');
   });
 
   it('submitterEmail takes only a plausible email claim', () => {

@@ -1,20 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { identityClaim, type Principal } from '../auth/principal';
-import { problem } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { TokenExchangeService } from '../token-exchange/token-exchange.service';
-import type { RunWorkflowRequestDto, WorkflowRunDto } from './dto/run-workflow.dto';
+import type { RunWorkflowRequestDto, WorkflowRunAnswer } from './dto/run-workflow.dto';
 import type { TrinoCatalogsDto, TrinoSchemasDto, TrinoTablesDto } from './dto/trino-listing.dto';
 import type { MlAgentCaller } from './ml-agent-caller';
 import { MlAgentClient, type MlAgentCall } from './ml-agent.client';
-
-const EMAIL = /^[^@\s]+@[^@\s]+$/;
-
-/** The email a principal submits workflows as: the `email` claim of the verified token, or undefined. */
-export function submitterEmail(principal: Principal): string | undefined {
-  const email = identityClaim(principal, 'email');
-  return email !== undefined && EMAIL.test(email) ? email : undefined;
-}
+import { workflowSubmitter } from './workflow-submitter';
 
 /**
  * The ML-Agent routes. Every call carries a token for ML-Agent's audience: the caller's token
@@ -45,12 +36,12 @@ export class MlAgentService {
 
   /**
    * Submits a workflow as the caller: the validated fields, named one by one (a client `email`
-   * never travels), plus the email of the verified token. A token without a usable email is a 403.
+   * never travels), plus the submitter from the verified token (workflowSubmitter): a user's email,
+   * or a service account's client id. A token with neither is a 403 claim_missing, before any exchange.
    */
-  async runWorkflow(caller: MlAgentCaller, request: RunWorkflowRequestDto): Promise<WorkflowRunDto> {
+  async runWorkflow(caller: MlAgentCaller, request: RunWorkflowRequestDto): Promise<WorkflowRunAnswer> {
     this.client.assertConfigured();
-    const email = submitterEmail(caller.principal);
-    if (!email) throw problem.forbidden('insufficient_role', "the token has no usable 'email' claim to submit a workflow as");
+    const submitter = workflowSubmitter(caller.principal);
     const call = await this.callFor(caller);
     return this.client.runWorkflow(call, {
       catalog: request.catalog,
@@ -58,7 +49,7 @@ export class MlAgentService {
       table: request.table,
       workflow: request.workflow,
       parameters: request.parameters ?? {},
-      email,
+      ...submitter,
     });
   }
 

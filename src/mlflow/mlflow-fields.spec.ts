@@ -1,6 +1,7 @@
 import { ProblemException } from '../common/problem';
 import { decideMessage, decideQuery, field, jsonName, toQuery } from './mlflow-fields';
-import { MAX_JSON_DEPTH, parseStrictJson } from './strict-json';
+import { MAX_JSON_DEPTH } from '../common/json-depth';
+import { parseStrictJson } from './strict-json';
 
 const { string, int, double, enumOf, message, list } = field;
 const FIELDS = {

@@ -82,7 +82,7 @@ export class MlflowForwarder {
       res = await this.client.send({ method: plan.method, path: target.upstreamPath, query: plan.query, headers, body: plan.body, signal: gone.signal });
     } catch (err) {
       if (gone.signal.aborted) return;
-      throw upstreamProblem(err, 'MLflow') ?? problem.badGateway('MLflow failed');
+      throw upstreamProblem(err, 'MLflow');
     }
     const status = res.statusCode ?? 502;
     const out = responseHeaders(res.headers);

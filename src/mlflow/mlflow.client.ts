@@ -54,7 +54,7 @@ export class MlflowClient implements OnApplicationShutdown {
     // request the BFF writes on the connection, the request fails (ECONNRESET/EPIPE on a reused
     // socket) though MLflow never saw it. Two defences, because a streamed body cannot always be sent twice:
     // - avoid the race: `timeout` closes a connection idle in the pool for MLFLOW_IDLE_SOCKET_MS, before
-    //   MLflow would. (Node 20's agent also honours a server's `Keep-Alive: timeout=N` hint, but only to
+    //   MLflow would. (Node's agent also honours a server's `Keep-Alive: timeout=N` hint, but only to
     //   shorten a `timeout` set here, and MLflow's servers send none.) It is not a request timeout: on a
     //   socket in use it only emits 'timeout' events, which nothing here acts on (MLFLOW_HEADERS_TIMEOUT_MS is that).
     // - survive it: send() sends a request once more, on a connection of its own, when its body can be
@@ -164,7 +164,7 @@ export class MlflowClient implements OnApplicationShutdown {
       const text = (await readAll(res, LOOKUP_MAX_BYTES)).toString('utf8');
       return { status: res.statusCode ?? 502, body: text ? JSON.parse(text) : {} };
     } catch (err) {
-      throw upstreamProblem(signal.aborted ? Object.assign(new Error('timeout'), { name: 'TimeoutError' }) : err, 'MLflow') ?? problem.badGateway('MLflow failed');
+      throw upstreamProblem(signal.aborted ? Object.assign(new Error('timeout'), { name: 'TimeoutError' }) : err, 'MLflow');
     }
   }
 

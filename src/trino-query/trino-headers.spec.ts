@@ -13,7 +13,7 @@ describe('Trino identity and protocol headers', () => {
     expect(trinoUserFor(principal({ preferred_username: 'jöe' }), 'preferred_username')).toBeUndefined();
     expect(trinoUserFor(principal({ preferred_username: ['alice'] }), 'preferred_username')).toBeUndefined();
     expect(() => trinoCallerFor({ principal: principal({}), token: 't' }, 'preferred_username')).toThrow(
-      expect.objectContaining({ reason: 'insufficient_role', detail: expect.stringMatching(/no usable 'preferred_username' claim/) }),
+      expect.objectContaining({ reason: 'claim_missing', detail: expect.stringMatching(/no usable 'preferred_username' claim/) }),
     );
   });
 

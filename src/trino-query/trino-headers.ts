@@ -23,7 +23,7 @@ export function trinoUserFor(principal: Principal, claim: string): string | unde
 /** The Trino identity of a verified caller; a 403 when the token has no usable TRINO_USER_CLAIM claim. */
 export function trinoCallerFor(auth: AuthContext, claim: string): TrinoCaller {
   const user = trinoUserFor(auth.principal, claim);
-  if (user === undefined) throw problem.forbidden('insufficient_role', `the token has no usable '${claim}' claim to name the Trino user`);
+  if (user === undefined) throw problem.forbidden('claim_missing', `the token has no usable '${claim}' claim to name the Trino user`);
   return { user, auth };
 }
 

@@ -60,6 +60,8 @@ describe('the built app in sandbox mode (node dist/main.js)', () => {
     const metrics = await (await fetch(`${bff.url}/metrics`)).text();
     expect(metrics).toMatch(/bff_auth_failures_total\{reason="token_missing"\} [1-9]/);
     expect(metrics).toMatch(/bff_http_requests_total\{route="\/auth\/me",method="GET",status="200"\} [1-9]/);
+    // What is tested is what ships: the app under test runs on Node 24, the Node of the image (docker/Dockerfile).
+    expect(metrics).toMatch(/^bff_nodejs_version_info\{version="v24\.\d+\.\d+",major="24",/m);
     const ready = await contractFetch(`${bff.url}/health/ready`);
     // Security headers on every answer.
     expect(ready.res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");

@@ -203,7 +203,7 @@ describe('authentication and the ext-authz doors (sandbox issuer, real HTTP)', (
       // The same rule as POST /v1/statement: a user name that cannot be a header is a 403, never a look-alike.
       for (let i = 0; i < 2; i++) {
         const b = await get('/api/validate/v1/statement', bearer(accented), { method: 'POST' });
-        await expectProblem(b, 403, 'insufficient_role');
+        await expectProblem(b, 403, 'claim_missing');
         expect(b.headers.get('x-trino-user')).toBeNull();
       }
     });

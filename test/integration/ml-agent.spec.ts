@@ -1,3 +1,5 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { createApp } from '../../src/app.factory';
@@ -185,15 +187,37 @@ describe('ML-Agent routes', () => {
     expect(JSON.parse(agent.requests[1].body ?? '{}')).toEqual({ ...bare, workflow: 'train_classifier', parameters: {}, email: 'alice@example.com' });
   });
 
-  it('run-workflow: a token without an email claim is a 403, before any exchange', async () => {
+  it('run-workflow: a user token without an email claim is a 403 claim_missing (not insufficient_role), before any exchange', async () => {
     const noEmail = await sandbox.issuer.issueToken({ user: 'alice', claims: { email: undefined } });
     rawTokens.push(noEmail);
     const before = exchanges(aliceUser().sub);
     const res = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: noEmail, json: WORKFLOW });
     expect(res.status).toBe(403);
-    expect(res.body).toMatchObject({ reason: 'insufficient_role', detail: expect.stringContaining('email') });
+    expect(res.body).toMatchObject({ reason: 'claim_missing', title: 'Required claim missing', detail: expect.stringContaining('email') });
     expect(agent.requests).toHaveLength(0);
     expect(exchanges(aliceUser().sub)).toBe(before);
+  });
+
+  it('run-workflow as a service account (client credentials, no email): ML-Agent gets its client id from the verified token, marked as a service account', async () => {
+    const pipeline = sandbox.issuer.clients.get('ci-pipeline')!;
+    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: pipeline.clientId, client_secret: pipeline.secret! });
+    const granted = await fetch(sandbox.issuer.tokenEndpoint, { method: 'POST', body: form });
+    expect(granted.status).toBe(200);
+    const serviceToken = ((await granted.json()) as { access_token: string }).access_token;
+    rawTokens.push(serviceToken);
+    // A client-chosen submitter is refused wherever it is written.
+    const chosen = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', {
+      token: serviceToken,
+      json: { ...WORKFLOW, submittedBy: { type: 'service_account', clientId: 'someone-else' } },
+    });
+    expect(chosen.status).toBe(400);
+    expect(agent.requests).toHaveLength(0);
+
+    const res = await call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: serviceToken, json: { ...WORKFLOW, email: 'mallory@evil.example' } });
+    expect(res.status).toBe(200);
+    expect(agent.requests).toHaveLength(1);
+    const forwarded = JSON.parse(agent.requests[0].body ?? '{}');
+    expect(forwarded).toEqual({ ...WORKFLOW, submittedBy: { type: 'service_account', clientId: 'ci-pipeline' } });
   });
 
   const BAD_PATHS = [
@@ -397,5 +421,98 @@ describe('ML-Agent routes', () => {
     keepAndClear();
     expect(sentToAgent.length).toBeGreaterThan(10);
     for (const token of rawTokens) expect(sentToAgent).not.toContain(`Bearer ${token}`);
+  });
+});
+
+/**
+ * ML-Agent's answer to a workflow run is its own: the BFF passes the JSON through as it is (a
+ * Python ML-Agent may well answer snake_case), bounded in size, and keeps 502 for what is truly
+ * broken. A scripted ML-Agent (loopback, stopped by the test) answers what each case needs.
+ */
+describe('POST /chatbot/run-workflow-trino passes ML-Agent’s JSON answer through', () => {
+  let sandbox: Sandbox;
+  let bff: TestBff;
+  let scripted: http.Server;
+  let answer: { status: number; body: string | Buffer; contentType?: string } = { status: 200, body: '{}' };
+  const received: Array<{ path: string; body: string }> = [];
+
+  beforeAll(async () => {
+    sandbox = await startSandbox();
+    scripted = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(answer.status, { 'content-type': answer.contentType ?? 'application/json' });
+        res.end(answer.body);
+      });
+    });
+    await new Promise<void>((resolve) => scripted.listen(0, '127.0.0.1', resolve));
+    const { port } = scripted.address() as AddressInfo;
+    bff = await startTestBff({ ML_AGENT_URL: `http://127.0.0.1:${port}` }, { sandbox });
+  });
+  afterAll(async () => {
+    await bff?.close();
+    scripted?.closeAllConnections();
+    await new Promise<void>((resolve) => (scripted ? scripted.close(() => resolve()) : resolve()));
+    await sandbox?.close();
+  });
+  beforeEach(() => {
+    received.length = 0;
+  });
+
+  const run = async () => call(bff.url, 'POST', '/chatbot/run-workflow-trino', { token: await bff.token('alice'), json: WORKFLOW });
+
+  it('a snake_case answer (run_id, nested objects, extra fields) comes back exactly as ML-Agent wrote it', async () => {
+    const body = { run_id: 'r-42', status: 'queued', submitted_by: 'alice@example.com', links: { self: '/runs/r-42' }, eta_s: 12.5 };
+    answer = { status: 200, body: JSON.stringify(body) };
+    const res = await run();
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    expect(res.body).toEqual(body);
+    expect(received.map((r) => r.path)).toEqual(['/run-workflow-trino']);
+    // 202 Accepted from ML-Agent is a success too; the answer is still passed through.
+    answer = { status: 202, body: JSON.stringify({ run_id: 'r-43', status: 'accepted' }) };
+    expect((await run()).body).toEqual({ run_id: 'r-43', status: 'accepted' });
+  });
+
+  it.each([
+    ['a 2xx that is not JSON', { status: 200, body: '<html>ok</html>', contentType: 'text/html' }],
+    ['an empty 2xx', { status: 200, body: '' }],
+    ['a 2xx JSON that is not an object', { status: 200, body: '["r-1"]' }],
+    ['a 500', { status: 500, body: JSON.stringify({ error: 'boom' }) }],
+    ['a 503', { status: 503, body: 'unavailable', contentType: 'text/plain' }],
+    ['an answer above the bound', { status: 200, body: JSON.stringify({ run_id: 'r', blob: 'x'.repeat(1024 * 1024 + 1) }) }],
+  ])('%s is a 502 problem', async (_what, a) => {
+    answer = a;
+    const res = await run();
+    expect(res.status).toBe(502);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    expect(received).toHaveLength(1);
+  });
+
+  it('an unreachable ML-Agent is a 502 problem', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const other = await startTestBff({ ML_AGENT_URL: `http://127.0.0.1:${port}` }, { sandbox });
+    try {
+      const res = await call(other.url, 'POST', '/chatbot/run-workflow-trino', { token: await other.token('alice'), json: WORKFLOW });
+      expect(res.status).toBe(502);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('the spec documents the sandbox ML-Agent’s answer as an example, and any JSON as allowed', async () => {
+    const spec = (await call(bff.url, 'GET', '/docs-json')).body;
+    const ok = spec.paths['/chatbot/run-workflow-trino'].post.responses['200'];
+    const schema = ok.content['application/json'].schema;
+    const resolved = schema.$ref ? spec.components.schemas[schema.$ref.split('/').pop()] : schema;
+    expect(resolved.additionalProperties).toBe(true);
+    expect(ok.description).toMatch(/passed through/i);
+    expect(Object.keys(resolved.properties ?? {})).toEqual(expect.arrayContaining(['runId', 'status', 'submittedBy']));
   });
 });

@@ -1,4 +1,4 @@
-// Jest runs on Node 20, whose jest-runtime cannot require() ES modules (Node itself can since 20.19).
+// jest-runtime has its own module loader, which cannot require() ES modules (Node itself can, since 20.19).
 // NestJS 12 and a few of its dependencies ship ESM only, so this transformer compiles exactly the
 // node_modules files that use ESM syntax to CommonJS with swc, and leaves every CommonJS file untouched.
 const swcJest = require('@swc/jest');

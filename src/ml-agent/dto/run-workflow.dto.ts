@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { IsObject, IsString, Matches, MaxLength, ValidateBy, ValidationOptions } from 'class-validator';
 import { IsOptionalNotNull } from '../../common/optional';
 import { IsTrinoIdentifier, TRINO_IDENTIFIER, TRINO_IDENTIFIER_RULE } from '../trino-identifier';
@@ -123,20 +124,42 @@ export class RunWorkflowRequestDto {
   email?: string;
 }
 
-/** A workflow run as ML-Agent accepted it. */
-export class WorkflowRunDto {
-  @ApiProperty({ example: 'run-6f1c2b9e-3d4a-4e8b-9a1f-2c3d4e5f6a7b' })
-  runId!: string;
+/** ML-Agent's answer to a workflow run: its JSON object, passed through as it is (see WORKFLOW_RUN_SCHEMA). */
+export type WorkflowRunAnswer = Record<string, unknown>;
 
-  @ApiProperty({ example: 'COMPLETED', description: 'ML-Agent’s status of the run, e.g. SUBMITTED (runs asynchronously) or COMPLETED' })
-  status!: string;
-
-  @ApiPropertyOptional({ example: 'profile' })
-  workflow?: string;
-
-  @ApiPropertyOptional({ example: 'tpch.tiny.nation', description: 'catalog.schema.table' })
-  table?: string;
-
-  @ApiPropertyOptional({ example: 'alice@example.com', description: 'Who submitted it: the email of the caller’s verified token' })
-  submittedBy?: string;
-}
+/**
+ * The OpenAPI schema of ML-Agent's answer to a run. No platform document fixes that answer (a Python
+ * ML-Agent may well answer `run_id`), so the BFF does not reshape it: any JSON object is passed
+ * through. The properties listed are what the sandbox ML-Agent answers, as an example.
+ */
+export const WORKFLOW_RUN_SCHEMA: SchemaObject = {
+  type: 'object',
+  additionalProperties: true,
+  description:
+    'ML-Agent’s JSON answer, passed through as it is (any JSON object, at most 1 MiB; the BFF neither renames nor drops fields). ' +
+    'The properties below are what the sandbox ML-Agent answers; a real ML-Agent may answer other fields (e.g. run_id).',
+  properties: {
+    runId: { type: 'string', example: 'run-6f1c2b9e-3d4a-4e8b-9a1f-2c3d4e5f6a7b', description: 'Sandbox ML-Agent: the run’s id' },
+    status: { type: 'string', example: 'COMPLETED', description: 'Sandbox ML-Agent: COMPLETED for profile and preview, SUBMITTED for any other workflow' },
+    workflow: { type: 'string', example: 'profile' },
+    table: { type: 'string', example: 'tpch.tiny.nation', description: 'catalog.schema.table' },
+    submittedBy: {
+      description: 'Sandbox ML-Agent: the submitter the BFF sent, a user’s email or a service account’s {type, clientId}',
+      oneOf: [
+        { type: 'string', example: 'alice@example.com' },
+        {
+          type: 'object',
+          properties: { type: { type: 'string', enum: ['service_account'] }, clientId: { type: 'string', example: 'ci-pipeline' } },
+          required: ['type', 'clientId'],
+        },
+      ],
+    },
+  },
+  example: {
+    runId: 'run-6f1c2b9e-3d4a-4e8b-9a1f-2c3d4e5f6a7b',
+    status: 'COMPLETED',
+    workflow: 'profile',
+    table: 'tpch.tiny.nation',
+    submittedBy: 'alice@example.com',
+  },
+};

@@ -30,5 +30,9 @@ module.exports = {
       testMatch: ['<rootDir>/test/integration/**/*.spec.ts', '<rootDir>/test/deploy/**/*.spec.ts', '<rootDir>/test/reliability/**/*.spec.ts'],
     },
     { ...shared, displayName: 'e2e', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/e2e/**/*.spec.ts'] },
+    // The real platform (Trino, Trino Gateway, their clients), fetched by scripts/fetch-*.sh into ~/.cache/platform-bff.
+    { ...shared, displayName: 'platform', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/platform/**/*.spec.ts'] },
+    // The real MLflow server (scripts/setup-mlflow.sh) behind the BFF, with MLflow's own clients.
+    { ...shared, displayName: 'mlflow-real', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/mlflow-real/**/*.spec.ts'] },
   ],
 };

@@ -103,6 +103,7 @@ const ERROR_CODES = {
   NOT_SUPPORTED: 13,
   INVALID_SESSION_PROPERTY: 14,
   UNKNOWN_TRANSACTION: 20,
+  INCOMPATIBLE_CLIENT: 27,
   NOT_IN_TRANSACTION: 21,
   QUERY_TEXT_TOO_LARGE: 35,
   ADMINISTRATIVELY_KILLED: 38,
@@ -302,6 +303,8 @@ interface SessionInfo {
   roles: Record<string, string>;
   extraCredentialNames: string[];
   transactionId?: string;
+  /** The client sent X-Trino-Transaction-Id (NONE or an id): it supports transactions. */
+  clientTransactionSupport: boolean;
   remoteUserAddress?: string;
   userAgent?: string;
 }
@@ -1568,6 +1571,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
       roles,
       extraCredentialNames,
       transactionId: tx === undefined || tx.toUpperCase() === 'NONE' ? undefined : tx,
+      clientTransactionSupport: tx !== undefined,
       remoteUserAddress: req.socket.remoteAddress,
       userAgent: headerValue(req, 'user-agent'),
     };
@@ -1923,7 +1927,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     return {
       queryId: q.id,
       transactionId: s.transactionId,
-      clientTransactionSupport: s.transactionId !== undefined,
+      clientTransactionSupport: s.clientTransactionSupport,
       user: s.user,
       originalUser: s.originalUser ?? s.user,
       principal: s.principal,
@@ -2086,7 +2090,8 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     }
   }
 
-  private table(catalog: string, schema: string, name: string): (TableSource & { delayMs?: number }) | undefined {
+  /** `viewer`: the session user reading it (system.runtime.queries lists only their own queries). */
+  private table(catalog: string, schema: string, name: string, viewer?: string): (TableSource & { delayMs?: number }) | undefined {
     if (schema === 'information_schema') return this.informationSchema(catalog, name);
     const key = `${catalog}.${schema}`;
     if (key === 'tpch.tiny' || key === 'tpch.sf1') {
@@ -2129,7 +2134,8 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     if (key === 'system.runtime' && name === 'queries') {
       return staticTable(
         [column('query_id', 'varchar'), column('state', 'varchar'), column('user', 'varchar'), column('source', 'varchar'), column('query', 'varchar')],
-        [...this.queries.values()].map((q) => [q.id, q.state, q.session.user, q.session.source ?? null, q.sql]),
+        // docker/trino/rules.json's query rule (execute only): a user views their own queries, no one else's.
+        [...this.queries.values()].filter((q) => q.session.user === viewer).map((q) => [q.id, q.state, q.session.user, q.session.source ?? null, q.sql]),
       );
     }
     return undefined;
@@ -2192,7 +2198,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     const schemas = this.schemas(catalog);
     if (!schemas) throw failureAt(sql, name.pos, 'CATALOG_NOT_FOUND', `Catalog '${catalog}' not found`);
     if (!schemas.includes(schema)) throw failureAt(sql, name.pos, 'SCHEMA_NOT_FOUND', `Schema '${schema}' does not exist`);
-    const source = this.table(catalog, schema, table);
+    const source = this.table(catalog, schema, table, session.user);
     if (!source) throw failureAt(sql, name.pos, 'TABLE_NOT_FOUND', `Table '${catalog}.${schema}.${table}' does not exist`);
     return { catalog, schema, table, source };
   }
@@ -2331,6 +2337,9 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
         return this.plan(parseSql(prepared), session, prepared, depth + 1);
       }
       case 'startTransaction':
+        // StartTransactionTask: a client that did not send X-Trino-Transaction-Id (NONE) cannot take a transaction id back.
+        if (!session.clientTransactionSupport)
+          throw new TrinoFailure({ name: 'INCOMPATIBLE_CLIENT', type: TRINO_EXCEPTION, message: 'Client does not support transactions' });
         if (session.transactionId) throw failureAt(sql, stmt.pos, 'NOT_SUPPORTED', 'Nested transactions not supported');
         return update('START TRANSACTION', { startedTransactionId: crypto.randomUUID() }, 'DATA_DEFINITION');
       case 'commit':

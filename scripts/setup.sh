@@ -4,7 +4,8 @@
 #   scripts/setup.sh            same as --test
 #   scripts/setup.sh --runtime  Node 24 (scripts/node24.sh) and the npm dependencies (npm ci when needed)
 #   scripts/setup.sh --test     + redis-server, nginx (with auth_request), chromium — what the
-#                               real-server tests (test/support/*) and the sandbox need — and
+#                               real-server tests (test/support/*) and the sandbox need, the
+#                               real Trino of the platform tier (scripts/fetch-trino.sh, cached) and
 #                               schemathesis (scripts/setup-schemathesis.sh)
 #   scripts/setup.sh --with-browser   alias of --test
 #
@@ -21,7 +22,7 @@ for arg in "$@"; do
     --runtime) MODE=runtime ;;
     --test | --with-browser) MODE=test ;;
     -h | --help)
-      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -135,6 +136,8 @@ install_npm_deps() {
 
 start=$(date +%s)
 if [ "$MODE" = test ]; then install_system_packages; fi
+if [ "$MODE" = test ]; then bash "$ROOT/scripts/setup-mlflow.sh"; fi
 install_npm_deps
+if [ "$MODE" = test ]; then bash "$ROOT/scripts/fetch-trino.sh"; fi
 if [ "$MODE" = test ]; then bash "$ROOT/scripts/setup-schemathesis.sh"; fi
 log "done ($MODE) in $(($(date +%s) - start))s"

@@ -21,4 +21,11 @@ export class ProblemDto {
   @ApiPropertyOptional({ example: '/auth/me' }) instance?: string;
   @ApiPropertyOptional({ example: 'req-1' }) requestId?: string;
   @ApiPropertyOptional({ type: [ProblemFieldErrorDto] }) errors?: ProblemFieldErrorDto[];
+  @ApiPropertyOptional({
+    example: 'PERMISSION_DENIED',
+    description: "MLflow proxy refusals only: MLflow's error code (PERMISSION_DENIED, UNAUTHENTICATED, RESOURCE_DOES_NOT_EXIST, …), read by MLflow's clients",
+  })
+  error_code?: string;
+  @ApiPropertyOptional({ example: 'READ on experiment 1 is needed', description: 'MLflow proxy refusals only: the detail, where MLflow clients read it' })
+  message?: string;
 }

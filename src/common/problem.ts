@@ -65,7 +65,13 @@ export interface ProblemBody {
   instance?: string;
   requestId?: string;
   errors?: Array<{ field: string; message: string }>;
+  /** The MLflow proxy's refusals only: MLflow's own error fields, so MLflow's clients report the refusal as what it is. */
+  error_code?: string;
+  message?: string;
 }
+
+/** Members added to a problem body besides RFC 9457's (the MLflow proxy's `error_code` and `message`). */
+export type ProblemExtensions = Pick<ProblemBody, 'error_code' | 'message'>;
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -77,12 +83,18 @@ export class ProblemException extends HttpException {
     readonly errors?: Array<{ field: string; message: string }>,
     /** Extra response headers, e.g. WWW-Authenticate. */
     readonly headers?: Record<string, string>,
+    readonly extensions?: ProblemExtensions,
   ) {
     super({ reason, detail }, status);
   }
 
+  /** The same problem with members added to its body. */
+  extend(extensions: ProblemExtensions): ProblemException {
+    return new ProblemException(this.getStatus(), this.reason, this.detail, this.errors, this.headers, { ...this.extensions, ...extensions });
+  }
+
   body(instance?: string, requestId?: string): ProblemBody {
-    return problemBody(this.getStatus(), this.reason, this.detail, instance, requestId, this.errors);
+    return { ...problemBody(this.getStatus(), this.reason, this.detail, instance, requestId, this.errors), ...this.extensions };
   }
 }
 

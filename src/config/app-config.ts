@@ -46,6 +46,8 @@ export interface AppConfig {
     timeoutMs: number;
     /** Public base URL of the Trino web UI, where GET /ui/query.html (a query's infoUri) redirects. */
     uiUrl?: string;
+    /** PEM CA certificates trusted for an https TRINO_URL beside the system's (TRINO_CA_FILE). */
+    ca?: string;
   };
   trinoGateway: { url?: string; audience: string; basicAuth?: string; breakGlassUsers: Map<string, string>; timeoutMs: number };
   mlAgent: { url?: string; audience: string; tokenMode: 'exchange' | 'forward'; timeoutMs: number };

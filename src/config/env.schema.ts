@@ -153,6 +153,11 @@ export class EnvSchema {
   TRINO_TIMEOUT_MS?: number;
 
   @IsOptional()
+  @IsString()
+  @MinLength(1)
+  TRINO_CA_FILE?: string;
+
+  @IsOptional()
   @IsUrl(URL_OPTS)
   @Matches(/^[^?#]*$/, { message: 'TRINO_UI_URL must be a base URL without query or fragment' })
   TRINO_UI_URL?: string;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { normalisePath } from '../auth/access-policy';
@@ -93,6 +94,23 @@ function parseExtraIssuers(raw: string | undefined, problems: ConfigProblem[]): 
 }
 
 /** MLFLOW_PUBLIC_PATHS: `METHOD /path` entries on normalised MLflow UI paths (never REST, artifacts or traces). */
+/** A PEM file of one or more CA certificates (trusted beside the system's), read at boot. */
+function readCaFile(key: string, path: string | undefined, problems: ConfigProblem[]): string | undefined {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    problems.push({ key, rule: 'must name a readable file' });
+    return undefined;
+  }
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(text)) {
+    problems.push({ key, rule: 'must be a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)' });
+    return undefined;
+  }
+  return text;
+}
+
 function parseMlflowPublicPaths(raw: string | undefined, problems: ConfigProblem[]): string[] {
   const out: string[] = [];
   list(raw).forEach((entry, i) => {
@@ -163,6 +181,10 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
   }
   if (s.TRINO_AUTH === 'exchange' && !s.KEYCLOAK_URL && !sandbox) {
     problems.push({ key: 'TRINO_AUTH', rule: 'exchange needs KEYCLOAK_URL' });
+  }
+  const trinoCa = readCaFile('TRINO_CA_FILE', s.TRINO_CA_FILE, problems);
+  if (trinoCa && s.TRINO_URL && !/^https:/i.test(s.TRINO_URL)) {
+    problems.push({ key: 'TRINO_CA_FILE', rule: 'is only used with an https TRINO_URL' });
   }
   const breakGlass = new Map<string, string>();
   for (const pair of list(s.BREAK_GLASS_USERS)) {
@@ -236,6 +258,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
       basicAuth: s.TRINO_BASIC_AUTH,
       timeoutMs: s.TRINO_TIMEOUT_MS ?? 30000,
       uiUrl: s.TRINO_UI_URL?.replace(/\/+$/, ''),
+      ca: trinoCa,
     },
     trinoGateway: {
       url: (s.TRINO_GATEWAY_URL ?? trinoUrl)?.replace(/\/+$/, ''),

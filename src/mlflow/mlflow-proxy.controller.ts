@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@ne
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BEARER_SCHEME, SelfAuthorizing } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
+import { asMlflowError } from './mlflow-errors';
 import { MlflowProxyService } from './mlflow-proxy.service';
 import { MLFLOW_MOUNT } from './mlflow-target';
 
@@ -23,7 +24,8 @@ const PROXY_DOC =
   '- `POST /v1/traces` (OTLP/HTTP, protobuf or JSON): only the service accounts of `MLFLOW_TRACE_CLIENTS`, with EDIT on ' +
   'the experiment in `X-Mlflow-Experiment-Id`.\n\n' +
   'Bodies are streamed both ways. MLflow’s own answers (including its `{error_code, message}` errors) pass through; the ' +
-  'BFF’s refusals are problem+json.';
+  'BFF’s refusals are problem+json with MLflow’s `error_code` and `message` added (`PERMISSION_DENIED`, `UNAUTHENTICATED`, ' +
+  '`RESOURCE_DOES_NOT_EXIST`, `INVALID_PARAMETER_VALUE`, …), so MLflow’s clients report them as what they are.';
 
 /**
  * The MLflow proxy. It decides for itself (SelfAuthorizing: the global guard lets it through):
@@ -57,6 +59,10 @@ export class MlflowProxyController {
   @ApiResponse({ status: 302, description: 'A page load without a session: to /auth/login' })
   @ApiProblems(400, 401, 403, 404, 405, 413, 502, 503, 504)
   async proxy(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    await this.service.handle(req, reply);
+    try {
+      await this.service.handle(req, reply);
+    } catch (err) {
+      throw asMlflowError(err);
+    }
   }
 }

@@ -69,4 +69,13 @@ describe('Trino identity and protocol headers', () => {
       'content-type': 'application/json',
     });
   });
+
+  it('keeps a repeated header repeated (the values as received, not Node’s comma-joined string)', () => {
+    expect(
+      returnedResponseHeaders(
+        { 'x-trino-set-session': 'a=1, b=2', 'x-trino-set-catalog': 'tpch' },
+        { 'x-trino-set-session': ['a=1', 'b=2'], 'x-trino-set-catalog': ['tpch'] },
+      ),
+    ).toEqual({ 'x-trino-set-session': ['a=1', 'b=2'], 'x-trino-set-catalog': 'tpch' });
+  });
 });

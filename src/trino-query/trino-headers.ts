@@ -60,13 +60,17 @@ export function claimedIdentities(client: IncomingHttpHeaders, user: string): Ar
  * The coordinator's response headers a client gets: every X-Trino-* header (Set-Catalog, Set-Schema,
  * Set-Path, Set-Session, Clear-Session, Set-Role, Added-Prepare, Deallocated-Prepare,
  * Started-Transaction-Id, Clear-Transaction-Id, Set-Authorization-User...) unchanged, and the content
- * type. Hop-by-hop and length headers are not copied: the body is re-streamed.
+ * type. Hop-by-hop and length headers are not copied: the body is re-streamed. A header Trino repeats
+ * (one X-Trino-Set-Session per property) stays repeated: `distinct` holds every value as received, where
+ * Node's `headers` joins them with commas, which clients would read as one malformed value.
  */
-export function returnedResponseHeaders(upstream: IncomingHttpHeaders): Record<string, string | string[]> {
+export function returnedResponseHeaders(upstream: IncomingHttpHeaders, distinct?: Record<string, string[]>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(upstream)) {
     if (value === undefined) continue;
-    if (name.startsWith(TRINO_PREFIX) || RESPONSE_HEADERS.has(name)) out[name] = value;
+    if (!name.startsWith(TRINO_PREFIX) && !RESPONSE_HEADERS.has(name)) continue;
+    const all = distinct?.[name];
+    out[name] = all && all.length > 1 ? all : value;
   }
   return out;
 }

@@ -94,7 +94,11 @@ export class TrinoProtocolService {
       if (typeof uri === 'string') results[field] = rebaseUri(uri, req.publicBase);
     }
     this.log.log({ event: 'trino.query_submitted', queryId: id, user: caller.user, sub: req.auth.principal.subject });
-    return { status: 200, headers: { ...returnedResponseHeaders(answer.headers), 'content-type': 'application/json' }, body: JSON.stringify(results) };
+    return {
+      status: 200,
+      headers: { ...returnedResponseHeaders(answer.headers, answer.headersDistinct), 'content-type': 'application/json' },
+      body: JSON.stringify(results),
+    };
   }
 
   /** GET (next page) or DELETE (cancel) on /v1/statement/{queued,executing}/…; only the owner's. */
@@ -168,7 +172,7 @@ export class TrinoProtocolService {
       this.client.discard(answer);
       throw problem.badGateway(`the Trino coordinator answered ${status}`);
     }
-    const headers = returnedResponseHeaders(answer.headers);
+    const headers = returnedResponseHeaders(answer.headers, answer.headersDistinct);
     if (status === 204 || status === 304) {
       this.client.discard(answer);
       return { status, headers };

@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Inject, Injectable, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import type { AuthContext } from '../auth/auth-context';
@@ -31,6 +32,8 @@ export interface TrinoCall {
 export interface TrinoAnswer {
   status: number;
   headers: http.IncomingHttpHeaders;
+  /** The same headers, each with every value it had on the wire (Node joins repeated ones with commas in `headers`). */
+  headersDistinct?: Record<string, string[]>;
   /** The response body, not read yet: stream it, or read it with readBody(). */
   body: Readable;
 }
@@ -62,6 +65,7 @@ class CoordinatorTimeout extends Error {
 export class TrinoClient implements OnApplicationShutdown {
   private readonly base?: URL;
   private readonly agent: http.Agent;
+  private readonly tls: { ca?: string[] };
   private readonly basicAuthorization?: string;
   private readonly timeoutMs: number;
 
@@ -72,8 +76,10 @@ export class TrinoClient implements OnApplicationShutdown {
     const { url, auth, basicAuth, timeoutMs } = config.trino;
     this.timeoutMs = timeoutMs;
     this.base = url ? new URL(url) : undefined;
-    const Agent = this.base?.protocol === 'https:' ? https.Agent : http.Agent;
-    this.agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
+    const pool = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' } as const;
+    // TRINO_CA_FILE: the coordinator's CA, trusted beside the system's.
+    this.tls = config.trino.ca ? { ca: [...rootCertificates, config.trino.ca] } : {};
+    this.agent = this.base?.protocol === 'https:' ? new https.Agent({ ...pool, ...this.tls }) : new http.Agent(pool);
     if (auth === 'basic' && basicAuth) this.basicAuthorization = `Basic ${Buffer.from(basicAuth, 'utf8').toString('base64')}`;
     if (auth === 'exchange' && !tokenExchange) {
       throw new Error('TRINO_AUTH=exchange needs the token-exchange module (TokenExchangeService) to be loaded');
@@ -169,7 +175,7 @@ export class TrinoClient implements OnApplicationShutdown {
     return new Promise((resolve, reject) => {
       const lib = url.startsWith('https:') ? https : http;
       // A retry goes on a connection of its own: pooled ones released together go idle together.
-      const req = lib.request(url, { method, headers, agent: retry ? false : this.agent });
+      const req = lib.request(url, { method, headers, agent: retry ? false : this.agent, ...(lib === https ? this.tls : {}) });
       let answered = false;
       let failure: Error | undefined;
       const fail = (err: Error): void => {
@@ -192,7 +198,12 @@ export class TrinoClient implements OnApplicationShutdown {
         res.once('close', cleanup);
         // Errors reach whoever consumes the body (pipeline, readBody); none may go unhandled.
         res.on('error', () => undefined);
-        const answer: TrinoAnswer = { status: res.statusCode ?? 502, headers: res.headers, body: res };
+        const answer: TrinoAnswer = {
+          status: res.statusCode ?? 502,
+          headers: res.headers,
+          headersDistinct: res.headersDistinct as Record<string, string[]>,
+          body: res,
+        };
         FAILURES.set(answer, () => failure);
         resolve(answer);
       });

@@ -121,6 +121,22 @@ describe('MLflow: the proxy decides on exactly what MLflow will read', () => {
     expect(victimState()).toBe(before);
   });
 
+  it('refusals carry MLflow’s error_code and message beside the problem+json fields, so MLflow’s clients report them as what they are', async () => {
+    const fields = (r: Answer) => ({ status: r.status, reason: r.body.reason, error_code: r.body.error_code, message: r.body.message === r.body.detail });
+    const denied = await get(`experiments/get?experiment_id=${theirs}`, mallory);
+    const unauthenticated = await send('GET', `${API}/experiments/get?experiment_id=${theirs}`, undefined);
+    const noRun = await get('runs/get?run_id=0123456789abcdef0123456789abcdef', mallory);
+    const invalid = await post('experiments/update', mallory, `{"experiment_id":"${mine}","experimentId":"${mine}"}`);
+    const unknown = await get('experiments/no-such-endpoint', mallory);
+    expect([denied, unauthenticated, noRun, invalid, unknown].map(fields)).toEqual([
+      { status: 403, reason: 'insufficient_role', error_code: 'PERMISSION_DENIED', message: true },
+      { status: 401, reason: 'token_missing', error_code: 'UNAUTHENTICATED', message: true },
+      { status: 404, reason: 'not_found', error_code: 'RESOURCE_DOES_NOT_EXIST', message: true },
+      { status: 400, reason: 'validation_failed', error_code: 'INVALID_PARAMETER_VALUE', message: true },
+      { status: 403, reason: 'insufficient_role', error_code: 'PERMISSION_DENIED', message: true },
+    ]);
+  });
+
   it('the camelCase spelling alone is decided as the snake_case one', async () => {
     const before = victimState();
     // Decided on the victim's experiment or run: refused as the snake_case spelling would be.

@@ -9,7 +9,7 @@ import { StateStore } from '../../src/state/state-store';
 import type { MlflowEmulator } from '../../sandbox/mlflow';
 import { SANDBOX_LOGIN_CLIENT_ID, startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTestBff, type TestBff } from '../support/app';
-import { sleep, waitUntil } from '../support/net';
+import { waitUntil } from '../support/net';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
 
 jest.setTimeout(60_000);
@@ -608,8 +608,10 @@ describe('MLflow behind the BFF', () => {
       standIn.closeReusedIdleFor(2_000);
       await pool();
       const pooledAt = Date.now();
-      await sleep(2_100);
-      // The BFF closed it after about a second (the stand-in saw the client close it, and never reset it).
+      // The BFF closes it after about a second (the stand-in sees the client close it, and never resets it);
+      // then the connection has been idle as long as MLflow tolerates, when a reused one would be reset.
+      await waitUntil(() => standIn.clientClosedAfterIdleMs.length > 0, { timeoutMs: 5000, what: 'the BFF to close the idle connection' });
+      await waitUntil(() => Date.now() - pooledAt >= 2_000, { timeoutMs: 5000, what: "MLflow's idle limit to pass" });
       expect(standIn.clientClosedAfterIdleMs).toEqual([expect.any(Number)]);
       const [idle] = standIn.clientClosedAfterIdleMs;
       expect(idle).toBeGreaterThanOrEqual(MLFLOW_IDLE_SOCKET_MS - 50);
@@ -712,18 +714,33 @@ describe('MLflow behind the BFF', () => {
         const search = () => call('GET', '/mlflow/ajax-api/2.0/mlflow/experiments/search', { headers: { cookie }, base: b.url });
         expect((await search()).status).toBe(200);
         expect(shortLived.issuer.stats.grants.refresh_token ?? 0).toBe(0);
-        await sleep(2500); // within the refresh margin (half of a 4 s token)
-        expect((await search()).status).toBe(200);
+        // Every call in the refresh margin (half of a 4 s token) refreshes once; every call succeeds.
+        const statuses: number[] = [];
+        const searchUntil = (refreshes: number) =>
+          waitUntil(
+            async () => {
+              statuses.push((await search()).status);
+              return (shortLived.issuer.stats.grants.refresh_token ?? 0) >= refreshes;
+            },
+            { timeoutMs: 15_000, intervalMs: 200, what: `${refreshes} session refreshes` },
+          );
+        await searchUntil(1);
         expect(shortLived.issuer.stats.grants.refresh_token).toBe(1);
-        await sleep(5000); // the first token has expired by now: only the refreshed ones work
-        expect((await search()).status).toBe(200);
-        expect(shortLived.issuer.stats.grants.refresh_token).toBeGreaterThanOrEqual(2);
+        // Past the first token's expiry (a second refresh needs the first refreshed token in its margin): only the refreshed ones work.
+        await searchUntil(2);
+        expect(statuses.every((s) => s === 200)).toBe(true);
         // The identity provider ends the SSO session (logout elsewhere): the next refresh is refused, the session dropped.
         await fetch(`${shortLived.issuer.issuer}/protocol/openid-connect/logout`, { headers: { cookie: cookieHeader(idp) } });
-        await sleep(2500);
-        const after = await search();
-        expect(after.status).toBe(401);
-        expect(after.headers.getSetCookie().some((c) => /^bff_session=;/.test(c))).toBe(true);
+        let after: Awaited<ReturnType<typeof search>> | undefined;
+        await waitUntil(
+          async () => {
+            after = await search();
+            return after.status !== 200;
+          },
+          { timeoutMs: 15_000, intervalMs: 200, what: 'the session to be dropped' },
+        );
+        expect(after!.status).toBe(401);
+        expect(after!.headers.getSetCookie().some((c) => /^bff_session=;/.test(c))).toBe(true);
       } finally {
         await b.close();
         await shortLived.close();

@@ -158,7 +158,7 @@ describe('Trino client protocol through the BFF', () => {
     expect((await drain(await trino.query('EXECUTE answer'))).rows).toEqual([[42]]);
 
     // Response headers come back unchanged on the page that carries them...
-    const tx = await runRaw(bff.url, alice, 'START TRANSACTION');
+    const tx = await runRaw(bff.url, alice, 'START TRANSACTION', { 'X-Trino-Transaction-Id': 'NONE' });
     const txId = tx.headers.at(-1)!.get('x-trino-started-transaction-id');
     expect(txId).toMatch(/^[0-9a-f-]{36}$/);
     const commit = await runRaw(bff.url, alice, 'COMMIT', { 'X-Trino-Transaction-Id': txId! });
@@ -645,3 +645,51 @@ describe('TRINO_AUTH=exchange: a token exchanged for TRINO_AUDIENCE', () => {
     expect(claims.preferred_username).toBe('alice');
   });
 });
+
+describe('repeated X-Trino-Set-* response headers', () => {
+  let sandbox: Sandbox;
+  let upstream: http.Server;
+  let bff: TestBff;
+
+  beforeAll(async () => {
+    sandbox = await startSandbox();
+    // A coordinator that sets two session properties at once: Trino sends one header per property.
+    upstream = http.createServer((req, res) => {
+      req.resume();
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('x-trino-set-session', ['query_max_run_time=2h', 'join_distribution_type=BROADCAST']);
+      res.setHeader('x-trino-added-prepare', ['a=SELECT+1%2C+2', 'b=SELECT+3']);
+      res.end(JSON.stringify({ id: '20250101_120000_00001_abcde', stats: { state: 'FINISHED' } }));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as { port: number }).port;
+    bff = await startTestBff({ TRINO_URL: `http://127.0.0.1:${port}` }, { sandbox });
+  });
+  afterAll(async () => {
+    await bff?.close();
+    await new Promise((resolve) => upstream?.close(resolve));
+    await sandbox?.close();
+  });
+
+  it('reach the client as separate headers, never joined with commas', async () => {
+    const token = await bff.token('alice');
+    const raw = await new Promise<string[]>((resolve, reject) => {
+      const req = http.request(`${bff.url}/v1/statement`, { method: 'POST', headers: bearer(token), agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.rawHeaders));
+      });
+      req.on('error', reject);
+      req.end('SET SESSION query_max_run_time = 2h');
+    });
+    const values = (name: string) => pairs(raw, name);
+    expect(values('x-trino-set-session')).toEqual(['query_max_run_time=2h', 'join_distribution_type=BROADCAST']);
+    expect(values('x-trino-added-prepare')).toEqual(['a=SELECT+1%2C+2', 'b=SELECT+3']);
+  });
+});
+
+/** The values of header `name` in a rawHeaders list, one per header line. */
+function pairs(raw: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === name) out.push(raw[i + 1]);
+  return out;
+}

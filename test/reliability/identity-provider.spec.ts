@@ -72,14 +72,13 @@ describe('identity provider down, slow, rotated', () => {
     expect(answers[2].status).toBe(200);
   });
 
-  it('an unknown kid while the issuer is down: 503 identity_provider_unavailable or 401, never 500, within the JWKS timeout', async () => {
+  it('an unknown kid while the issuer is down: 503 identity_provider_unavailable, within the JWKS timeout', async () => {
     const kid = await sandbox.issuer.rotateKeys();
     const token = await bff.token('alice', { kid });
     sandbox.issuer.setAvailability({ down: true });
     const res = await call(bff.url, 'GET', '/auth/me', { token });
-    expect([401, 503]).toContain(res.status);
-    expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
-    expect(['identity_provider_unavailable', 'token_invalid']).toContain(res.json?.reason);
+    // The key cannot be looked up: the identity provider failed, not the token (never a 401 the client would act on).
+    expectProblem(res, 503, 'identity_provider_unavailable');
     expect(res.ms).toBeLessThan(JWKS_TIMEOUT_MS + SLACK_MS);
   });
 
@@ -88,8 +87,7 @@ describe('identity provider down, slow, rotated', () => {
     const token = await bff.token('alice', { kid });
     sandbox.issuer.setAvailability({ slowMs: 8000 });
     const res = await call(bff.url, 'GET', '/auth/me', { token });
-    expect([401, 503]).toContain(res.status);
-    expect(res.headers['content-type']).toMatch(PROBLEM_JSON);
+    expectProblem(res, 503, 'identity_provider_unavailable');
     expect(res.ms).toBeLessThan(JWKS_TIMEOUT_MS + SLACK_MS);
   });
 

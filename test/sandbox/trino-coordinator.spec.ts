@@ -168,7 +168,9 @@ describe('Trino coordinator emulator (no auth)', () => {
     const exec = await finalHeaders('EXECUTE q1', { 'X-Trino-Prepared-Statement': 'q1=SELECT+1' });
     expect(exec.body.error).toBeUndefined();
     expect((await finalHeaders('DEALLOCATE PREPARE q1', { 'X-Trino-Prepared-Statement': 'q1=SELECT+1' })).headers.get('x-trino-deallocated-prepare')).toBe('q1');
-    const tx = (await finalHeaders('START TRANSACTION')).headers.get('x-trino-started-transaction-id');
+    // As Trino's StartTransactionTask: only a client that declares transaction support (X-Trino-Transaction-Id: NONE).
+    expect((await finalHeaders('START TRANSACTION')).body.error.errorName).toBe('INCOMPATIBLE_CLIENT');
+    const tx = (await finalHeaders('START TRANSACTION', { 'X-Trino-Transaction-Id': 'NONE' })).headers.get('x-trino-started-transaction-id');
     expect(tx).toMatch(/^[0-9a-f-]{36}$/);
     expect((await finalHeaders('COMMIT', { 'X-Trino-Transaction-Id': tx ?? '' })).headers.get('x-trino-clear-transaction-id')).toBe('true');
     expect((await finalHeaders('COMMIT')).body.error.errorName).toBe('NOT_IN_TRANSACTION');

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config/load-config';
 
 const BASE = { KEYCLOAK_URL: 'https://kc.example.com', KEYCLOAK_REALM: 'platform', BFF_CLIENT_ID: 'platform-bff', BFF_CLIENT_SECRET: 's3cr3t-value' };
@@ -42,6 +45,21 @@ describe('configuration', () => {
     for (const secret of ['too-short-secret-value', 's3cr3t-value', 'kerberos', 'valkey:6379', 'not-a-port']) {
       expect(err.message).not.toContain(secret);
     }
+  });
+
+  it('TRINO_CA_FILE: a readable PEM file of certificates, for an https TRINO_URL; read at boot', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trino-ca-'));
+    const pem = join(dir, 'ca.pem');
+    writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    writeFileSync(join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n');
+    expect(loadConfig({ ...BASE, TRINO_URL: 'https://trino:8443', TRINO_CA_FILE: pem }).trino.ca).toContain('BEGIN CERTIFICATE');
+    const rules = (env: Record<string, string>) =>
+      problems({ ...BASE, ...env })
+        .problems.filter((p) => p.key === 'TRINO_CA_FILE')
+        .map((p) => p.rule);
+    expect(rules({ TRINO_URL: 'https://trino:8443', TRINO_CA_FILE: join(dir, 'missing.pem') })).toEqual(['must name a readable file']);
+    expect(rules({ TRINO_URL: 'https://trino:8443', TRINO_CA_FILE: join(dir, 'key.pem') })).toEqual([expect.stringMatching(/PEM file of CA certificates/)]);
+    expect(rules({ TRINO_URL: 'http://trino:8080', TRINO_CA_FILE: pem })).toEqual(['is only used with an https TRINO_URL']);
   });
 
   it('requires KEYCLOAK_URL in production, so sandbox mode is refused there', () => {

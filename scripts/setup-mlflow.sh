@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The real MLflow server and Python client for the test tier test/mlflow-real: MLflow of the version in
+# docker/mlflow/VERSION (the same as docker/compose.yaml's image tag), in a virtual environment cached
+# outside the repository, ~/.cache/platform-bff/venv-mlflow-<version> (PLATFORM_BFF_CACHE overrides the
+# cache directory). scikit-learn is installed beside it for log_model. Idempotent: nothing is fetched
+# when the venv already has that version.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VERSION="$(tr -d '[:space:]' <"$ROOT/docker/mlflow/VERSION")"
+CACHE="${PLATFORM_BFF_CACHE:-$HOME/.cache/platform-bff}"
+VENV="$CACHE/venv-mlflow-$VERSION"
+log() { printf '[setup-mlflow] %s\n' "$*"; }
+
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import mlflow, sklearn, sys; sys.exit(mlflow.__version__ != '$VERSION')" 2>/dev/null; then
+  log "mlflow $VERSION present in $VENV"
+  exit 0
+fi
+command -v python3 >/dev/null 2>&1 || { echo "setup-mlflow.sh: python3 is needed" >&2; exit 1; }
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  echo "setup-mlflow.sh: python3's venv module is missing (Debian: apt-get install python3-venv)" >&2
+  exit 1
+fi
+mkdir -p "$CACHE"
+log "creating $VENV"
+python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "mlflow==$VERSION" scikit-learn
+log "mlflow $("$VENV/bin/python" -c 'import mlflow; print(mlflow.__version__)') installed in $VENV"

@@ -1,0 +1,183 @@
+import { Logger } from '@nestjs/common';
+import { hs256 } from '../../test/support/jwt';
+import { WsTicketService } from '../agent-service/ws-ticket.service';
+import type { AppConfig } from '../config/app-config';
+import type { MetricsService } from '../common/metrics.service';
+import { ReadinessRegistry } from '../ops/readiness.registry';
+import { StateStore } from '../state/state-store';
+import { AccessDecider, type Decision } from './access-decider.service';
+import { ADMIN_POLICY, AGENTS_POLICY, AUTHENTICATED_POLICY, PUBLIC_POLICY } from './access-policy';
+import { TokenVerifier } from './token-verifier.service';
+
+const AUD = 'platform-bff';
+const ISS = 'https://hs256.test/issuer';
+const SECRET = 'a-test-secret-of-at-least-32-bytes!!';
+const config = {
+  clientId: AUD,
+  keycloak: { issuer: 'https://kc.test/realms/x' },
+  auth: { audiences: [AUD], clockSkewS: 0, issuers: [{ issuer: ISS, kind: 'hs256', secret: SECRET, algorithms: ['HS256'] }] },
+} as unknown as AppConfig;
+
+const nowS = () => Math.floor(Date.now() / 1000);
+const token = (roles: string[] = ['REGULAR'], claims: Record<string, unknown> = {}) =>
+  hs256({}, { iss: ISS, aud: AUD, sub: `u-${roles.join('-')}`, exp: nowS() + 300, realm_access: { roles }, ...claims }, SECRET);
+
+let verifier: TokenVerifier;
+let tickets: WsTicketService;
+let decider: AccessDecider;
+let inc: jest.Mock;
+let warn: jest.SpyInstance;
+
+beforeEach(() => {
+  verifier = new TokenVerifier(config);
+  tickets = new WsTicketService(new StateStore({} as AppConfig, new ReadinessRegistry()));
+  inc = jest.fn();
+  warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+  decider = new AccessDecider(verifier, { authFailures: { inc } } as unknown as MetricsService, tickets);
+});
+afterEach(() => jest.restoreAllMocks());
+
+const refusal = (d: Decision) => (d.allow ? { allow: true } : { status: d.status, reason: d.reason });
+
+describe('AccessDecider.decide', () => {
+  it('a public route without a token is allowed, with one it is verified (a bad token is still refused)', async () => {
+    expect(await decider.decide({}, PUBLIC_POLICY, '/p')).toEqual({ allow: true });
+    expect(refusal(await decider.decide({ authorization: 'Bearer a.b.c' }, PUBLIC_POLICY, '/p'))).toEqual({ status: 401, reason: 'token_invalid' });
+    const t = token([]);
+    expect(await decider.decide({ authorization: `Bearer ${t}` }, PUBLIC_POLICY, '/p')).toMatchObject({ allow: true, token: t });
+  });
+
+  it('no token on a protected route: 401 token_missing, counted', async () => {
+    expect(refusal(await decider.decide({}, AUTHENTICATED_POLICY, '/r'))).toEqual({ status: 401, reason: 'token_missing' });
+    expect(inc).toHaveBeenCalledWith({ reason: 'token_missing' });
+  });
+
+  it('a malformed header is 401, two different tokens 400', async () => {
+    expect(refusal(await decider.decide({ authorization: 'Bearer ' }, AUTHENTICATED_POLICY, '/r'))).toEqual({ status: 401, reason: 'token_invalid' });
+    expect(refusal(await decider.decide({ authorization: `Bearer ${token()}`, queryTokens: [token(['ADMIN'])] }, AUTHENTICATED_POLICY, '/r'))).toEqual({
+      status: 400,
+      reason: 'ambiguous_token',
+    });
+  });
+
+  it('allows a valid token with the principal and the token; refuses a missing role with 403 and the principal', async () => {
+    const t = token(['REGULAR']);
+    const ok = await decider.decide({ authorization: `Bearer ${t}` }, AGENTS_POLICY, '/api/agents');
+    expect(ok).toMatchObject({ allow: true, token: t, principal: { subject: 'u-REGULAR' } });
+    const no = await decider.decide({ authorization: `Bearer ${t}` }, ADMIN_POLICY, '/admin');
+    expect(no).toMatchObject({ allow: false, status: 403, reason: 'insufficient_role', principal: { subject: 'u-REGULAR' } });
+    expect(inc).toHaveBeenCalledWith({ reason: 'insufficient_role' });
+    // One structured decision line naming who, where and why — never the token.
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0][0]).toEqual({
+      event: 'auth.decision',
+      outcome: 'deny',
+      reason: 'insufficient_role',
+      status: 403,
+      sub: 'u-REGULAR',
+      azp: undefined,
+      iss: ISS,
+      route: '/admin',
+      rule: 'admin',
+    });
+    expect(JSON.stringify(warn.mock.calls)).not.toContain(t);
+  });
+
+  it('a token verified before is decided synchronously, and its role still checked', async () => {
+    const t = token(['REGULAR']);
+    await decider.decide({ authorization: `Bearer ${t}` }, AGENTS_POLICY, '/api/agents');
+    const again = decider.decide({ authorization: `Bearer ${t}` }, AGENTS_POLICY, '/api/agents');
+    expect(again).not.toBeInstanceOf(Promise);
+    expect(again).toMatchObject({ allow: true, token: t });
+    const denied = decider.decide({ authorization: `Bearer ${t}` }, ADMIN_POLICY, '/admin');
+    expect(denied).not.toBeInstanceOf(Promise);
+    expect(refusal(denied as Decision)).toEqual({ status: 403, reason: 'insufficient_role' });
+  });
+
+  it('a cached token that expired is refused 401 token_expired synchronously', async () => {
+    const t0 = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(t0);
+    const t = token(['REGULAR'], { exp: Math.floor(t0 / 1000) + 5 });
+    await decider.decide({ authorization: `Bearer ${t}` }, AUTHENTICATED_POLICY, '/r');
+    clock.mockReturnValue(t0 + 10_000);
+    const d = decider.decide({ authorization: `Bearer ${t}` }, AUTHENTICATED_POLICY, '/r');
+    expect(d).not.toBeInstanceOf(Promise);
+    expect(refusal(d as Decision)).toEqual({ status: 401, reason: 'token_expired' });
+  });
+
+  it('errors that are not refusals are not turned into decisions', async () => {
+    jest.spyOn(verifier, 'verify').mockRejectedValue(new Error('boom'));
+    await expect(decider.decide({ authorization: `Bearer ${token()}` }, AUTHENTICATED_POLICY, '/r')).rejects.toThrow('boom');
+  });
+});
+
+describe('AccessDecider.allowedNow (the fast path)', () => {
+  it('allows only a fresh, verified token the policy allows', async () => {
+    const t = token(['REGULAR']);
+    expect(decider.allowedNow({ authorization: `Bearer ${t}` }, AGENTS_POLICY)).toBeUndefined();
+    await decider.decide({ authorization: `Bearer ${t}` }, AGENTS_POLICY, '/api/agents');
+    expect(decider.allowedNow({ authorization: `Bearer ${t}` }, AGENTS_POLICY)).toMatchObject({ allow: true, token: t, principal: { subject: 'u-REGULAR' } });
+    expect(decider.allowedNow({ authorization: `Bearer ${t}` }, ADMIN_POLICY)).toBeUndefined();
+    expect(decider.allowedNow({ authorization: `Bearer ${t}` }, PUBLIC_POLICY)).toBeUndefined();
+    expect(decider.allowedNow({}, AUTHENTICATED_POLICY)).toBeUndefined();
+    expect(decider.allowedNow({ authorization: 'Bearer ' }, AUTHENTICATED_POLICY)).toBeUndefined();
+    expect(decider.allowedNow({ authorization: `Bearer ${t}`, wsTicket: { agentId: 'a', ticket: 'x', ambiguous: false } }, AGENTS_POLICY)).toBeUndefined();
+    expect(inc).not.toHaveBeenCalled();
+  });
+});
+
+describe('AccessDecider: a ws-ticket shown to /api/auth', () => {
+  it('is decided as the token it stands for, and not consumed', async () => {
+    const t = token(['REGULAR']);
+    const { ticket } = await tickets.issue('agent-1', t);
+    const d = await decider.decide({ wsTicket: { agentId: 'agent-1', ticket, ambiguous: false } }, AGENTS_POLICY, '/api/auth');
+    expect(d).toMatchObject({ allow: true, token: t, principal: { subject: 'u-REGULAR' } });
+    expect(await tickets.redeem(ticket, 'agent-1')).toBe(t);
+  });
+
+  it("the token's role is still checked", async () => {
+    const { ticket } = await tickets.issue('agent-1', token([]));
+    expect(refusal(await decider.decide({ wsTicket: { agentId: 'agent-1', ticket, ambiguous: false } }, AGENTS_POLICY, '/api/auth'))).toEqual({
+      status: 403,
+      reason: 'insufficient_role',
+    });
+  });
+
+  it('a ticket for another agent, unknown or malformed: 401 token_invalid', async () => {
+    const { ticket } = await tickets.issue('agent-1', token());
+    for (const shown of [
+      { agentId: 'agent-2', ticket },
+      { agentId: 'agent-1', ticket: 'A'.repeat(43) },
+      { agentId: 'agent-1', ticket: 'short' },
+    ]) {
+      expect(refusal(await decider.decide({ wsTicket: { ...shown, ambiguous: false } }, AGENTS_POLICY, '/api/auth'))).toEqual({
+        status: 401,
+        reason: 'token_invalid',
+      });
+    }
+  });
+
+  it('several tickets, or a ticket with another credential: 400 ambiguous_token', async () => {
+    const t = token();
+    const { ticket } = await tickets.issue('agent-1', t);
+    const wsTicket = { agentId: 'agent-1', ticket, ambiguous: false };
+    expect(refusal(await decider.decide({ wsTicket: { ...wsTicket, ambiguous: true } }, AGENTS_POLICY, '/api/auth'))).toEqual({
+      status: 400,
+      reason: 'ambiguous_token',
+    });
+    // Even the very token the ticket stands for.
+    expect(refusal(await decider.decide({ wsTicket, authorization: `Bearer ${t}` }, AGENTS_POLICY, '/api/auth'))).toEqual({
+      status: 400,
+      reason: 'ambiguous_token',
+    });
+    expect(refusal(await decider.decide({ wsTicket, queryTokens: [t] }, AGENTS_POLICY, '/api/auth'))).toEqual({ status: 400, reason: 'ambiguous_token' });
+    expect(refusal(await decider.decide({ wsTicket, authorization: 'Bearer ' }, AGENTS_POLICY, '/api/auth'))).toEqual({ status: 401, reason: 'token_invalid' });
+  });
+
+  it('a store failure is not turned into a decision', async () => {
+    jest.spyOn(tickets, 'check').mockRejectedValue(new Error('store down'));
+    await expect(decider.decide({ wsTicket: { agentId: 'agent-1', ticket: 'A'.repeat(43), ambiguous: false } }, AGENTS_POLICY, '/api/auth')).rejects.toThrow(
+      'store down',
+    );
+  });
+});

@@ -1,0 +1,206 @@
+"""The real MLflow Python client, driven by test/mlflow-real/*.spec.ts through the BFF.
+
+    python client.py <scenario> [json arguments]
+
+MLFLOW_TRACKING_URI is the BFF's /mlflow, MLFLOW_TRACKING_TOKEN a user's access token. The scenario's
+result is printed as one JSON line prefixed with RESULT; an MlflowException is a result too
+({"error": {"error_code": ..., "message": ...}}), as the client reports it to its user.
+"""
+
+import json
+import os
+import sys
+import tempfile
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+
+def experiments(args):
+    client = MlflowClient()
+    exp_id = client.create_experiment(args["name"], tags={"team": "ml"})
+    client.set_experiment_tag(exp_id, "stage", "dev")
+    by_name = client.get_experiment_by_name(args["name"])
+    found = client.search_experiments(filter_string=f"name = '{args['name']}'")
+    return {
+        "experiment_id": exp_id,
+        "by_name": by_name.experiment_id,
+        "tags": by_name.tags,
+        "artifact_location": by_name.artifact_location,
+        "searched": [e.experiment_id for e in found],
+    }
+
+
+def runs(args):
+    mlflow.set_experiment(args["experiment"])
+    with mlflow.start_run(run_name="train") as run:
+        mlflow.log_param("alpha", "0.5")
+        mlflow.log_params({"beta": 2, "gamma": "x"})
+        for step in range(3):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlflow.log_metrics({"acc": 0.9, "f1": 0.8})
+        mlflow.set_tag("kind", "test")
+        run_id = run.info.run_id
+    client = MlflowClient()
+    got = client.get_run(run_id)
+    history = client.get_metric_history(run_id, "loss")
+    return {
+        "run_id": run_id,
+        "experiment_id": got.info.experiment_id,
+        "status": got.info.status,
+        "params": got.data.params,
+        "metrics": got.data.metrics,
+        "user": got.data.tags.get("mlflow.user"),
+        "history": [m.value for m in history],
+    }
+
+
+def artifacts(args):
+    mlflow.set_experiment(args["experiment"])
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "notes.txt"), "w") as f:
+            f.write(args["text"])
+        os.makedirs(os.path.join(tmp, "plots"))
+        with open(os.path.join(tmp, "plots", "a.csv"), "w") as f:
+            f.write("x,y\n1,2\n")
+        with mlflow.start_run() as run:
+            mlflow.log_artifact(os.path.join(tmp, "notes.txt"))
+            mlflow.log_artifacts(os.path.join(tmp, "plots"), artifact_path="plots")
+            mlflow.log_dict({"k": "v"}, "config.json")
+            run_id = run.info.run_id
+    client = MlflowClient()
+    top = sorted(a.path for a in client.list_artifacts(run_id))
+    plots = sorted(a.path for a in client.list_artifacts(run_id, "plots"))
+    with tempfile.TemporaryDirectory() as dst:
+        local = client.download_artifacts(run_id, "notes.txt", dst)
+        with open(local) as f:
+            downloaded = f.read()
+        whole = mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=os.path.join(dst, "all"))
+        files = sorted(os.path.relpath(os.path.join(d, n), whole) for d, _, ns in os.walk(whole) for n in ns)
+    return {"run_id": run_id, "top": top, "plots": plots, "downloaded": downloaded, "files": files}
+
+
+def _model():
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 2.0, 4.0])
+
+
+def log_model(args):
+    mlflow.set_experiment(args["experiment"])
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(_model(), name="model", input_example=[[3.0]])
+        run_id = run.info.run_id
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    by_run = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    client = MlflowClient()
+    found = client.search_logged_models(experiment_ids=[info.experiment_id] if hasattr(info, "experiment_id") else None)
+    return {
+        "run_id": run_id,
+        "model_id": info.model_id,
+        "model_uri": info.model_uri,
+        "prediction": float(loaded.predict([[3.0]])[0]),
+        "by_run": float(by_run.predict([[4.0]])[0]),
+        "searched": [m.model_id for m in found],
+    }
+
+
+def register(args):
+    mlflow.set_experiment(args["experiment"])
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(_model(), name="model")
+    version = mlflow.register_model(info.model_uri, args["model"])
+    client = MlflowClient()
+    got = client.get_model_version(args["model"], version.version)
+    client.set_registered_model_alias(args["model"], "champion", version.version)
+    loaded = mlflow.pyfunc.load_model(f"models:/{args['model']}@champion")
+    models = client.search_registered_models(filter_string=f"name = '{args['model']}'")
+    return {
+        "name": version.name,
+        "version": version.version,
+        "status": got.status,
+        "prediction": float(loaded.predict([[5.0]])[0]),
+        "searched": [m.name for m in models],
+    }
+
+
+def trace(args):
+    mlflow.set_experiment(args["experiment"])
+
+    @mlflow.trace(name="predict")
+    def predict(x):
+        return inner(x) + 1
+
+    @mlflow.trace
+    def inner(x):
+        return x * 2
+
+    out = predict(20)
+    trace_id = mlflow.get_last_active_trace_id()
+    mlflow.flush_trace_async_logging() if hasattr(mlflow, "flush_trace_async_logging") else None
+    got = mlflow.get_trace(trace_id)
+    exp = mlflow.get_experiment_by_name(args["experiment"])
+    found = mlflow.search_traces(locations=[exp.experiment_id], return_type="list")
+    return {
+        "output": out,
+        "trace_id": trace_id,
+        "spans": sorted(s.name for s in got.data.spans),
+        "searched": [t.info.trace_id for t in found],
+    }
+
+
+def paginate(args):
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(args["experiment"])
+    run_ids = []
+    token = None
+    pages = []
+    while True:
+        page = client.search_runs([exp.experiment_id], max_results=args["page_size"], page_token=token)
+        pages.append(len(page))
+        run_ids += [r.info.run_id for r in page]
+        token = page.token
+        if not token:
+            break
+    exps = []
+    token = None
+    while True:
+        page = client.search_experiments(max_results=args["page_size"], page_token=token)
+        exps += [e.experiment_id for e in page]
+        token = page.token
+        if not token:
+            break
+    return {"pages": pages, "run_ids": run_ids, "experiments": exps}
+
+
+def create_runs(args):
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(args["experiment"])
+    return {"run_ids": [client.create_run(exp.experiment_id).info.run_id for _ in range(args["count"])]}
+
+
+def get_experiment(args):
+    exp = MlflowClient().get_experiment(args["experiment_id"])
+    return {"name": exp.name}
+
+
+def get_run(args):
+    return {"run_id": MlflowClient().get_run(args["run_id"]).info.run_id}
+
+
+def log_metric(args):
+    MlflowClient().log_metric(args["run_id"], "m", 1.0)
+    return {}
+
+
+SCENARIOS = {f.__name__: f for f in [experiments, runs, artifacts, log_model, register, trace, paginate, create_runs, get_experiment, get_run, log_metric]}
+
+if __name__ == "__main__":
+    scenario = SCENARIOS[sys.argv[1]]
+    arguments = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    try:
+        result = scenario(arguments)
+    except MlflowException as e:
+        result = {"error": {"error_code": e.error_code, "message": str(e)[:500]}}
+    print("RESULT " + json.dumps(result), flush=True)

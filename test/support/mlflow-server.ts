@@ -1,0 +1,72 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './net';
+import { spawnProcess, type ManagedProcess } from './processes';
+
+/** The MLflow version the tests and docker/compose.yaml run (docker/mlflow/VERSION). */
+export async function mlflowVersion(): Promise<string> {
+  return (await readFile(join(__dirname, '..', '..', 'docker', 'mlflow', 'VERSION'), 'utf8')).trim();
+}
+
+/** The venv of scripts/setup-mlflow.sh: `mlflow` and `python` with the MLflow client and scikit-learn. */
+export async function mlflowVenv(): Promise<string> {
+  const cache = process.env.PLATFORM_BFF_CACHE ?? join(homedir(), '.cache', 'platform-bff');
+  return join(cache, `venv-mlflow-${await mlflowVersion()}`);
+}
+
+export interface RealMlflow {
+  url: string;
+  version: string;
+  /** The python of the venv (the real MLflow client). */
+  python: string;
+  process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real MLflow tracking server (scripts/setup-mlflow.sh installs it), as docker/compose.yaml runs
+ * it: a SQLite store and proxied artifacts (`--serve-artifacts`) in a fresh temporary directory, on
+ * loopback, no authentication of its own. Ready when `/health` answers; stopped by pid, the
+ * directory removed.
+ */
+export async function startRealMlflow(): Promise<RealMlflow> {
+  const venv = await mlflowVenv();
+  const version = await mlflowVersion();
+  const dir = await mkdtemp(join(tmpdir(), 'bff-mlflow-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc = await spawnProcess(join(venv, 'bin', 'mlflow'), {
+    name: `mlflow server ${version}`,
+    args: [
+      'server',
+      '--host=127.0.0.1',
+      `--port=${port}`,
+      `--backend-store-uri=sqlite:///${join(dir, 'mlflow.db')}`,
+      `--artifacts-destination=${join(dir, 'artifacts')}`,
+      '--serve-artifacts',
+      '--workers=1',
+    ],
+    cwd: dir,
+    // The database migrations and the first import take a while on a shared machine.
+    timeoutMs: 180_000,
+    ready: async () => {
+      try {
+        const res = await fetch(`${url}/health`);
+        return res.ok;
+      } catch {
+        return false;
+      }
+    },
+  });
+  return {
+    url,
+    version,
+    python: join(venv, 'bin', 'python'),
+    process: proc,
+    stop: async () => {
+      await proc.stop({ graceMs: 10_000 });
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

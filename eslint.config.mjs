@@ -1,4 +1,4 @@
-// ESLint flat config (STYLE.md §9: eslint with zero warnings runs in CI, `npm run lint`).
+// ESLint flat config: eslint with zero warnings runs in the test command (`npm run lint`).
 // ESLint's and typescript-eslint's `recommended` sets over the TypeScript of src/, sandbox/, bench/, test/
 // and scripts/; formatting is prettier's alone (eslint-config-prettier, last, turns off the rules that
 // would fight it). The type-checked sets are not used: they take ~4x as long and flag mostly the `any`

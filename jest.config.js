@@ -1,4 +1,4 @@
-// Three tiers (STYLE.md §8): unit (beside the code, and the sandbox/support self-tests),
+// Three tiers: unit (beside the code, and the sandbox/support self-tests),
 // integration (the real app in-process, sandbox upstreams, real redis/nginx),
 // e2e (the built app as a process, over real sockets, with real clients).
 const shared = {
@@ -10,6 +10,8 @@ const shared = {
   },
   transformIgnorePatterns: [],
   rootDir: __dirname,
+  // No stray application logs between the results (Nest's default logger writes to the terminal).
+  setupFiles: ['<rootDir>/test/support/quiet-nest-logger.ts'],
 };
 
 // Every file that runs a BFF has its logs captured and scanned for credentials afterwards (issue 7 item 4).

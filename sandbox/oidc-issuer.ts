@@ -7,7 +7,8 @@ import type { SandboxServer } from './types';
 /**
  * A standards OIDC issuer with Keycloak's URL layout and claim shapes, for sandbox mode and tests:
  * RS256 JWKS with rotation and withdrawal, password / client_credentials / refresh_token grants,
- * RFC 8693 standard token exchange with Keycloak V2 semantics (protocols.md §4), and the browser
+ * RFC 8693 standard token exchange with Keycloak V2 semantics (Keycloak's "standard token exchange":
+ * subject_token + audience, a public client may not exchange, the result's aud is the requested client), and the browser
  * login: authorization code flow with PKCE (S256) through a login page for the demo users, an SSO
  * session cookie, and RP-initiated logout (end_session_endpoint).
  */

@@ -1,7 +1,7 @@
 /**
  * Emulator of a Trino coordinator speaking the Trino client REST protocol (Trino 475 shapes).
  *
- * Faithful points (checked against trinodb/trino sources, see /work/shared/reference/protocols.md §1):
+ * Faithful points (checked against trinodb/trino's io.trino.server.protocol sources and the Trino client REST protocol docs):
  * - POST /v1/statement answers QUEUED with an absolute nextUri `/v1/statement/queued/{id}/{slug}/1`; the first
  *   queued poll dispatches the query and redirects to `/v1/statement/executing/{id}/{slug}/0`. Slugs are
  *   HMAC-SHA1(per-query key, context ordinal, token) prefixed with `y`, exactly like io.trino.server.protocol.Slug.

@@ -9,6 +9,8 @@ import { AppModule } from './app.module';
 import { BASIC_SCHEME, BEARER_SCHEME } from './auth/decorators';
 import { hotRoutes } from './auth/hot-routes';
 import { createRootLogger, QUIET_PATHS } from './common/logging';
+import { withBootLinesAtDebug } from './common/boot-logger';
+import { API_TAGS } from './common/api-tags';
 import { jsonDepthBodyParser } from './common/json-depth';
 import { securityHeaders } from './common/security-headers';
 import { clientErrorHandler } from './common/client-error';
@@ -59,7 +61,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     bufferLogs: opts.bufferLogs ?? true,
     abortOnError: false,
   });
-  app.useLogger(app.get(Logger));
+  app.useLogger(withBootLinesAtDebug(app.get(Logger)));
   app.useBodyParser('application/json', { bodyLimit: BODY_LIMIT_BYTES }, jsonDepthBodyParser(app.getHttpAdapter().getInstance()));
   app.useGlobalPipes(validationPipe());
   app.useGlobalFilters(new ProblemFilter());
@@ -119,9 +121,9 @@ export function buildOpenApi(app: NestFastifyApplication): OpenAPIObject {
           'Every use is an audit event at level alert and counted in bff_break_glass_total.',
       },
       BASIC_SCHEME,
-    )
-    .build();
-  const document = SwaggerModule.createDocument(app, builder, {
+    );
+  for (const tag of API_TAGS) builder.addTag(tag.name, tag.description);
+  const document = SwaggerModule.createDocument(app, builder.build(), {
     extraModels: PROBLEM_SCHEMAS,
     operationIdFactory: (c, m) => `${c.replace(/Controller$/, '')}_${m}`,
   });

@@ -36,7 +36,7 @@ Close codes: ${CLOSE.tokenExpired} when the token expires (reconnect with a fres
 1009 for a frame over the size cap.`;
 
 /**
- * Agents and their settings (DESIGN.md: agent-service). Every route, like /api/auth for gateways,
+ * Agents and their settings (README: Routes, agent-service). Every route, like /api/auth for gateways,
  * applies AGENTS_POLICY (REGULAR or ADMIN); an agent is its creator's, others get 404, ADMIN sees all.
  */
 @ApiTags('agents')

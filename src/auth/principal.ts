@@ -27,7 +27,7 @@ export const hasControlChars = (v: string): boolean => CONTROL_CHARS.test(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 
-/** Builds the principal from verified claims (Keycloak's claim shapes; see DESIGN.md). */
+/** Builds the principal from verified claims (Keycloak's claim shapes: preferred_username, email, realm_access.roles, azp). */
 export function principalFromClaims(claims: Record<string, unknown>, bffClientId: string): Principal {
   const realmRoles = strings((claims.realm_access as { roles?: unknown } | undefined)?.roles);
   const resourceAccess = (claims.resource_access ?? {}) as Record<string, { roles?: unknown }>;

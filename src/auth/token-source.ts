@@ -1,6 +1,6 @@
 import { AuthFailure } from './auth-failure';
 
-/** Where a door accepts a token from (DESIGN.md: token sources). */
+/** Where a door accepts a token from (README: Authentication, token sources). */
 export interface TokenSources {
   /** The Authorization header (Bearer). Always accepted. */
   authorization?: string | string[];

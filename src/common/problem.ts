@@ -1,6 +1,6 @@
 import { HttpException } from '@nestjs/common';
 
-/** The stable machine-readable reasons of every error the BFF answers (DESIGN.md). */
+/** The stable machine-readable reasons of every error the BFF answers (the `reason` of every problem+json; listed in the OpenAPI spec). */
 export type ProblemReason =
   | 'token_missing'
   | 'token_invalid'

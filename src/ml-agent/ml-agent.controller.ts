@@ -30,7 +30,7 @@ const forbidden = () =>
       '(claim_missing), or ML-Agent refused the caller, e.g. Trino denied the user (upstream_error, ML-Agent’s body in upstreamBody)',
   );
 
-/** Catalog browsing and ML workflows over Trino tables, through ML-Agent (DESIGN.md, ml-agent). */
+/** Catalog browsing and ML workflows over Trino tables, through ML-Agent (docs/ml-agent.md). */
 @ApiTags('ml-agent')
 @ApiExtraModels(MlAgentProblemDto)
 @Controller('chatbot')

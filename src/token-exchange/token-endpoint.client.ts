@@ -35,7 +35,7 @@ export class TokenEndpointError extends Error {
 }
 
 /**
- * The BFF's client of Keycloak's token endpoint (protocols.md §4): RFC 8693 standard token
+ * The BFF's client of Keycloak's token endpoint (/realms/{realm}/protocol/openid-connect/token): RFC 8693 standard token
  * exchange (V2) and the client-credentials grant, authenticated as BFF_CLIENT_ID with
  * client_secret_basic. Every call is bounded by TOKEN_EXCHANGE_TIMEOUT_MS.
  */

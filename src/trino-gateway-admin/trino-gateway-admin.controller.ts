@@ -17,7 +17,7 @@ const BREAK_GLASS =
   'Break-glass: when BREAK_GLASS_USERS is set, HTTP Basic with a break-glass user is accepted instead of a token, ' +
   'only while Keycloak is unreachable (audited at level alert).';
 
-/** The Trino Gateway's cluster (backend) and routing-rule administration (DESIGN.md, protocols.md §3). */
+/** The Trino Gateway's cluster (backend) and routing-rule administration (README: Routes; the gateway's API in trino-gateway.client.ts). */
 @ApiTags('trino-gateway')
 @Controller('trino')
 @ExchangeTokenFor((config) => config.trinoGateway.audience)

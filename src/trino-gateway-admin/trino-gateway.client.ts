@@ -16,7 +16,7 @@ export type GatewayCredential = { kind: 'bearer'; token: LazyExchangedToken } | 
 const UPSTREAM = 'Trino Gateway';
 
 /**
- * The Trino Gateway's administration API (protocols.md §3), with its real paths and shapes:
+ * The Trino Gateway's administration API (trino-gateway's GatewayWebAppResource and EntityEditorResource), with its real paths and shapes:
  * backend routes answer plain JSON, `/webapp/*` answers inside `{code, msg, data}`, a missing
  * role comes back as HTTP 200 `{"code":401}` (turned into a 403 here), modify/delete takes the
  * raw backend name as its body. Transport failures and 5xx are 502, timeouts 504.

@@ -16,7 +16,7 @@ const TOKEN = /^\d{1,19}$/;
 const STAGE_ID = /^\d{1,9}$/;
 /** airlift DataSize / Duration values (`1s`, `250ms`, `1.5MB`). */
 const SIZE_OR_DURATION = /^\d{1,12}(?:\.\d{1,6})?\s?[A-Za-z]{1,2}$/;
-/** The query parameters of nextUri requests (protocols.md §1); anything else is not forwarded. */
+/** The query parameters of nextUri requests (the Trino client protocol's nextUri carries none but these); anything else is not forwarded. */
 const FOLLOW_PARAMS = ['maxWait', 'targetResultSize'] as const;
 
 /**

@@ -6,7 +6,7 @@ import { composeResolved, environmentOf, type Json, parseProperties, readDocker,
  * docker/envoy/envoy.yaml: the ext_authz filter in front of Trino (issue 10 items 2 and 5).
  * No Envoy binary runs here, so the checks are (1) the configuration itself, read with a YAML
  * parser, and (2) the BFF's real answers to the exact check requests this configuration makes
- * Envoy send (protocols.md §5: same method, path_prefix + original path and query, no body, only
+ * Envoy send (Envoy's ext_authz http_service: same method, path_prefix + original path and query, no body, only
  * the allowed headers), with the upstream request derived from them the way Envoy documents it.
  */
 

@@ -25,6 +25,14 @@ describe('the built app in sandbox mode (node dist/main.js)', () => {
     expect(res.status).toBe(401);
   });
 
+  it("keeps the banner in view: Nest's module and route-mapping lines are debug, not info", () => {
+    const bootLines = bff.proc
+      .stdout()
+      .split('\n')
+      .filter((l) => /"context":"(InstanceLoader|RoutesResolver|RouterExplorer)"/.test(l));
+    expect(bootLines).toEqual([]);
+  });
+
   it('serves the same spec at /docs-json as the committed openapi/openapi.json', async () => {
     const live = (await (await fetch(`${bff.url}/docs-json`)).json()) as { paths: object };
     const committed = JSON.parse(readFileSync(join(__dirname, '../../openapi/openapi.json'), 'utf8')) as { paths: object };

@@ -45,7 +45,7 @@ async function call(base: string, method: string, path: string, opts: { token?: 
 
 const WORKFLOW = { catalog: 'tpch', schema: 'tiny', table: 'nation', workflow: 'profile', parameters: { sampleRows: 10 } };
 
-/** Every route of DESIGN.md's ml-agent table, with the upstream request it becomes. */
+/** Every ml-agent route of the README's routes table, with the upstream request it becomes. */
 const ROUTES: Array<{ method: string; path: string; upstream: string; json?: unknown }> = [
   { method: 'GET', path: '/chatbot/trino/catalogs', upstream: 'GET /trino/catalogs' },
   { method: 'GET', path: '/chatbot/trino/schemas/tpch', upstream: 'GET /trino/schemas/tpch' },

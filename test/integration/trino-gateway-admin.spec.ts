@@ -53,7 +53,7 @@ function client(bff: TestBff, seen: string[]) {
   };
 }
 
-/** Every route of DESIGN.md's trino-gateway-admin table, with a valid body for the writes. */
+/** Every trino-gateway-admin route of the README's routes table, with a valid body for the writes. */
 const ROUTES: Array<{ method: string; path: string; write: boolean; json?: unknown }> = [
   { method: 'GET', path: '/trino/gateway/backend/all', write: false },
   { method: 'GET', path: '/trino/gateway/backend/active', write: false },
@@ -399,7 +399,7 @@ describe('Trino Gateway admin routes', () => {
     }
     for (const id of accepting) expect(operationIds).toContain(id);
     expect([...documented].sort()).toEqual([...accepting].sort());
-    // Today: the nine Trino Gateway admin routes of DESIGN.md.
+    // Today: the nine Trino Gateway admin routes of the README's routes table.
     expect(accepting.size).toBe(ROUTES.length);
     expect(
       routes

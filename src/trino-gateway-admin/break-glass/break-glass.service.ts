@@ -16,7 +16,7 @@ const USER_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const BEARER_CHALLENGE = { 'www-authenticate': 'Bearer realm="platform-bff"' };
 
 /**
- * Break-glass for the Trino Gateway admin routes (DESIGN.md): off unless BREAK_GLASS_USERS is set;
+ * Break-glass for the Trino Gateway admin routes (README: Routes): off unless BREAK_GLASS_USERS is set;
  * then `Authorization: Basic` is accepted on the routes marked @AllowBreakGlass — and only while
  * Keycloak is unreachable (IdentityProviderProbe). The order of checks keeps the passwords from
  * being guessable while Keycloak is up: the probe comes before any password check. Every accepted

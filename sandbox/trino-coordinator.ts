@@ -15,10 +15,13 @@
  * - Session headers in, X-Trino-Set-* / Clear-* / Added-Prepare / ... headers out.
  * - nextUri GET/DELETE and /v1/info are public; everything else is authenticated.
  *
- * SQL understood (case-insensitive): SELECT <literals|current_user|current_catalog|current_schema|version()|now()>,
- * SELECT <*|columns|literals|count(*)> FROM [[catalog.]schema.]table [LIMIT n|ALL], SHOW CATALOGS|SCHEMAS|TABLES|
- * COLUMNS|SESSION [LIKE 'p'], DESCRIBE, USE, SET SESSION, RESET SESSION, PREPARE, EXECUTE, DEALLOCATE PREPARE,
- * START TRANSACTION, COMMIT, ROLLBACK.
+ * SQL: queries (SELECT, WITH, VALUES, TABLE) over the demo catalogs tpch and hive are answered by DuckDB
+ * (sandbox/trino/duckdb-engine.ts; docs/sandbox-trino.md lists the tables and how DuckDB's SQL differs from
+ * Trino's), with Trino's column names, types and errors. The coordinator answers the rest itself
+ * (case-insensitive): SHOW CATALOGS|SCHEMAS|TABLES|COLUMNS|SESSION [LIKE 'p'], DESCRIBE, USE, SET SESSION,
+ * RESET SESSION, PREPARE, EXECUTE, DEALLOCATE PREPARE, START TRANSACTION, COMMIT, ROLLBACK, and simple
+ * SELECT <*|columns|literals|count(*)> FROM [[catalog.]schema.]table [LIMIT n|ALL] over its own live tables
+ * (system.*, sandbox.gen.*, information_schema).
  *
  * Row generator: `SELECT * FROM sandbox.gen.rows_<N>` (columns id bigint = 1..N, label varchar = 'row-<id>'),
  * generated page by page on demand, so N = 1,000,000 costs nothing until pages are fetched.
@@ -31,6 +34,10 @@ import { URL } from 'node:url';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import type { AddressInfo } from 'node:net';
 import type { FaultMode, SandboxServer, TokenVerification } from './types';
+import { column, staticTable, type Column, type TableSource } from './trino/columns';
+import { DemoSqlEngine, answeredByDemoEngine } from './trino/duckdb-engine';
+import { DEMO_TABLES } from './trino/demo-data';
+import { ERROR_CODES, STATEMENT_KEYWORDS, TRINO_EXCEPTION, TrinoFailure, failureAt, syntaxError, toQueryError, errorType, type Failure } from './trino/errors';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Public API
@@ -88,185 +95,16 @@ export function startTrinoCoordinator(opts: TrinoCoordinatorOptions = {}): Promi
   return coordinator.listen().then(() => coordinator);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Errors (io.trino.spi.StandardErrorCode)
-// ---------------------------------------------------------------------------------------------------------------
-
-const ERROR_CODES = {
-  GENERIC_USER_ERROR: 0,
-  SYNTAX_ERROR: 1,
-  ABANDONED_QUERY: 2,
-  USER_CANCELED: 3,
-  PERMISSION_DENIED: 4,
-  NOT_FOUND: 5,
-  FUNCTION_NOT_FOUND: 6,
-  NOT_SUPPORTED: 13,
-  INVALID_SESSION_PROPERTY: 14,
-  UNKNOWN_TRANSACTION: 20,
-  INCOMPATIBLE_CLIENT: 27,
-  NOT_IN_TRANSACTION: 21,
-  QUERY_TEXT_TOO_LARGE: 35,
-  ADMINISTRATIVELY_KILLED: 38,
-  CATALOG_NOT_FOUND: 44,
-  SCHEMA_NOT_FOUND: 45,
-  TABLE_NOT_FOUND: 46,
-  COLUMN_NOT_FOUND: 47,
-  MISSING_CATALOG_NAME: 56,
-  MISSING_SCHEMA_NAME: 57,
-  EXPRESSION_NOT_AGGREGATE: 73,
-  GENERIC_INTERNAL_ERROR: 65536,
-} as const;
-
-type ErrorName = keyof typeof ERROR_CODES;
-
-interface ErrorLocation {
-  lineNumber: number;
-  columnNumber: number;
-}
-
-interface Failure {
-  name: ErrorName;
-  message: string;
-  type: string;
-  location?: ErrorLocation;
-}
-
-class TrinoFailure extends Error {
-  constructor(readonly failure: Failure) {
-    super(failure.message);
-  }
-}
-
-function errorType(name: ErrorName): string {
-  return ERROR_CODES[name] >= 65536 ? 'INTERNAL_ERROR' : 'USER_ERROR';
-}
-
-function toQueryError(f: Failure): Record<string, unknown> {
-  const failureInfo: Record<string, unknown> = { type: f.type, message: f.message, suppressed: [], stack: [] };
-  if (f.location) failureInfo.errorLocation = f.location;
-  const err: Record<string, unknown> = {
-    message: f.message,
-    errorCode: ERROR_CODES[f.name],
-    errorName: f.name,
-    errorType: errorType(f.name),
-  };
-  if (f.location) err.errorLocation = f.location;
-  err.failureInfo = failureInfo;
-  return err;
-}
-
-const TRINO_EXCEPTION = 'io.trino.spi.TrinoException';
-const STATEMENT_KEYWORDS =
-  "'ALTER', 'ANALYZE', 'CALL', 'COMMENT', 'COMMIT', 'CREATE', 'DEALLOCATE', 'DELETE', 'DENY', 'DESC', 'DESCRIBE', " +
-  "'DROP', 'EXECUTE', 'EXPLAIN', 'GRANT', 'INSERT', 'MERGE', 'PREPARE', 'REFRESH', 'RESET', 'REVOKE', 'ROLLBACK', " +
-  "'SET', 'SHOW', 'START', 'TRUNCATE', 'UPDATE', 'USE', 'WITH', <query>";
-
-// ---------------------------------------------------------------------------------------------------------------
-// Types and columns
-// ---------------------------------------------------------------------------------------------------------------
-
-interface Column {
-  name: string;
-  type: string;
-  typeSignature: { rawType: string; arguments: Array<{ kind: string; value: number }> };
-}
-
-const UNBOUNDED_VARCHAR = 2147483647;
-
-function column(name: string, type: string): Column {
-  let rawType = type;
-  const args: Array<{ kind: string; value: number }> = [];
-  const m = /^([a-z ]+?)\(([\d, ]+)\)(.*)$/.exec(type);
-  if (m) {
-    rawType = (m[1] + m[3]).trim();
-    for (const a of m[2].split(',')) args.push({ kind: 'LONG', value: Number(a.trim()) });
-  } else if (type === 'varchar') {
-    args.push({ kind: 'LONG', value: UNBOUNDED_VARCHAR });
-  }
-  return { name, type, typeSignature: { rawType, arguments: args } };
-}
-
-interface TableSource {
-  columns: Column[];
-  rowCount: number;
-  row(index: number): unknown[];
-}
-
-function staticTable(columns: Column[], rows: unknown[][]): TableSource {
-  return { columns, rowCount: rows.length, row: (i) => rows[i] };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Demo data
-// ---------------------------------------------------------------------------------------------------------------
-
-// TPC-H nation and region, as dbgen writes them (identical at every scale factor).
-const NATIONS: Array<[number, string, number, string]> = [
-  [0, 'ALGERIA', 0, ' haggle. carefully final deposits detect slyly agai'],
-  [1, 'ARGENTINA', 1, 'al foxes promise slyly according to the regular accounts. bold requests alon'],
-  [2, 'BRAZIL', 1, 'y alongside of the pending deposits. carefully special packages are about the ironic forges. slyly special '],
-  [3, 'CANADA', 1, 'eas hang ironic, silent packages. slyly regular packages are furiously over the tithes. fluffily bold'],
-  [4, 'EGYPT', 4, 'y above the carefully unusual theodolites. final dugouts are quickly across the furiously regular d'],
-  [5, 'ETHIOPIA', 0, 'ven packages wake quickly. regu'],
-  [6, 'FRANCE', 3, 'refully final requests. regular, ironi'],
-  [7, 'GERMANY', 3, 'l platelets. regular accounts x-ray: unusual, regular acco'],
-  [8, 'INDIA', 2, 'ss excuses cajole slyly across the packages. deposits print aroun'],
-  [9, 'INDONESIA', 2, ' slyly express asymptotes. regular deposits haggle slyly. carefully ironic hockey players sleep blithely. carefull'],
-  [10, 'IRAN', 4, 'efully alongside of the slyly final dependencies. '],
-  [11, 'IRAQ', 4, 'nic deposits boost atop the quickly final requests? quickly regula'],
-  [12, 'JAPAN', 2, 'ously. final, express gifts cajole a'],
-  [13, 'JORDAN', 4, 'ic deposits are blithely about the carefully regular pa'],
-  [14, 'KENYA', 0, ' pending excuses haggle furiously deposits. pending, express pinto beans wake fluffily past t'],
-  [15, 'MOROCCO', 0, 'rns. blithely bold courts among the closely regular packages use furiously bold platelets?'],
-  [16, 'MOZAMBIQUE', 0, 's. ironic, unusual asymptotes wake blithely r'],
-  [17, 'PERU', 1, 'platelets. blithely pending dependencies use fluffily across the even pinto beans. carefully silent accoun'],
-  [18, 'CHINA', 2, 'c dependencies. furiously express notornis sleep slyly regular accounts. ideas sleep. depos'],
-  [19, 'ROMANIA', 3, 'ular asymptotes are about the furious multipliers. express dependencies nag above the ironically ironic account'],
-  [20, 'SAUDI ARABIA', 4, 'ts. silent requests haggle. closely express packages sleep across the blithely'],
-  [21, 'VIETNAM', 2, 'hely enticingly express accounts. even, final '],
-  [22, 'RUSSIA', 3, ' requests against the platelets use never according to the quickly regular pint'],
-  [23, 'UNITED KINGDOM', 3, 'eans boost carefully special requests. accounts are. carefull'],
-  [24, 'UNITED STATES', 1, 'y final packages. slow foxes cajole quickly. quickly silent platelets breach ironic accounts. unusual pinto be'],
-];
-
-const REGIONS: Array<[number, string, string]> = [
-  [0, 'AFRICA', 'lar deposits. blithely final packages cajole. regular waters are final requests. regular accounts are according to '],
-  [1, 'AMERICA', 'hs use ironic, even requests. s'],
-  [2, 'ASIA', 'ges. thinly even pinto beans ca'],
-  [3, 'EUROPE', 'ly final courts cajole furiously final excuse'],
-  [4, 'MIDDLE EAST', 'uickly special accounts cajole carefully blithely close requests. carefully final asymptotes haggle furiousl'],
-];
-
-// Small invented sales data set.
-const ORDERS: unknown[][] = [
-  [1001, 'Acme Corp', 'EUROPE', '2025-01-03', 'SHIPPED', 1250.5],
-  [1002, 'Globex', 'AMERICA', '2025-01-04', 'SHIPPED', 310.0],
-  [1003, 'Initech', 'AMERICA', '2025-01-09', 'CANCELLED', 99.99],
-  [1004, 'Umbrella', 'ASIA', '2025-01-12', 'OPEN', 4820.75],
-  [1005, 'Stark Industries', 'AMERICA', '2025-01-15', 'SHIPPED', 15000.0],
-  [1006, 'Wayne Enterprises', 'AMERICA', '2025-01-17', 'OPEN', 780.2],
-  [1007, 'Tyrell', 'ASIA', '2025-01-21', 'SHIPPED', 2300.0],
-  [1008, 'Soylent', 'EUROPE', '2025-01-22', 'RETURNED', 45.1],
-  [1009, 'Cyberdyne', 'AMERICA', '2025-01-28', 'SHIPPED', 9999.0],
-  [1010, 'Hooli', 'AFRICA', '2025-02-02', 'OPEN', 640.0],
-];
-
-const nationTable = staticTable(
-  [column('nationkey', 'bigint'), column('name', 'varchar(25)'), column('regionkey', 'bigint'), column('comment', 'varchar(152)')],
-  NATIONS,
-);
-const regionTable = staticTable([column('regionkey', 'bigint'), column('name', 'varchar(25)'), column('comment', 'varchar(152)')], REGIONS);
-const ordersTable = staticTable(
-  [
-    column('order_id', 'bigint'),
-    column('customer', 'varchar'),
-    column('region', 'varchar'),
-    column('order_date', 'date'),
-    column('status', 'varchar'),
-    column('total_price', 'double'),
-  ],
-  ORDERS,
-);
+const demoTable = (catalog: string, schema: string, table: string): TableSource => {
+  const t = DEMO_TABLES.find((d) => d.catalog === catalog && d.schema === schema && d.table === table)!;
+  return staticTable(
+    t.columns.map((c) => column(c.name, c.trinoType)),
+    t.rows as unknown[][],
+  );
+};
+const nationTable = demoTable('tpch', 'tiny', 'nation');
+const regionTable = demoTable('tpch', 'tiny', 'region');
+const ordersTable = demoTable('hive', 'sales', 'orders');
 
 const MAX_GENERATED_ROWS = Number.MAX_SAFE_INTEGER;
 
@@ -370,29 +208,6 @@ interface Tok {
   /** Identifier (lower-cased unless quoted), unescaped string literal, or the text. */
   value: string;
   pos: number;
-}
-
-function locationOf(sql: string, pos: number): ErrorLocation {
-  let line = 1;
-  let col = 1;
-  for (let i = 0; i < pos && i < sql.length; i++) {
-    if (sql[i] === '\n') {
-      line++;
-      col = 1;
-    } else {
-      col++;
-    }
-  }
-  return { lineNumber: line, columnNumber: col };
-}
-
-function failureAt(sql: string, pos: number, name: ErrorName, message: string, type = TRINO_EXCEPTION): TrinoFailure {
-  const location = locationOf(sql, pos);
-  return new TrinoFailure({ name, type, location, message: `line ${location.lineNumber}:${location.columnNumber}: ${message}` });
-}
-
-function syntaxError(sql: string, pos: number, message: string): TrinoFailure {
-  return failureAt(sql, pos, 'SYNTAX_ERROR', message, 'io.trino.sql.parser.ParsingException');
 }
 
 function tokenize(sql: string): Tok[] {
@@ -1008,8 +823,8 @@ interface QueryRecord {
   slugKey: Buffer;
   sql: string;
   session: SessionInfo;
-  /** Parse result or dispatch-time failure, decided at POST. */
-  pending: { stmt: Stmt } | { failure: Failure };
+  /** Parse result, a query for the SQL engine, or dispatch-time failure, decided at POST. */
+  pending: { stmt: Stmt } | { engine: true } | { failure: Failure };
   outcome?: Outcome;
   state: QueryState;
   failure?: Failure;
@@ -1113,6 +928,8 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
   private purgeTimer?: NodeJS.Timeout;
   private baseUrl = '';
   private closed = false;
+  /** DuckDB with the demo tables: answers the queries answeredByDemoEngine picks. */
+  private engine?: DemoSqlEngine;
 
   constructor(private readonly opts: TrinoCoordinatorOptions) {
     this.pageRows = Math.max(1, Math.floor(opts.pageRows ?? 1000));
@@ -1131,7 +948,8 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     return this.baseUrl;
   }
 
-  listen(): Promise<void> {
+  async listen(): Promise<void> {
+    this.engine = await DemoSqlEngine.create();
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.opts.port ?? 0, '127.0.0.1', () => {
@@ -1151,7 +969,10 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     for (const q of this.queries.values()) this.wake(q);
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
+      this.server.close(() => {
+        this.engine?.close();
+        resolve();
+      });
       for (const res of this.open) res.socket?.destroy();
       this.server.closeAllConnections();
     });
@@ -1485,6 +1306,8 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
           message: `Unknown transaction ID: ${session.transactionId}. Possibly expired? Commands ignored until end of transaction block`,
         },
       };
+    } else if (answeredByDemoEngine(body, session.catalog)) {
+      pending = { engine: true };
     } else {
       try {
         pending = { stmt: parseSql(body) };
@@ -1706,6 +1529,24 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
       this.fail(q, q.pending.failure);
       return;
     }
+    if ('engine' in q.pending) {
+      // Runs off the event loop; until it settles the query is RUNNING with empty pages (outcome unset).
+      q.state = 'RUNNING';
+      const { user, catalog, schema } = q.session;
+      this.engine!.query(q.sql, { user, catalog, schema }).then(
+        (result) => {
+          q.outcome = { kind: 'rows', queryType: 'SELECT', source: staticTable(result.columns, result.rows), total: result.rows.length };
+          this.wake(q);
+        },
+        (err: unknown) => {
+          const failure: Failure =
+            err instanceof TrinoFailure ? err.failure : { name: 'GENERIC_INTERNAL_ERROR', type: 'java.lang.RuntimeException', message: String(err) };
+          q.outcome = { kind: 'error', stage: 'execute', failure };
+          this.wake(q);
+        },
+      );
+      return;
+    }
     try {
       q.outcome = this.plan(q.pending.stmt, q.session, q.sql);
     } catch (err) {
@@ -1729,8 +1570,10 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     const next = token + 1;
     let page: Page;
     const outcome = q.outcome;
-    if (q.state === 'FAILED' || !outcome) {
+    if (q.state === 'FAILED') {
       page = { state: 'FAILED', nextToken: null, partialCancel: false, failure: q.failure, headers: {} };
+    } else if (!outcome) {
+      page = { state: 'RUNNING', nextToken: next, partialCancel: false, headers: {} };
     } else if (outcome.kind === 'error') {
       this.fail(q, outcome.failure);
       page = { state: 'FAILED', nextToken: null, partialCancel: false, failure: outcome.failure, headers: {} };
@@ -1812,7 +1655,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     let check = this.tokenCheck(q, token);
     if (check === 'next') {
       this.dispatch(q);
-      const remaining = this.delayRemaining(q);
+      const remaining = q.state === 'RUNNING' && !q.outcome ? maxWait : this.delayRemaining(q);
       if (remaining > 0) {
         const stillConnected = await this.waitFor(q, res, Math.min(remaining, maxWait));
         if (!stillConnected) return;

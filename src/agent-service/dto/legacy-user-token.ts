@@ -12,7 +12,6 @@ export class LegacyUserTokenDto {
   @ApiPropertyOptional({
     description: 'Deprecated. Accepted only when equal to the bearer token of the request; never authenticates on its own.',
     deprecated: true,
-    example: 'eyJhbGciOiJSUzI1NiIs…',
   })
   @IsOptionalNotNull()
   @IsString()

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Mutation testing of the security-critical decision code, one module at a time (npm run test:mutation).
+#   bash scripts/mutation.sh                  every module below
+#   bash scripts/mutation.sh token-verifier   one module (or several names)
+# Each module is mutated with Stryker against the unit specs listed beside it (MUTATION_SPECS, read by
+# test/mutation/jest.config.js), each mutant against only the tests that cover it (perTest), and keeps its
+# own incremental file (test/mutation/incremental/<name>.json, committed): a rerun after a small change
+# tests only the mutants that change touched. The score table is printed per module; docs/mutation.md
+# records the scores and explains every surviving mutant.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# name | what to mutate (file, or file:lines, comma-separated) | the specs it is tested by
+MODULES=(
+  "access-policy|src/auth/access-policy.ts|src/auth/access-policy.spec.ts"
+  "token-source|src/auth/token-source.ts|src/auth/token-source.spec.ts"
+  "token-verifier|src/auth/token-verifier.service.ts|src/auth/token-verifier.spec.ts"
+  "access-decider|src/auth/access-decider.service.ts|src/auth/access-decider.service.spec.ts"
+  "ws-ticket|src/agent-service/ws-ticket.service.ts|src/agent-service/ws-ticket.service.spec.ts,src/auth/access-decider.service.spec.ts"
+  "query-ownership|src/trino-query/query-ownership.ts|src/trino-query/query-ownership.spec.ts"
+  "uri-rewriter|src/trino-query/uri-rewriter.ts|src/trino-query/uri-rewriter.spec.ts"
+  "token-exchange-cache|src/token-exchange/token-exchange.service.ts:22-33,src/token-exchange/exchanged-token-cache.ts:32-34|src/token-exchange/token-exchange.service.spec.ts"
+)
+
+wanted=("$@")
+ran=0
+for row in "${MODULES[@]}"; do
+  IFS='|' read -r name file specs <<<"$row"
+  if [ ${#wanted[@]} -gt 0 ] && [[ ! " ${wanted[*]} " == *" $name "* ]]; then continue; fi
+  ran=$((ran + 1))
+  echo "== $name ($file)"
+  MUTATION_MODULE="$name" MUTATION_SPECS="$specs" npx stryker run --mutate "$file" --concurrency "${MUTATION_CONCURRENCY:-2}"
+done
+if [ "$ran" -eq 0 ]; then
+  echo "no such module: ${wanted[*]} (one of: $(printf '%s\n' "${MODULES[@]}" | cut -d'|' -f1 | tr '\n' ' '))" >&2
+  exit 2
+fi

@@ -14,8 +14,8 @@
  *   histogram, reset by each /metrics scrape), /health/live latencies (median, p99, max), the answers'
  *   statuses.
  * login: BENCH_LOGINS (20,000) GET /auth/login from one client, BENCH_LOGIN_CONCURRENCY (20) in
- *   flight, each with a ≈2 KB returnTo. Reported: the statuses, and the BFF's resident set (RSS) before
- *   and after, from its /metrics.
+ *   flight, each with a returnTo of BENCH_RETURN_TO_CHARS (500) characters. Reported: the statuses, and
+ *   the BFF's resident set (RSS) and V8 heap in use before and after (1 s after the last), from its /metrics.
  */
 import { startSandbox } from '../sandbox/index';
 import { startBffProcess } from './lib';
@@ -25,6 +25,7 @@ const DEEP_SENDERS = Number(process.env.BENCH_DEEP_SENDERS ?? 4);
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 20_000);
 const LOGIN_CONCURRENCY = Number(process.env.BENCH_LOGIN_CONCURRENCY ?? 20);
 const ONLY = process.env.BENCH_ONLY;
+const RETURN_TO_CHARS = Number(process.env.BENCH_RETURN_TO_CHARS ?? 500);
 
 async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -84,8 +85,9 @@ async function deepJson(url: string, token: string): Promise<void> {
 }
 
 async function logins(url: string): Promise<void> {
-  const returnTo = encodeURIComponent(`/mlflow/#/experiments/${'x'.repeat(2000)}`);
+  const returnTo = encodeURIComponent(`/mlflow/#/${'x'.repeat(Math.max(0, RETURN_TO_CHARS - 9))}`);
   const before = await metric(url, 'bff_process_resident_memory_bytes');
+  const heapBefore = await metric(url, 'bff_nodejs_heap_size_used_bytes');
   const statuses: number[] = [];
   let next = 0;
   const workers = Array.from({ length: LOGIN_CONCURRENCY }, async () => {
@@ -99,11 +101,12 @@ async function logins(url: string): Promise<void> {
   await Promise.all(workers);
   await new Promise((r) => setTimeout(r, 1000));
   const after = await metric(url, 'bff_process_resident_memory_bytes');
+  const heapAfter = await metric(url, 'bff_nodejs_heap_size_used_bytes');
   const mb = (b: number) => Math.round(b / 1024 / 1024);
-  console.log(`\n## ${LOGINS} GET /auth/login from one client (returnTo ≈ 2 KB)`);
-  console.log('| statuses | RSS before MB | RSS after MB | growth MB |');
-  console.log('|---|---:|---:|---:|');
-  console.log(`| ${count(statuses)} | ${mb(before)} | ${mb(after)} | **+${mb(after - before)}** |`);
+  console.log(`\n## ${LOGINS} GET /auth/login from one client (returnTo ${RETURN_TO_CHARS} characters)`);
+  console.log('| statuses | RSS before MB | RSS after MB | RSS growth MB | V8 heap used growth MB |');
+  console.log('|---|---:|---:|---:|---:|');
+  console.log(`| ${count(statuses)} | ${mb(before)} | ${mb(after)} | **+${mb(after - before)}** | +${mb(heapAfter - heapBefore)} |`);
 }
 
 async function main(): Promise<void> {

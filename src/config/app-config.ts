@@ -82,6 +82,14 @@ export interface AppConfig {
     secret?: string;
     loginClientId: string;
     loginClientSecret: string;
+    /** Bounds of GET /auth/login, which anyone may call. */
+    login: {
+      /** Calls per minute per client address (0: no limit). */
+      ratePerMinute: number;
+      /** Logins in flight at most, in all and per client address. */
+      pendingMax: number;
+      pendingPerClient: number;
+    };
   };
 }
 

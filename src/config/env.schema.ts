@@ -274,4 +274,19 @@ export class EnvSchema {
     message: 'BFF_SESSION_COOKIE must be a cookie name ([A-Za-z0-9_.-], optional __Host- or __Secure- prefix)',
   })
   BFF_SESSION_COOKIE?: string;
+
+  @Transform(toInt)
+  @IsOptional()
+  @IntRange(0, 1000000)
+  LOGIN_RATE_PER_MINUTE?: number;
+
+  @Transform(toInt)
+  @IsOptional()
+  @IntRange(1, 1000000)
+  LOGIN_PENDING_MAX?: number;
+
+  @Transform(toInt)
+  @IsOptional()
+  @IntRange(1, 100000)
+  LOGIN_PENDING_PER_CLIENT?: number;
 }

@@ -293,6 +293,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
       secret: s.BFF_SESSION_SECRET,
       loginClientId: s.BFF_LOGIN_CLIENT_ID ?? s.BFF_CLIENT_ID ?? 'platform-bff',
       loginClientSecret: s.BFF_LOGIN_CLIENT_SECRET ?? s.BFF_CLIENT_SECRET ?? '',
+      login: { ratePerMinute: s.LOGIN_RATE_PER_MINUTE ?? 30, pendingMax: s.LOGIN_PENDING_MAX ?? 10000, pendingPerClient: s.LOGIN_PENDING_PER_CLIENT ?? 30 },
     },
   };
 }

@@ -12,19 +12,36 @@ export const RATE_LIMITED_ROUTES: ReadonlySet<string> = new Set([
   'POST /api/agents/:id/ws-ticket',
 ]);
 
+const routeOf = (req: FastifyRequest) => `${req.method} ${req.routeOptions?.url ?? ''}`;
+
+/** An authenticated call of an expensive route (the `default` throttler, keyed by the caller). */
+export function isUserLimited(context: ExecutionContext): boolean {
+  const req = context.switchToHttp().getRequest<FastifyRequest>();
+  return RATE_LIMITED_ROUTES.has(routeOf(req)) && getAuthContext(req) !== undefined;
+}
+
+/** A call of the public GET /auth/login (the `login` throttler, keyed by the client address). */
+export function isLoginStart(context: ExecutionContext): boolean {
+  return routeOf(context.switchToHttp().getRequest<FastifyRequest>()) === 'GET /auth/login';
+}
+
+/** The client's address as Fastify reports it (TRUST_PROXY honoured). */
+export function clientAddress(req: Record<string, unknown>): string {
+  return (req as unknown as FastifyRequest).ip ?? 'unknown';
+}
+
 /**
- * Per-user rate limit on the expensive routes. Runs after the AuthGuard (HardeningModule is
- * registered after AuthModule), so the caller is a verified principal and the counter is keyed
- * by its subject, not by an address shared behind a proxy. Unauthenticated requests are not
- * counted here: the AuthGuard has refused them already.
+ * Rate limits of HTTP routes, two throttlers (HardeningModule): `default`, per user on the expensive
+ * routes — it runs after the AuthGuard (HardeningModule is registered after AuthModule), so the caller
+ * is a verified principal and the counter is keyed by its subject, not by an address shared behind a
+ * proxy; unauthenticated requests are not counted there, the AuthGuard has refused them already — and
+ * `login`, per client address on GET /auth/login, which is public.
  */
 @Injectable()
 export class UserThrottlerGuard extends ThrottlerGuard {
   protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    const req = context.switchToHttp().getRequest<FastifyRequest>();
-    if (!RATE_LIMITED_ROUTES.has(`${req.method} ${req.routeOptions?.url ?? ''}`)) return true;
-    return getAuthContext(req) === undefined;
+    return !isUserLimited(context) && !isLoginStart(context);
   }
 
   protected override async getTracker(req: Record<string, unknown>): Promise<string> {

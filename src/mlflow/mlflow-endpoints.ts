@@ -26,7 +26,13 @@ export type RestRule =
   /** mlflow-artifacts: the experiment is the first segment of the artifact path; the need depends on the method. */
   | { op: 'artifact'; need: Readonly<Record<string, MlflowPermissionLevel>> }
   /** GET mlflow-artifacts/artifacts?path=: the experiment is the first segment of `path`. */
-  | { op: 'artifact-list' };
+  | { op: 'artifact-list' }
+  /** A logged model (MLflow 3) named by the path's `{model_id}`, decided on its experiment; the need depends on the method. */
+  | { op: 'model'; need: Readonly<Record<string, MlflowPermissionLevel>> }
+  /** EDIT on `experiment_id`; a `source_run_id` must be a run of that experiment. */
+  | { op: 'create-model' }
+  /** Requested experiment ids narrowed to the readable ones, logged models filtered too. */
+  | { op: 'search-models' };
 
 export interface RestEndpoint {
   methods: readonly string[];
@@ -35,6 +41,8 @@ export interface RestEndpoint {
   fields: MessageFields;
   /** How MLflow reads them (default: as a protobuf message, both spellings). */
   spelling?: Spelling;
+  /** The fields of one method, where they differ from `fields` (a row whose path serves several RPCs). */
+  methodFields?: Readonly<Record<string, MessageFields>>;
 }
 
 const GET = ['GET', 'HEAD'] as const;
@@ -51,10 +59,23 @@ const EXPERIMENT = { experiment_id: string };
 /** A run: `run_uuid` (its older name, which MLflow 1 clients still send) is decided as `run_id` and forwarded as `run_id`. */
 const RUN = { run_id: string, run_uuid: string };
 /**
- * A metric of log-batch. `run_id` (MLflow 3 clients set it) must be the request's run. `model_id`
- * (a logged model) is not accepted: the BFF does not decide on logged models yet.
+ * A metric of log-batch. `run_id` (MLflow 3 clients set it) must be the request's run, `model_id` a
+ * logged model of the run's experiment.
  */
-const METRIC = message({ key: string, value: double, timestamp: int, step: int, dataset_name: string, dataset_digest: string, run_id: string });
+const METRIC = message({
+  key: string,
+  value: double,
+  timestamp: int,
+  step: int,
+  dataset_name: string,
+  dataset_digest: string,
+  run_id: string,
+  model_id: string,
+});
+const MODEL_PARAM = message({ key: string, value: string });
+/** A logged model's need by method: read, finalize (PATCH), delete. */
+const MODEL_LEVELS = { GET: 'READ', HEAD: 'READ', POST: 'EDIT', PATCH: 'EDIT', DELETE: 'MANAGE' } as const;
+const MODEL_STATUS = enumOf('LOGGED_MODEL_STATUS_UNSPECIFIED', 'LOGGED_MODEL_PENDING', 'LOGGED_MODEL_READY', 'LOGGED_MODEL_UPLOAD_FAILED');
 const DATASET_INPUT = message({
   tags: list(TAG),
   dataset: message({ name: string, digest: string, source_type: string, source: string, schema: string, profile: string }),
@@ -108,6 +129,8 @@ export const REST_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.fre
   },
   '2.0/mlflow/runs/log-model': { methods: POST, rule: edit('run'), fields: { ...RUN, model_json: string } },
   '2.0/mlflow/runs/log-inputs': { methods: POST, rule: edit('run'), fields: { ...RUN, datasets: list(DATASET_INPUT) } },
+  // MLflow 3: the logged models a run produced (each must be a logged model of the run's experiment).
+  '2.0/mlflow/runs/outputs': { methods: POST, rule: edit('run'), fields: { ...RUN, models: list(message({ model_id: string, step: int })) } },
   '2.0/mlflow/runs/set-tag': { methods: POST, rule: { op: 'run', need: 'EDIT', identity: 'set-tag' }, fields: { ...RUN, key: string, value: string } },
   '2.0/mlflow/runs/delete-tag': { methods: POST, rule: { op: 'run', need: 'EDIT', identity: 'delete-tag' }, fields: { ...RUN, key: string } },
   '2.0/mlflow/runs/delete': { methods: POST, rule: manage('run'), fields: RUN },
@@ -136,6 +159,50 @@ export const REST_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.fre
     rule: { op: 'artifact', need: { GET: 'READ', HEAD: 'READ', PUT: 'EDIT', DELETE: 'MANAGE' } },
     fields: {},
   },
+  // MLflow 3's logged models: decided on the experiment each belongs to.
+  '2.0/mlflow/logged-models': {
+    methods: POST,
+    rule: { op: 'create-model' },
+    fields: { ...EXPERIMENT, name: string, model_type: string, source_run_id: string, params: list(MODEL_PARAM), tags: list(TAG) },
+  },
+  '2.0/mlflow/logged-models/search': {
+    methods: POST,
+    rule: { op: 'search-models' },
+    fields: {
+      experiment_ids: list(string),
+      filter: string,
+      datasets: list(message({ dataset_name: string, dataset_digest: string })),
+      max_results: int,
+      order_by: list(message({ field_name: string, ascending: field.bool, dataset_name: string, dataset_digest: string })),
+      page_token: string,
+    },
+  },
+  '2.0/mlflow/logged-models/{model_id}': {
+    methods: [...GET, 'PATCH', 'DELETE'],
+    rule: { op: 'model', need: MODEL_LEVELS },
+    fields: {},
+    // MLflow's finalize reads model_id from the body (the BFF sets it to the path's).
+    methodFields: { GET: { allow_deleted: field.bool }, HEAD: { allow_deleted: field.bool }, PATCH: { model_id: string, status: MODEL_STATUS } },
+  },
+  '2.0/mlflow/logged-models/{model_id}/params': {
+    methods: POST,
+    rule: { op: 'model', need: MODEL_LEVELS },
+    fields: { model_id: string, params: list(MODEL_PARAM) },
+  },
+  '2.0/mlflow/logged-models/{model_id}/tags': { methods: ['PATCH'], rule: { op: 'model', need: MODEL_LEVELS }, fields: { tags: list(TAG) } },
+  '2.0/mlflow/logged-models/{model_id}/tags/{tag_key}': { methods: ['DELETE'], rule: { op: 'model', need: { DELETE: 'EDIT' } }, fields: {} },
+  '2.0/mlflow/logged-models/{model_id}/artifacts/directories': {
+    methods: GET,
+    rule: { op: 'model', need: MODEL_LEVELS },
+    fields: { artifact_directory_path: string },
+  },
+  // A Flask handler reading request.args (the UI's model page).
+  '2.0/mlflow/logged-models/{model_id}/artifacts/files': {
+    methods: GET,
+    rule: { op: 'model', need: MODEL_LEVELS },
+    fields: { artifact_file_path: string },
+    spelling: 'args',
+  },
   // A Flask handler reading request.args: names as spelled.
   '/get-artifact': { methods: GET, rule: read('run'), fields: { ...RUN, path: string }, spelling: 'args' },
 } satisfies Record<string, RestEndpoint>);
@@ -147,7 +214,26 @@ export interface MatchedEndpoint extends RestEndpoint {
   name: string;
   /** For `/*` rows: the path below the row's prefix (decoded, normalised). */
   rest?: string;
+  /** For rows with `{name}` segments: each segment's value (one whole path segment, decoded). */
+  params?: Record<string, string>;
 }
+
+/** Rows with `{name}` segments, as regular expressions over the key (one segment each). */
+const PATTERNS = Object.keys(REST_ENDPOINTS)
+  .filter((name) => name.includes('{'))
+  .map((name) => {
+    const names: string[] = [];
+    const source = name
+      .split('/')
+      .map((segment) => {
+        const m = /^\{([a-z_]+)\}$/.exec(segment);
+        if (!m) return segment.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
+        names.push(m[1]);
+        return '([^/]+)';
+      })
+      .join('/');
+    return { name, names, re: new RegExp(`^${source}$`) };
+  });
 
 /** The endpoint a normalised MLflow path names, or undefined (refused). */
 export function matchRestEndpoint(path: string): MatchedEndpoint | undefined {
@@ -155,6 +241,10 @@ export function matchRestEndpoint(path: string): MatchedEndpoint | undefined {
   const key = api ? api[1] : path;
   const exact = Object.hasOwn(REST_ENDPOINTS, key) ? REST_ENDPOINTS[key] : undefined;
   if (exact) return { name: key, ...exact };
+  for (const { name, names, re } of PATTERNS) {
+    const m = re.exec(key);
+    if (m) return { name, ...REST_ENDPOINTS[name], params: Object.fromEntries(names.map((n, i) => [n, m[i + 1]])) };
+  }
   for (const [name, endpoint] of Object.entries(REST_ENDPOINTS)) {
     if (!name.endsWith('/*')) continue;
     const prefix = name.slice(0, -1);
@@ -170,4 +260,6 @@ export function paramsInQuery(method: string, rule?: RestRule): boolean {
 
 export const EXPERIMENT_ID = /^[0-9]{1,19}$/;
 export const RUN_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** A logged model's id (MLflow 3 makes `m-` and 32 hex digits). */
+export const MODEL_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const MLFLOW_USER_TAG = 'mlflow.user';

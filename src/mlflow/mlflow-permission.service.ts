@@ -25,6 +25,7 @@ const RUN_EXPERIMENT_TTL_MS = 24 * 3600_000;
 const grantKey = (experimentId: string, username: string) => `mlflow:grant:${experimentId}:${username}`;
 const granteesKey = (experimentId: string) => `mlflow:grantees:${experimentId}`;
 const runKey = (runId: string) => `mlflow:run-experiment:${runId}`;
+const modelKey = (modelId: string) => `mlflow:model-experiment:${modelId}`;
 
 export const rank = (p: MlflowPermissionLevel): number => MLFLOW_PERMISSION_LEVELS.indexOf(p);
 export const atLeast = (have: MlflowPermissionLevel, need: MlflowPermissionLevel): boolean => rank(have) >= rank(need);
@@ -104,6 +105,20 @@ export class MlflowPermissionService {
     const experimentId = await this.client.experimentOfRun(runId);
     if (experimentId) await this.store.setJson(runKey(runId), experimentId, RUN_EXPERIMENT_TTL_MS);
     return experimentId;
+  }
+
+  /** The experiment of a logged model (cached: a logged model never moves either); undefined when MLflow does not know it. */
+  async experimentOfModel(modelId: string): Promise<string | undefined> {
+    const cached = await this.store.getJson<string>(modelKey(modelId));
+    if (cached) return cached;
+    const experimentId = await this.client.experimentOfModel(modelId);
+    if (experimentId) await this.store.setJson(modelKey(modelId), experimentId, RUN_EXPERIMENT_TTL_MS);
+    return experimentId;
+  }
+
+  /** Remembers the experiment of a logged model the BFF just saw created, as MLflow's answer names it. */
+  async rememberModel(modelId: string, experimentId: string): Promise<void> {
+    await this.store.setJson(modelKey(modelId), experimentId, RUN_EXPERIMENT_TTL_MS);
   }
 
   /** Remembers the experiment of a run the BFF just saw created, as MLflow's answer names it (never as the request did). */

@@ -6,7 +6,7 @@ import { problem, ProblemException } from '../common/problem';
 import type { MlflowPermissionLevel } from '../config/app-config';
 import { bodyStream, originalContentType } from './mlflow-body';
 import { MlflowDenials } from './mlflow-denials';
-import { EXPERIMENT_ID, matchRestEndpoint, MLFLOW_USER_TAG, paramsInQuery, RUN_ID } from './mlflow-endpoints';
+import { EXPERIMENT_ID, matchRestEndpoint, MLFLOW_USER_TAG, MODEL_ID, paramsInQuery, RUN_ID } from './mlflow-endpoints';
 import { decideMessage, decideQuery, toQuery, type Decided } from './mlflow-fields';
 import type { Forward } from './mlflow-forwarder';
 import { MlflowPermissionService } from './mlflow-permission.service';
@@ -46,7 +46,8 @@ export class MlflowRestDecider {
     const inQuery = paramsInQuery(method, rule);
     const spelling = endpoint.spelling ?? 'proto';
     if (!inQuery && target.query !== '') throw problem.badRequest(`MLflow reads a ${method} request from its body: the query must be empty`);
-    const p: Decided = inQuery ? decideQuery(target.query, endpoint.fields, spelling) : decideMessage(await this.jsonBody(req), endpoint.fields, spelling);
+    const fields = endpoint.methodFields?.[method] ?? endpoint.fields;
+    const p: Decided = inQuery ? decideQuery(target.query, fields, spelling) : decideMessage(await this.jsonBody(req), fields, spelling);
     // MLflow reads a protobuf request's parameters from the query on GET only (a HEAD would be read from its body).
     const upstreamMethod = method === 'HEAD' && rule.op !== 'artifact' && spelling === 'proto' ? 'GET' : method;
     const send = (extra: Partial<Forward> = {}): { forward: Forward } => ({
@@ -68,7 +69,12 @@ export class MlflowRestDecider {
         const runId = runIdOf(text('run_id'), text('run_uuid'));
         delete p.run_uuid;
         p.run_id = runId;
-        await this.requireRun(principal, target, runId, rule.need);
+        const runExperiment = await this.requireRun(principal, target, runId, rule.need);
+        // Logged models named beside the run (runs/outputs, log-batch metrics) must be of the run's experiment.
+        const models = [...((p.models ?? []) as Array<{ model_id?: string }>), ...((p.metrics ?? []) as Array<{ model_id?: string }>)];
+        for (const modelId of new Set(models.map((m) => m.model_id).filter((id): id is string => id !== undefined && id !== ''))) {
+          if ((await this.modelExperiment(modelId)) !== runExperiment) throw problem.badRequest(`logged model ${modelId} is not a model of the run's experiment`);
+        }
         if (rule.identity === 'delete-tag' && p.key === MLFLOW_USER_TAG) {
           throw this.denials.denied(principal, target, 'identity_tag', `${MLFLOW_USER_TAG} is set by the BFF and cannot be deleted`);
         }
@@ -169,6 +175,57 @@ export class MlflowRestDecider {
         });
       }
 
+      case 'model': {
+        const modelId = endpoint.params?.model_id ?? '';
+        if (!MODEL_ID.test(modelId)) throw problem.badRequest('the logged model id is malformed');
+        // Where MLflow reads model_id from the body too (finalize, params), it is the path's.
+        if (p.model_id !== undefined && p.model_id !== modelId) throw problem.badRequest('model_id must be the logged model of the path');
+        if (!inQuery && 'model_id' in fields) p.model_id = modelId;
+        const experimentId = await this.modelExperiment(modelId);
+        await this.require(principal, target, experimentId, rule.need[method] ?? 'MANAGE');
+        return send();
+      }
+
+      case 'create-model': {
+        const experimentId = experimentIdOf(text('experiment_id'));
+        await this.require(principal, target, experimentId, 'EDIT');
+        const sourceRun = text('source_run_id');
+        if (sourceRun !== undefined && (await this.requireRun(principal, target, runIdOf(sourceRun, undefined), 'EDIT')) !== experimentId) {
+          throw problem.badRequest('source_run_id must be a run of the experiment');
+        }
+        return send({
+          inspect: async (answer) => {
+            const info = (answer.model as { info?: { model_id?: unknown; experiment_id?: unknown } } | undefined)?.info;
+            if (
+              typeof info?.model_id === 'string' &&
+              MODEL_ID.test(info.model_id) &&
+              typeof info.experiment_id === 'string' &&
+              EXPERIMENT_ID.test(info.experiment_id)
+            ) {
+              await this.permissions.rememberModel(info.model_id, info.experiment_id);
+            }
+            return undefined;
+          },
+        });
+      }
+
+      case 'search-models': {
+        const requested = (p.experiment_ids ?? []) as string[];
+        if (requested.some((id) => !EXPERIMENT_ID.test(id))) throw problem.badRequest('experiment_ids must be a list of numeric experiment ids');
+        const readable = await this.permissions.readable(principal, requested);
+        const allowed = requested.filter((id) => readable.has(id));
+        if (allowed.length === 0) return { answer: {} };
+        p.experiment_ids = allowed;
+        return send({
+          inspect: async (answer) => {
+            const models = Array.isArray(answer.models) ? (answer.models as Array<{ info?: { experiment_id?: unknown } }>) : [];
+            const kept = models.filter((m) => readable.has(String(m.info?.experiment_id)));
+            const { models: _all, ...rest } = answer;
+            return kept.length > 0 ? { models: kept, ...rest } : rest;
+          },
+        });
+      }
+
       case 'artifact-list':
       case 'artifact': {
         const artifactPath = rule.op === 'artifact' ? endpoint.rest : text('path') === undefined ? undefined : normalisePath(text('path')!)?.slice(1);
@@ -190,10 +247,19 @@ export class MlflowRestDecider {
     }
   }
 
-  private async requireRun(principal: Principal, target: Target, runId: string, need: MlflowPermissionLevel): Promise<void> {
+  /** The run's experiment, once the caller is known to have `need` on it. */
+  private async requireRun(principal: Principal, target: Target, runId: string, need: MlflowPermissionLevel): Promise<string> {
     const experimentId = await this.permissions.experimentOfRun(runId);
     if (experimentId === undefined) throw problem.notFound(`no run ${runId}`);
     await this.require(principal, target, experimentId, need);
+    return experimentId;
+  }
+
+  private async modelExperiment(modelId: string): Promise<string> {
+    if (!MODEL_ID.test(modelId)) throw problem.badRequest('the logged model id is malformed');
+    const experimentId = await this.permissions.experimentOfModel(modelId);
+    if (experimentId === undefined) throw problem.notFound(`no logged model ${modelId}`);
+    return experimentId;
   }
 
   /** The run's tags with mlflow.user = the caller (a client-sent value replaced; added when `add`). */

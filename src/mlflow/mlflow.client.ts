@@ -177,6 +177,15 @@ export class MlflowClient implements OnApplicationShutdown {
     return id;
   }
 
+  /** The experiment of a logged model (MLflow 3), or undefined when MLflow does not know it (deleted ones included). */
+  async experimentOfModel(modelId: string): Promise<string | undefined> {
+    const { status, body } = await this.getJson(`logged-models/${encodeURIComponent(modelId)}`, { allow_deleted: 'true' });
+    if (status === 404 || status === 400) return undefined;
+    const id = (body as { model?: { info?: { experiment_id?: unknown } } })?.model?.info?.experiment_id;
+    if (status !== 200 || typeof id !== 'string') throw problem.badGateway(`MLflow answered ${status} to logged-models/get`);
+    return id;
+  }
+
   /** Whether the experiment exists (active or deleted). */
   async experimentExists(experimentId: string): Promise<boolean> {
     const { status } = await this.getJson('experiments/get', { experiment_id: experimentId });

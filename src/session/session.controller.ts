@@ -28,13 +28,14 @@ export class SessionController {
     summary: 'Start the browser login (redirects to the identity provider)',
     description:
       'Redirects to the identity provider’s authorization endpoint (code flow, PKCE S256, state, nonce) and binds the ' +
-      'login to this browser with a short-lived HttpOnly cookie. After the login the browser returns to `returnTo`.',
+      'login to this browser with a short-lived HttpOnly cookie. After the login the browser returns to `returnTo`. ' +
+      'Limited per client address (LOGIN_RATE_PER_MINUTE calls a minute; LOGIN_PENDING_PER_CLIENT logins in flight) and in all (LOGIN_PENDING_MAX): beyond, 429.',
   })
   @ApiFoundResponse({ description: 'To the identity provider’s login page' })
-  @ApiProblems(400, 503)
+  @ApiProblems(400, 429, 503)
   async start(@Query() query: LoginQueryDto, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const base = publicBase(req, this.config);
-    const { authorizationUrl, state } = await this.sessions.beginLogin(query.returnTo ?? DEFAULT_RETURN_TO, `${base}/auth/callback`);
+    const { authorizationUrl, state } = await this.sessions.beginLogin(query.returnTo ?? DEFAULT_RETURN_TO, `${base}/auth/callback`, req.ip);
     setLoginCookie(reply, this.config, state);
     reply.header('cache-control', 'no-store').redirect(authorizationUrl, 302);
   }

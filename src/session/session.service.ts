@@ -5,7 +5,7 @@ import { AccessDecider } from '../auth/access-decider.service';
 import { denialProblem } from '../auth/auth.guard';
 import type { AccessPolicy } from '../auth/access-policy';
 import { MetricsService } from '../common/metrics.service';
-import { problem } from '../common/problem';
+import { problem, ProblemException } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { StateStore } from '../state/state-store';
 import { LoginRejected, OidcLoginClient, type LoginTokens } from './oidc-login.client';
@@ -81,8 +81,13 @@ export class SessionService {
     this.events = metrics.counter('bff_sessions_total', 'Browser session events (login, refresh, logout, expired, rejected)', ['event']);
   }
 
-  /** Starts a login: the pending state is stored, the caller redirects to the returned URL and binds `state` to the browser. */
-  async beginLogin(returnTo: string, redirectUri: string): Promise<{ authorizationUrl: string; state: string }> {
+  /**
+   * Starts a login: the pending state is stored, the caller redirects to the returned URL and binds `state`
+   * to the browser. Refused (429) when `client` (its address) or everyone together has as many logins in
+   * flight as allowed (LOGIN_PENDING_PER_CLIENT, LOGIN_PENDING_MAX).
+   */
+  async beginLogin(returnTo: string, redirectUri: string, client: string): Promise<{ authorizationUrl: string; state: string }> {
+    await this.admitLogin(client);
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
@@ -95,6 +100,36 @@ export class SessionService {
     const pending: PendingLogin = { codeVerifier, nonce, returnTo, redirectUri };
     await this.store.setJson(loginKey(state), this.sealer.seal(pending, loginKey(state)), LOGIN_TTL_MS);
     return { authorizationUrl, state };
+  }
+
+  /**
+   * Counts a login in flight, or refuses it. A pending login lives LOGIN_TTL_MS; the logins started in the
+   * current fixed window of that length and in the previous one include every login still pending, so
+   * their sum bounds what is pending (in Valkey: across replicas). A refused login is not counted.
+   */
+  private async admitLogin(client: string): Promise<void> {
+    const { pendingMax, pendingPerClient } = this.config.session.login;
+    const window = Math.floor(Date.now() / LOGIN_TTL_MS);
+    const ttlMs = 2 * LOGIN_TTL_MS + 60_000;
+    const clientKey = (w: number) => `session:login-count:client:${client}:${w}`;
+    const totalKey = (w: number) => `session:login-count:all:${w}`;
+    const admit = async (key: (w: number) => string, max: number, who: string) => {
+      const now = await this.store.incrBy(key(window), 1, ttlMs);
+      const before = (await this.store.getJson<number>(key(window - 1))) ?? 0;
+      if (now + before <= max) return true;
+      await this.store.incrBy(key(window), -1, ttlMs);
+      this.events.inc({ event: 'refused' });
+      this.log.warn({ event: 'session.login_refused', who, max });
+      return false;
+    };
+    const retry = { 'retry-after': String(Math.ceil(((window + 1) * LOGIN_TTL_MS - Date.now()) / 1000)) };
+    if (!(await admit(clientKey, pendingPerClient, 'client'))) {
+      throw new ProblemException(429, 'rate_limited', `at most ${pendingPerClient} logins in flight per client; finish one or retry later`, undefined, retry);
+    }
+    if (!(await admit(totalKey, pendingMax, 'all'))) {
+      await this.store.incrBy(clientKey(window), -1, ttlMs);
+      throw new ProblemException(429, 'rate_limited', 'too many logins in flight; retry later', undefined, retry);
+    }
   }
 
   /**

@@ -1,7 +1,11 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { createClient, type RedisClientType } from '@redis/client';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../ops/readiness.registry';
+import { KeyKindIndex, keyKinds, StateFull, type KeyKind } from './key-kinds';
+
+/** Replaces the key kinds' bounds (tests; the app derives them from its configuration). */
+export const STATE_KEY_KINDS = Symbol('STATE_KEY_KINDS');
 
 /** Valkey commands that do not answer within this are treated as Valkey being down. */
 const COMMAND_TIMEOUT_MS = 500;
@@ -24,14 +28,22 @@ interface Backend {
   sMembers(key: string): Promise<string[]>;
 }
 
+type Entry = { value: string | Set<string>; expiresAt?: number };
+
 class MemoryBackend implements Backend {
-  private readonly values = new Map<string, { value: string | Set<string>; expiresAt?: number }>();
+  private readonly values = new Map<string, Entry>();
+  /** The keys of each kind, oldest write first (Set order is insertion order). */
+  private readonly byKind = new Map<KeyKind, Set<string>>();
 
   /**
-   * @param maxKeys keys kept at most, oldest write dropped first (Infinity: no bound)
-   * @param pinned keys that must never be dropped
+   * @param kinds every kind of key with its bound (src/state/key-kinds.ts)
+   * @param mirror true when this is a copy of Valkey's state: any kind may then drop its oldest
+   *   copy, except the keys `pinned` (written during an outage: memory is their only home)
+   * @param maxKeys keys kept at most in all, oldest write dropped first (the mirror's bound)
    */
   constructor(
+    private readonly kinds: KeyKindIndex,
+    private readonly mirror = false,
     private readonly maxKeys = Infinity,
     private readonly pinned: (key: string) => boolean = () => false,
   ) {}
@@ -40,21 +52,69 @@ class MemoryBackend implements Backend {
     return this.values.size;
   }
 
-  /** Stores an entry as the newest one (Map order is insertion order), then trims to maxKeys. */
-  private put(key: string, entry: { value: string | Set<string>; expiresAt?: number }): void {
+  /** Keys held of one kind. */
+  sizeOf(kindName: string): number {
+    for (const [kind, keys] of this.byKind) if (kind.name === kindName) return keys.size;
+    return 0;
+  }
+
+  /** Stores an entry as the newest one of its kind and in all; a new key first makes room or is refused (StateFull). */
+  private put(key: string, entry: Entry): void {
+    const kind = this.kinds.of(key);
+    let keys = this.byKind.get(kind);
+    if (keys === undefined) this.byKind.set(kind, (keys = new Set()));
+    if (!keys.has(key) && keys.size >= kind.max) this.makeRoom(kind, keys);
     this.values.delete(key);
     this.values.set(key, entry);
+    keys.delete(key);
+    keys.add(key);
     if (this.values.size <= this.maxKeys) return;
     for (const old of this.values.keys()) {
       if (this.values.size <= this.maxKeys) break;
-      if (!this.pinned(old)) this.values.delete(old);
+      if (!this.pinned(old)) this.remove(old);
     }
+  }
+
+  /**
+   * Frees one place in a full kind: expired keys from the oldest end (stopping at the first live one:
+   * a kind's keys share one lifetime, so that order is about their expiry order, and the cost stays
+   * O(1) per write), then the oldest (when the kind allows it), else StateFull.
+   */
+  private makeRoom(kind: KeyKind, keys: Set<string>): void {
+    const now = Date.now();
+    for (const k of keys) {
+      const e = this.values.get(k);
+      if (e?.expiresAt === undefined || e.expiresAt > now) break;
+      this.remove(k);
+    }
+    if (keys.size < kind.max) return;
+    // A copy Valkey also holds goes first; then, for a kind that may lose keys, even one written during
+    // an outage (its replay then deletes it in Valkey too); a kind that may not is refused.
+    if (kind.onFull === 'evict-oldest' || this.mirror) {
+      for (const k of keys) {
+        if (this.pinned(k)) continue;
+        this.remove(k);
+        return;
+      }
+    }
+    if (kind.onFull === 'evict-oldest') {
+      for (const k of keys) {
+        this.remove(k);
+        return;
+      }
+    }
+    throw new StateFull(kind);
+  }
+
+  private remove(key: string): void {
+    if (!this.values.delete(key)) return;
+    this.byKind.get(this.kinds.of(key))?.delete(key);
   }
 
   private live(key: string) {
     const e = this.values.get(key);
     if (e && e.expiresAt !== undefined && e.expiresAt <= Date.now()) {
-      this.values.delete(key);
+      this.remove(key);
       return undefined;
     }
     return e;
@@ -67,11 +127,11 @@ class MemoryBackend implements Backend {
     this.put(key, { value, expiresAt: ttlMs ? Date.now() + ttlMs : undefined });
   }
   async del(key: string) {
-    this.values.delete(key);
+    this.remove(key);
   }
   async take(key: string) {
     const v = await this.get(key);
-    this.values.delete(key);
+    this.remove(key);
     return v;
   }
   async incrBy(key: string, by: number, ttlMs: number) {
@@ -96,7 +156,7 @@ class MemoryBackend implements Backend {
     return e?.value instanceof Set ? [...e.value] : [];
   }
   /** The live entry of a key (value and expiry), for replaying it into Valkey. */
-  entry(key: string): { value: string | Set<string>; expiresAt?: number } | undefined {
+  entry(key: string): Entry | undefined {
     return this.live(key);
   }
   /** Drops expired entries so an idle memory store does not grow. */
@@ -154,15 +214,24 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly readiness: ReadinessRegistry,
+    @Optional() @Inject(STATE_KEY_KINDS) kinds?: KeyKind[],
   ) {
-    // Without Valkey, memory is the store itself: nothing may be dropped. With Valkey, it is a bounded
-    // copy of recent writes, except the keys written during an outage and not yet copied back.
-    this.memory = config.valkeyUrl ? new MemoryBackend(MIRROR_MAX_KEYS, (key) => this.dirty.has(key)) : new MemoryBackend();
+    // Without Valkey, memory is the store itself: each kind of key bounded by its row of key-kinds.ts
+    // (oldest dropped or new refused, per kind). With Valkey, it is a bounded copy of recent writes,
+    // except the keys written during an outage and not yet copied back.
+    const pendingMax = config.session?.login?.pendingMax;
+    const index = new KeyKindIndex(kinds ?? keyKinds(pendingMax === undefined ? {} : { 'pending-login': pendingMax }));
+    this.memory = config.valkeyUrl ? new MemoryBackend(index, true, MIRROR_MAX_KEYS, (key) => this.dirty.has(key)) : new MemoryBackend(index);
   }
 
   /** Keys held in memory (the outage copy with Valkey, the whole state without). */
   get memoryKeys(): number {
     return this.memory.size;
+  }
+
+  /** Keys of one kind (key-kinds.ts) held in memory. */
+  memoryKeysOf(kind: string): number {
+    return this.memory.sizeOf(kind);
   }
 
   async onModuleInit(): Promise<void> {

@@ -3,7 +3,6 @@ import { createServer, request as httpRequest, type Agent } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import MLflow from 'mlflow';
 import { MLFLOW_IDLE_SOCKET_MS, MlflowClient } from '../../src/mlflow/mlflow.client';
 import { StateStore } from '../../src/state/state-store';
 import type { MlflowEmulator } from '../../sandbox/mlflow';
@@ -30,6 +29,16 @@ interface Answer {
 
 /** A browser's view of the BFF: the cookie jar of one origin. */
 type Jar = Map<string, string>;
+
+/** A run as MLflow's REST API answers it. */
+interface RestRun {
+  info: { run_id: string; status: string };
+  data: {
+    metrics?: Array<{ key: string; value: number; step?: string | number }>;
+    params?: Array<{ key: string; value: string }>;
+    tags?: Array<{ key: string; value: string }>;
+  };
+}
 const cookieHeader = (jar: Jar) => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
 function keep(jar: Jar, res: Response): string[] {
   const set = res.headers.getSetCookie();
@@ -83,15 +92,30 @@ describe('MLflow behind the BFF', () => {
     }
     return { status: res.status, body, text, headers: res.headers };
   }
-  const mlflowClient = (tok: string) => new MLflow({ endpoint: `${bff.url}/mlflow`, headers: { Authorization: `Bearer ${tok}` } });
-  /** The npm client logs every POST body to the console: keep the test output readable. */
-  async function quietly<T>(work: () => Promise<T>): Promise<T> {
-    const spy = jest.spyOn(console, 'log').mockImplementation(() => undefined);
-    try {
-      return await work();
-    } finally {
-      spy.mockRestore();
-    }
+  /** MLflow's REST API over plain HTTP, as any of its clients calls it: JSON in, JSON out, anything but 200 throws. */
+  function mlflowClient(tok: string) {
+    const rest = async <T>(method: 'GET' | 'POST', endpoint: string, params: Record<string, unknown>): Promise<T> => {
+      const query = method === 'GET' ? `?${new URLSearchParams(params as Record<string, string>).toString()}` : '';
+      const r = await call(method, `${API}/${endpoint}${query}`, { token: tok, body: method === 'POST' ? params : undefined });
+      if (r.status !== 200) throw new Error(`${endpoint}: ${r.status} ${r.text}`);
+      return r.body as T;
+    };
+    return {
+      Experiments: {
+        create: (b: Record<string, unknown>) => rest<{ experiment_id: string }>('POST', 'experiments/create', b),
+        get: (q: Record<string, unknown>) => rest<{ experiment: Record<string, unknown> }>('GET', 'experiments/get', q),
+      },
+      Runs: {
+        create: (b: Record<string, unknown>) => rest<{ run: RestRun }>('POST', 'runs/create', b),
+        get: (q: Record<string, unknown>) => rest<{ run: RestRun }>('GET', 'runs/get', q),
+        search: (b: Record<string, unknown>) => rest<{ runs: RestRun[] }>('POST', 'runs/search', b),
+        update: (b: Record<string, unknown>) => rest('POST', 'runs/update', b),
+        logMetric: (b: Record<string, unknown>) => rest('POST', 'runs/log-metric', b),
+        logParameter: (b: Record<string, unknown>) => rest('POST', 'runs/log-parameter', b),
+        logBatch: (b: Record<string, unknown>) => rest('POST', 'runs/log-batch', b),
+        setTag: (b: Record<string, unknown>) => rest('POST', 'runs/set-tag', b),
+      },
+    };
   }
   async function grant(tok: string, experimentId: string, username: string, permission: string, base?: string): Promise<void> {
     const r = await call('PUT', `/mlflow-permissions/experiments/${experimentId}/users/${username}`, { token: tok, body: { permission }, base });
@@ -143,7 +167,7 @@ describe('MLflow behind the BFF', () => {
 
     it('creates an experiment and becomes its manager', async () => {
       const client = mlflowClient(ci);
-      const created = await quietly(() => client.Experiments.create({ name: 'ci-experiment', artifact_location: '' }));
+      const created = await client.Experiments.create({ name: 'ci-experiment', artifact_location: '' });
       experimentId = created.experiment_id;
       expect(experimentId).toMatch(/^\d+$/);
       const mine = await call('GET', `/mlflow-permissions/experiments/${experimentId}/me`, { token: ci });
@@ -154,17 +178,15 @@ describe('MLflow behind the BFF', () => {
 
     it('creates a run whose mlflow.user is the token’s user, whatever the client sent', async () => {
       const client = mlflowClient(ci);
-      const { run } = await quietly(() =>
-        client.Runs.create({
-          experiment_id: experimentId,
-          user_id: 'mallory',
-          start_time: Date.now(),
-          tags: [
-            { key: 'mlflow.user', value: 'mallory' },
-            { key: 'team', value: 'ml' },
-          ],
-        }),
-      );
+      const { run } = await client.Runs.create({
+        experiment_id: experimentId,
+        user_id: 'mallory',
+        start_time: Date.now(),
+        tags: [
+          { key: 'mlflow.user', value: 'mallory' },
+          { key: 'team', value: 'ml' },
+        ],
+      });
       runId = run.info.run_id;
       const stored = mlflow.run(runId)!;
       expect(stored.info.user_id).toBe('service-account-ci-pipeline');
@@ -179,18 +201,16 @@ describe('MLflow behind the BFF', () => {
 
     it('logs metrics, params, batches and tags; a spoofed mlflow.user tag is replaced', async () => {
       const client = mlflowClient(ci);
-      await quietly(async () => {
-        await client.Runs.logMetric({ run_id: runId, key: 'loss', value: 0.5, timestamp: Date.now(), step: 1 });
-        await client.Runs.logParameter({ run_id: runId, key: 'lr', value: '0.01' });
-        await client.Runs.logBatch({
-          run_id: runId,
-          metrics: [{ key: 'loss', value: 0.25, timestamp: Date.now(), step: 2 }],
-          params: [{ key: 'epochs', value: '3' }],
-          tags: [{ key: 'mlflow.user', value: 'mallory' }],
-        });
-        await client.Runs.setTag({ run_id: runId, key: 'mlflow.user', value: 'mallory' });
-        await client.Runs.update({ run_id: runId, status: 'FINISHED' as never, end_time: Date.now() });
+      await client.Runs.logMetric({ run_id: runId, key: 'loss', value: 0.5, timestamp: Date.now(), step: 1 });
+      await client.Runs.logParameter({ run_id: runId, key: 'lr', value: '0.01' });
+      await client.Runs.logBatch({
+        run_id: runId,
+        metrics: [{ key: 'loss', value: 0.25, timestamp: Date.now(), step: 2 }],
+        params: [{ key: 'epochs', value: '3' }],
+        tags: [{ key: 'mlflow.user', value: 'mallory' }],
       });
+      await client.Runs.setTag({ run_id: runId, key: 'mlflow.user', value: 'mallory' });
+      await client.Runs.update({ run_id: runId, status: 'FINISHED', end_time: Date.now() });
       const { run } = await client.Runs.get({ run_id: runId });
       expect(run.info.status).toBe('FINISHED');
       expect(run.data.metrics).toEqual([expect.objectContaining({ key: 'loss', value: 0.25, step: 2 })]);
@@ -201,7 +221,7 @@ describe('MLflow behind the BFF', () => {
         ]),
       );
       expect(run.data.tags).toEqual(expect.arrayContaining([{ key: 'mlflow.user', value: 'service-account-ci-pipeline' }]));
-      const found = await quietly(() => client.Runs.search({ experiment_ids: [experimentId] }));
+      const found = await client.Runs.search({ experiment_ids: [experimentId] });
       expect(found.runs.map((r) => r.info.run_id)).toEqual([runId]);
       const deleteIdentity = await call('POST', `${API}/runs/delete-tag`, { token: ci, body: { run_id: runId, key: 'mlflow.user' } });
       expect(deleteIdentity.status).toBe(403);

@@ -95,7 +95,7 @@ def log_model(args):
     loaded = mlflow.pyfunc.load_model(info.model_uri)
     by_run = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     client = MlflowClient()
-    found = client.search_logged_models(experiment_ids=[info.experiment_id] if hasattr(info, "experiment_id") else None)
+    found = client.search_logged_models(experiment_ids=[client.get_run(run_id).info.experiment_id])
     return {
         "run_id": run_id,
         "model_id": info.model_id,

@@ -93,6 +93,26 @@ describe('the Python mlflow client through the BFF, against the real MLflow', ()
     expect(write.error).toMatchObject({ error_code: 'PERMISSION_DENIED' });
   });
 
+  it('logs, lists and downloads artifacts (proxied by the server)', async () => {
+    const alice = await tokenOf('alice-art');
+    const r = await python(alice, 'artifacts', { experiment: 'py-artifacts', text: 'hello artifacts' });
+    expect(r.error).toBeUndefined();
+    expect(r.top).toEqual(['config.json', 'notes.txt', 'plots']);
+    expect(r.plots).toEqual(['plots/a.csv']);
+    expect(r.downloaded).toBe('hello artifacts');
+    expect(r.files).toEqual(['config.json', 'notes.txt', 'plots/a.csv']);
+  });
+
+  it('logs a model (a logged model of MLflow 3) and loads it back by model URI and by run URI', async () => {
+    const alice = await tokenOf('alice-model');
+    const r = await python(alice, 'log_model', { experiment: 'py-models' });
+    expect(r.error).toBeUndefined();
+    expect(r.model_uri).toBe(`models:/${r.model_id}`);
+    expect(r.prediction).toBeCloseTo(6);
+    expect(r.by_run).toBeCloseTo(8);
+    expect(r.searched).toContain(r.model_id);
+  });
+
   it('pages through search results: every run and experiment once, pages full until the last', async () => {
     const alice = await tokenOf('alice-pages');
     const made = await python(alice, 'experiments', { name: 'py-pages' });

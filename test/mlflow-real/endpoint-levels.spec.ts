@@ -1,0 +1,114 @@
+import { startTestBff, type TestBff } from '../support/app';
+import { startRealMlflow, type RealMlflow } from '../support/mlflow-server';
+import { REAL_ROW_CASES, type Ids } from './row-cases';
+
+jest.setTimeout(300_000);
+
+type Level = 'NO_PERMISSIONS' | 'READ' | 'EDIT' | 'MANAGE';
+
+/**
+ * The rows of the endpoint table the sandbox MLflow does not serve (row-cases.ts), against the real
+ * MLflow: each refuses the level just below its own (403 insufficient_role, error_code
+ * PERMISSION_DENIED) and allows exactly its level (MLflow answers 200); searches leave out what the
+ * caller may not read.
+ */
+describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly its level', () => {
+  let mlflow: RealMlflow;
+  let bff: TestBff;
+  const tokens = new Map<Level, string>();
+  const ids: Ids = { experiment: '', run: '', model: '' };
+
+  async function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
+    const res = await fetch(`${bff.url}/mlflow${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      json = {};
+    }
+    return { status: res.status, json, text };
+  }
+
+  beforeAll(async () => {
+    mlflow = await startRealMlflow();
+    bff = await startTestBff({ MLFLOW_URL: mlflow.url, MLFLOW_GROUP_PERMISSIONS: JSON.stringify({ ADMIN: 'MANAGE' }), LOG_LEVEL: 'silent' });
+    const as = (username: string) =>
+      bff.sandbox.issuer.issueToken({ user: 'viewer', claims: { preferred_username: username, sub: `sub-${username}`, email: `${username}@example.com` } });
+    const owner = await as('level-owner');
+    ids.experiment = (await call('POST', '/api/2.0/mlflow/experiments/create', owner, { name: 'levels' })).json.experiment_id as string;
+    ids.run = ((await call('POST', '/api/2.0/mlflow/runs/create', owner, { experiment_id: ids.experiment })).json.run as { info: { run_id: string } }).info.run_id;
+    ids.model = (
+      (await call('POST', '/api/2.0/mlflow/logged-models', owner, { experiment_id: ids.experiment, name: 'm', source_run_id: ids.run })).json.model as {
+        info: { model_id: string };
+      }
+    ).info.model_id;
+    const put = await fetch(`${bff.url}/mlflow/api/2.0/mlflow-artifacts/artifacts/${ids.experiment}/models/${ids.model}/artifacts/MLmodel`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${owner}`, 'content-type': 'text/plain' },
+      body: 'flavors: {}\n',
+    });
+    expect([ids.experiment, ids.run, ids.model, put.status]).toEqual([expect.any(String), expect.any(String), expect.stringMatching(/^m-/), 200]);
+    for (const level of ['NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE'] as const) {
+      const username = `level-${level.toLowerCase()}`;
+      tokens.set(level, await as(username));
+      if (level !== 'NO_PERMISSIONS') {
+        const r = await fetch(`${bff.url}/mlflow-permissions/experiments/${ids.experiment}/users/${username}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ permission: level }),
+        });
+        expect(r.status).toBe(200);
+      }
+    }
+  });
+  afterAll(async () => {
+    await bff?.close();
+    await mlflow?.stop();
+  });
+
+  it('refuses the level just below a row’s and allows exactly its level', async () => {
+    const below: Record<string, Level> = { READ: 'NO_PERMISSIONS', EDIT: 'READ', MANAGE: 'EDIT' };
+    const outcomes: string[] = [];
+    const expected: string[] = [];
+    for (const c of REAL_ROW_CASES) {
+      const { path, body } = c.request(ids);
+      const name = `${c.method} ${c.row}`;
+      if (c.need === 'FILTER') {
+        const hidden = await call(c.method, path, tokens.get('NO_PERMISSIONS')!, body);
+        const shown = await call(c.method, path, tokens.get('READ')!, body);
+        const has = (text: string) => (text.includes(ids.model) ? 'listed' : 'left out');
+        outcomes.push(`${name}: below READ → ${hidden.status} ${has(hidden.text)}, READ → ${shown.status} ${has(shown.text)}`);
+        expected.push(`${name}: below READ → 200 left out, READ → 200 listed`);
+        continue;
+      }
+      const refused = await call(c.method, path, tokens.get(below[c.need])!, body);
+      const allowed = await call(c.method, path, tokens.get(c.need)!, body);
+      const code = c.method === 'HEAD' ? '' : ` ${String(refused.json.error_code)}`;
+      outcomes.push(
+        `${name}: ${below[c.need]} → ${refused.status}${code}, ${c.need} → ${allowed.status}${allowed.status === 200 ? '' : ` ${allowed.text.slice(0, 200)}`}`,
+      );
+      expected.push(`${name}: ${below[c.need]} → 403${c.method === 'HEAD' ? '' : ' PERMISSION_DENIED'}, ${c.need} → 200`);
+    }
+    expect(outcomes).toEqual(expected);
+  });
+
+  it('a logged model of another experiment cannot be attached to a run, nor created from another experiment’s run', async () => {
+    const mine = await bff.sandbox.issuer.issueToken({ user: 'viewer', claims: { preferred_username: 'level-other', sub: 'sub-level-other' } });
+    const exp = (await call('POST', '/api/2.0/mlflow/experiments/create', mine, { name: 'levels-other' })).json.experiment_id as string;
+    const run = ((await call('POST', '/api/2.0/mlflow/runs/create', mine, { experiment_id: exp })).json.run as { info: { run_id: string } }).info.run_id;
+    // level-other has READ on the shared experiment: enough to see the model, not to make it an output of their run.
+    await fetch(`${bff.url}/mlflow-permissions/experiments/${ids.experiment}/users/level-other`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${tokens.get('MANAGE')!}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ permission: 'READ' }),
+    });
+    const outputs = await call('POST', '/api/2.0/mlflow/runs/outputs', mine, { run_id: run, models: [{ model_id: ids.model, step: 0 }] });
+    const created = await call('POST', '/api/2.0/mlflow/logged-models', mine, { experiment_id: exp, source_run_id: ids.run });
+    expect([outputs.status, outputs.json.error_code, created.status]).toEqual([400, 'INVALID_PARAMETER_VALUE', 403]);
+  });
+});

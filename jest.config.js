@@ -1,6 +1,7 @@
-// Three tiers: unit (beside the code, and the sandbox/support self-tests),
+// Tiers: unit (beside the code, and the sandbox/support self-tests),
 // integration (the real app in-process, sandbox upstreams, real redis/nginx),
-// e2e (the built app as a process, over real sockets, with real clients).
+// e2e (the built app as a process, over real sockets, with real clients),
+// platform (the same scenarios against the sandbox emulators and the real systems).
 const shared = {
   testEnvironment: 'node',
   transform: {
@@ -32,7 +33,7 @@ module.exports = {
       testMatch: ['<rootDir>/test/integration/**/*.spec.ts', '<rootDir>/test/deploy/**/*.spec.ts', '<rootDir>/test/reliability/**/*.spec.ts'],
     },
     { ...shared, displayName: 'e2e', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/e2e/**/*.spec.ts'] },
-    // The real platform (Trino, Trino Gateway, their clients), fetched by scripts/fetch-*.sh into ~/.cache/platform-bff.
+    // The real platform (Keycloak, Trino, Trino Gateway, their clients), fetched by scripts/fetch-*.sh into ~/.cache/platform-bff.
     { ...shared, displayName: 'platform', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/platform/**/*.spec.ts'] },
     // The real MLflow server (scripts/setup-mlflow.sh) behind the BFF, with MLflow's own clients.
     { ...shared, displayName: 'mlflow-real', setupFilesAfterEnv: [LOG_HYGIENE], testMatch: ['<rootDir>/test/mlflow-real/**/*.spec.ts'] },

@@ -19,7 +19,7 @@ export default {
   // Module-level tables and regexes are mutated too (Stryker's default skips nothing here).
   ignoreStatic: false,
   incremental: true,
-  // Committed: a rerun (here or in CI) tests only the mutants that a change touched.
+  // Git-ignored (it holds copies of the sources): a local rerun tests only the mutants that a change touched.
   incrementalFile: `test/mutation/incremental/${module}.json`,
   concurrency: 2,
   timeoutMS: 20000,

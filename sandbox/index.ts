@@ -25,7 +25,15 @@ export interface Sandbox {
 export function sandboxClients(workspaceId: string, bffSecret: string, loginSecret = randomBytes(24).toString('base64url')): SandboxClient[] {
   return [
     { clientId: SANDBOX_FRONTEND_CLIENT_ID, audienceMappers: [SANDBOX_CLIENT_ID] },
-    { clientId: SANDBOX_CLIENT_ID, secret: bffSecret, standardTokenExchange: true, serviceAccountRoles: [], audienceMappers: [SANDBOX_CLIENT_ID] },
+    {
+      clientId: SANDBOX_CLIENT_ID,
+      secret: bffSecret,
+      standardTokenExchange: true,
+      serviceAccountRoles: [],
+      audienceMappers: [SANDBOX_CLIENT_ID],
+      // The realm's per-audience client scopes (named after the audience), optional: only an exchange that asks gets them.
+      optionalAudienceScopes: DOWNSTREAM_AUDIENCES.map((a) => `${workspaceId}-${a}`),
+    },
     ...DOWNSTREAM_AUDIENCES.map((a) => ({ clientId: `${workspaceId}-${a}` })),
     { clientId: 'otel-collector', secret: randomBytes(16).toString('hex'), serviceAccountRoles: ['TRACE_WRITER'], audienceMappers: [SANDBOX_CLIENT_ID] },
     { clientId: 'ci-pipeline', secret: randomBytes(16).toString('hex'), serviceAccountRoles: ['REGULAR'], audienceMappers: [SANDBOX_CLIENT_ID] },

@@ -33,12 +33,20 @@ export interface SandboxClient {
   /** Audiences put in tokens issued to this client (Keycloak audience mappers). */
   audienceMappers?: string[];
   /**
+   * The client's optional client scopes that carry one audience each (the realm's per-audience client scopes,
+   * named after the audience they add): a token exchange may ask for them with `scope`; Keycloak only narrows
+   * `aud` to what the client's own mappers and the requested scopes give.
+   */
+  optionalAudienceScopes?: string[];
+  /**
    * "Standard flow" (authorization code): the valid redirect URIs, also accepted as post-logout
    * redirect URIs (Keycloak's "+"). A trailing `*` matches anything, as Keycloak's wildcard does.
    */
   redirectUris?: string[];
   /** PKCE the client requires (Keycloak's "Proof Key for Code Exchange Code Challenge Method"). */
   pkceMethod?: 'S256';
+  /** Lifetime of access tokens issued to this client (Keycloak's client attribute access.token.lifespan); default: the realm's. */
+  accessTokenLifespanS?: number;
 }
 
 export interface OidcIssuerOptions {
@@ -83,6 +91,9 @@ export interface OidcIssuer extends SandboxServer {
   /** Token endpoint calls by grant type, and exchanges by `${sub}|${audience}`; logins = login form successes. */
   readonly stats: { grants: Record<string, number>; exchanges: Map<string, number>; jwksFetches: number; logins: number; logouts: number };
 }
+
+/** Keycloak's session ids (`sid`, `session_state`): 24 base64url characters. */
+const sessionId = () => randomBytes(18).toString('base64url');
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -248,6 +259,21 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
     used: boolean;
   }
   const pendingLogins = new Map<string, PendingLogin>();
+  /**
+   * SSO sessions of the token endpoint and of the browser login, by sid: the refresh token each may still
+   * use (the realm rotates refresh tokens strictly: revokeRefreshToken, reuse 0), and whether it ended.
+   */
+  interface UserSession {
+    user: SandboxUser;
+    clientId: string;
+    scope: string;
+    /** jti of the one refresh token that may be used next; undefined once a reuse revoked the session's refresh. */
+    refreshJti?: string;
+    reuseDetected: boolean;
+  }
+  const userSessions = new Map<string, UserSession>();
+  /** Keycloak signs refresh tokens with the realm's HMAC key (HS512), not with the RSA keys of the JWKS. */
+  const hmacKey = { kid: randomUUID(), secret: new Uint8Array(randomBytes(64)) };
   const codes = new Map<string, IssuedCode>();
   const ssoSessions = new Map<string, { user: SandboxUser; authTime: number }>();
   const endedSessions = new Set<string>();
@@ -268,6 +294,12 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
   }
   await addKey();
 
+  const serviceAccountIds = new Map<string, string>();
+  const serviceAccountSub = (clientId: string) => {
+    if (!serviceAccountIds.has(clientId)) serviceAccountIds.set(clientId, randomUUID());
+    return serviceAccountIds.get(clientId)!;
+  };
+
   const publicJwks = () => ({ keys: keys.filter((k) => k.published).map((k) => k.publicJwk) });
 
   async function sign(payload: JWTPayload, header: Record<string, unknown> = {}, kid?: string): Promise<string> {
@@ -278,25 +310,32 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
     return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid, ...header }).sign(key.privateKey, { crit });
   }
 
-  function userClaims(u: SandboxUser, azp: string, typ: string): JWTPayload {
+  /** An access token's lifetime for this client: its own access.token.lifespan, else the realm's. */
+  const lifespanOf = (clientId: string) => clients.get(clientId)?.accessTokenLifespanS ?? lifespan;
+  /** `aud` as Keycloak writes it: absent, one string, or an array. */
+  const audClaim = (aud: string[]) => (aud.length === 0 ? undefined : aud.length === 1 ? aud[0] : aud);
+
+  /**
+   * A user's token claims as the realm's mappers write them: the client's audience mappers only (the realm
+   * imports users with explicit realm roles, so no default roles and no `account` audience), realm roles
+   * only when the user has some, the user's SSO session as `sid`.
+   */
+  function userClaims(u: SandboxUser, azp: string, typ: string, sid = sessionId(), scope = 'email profile'): JWTPayload {
     const now = Math.floor(Date.now() / 1000);
     const client = clients.get(azp);
-    const aud = [...(client?.audienceMappers ?? []), 'account'];
     return {
-      exp: now + lifespan,
+      exp: now + lifespanOf(azp),
       iat: now,
       jti: randomUUID(),
       iss: issuer,
-      aud: aud.length === 1 ? aud[0] : aud,
+      aud: audClaim([...(client?.audienceMappers ?? [])]),
       sub: u.sub,
       typ,
       azp,
-      sid: randomUUID(),
+      sid,
       acr: '1',
-      'allowed-origins': ['*'],
-      realm_access: { roles: [...u.roles, 'offline_access', 'uma_authorization', `default-roles-${realm}`] },
-      resource_access: { account: { roles: ['manage-account', 'view-profile'] } },
-      scope: 'openid profile email',
+      ...(u.roles.length ? { realm_access: { roles: [...u.roles] } } : {}),
+      scope,
       email_verified: true,
       preferred_username: u.username,
       email: u.email,
@@ -306,6 +345,60 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       groups: u.groups,
     };
   }
+
+  async function signRefresh(payload: JWTPayload): Promise<string> {
+    return new SignJWT(payload).setProtectedHeader({ alg: 'HS512', typ: 'JWT', kid: hmacKey.kid }).sign(hmacKey.secret);
+  }
+  async function verifyRefresh(token: string): Promise<JWTPayload | undefined> {
+    try {
+      const { payload } = await jwtVerify(token, hmacKey.secret, { issuer, algorithms: ['HS512'] });
+      return payload.typ === 'Refresh' ? payload : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  /** A new refresh token of the session, which becomes the only one it accepts. */
+  async function refreshTokenFor(sid: string, session: UserSession): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    const jti = randomUUID();
+    session.refreshJti = jti;
+    return signRefresh({
+      exp: now + 1800,
+      iat: now,
+      jti,
+      iss: issuer,
+      aud: issuer,
+      sub: session.user.sub,
+      typ: 'Refresh',
+      azp: session.clientId,
+      sid,
+      scope: session.scope,
+    });
+  }
+  /** The token answer of a user session: access token, rotated refresh token, ID token when `openid` was asked for. */
+  async function sessionTokens(sid: string, session: UserSession, extra: { nonce?: string; authTime?: number } = {}): Promise<Record<string, unknown>> {
+    const u = session.user;
+    const access = await sign(userClaims(u, session.clientId, 'Bearer', sid, session.scope));
+    const body: Record<string, unknown> = {
+      access_token: access,
+      expires_in: lifespanOf(session.clientId),
+      refresh_expires_in: 1800,
+      refresh_token: await refreshTokenFor(sid, session),
+      token_type: 'Bearer',
+    };
+    if (session.scope.split(' ').includes('openid')) {
+      body.id_token = await sign({
+        ...userClaims(u, session.clientId, 'ID', sid, session.scope),
+        aud: session.clientId,
+        scope: undefined,
+        ...(extra.authTime !== undefined ? { auth_time: extra.authTime } : {}),
+        ...(extra.nonce !== undefined ? { nonce: extra.nonce } : {}),
+      });
+    }
+    return { ...body, 'not-before-policy': 0, session_state: sid, scope: session.scope };
+  }
+  /** The scope of a session: `openid` when asked for, then the default client scopes that show in tokens. */
+  const sessionScope = (requested: string | null | undefined) => (requested?.split(' ').includes('openid') ? 'openid email profile' : 'email profile');
 
   async function verifyOwn(token: string): Promise<JWTPayload | undefined> {
     try {
@@ -352,36 +445,25 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
 
     if (grant === 'password') {
       const u = users.find((x) => x.username === form.get('username'));
-      if (!u || !safeEqual(u.password, form.get('password') ?? '')) return oauthError(res, 401, 'invalid_grant', 'Invalid user credentials');
-      const access = await sign(userClaims(u, client.clientId, 'Bearer'));
-      const refresh = await sign({ ...userClaims(u, client.clientId, 'Refresh'), exp: now + 1800, aud: issuer });
-      const id = await sign({ ...userClaims(u, client.clientId, 'ID'), aud: client.clientId });
-      return json(res, 200, {
-        access_token: access,
-        expires_in: lifespan,
-        refresh_expires_in: 1800,
-        refresh_token: refresh,
-        token_type: 'Bearer',
-        id_token: id,
-        'not-before-policy': 0,
-        session_state: randomUUID(),
-        scope: 'openid profile email',
-      });
+      if (!u || !safeEqual(u.password, form.get('password') ?? '')) return oauthError(res, 400, 'invalid_grant', 'Invalid user credentials');
+      const sid = sessionId();
+      const session: UserSession = { user: u, clientId: client.clientId, scope: sessionScope(form.get('scope')), reuseDetected: false };
+      userSessions.set(sid, session);
+      return json(res, 200, await sessionTokens(sid, session));
     }
     if (grant === 'refresh_token') {
-      const p = await verifyOwn(form.get('refresh_token') ?? '');
-      const u = p && p.typ === 'Refresh' ? users.find((x) => x.sub === p.sub) : undefined;
-      if (!u) return oauthError(res, 400, 'invalid_grant', 'Invalid refresh token');
-      // A refresh token of a browser session ended by RP-initiated logout is dead (Keycloak: "Session not active").
-      if (typeof p?.sid === 'string' && endedSessions.has(p.sid)) return oauthError(res, 400, 'invalid_grant', 'Session not active');
-      const access = await sign({ ...userClaims(u, client.clientId, 'Bearer'), ...(typeof p?.sid === 'string' ? { sid: p.sid } : {}) });
-      return json(res, 200, {
-        access_token: access,
-        expires_in: lifespan,
-        token_type: 'Bearer',
-        refresh_token: form.get('refresh_token'),
-        refresh_expires_in: 1800,
-      });
+      const p = await verifyRefresh(form.get('refresh_token') ?? '');
+      if (!p || typeof p.sid !== 'string') return oauthError(res, 400, 'invalid_grant', 'Invalid refresh token');
+      if (p.azp !== client.clientId) return oauthError(res, 400, 'invalid_grant', "Invalid refresh token. Token client and authorized client don't match");
+      const session = userSessions.get(p.sid);
+      // A refresh token of a session ended by a logout is dead.
+      if (!session || endedSessions.has(p.sid)) return oauthError(res, 400, 'invalid_grant', 'Session not active');
+      // Strict rotation (revokeRefreshToken, reuse 0): a refresh token used twice revokes the session's refresh.
+      if (session.reuseDetected || p.jti !== session.refreshJti) {
+        session.reuseDetected = true;
+        return oauthError(res, 400, 'invalid_grant', 'Maximum allowed refresh token reuse exceeded');
+      }
+      return json(res, 200, await sessionTokens(p.sid, session));
     }
     if (grant === 'authorization_code') {
       const code = form.get('code') ?? '';
@@ -404,55 +486,35 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
         return oauthError(res, 400, 'invalid_grant', 'PKCE code verifier specified but challenge not present in authorization');
       }
       if (endedSessions.has(entry.sid)) return oauthError(res, 400, 'invalid_grant', 'Session not active');
-      const u = entry.user;
-      const session = { sid: entry.sid, session_state: entry.sid };
-      const access = await sign({ ...userClaims(u, client.clientId, 'Bearer'), ...session, scope: entry.scope });
-      const refresh = await sign({ ...userClaims(u, client.clientId, 'Refresh'), ...session, exp: now + 1800, aud: issuer });
-      const body: Record<string, unknown> = {
-        access_token: access,
-        expires_in: lifespan,
-        refresh_expires_in: 1800,
-        refresh_token: refresh,
-        token_type: 'Bearer',
-        'not-before-policy': 0,
-        session_state: entry.sid,
-        scope: entry.scope,
-      };
-      if (entry.scope.split(' ').includes('openid')) {
-        body.id_token = await sign({
-          ...userClaims(u, client.clientId, 'ID'),
-          ...session,
-          aud: client.clientId,
-          auth_time: entry.authTime,
-          ...(entry.nonce !== undefined ? { nonce: entry.nonce } : {}),
-        });
-      }
-      return json(res, 200, body);
+      const session: UserSession = { user: entry.user, clientId: client.clientId, scope: sessionScope(entry.scope), reuseDetected: false };
+      userSessions.set(entry.sid, session);
+      return json(res, 200, await sessionTokens(entry.sid, session, { nonce: entry.nonce, authTime: entry.authTime }));
     }
     if (grant === 'client_credentials') {
       if (!client.secret || !client.serviceAccountRoles) return oauthError(res, 401, 'unauthorized_client', 'Client not enabled to retrieve service account');
-      const aud = [...(client.audienceMappers ?? []), 'account'];
+      // The service account is a user of its own (a UUID subject); its token has only the client's audience mappers.
       const token = await sign({
-        exp: now + lifespan,
+        exp: now + lifespanOf(client.clientId),
         iat: now,
         jti: randomUUID(),
         iss: issuer,
-        aud,
-        sub: `service-account-${client.clientId}`,
+        aud: audClaim([...(client.audienceMappers ?? [])]),
+        sub: serviceAccountSub(client.clientId),
         typ: 'Bearer',
         azp: client.clientId,
-        realm_access: { roles: [...client.serviceAccountRoles, `default-roles-${realm}`] },
-        scope: 'profile email',
+        acr: '1',
+        ...(client.serviceAccountRoles.length ? { realm_access: { roles: [...client.serviceAccountRoles] } } : {}),
+        scope: 'email profile',
+        email_verified: false,
         preferred_username: `service-account-${client.clientId}`,
-        clientId: client.clientId,
       });
       return json(res, 200, {
         access_token: token,
-        expires_in: lifespan,
+        expires_in: lifespanOf(client.clientId),
         refresh_expires_in: 0,
         token_type: 'Bearer',
         'not-before-policy': 0,
-        scope: 'profile email',
+        scope: 'email profile',
       });
     }
     if (grant === TOKEN_EXCHANGE_GRANT) {
@@ -466,29 +528,42 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       }
       const subject = await verifyOwn(form.get('subject_token') ?? '');
       if (!subject || subject.typ !== 'Bearer' || (subject.exp ?? 0) < now) return oauthError(res, 400, 'invalid_request', 'Invalid token');
+      // The subject's session must still be active: after a logout its tokens are not exchanged any more.
+      if (typeof subject.sid === 'string' && (endedSessions.has(subject.sid) || !userSessions.has(subject.sid))) {
+        return oauthError(res, 400, 'invalid_request', 'Invalid token');
+      }
       const subjectAud = typeof subject.aud === 'string' ? [subject.aud] : (subject.aud ?? []);
       if (!subjectAud.includes(client.clientId) && subject.azp !== client.clientId) {
         return oauthError(res, 403, 'access_denied', 'Client is not within the token audience');
       }
       const audiences = form.getAll('audience');
-      for (const a of audiences) if (!clients.has(a)) return oauthError(res, 400, 'invalid_request', `Requested audience not available: ${a}`);
-      const aud = audiences.length ? audiences : [client.clientId];
+      for (const a of audiences) if (!clients.has(a)) return oauthError(res, 400, 'invalid_client', 'Audience not found');
+      // `scope` may only name the client's optional scopes; each adds the audience it is named after.
+      const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
+      const unknown = scopes.filter((sc) => !(client.optionalAudienceScopes ?? []).includes(sc));
+      if (unknown.length) return oauthError(res, 400, 'invalid_scope', `Invalid scopes: ${unknown.join(' ')}`);
+      // Keycloak builds the new token from the requesting client's mappers and only narrows `aud` to what they give.
+      const available = [...(client.audienceMappers ?? []), ...scopes];
+      for (const a of audiences) if (!available.includes(a)) return oauthError(res, 400, 'invalid_request', `Requested audience not available: ${a}`);
+      const aud = audiences.length ? audiences : available;
       for (const a of aud) {
         const key = `${subject.sub}|${a}`;
         stats.exchanges.set(key, (stats.exchanges.get(key) ?? 0) + 1);
       }
-      const exp = Math.min(now + lifespan, subject.exp ?? now);
-      const { jti: _jti, iat: _iat, ...rest } = subject;
-      const token = await sign({ ...rest, jti: randomUUID(), iat: now, exp, aud: aud.length === 1 ? aud[0] : aud, azp: client.clientId });
+      const exp = now + lifespanOf(client.clientId);
+      const scope = [...new Set(['email', ...scopes, 'profile'])].join(' ');
+      const sid = sessionId();
+      const { jti: _jti, iat: _iat, nonce: _nonce, auth_time: _authTime, at_hash: _atHash, ...rest } = subject;
+      const token = await sign({ ...rest, jti: randomUUID(), iat: now, exp, aud: audClaim(aud), azp: client.clientId, sid, scope });
       return json(res, 200, {
         access_token: token,
         expires_in: exp - now,
-        token_type: 'Bearer',
-        issued_token_type: ACCESS_TOKEN_TYPE,
-        session_state: randomUUID(),
-        scope: subject.scope ?? '',
         refresh_expires_in: 0,
+        token_type: 'Bearer',
         'not-before-policy': 0,
+        session_state: sid,
+        scope,
+        issued_token_type: ACCESS_TOKEN_TYPE,
       });
     }
     return oauthError(res, 400, 'unsupported_grant_type', 'Unsupported grant_type');
@@ -575,7 +650,7 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
     }
     pendingLogins.delete(sessionCode);
     stats.logins++;
-    const sid = randomUUID();
+    const sid = sessionId();
     const authTime = Math.floor(Date.now() / 1000);
     ssoSessions.set(sid, { user: u, authTime });
     const cookie = `${SSO_COOKIE}=${sid}; Path=${base}/; HttpOnly; SameSite=Lax`;
@@ -585,6 +660,20 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
   /** GET or POST …/protocol/openid-connect/logout: RP-initiated logout (id_token_hint, post_logout_redirect_uri, state). */
   async function endSessionEndpoint(req: IncomingMessage, res: ServerResponse, q: URLSearchParams) {
     const params = req.method === 'POST' ? new URLSearchParams(await readBody(req)) : q;
+    // A client's logout with its refresh token (no browser): the session ends, 204.
+    if (req.method === 'POST' && params.has('refresh_token')) {
+      const client = authenticateClient(req, params);
+      if (client === 'invalid' || !client) return oauthError(res, 401, 'unauthorized_client', 'Invalid client or Invalid client credentials');
+      const p = await verifyRefresh(params.get('refresh_token') ?? '');
+      if (!p || typeof p.sid !== 'string') return oauthError(res, 400, 'invalid_grant', 'Invalid refresh token');
+      if (p.azp !== client.clientId) return oauthError(res, 400, 'invalid_grant', "Invalid refresh token. Token client and authorized client don't match");
+      userSessions.delete(p.sid);
+      ssoSessions.delete(p.sid);
+      endedSessions.add(p.sid);
+      stats.logouts++;
+      res.writeHead(204, { 'cache-control': 'no-store' });
+      return res.end();
+    }
     const hint = params.get('id_token_hint');
     let idToken: JWTPayload | undefined;
     if (hint) {
@@ -600,6 +689,7 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
     const sid = (typeof idToken?.sid === 'string' ? idToken.sid : undefined) ?? cookieValue(req, SSO_COOKIE);
     if (sid) {
       ssoSessions.delete(sid);
+      userSessions.delete(sid);
       endedSessions.add(sid);
     }
     stats.logouts++;
@@ -692,6 +782,10 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       for (const [k, v] of Object.entries(o.claims ?? {})) {
         if (v === undefined) delete claims[k];
         else claims[k] = v;
+      }
+      // As if the user had logged in: the token's session is an active one.
+      if (typeof claims.sid === 'string' && !userSessions.has(claims.sid) && !endedSessions.has(claims.sid)) {
+        userSessions.set(claims.sid, { user: u, clientId: frontend, scope: 'email profile', reuseDetected: false });
       }
       return sign(claims as JWTPayload, o.header, o.kid);
     },

@@ -4,7 +4,7 @@
 #   bash scripts/mutation.sh token-verifier   one module (or several names)
 # Each module is mutated with Stryker against the unit specs listed beside it (MUTATION_SPECS, read by
 # test/mutation/jest.config.js), each mutant against only the tests that cover it (perTest), and keeps its
-# own incremental file (test/mutation/incremental/<name>.json, committed): a rerun after a small change
+# own incremental file (test/mutation/incremental/<name>.json, git-ignored): a rerun after a small change
 # tests only the mutants that change touched. The score table is printed per module; docs/mutation.md
 # records the scores and explains every surviving mutant.
 set -euo pipefail

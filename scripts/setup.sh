@@ -139,5 +139,6 @@ if [ "$MODE" = test ]; then install_system_packages; fi
 if [ "$MODE" = test ]; then bash "$ROOT/scripts/setup-mlflow.sh"; fi
 install_npm_deps
 if [ "$MODE" = test ]; then bash "$ROOT/scripts/fetch-trino.sh"; fi
+if [ "$MODE" = test ]; then bash "$ROOT/scripts/fetch-platform.sh"; fi # the real-platform tier's releases (test/platform)
 if [ "$MODE" = test ]; then bash "$ROOT/scripts/setup-schemathesis.sh"; fi
 log "done ($MODE) in $(($(date +%s) - start))s"

@@ -35,6 +35,9 @@ describe('extractToken', () => {
     expect(extractToken({ authorization: 'Basic dXNlcjpwdw==' })).toBeUndefined();
     expect(extractToken({ authorization: 'Bearerx abc' })).toBeUndefined();
     expect(extractToken({ authorization: 'Token abc', queryTokens: [T] })).toBe(T);
+    // Another scheme of Bearer's length is not Bearer either.
+    expect(extractToken({ authorization: 'Digest username="a"' })).toBeUndefined();
+    expect(extractToken({ authorization: 'Bearxr abc' })).toBeUndefined();
   });
 
   it.each(['Bearer', 'Bearer ', 'Bearer  a', 'Bearer a b'])('a malformed Bearer header %j is 401 token_invalid', (header) => {
@@ -73,6 +76,8 @@ describe('queryValues', () => {
     expect(queryValues('/p', 'a')).toEqual([]);
     expect(queryValues(undefined, 'a')).toEqual([]);
     expect(queryValues('', 'a')).toEqual([]);
+    expect(queryValues('a=1', 'a')).toEqual([]);
+    expect(queryValues('?a=1', 'a')).toEqual(['1']);
   });
 });
 
@@ -102,6 +107,8 @@ describe('originalUriCredentials (what a gateway check may take from the URI)', 
     });
     expect(originalUriCredentials([`${REACT}?ticket=${TICKET}`, `${REACT}?ticket=${other}`], 'GET').wsTicket?.ambiguous).toBe(true);
     expect(originalUriCredentials([`${REACT}?ticket=${TICKET}`, `${REACT}`], 'GET').wsTicket?.ambiguous).toBe(false);
+    // Two of the same ticket in one of the URIs is already two tickets.
+    expect(originalUriCredentials([`${REACT}?ticket=${TICKET}&ticket=${TICKET}`, `${REACT}?ticket=${TICKET}`], 'GET').wsTicket?.ambiguous).toBe(true);
   });
 
   it('URIs of two different agents present nothing', () => {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AppConfig } from '../config/app-config';
-import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, TokenEndpointClient, TokenEndpointError } from './token-endpoint.client';
+import { ACCESS_TOKEN_TYPE, identityProviderProblem, TOKEN_EXCHANGE_GRANT, TokenEndpointClient, TokenEndpointError } from './token-endpoint.client';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -51,7 +51,26 @@ describe('TokenEndpointClient', () => {
       subject_token_type: ACCESS_TOKEN_TYPE,
       requested_token_type: ACCESS_TOKEN_TYPE,
       audience: 'ws-trino-gw',
+      // The realm's client scope of the audience (an optional scope of the BFF client): Keycloak only narrows aud.
+      scope: 'ws-trino-gw',
     });
+  });
+
+  it('a subject token Keycloak will not exchange any more (400 "Invalid token": its session ended) is 401 token_invalid for the caller', async () => {
+    handler = (_req, _body, res) => json(res, 400, { error: 'invalid_request', error_description: 'Invalid token' });
+    const err = (await client()
+      .exchange('s', 'a')
+      .catch((e: unknown) => e)) as TokenEndpointError;
+    expect(err.subjectRejected).toBe(true);
+    const shown = identityProviderProblem(err, 'token exchange for a');
+    expect([shown.getStatus(), shown.reason]).toEqual([401, 'token_invalid']);
+    // Any other refusal stays 403 token_exchange_denied.
+    handler = (_req, _body, res) => json(res, 400, { error: 'invalid_request', error_description: 'Requested audience not available: a' });
+    const other = (await client()
+      .exchange('s', 'a')
+      .catch((e: unknown) => e)) as TokenEndpointError;
+    expect(other.subjectRejected).toBe(false);
+    expect([identityProviderProblem(other, 'x').getStatus(), identityProviderProblem(other, 'x').reason]).toEqual([403, 'token_exchange_denied']);
   });
 
   it('sends the client-credentials grant', async () => {

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { ProblemException } from '../common/problem';
+import { problem, ProblemException } from '../common/problem';
 import { readBoundedText } from '../common/read-bounded';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -28,6 +28,11 @@ export class TokenEndpointError extends Error {
     readonly status?: number,
     /** The OAuth `error` code of a refusal (e.g. access_denied), when it has a sane shape. */
     readonly oauthError?: string,
+    /**
+     * The identity provider refused the subject token itself (Keycloak: 400 invalid_request "Invalid token"),
+     * e.g. because its session ended with a logout: the caller's token is no good any more.
+     */
+    readonly subjectRejected = false,
   ) {
     super(detail);
     this.name = 'TokenEndpointError';
@@ -53,7 +58,12 @@ export class TokenEndpointClient {
     this.timeoutMs = config.tokenExchange.timeoutMs;
   }
 
-  /** RFC 8693: the subject token exchanged for an access token whose `aud` is `audience` (the full client id). */
+  /**
+   * RFC 8693: the subject token exchanged for an access token whose `aud` is `audience` (the full client id).
+   * Keycloak only narrows `aud` to audiences the BFF client's own mappers give, so the exchange also asks for
+   * the realm's client scope of the same name (an optional scope of the BFF client with that audience mapper):
+   * any WORKSPACE_ID's audiences work once the realm has them, and no other token of the BFF carries them.
+   */
   exchange(subjectToken: string, audience: string): Promise<TokenResponse> {
     return this.post(
       new URLSearchParams({
@@ -62,6 +72,7 @@ export class TokenEndpointClient {
         subject_token_type: ACCESS_TOKEN_TYPE,
         requested_token_type: ACCESS_TOKEN_TYPE,
         audience,
+        scope: audience,
       }),
     );
   }
@@ -91,8 +102,9 @@ export class TokenEndpointClient {
       throw new TokenEndpointError('unavailable', 'the identity provider is unreachable');
     }
     if (res.status === 400 || res.status === 401 || res.status === 403) {
-      const code = oauthErrorCode(text);
-      throw new TokenEndpointError('refused', `the identity provider refused (${res.status}${code ? ` ${code}` : ''})`, res.status, code);
+      const { code, description } = oauthError(text);
+      const subjectRejected = res.status === 400 && code === 'invalid_request' && description === SUBJECT_TOKEN_INVALID && form.get('subject_token') !== null;
+      throw new TokenEndpointError('refused', `the identity provider refused (${res.status}${code ? ` ${code}` : ''})`, res.status, code, subjectRejected);
     }
     if (res.status !== 200) throw new TokenEndpointError('unavailable', `the identity provider answered ${res.status}`, res.status);
     let body: { access_token?: unknown; expires_in?: unknown };
@@ -109,12 +121,18 @@ export class TokenEndpointClient {
   }
 }
 
-function oauthErrorCode(text: string): string | undefined {
+/** Keycloak's error_description when it will not exchange the subject token (expired, or its session ended). */
+const SUBJECT_TOKEN_INVALID = 'Invalid token';
+
+function oauthError(text: string): { code?: string; description?: string } {
   try {
-    const code = (JSON.parse(text) as { error?: unknown })?.error;
-    return typeof code === 'string' && OAUTH_ERROR_CODE.test(code) ? code : undefined;
+    const body = JSON.parse(text) as { error?: unknown; error_description?: unknown };
+    return {
+      code: typeof body?.error === 'string' && OAUTH_ERROR_CODE.test(body.error) ? body.error : undefined,
+      description: typeof body?.error_description === 'string' ? body.error_description : undefined,
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -124,6 +142,9 @@ function oauthErrorCode(text: string): string | undefined {
  */
 export function identityProviderProblem(err: unknown, what: string): ProblemException {
   if (err instanceof ProblemException) return err;
+  if (err instanceof TokenEndpointError && err.subjectRejected) {
+    return problem.unauthorized('token_invalid', `${what}: the identity provider no longer accepts the token (its session may have ended): log in again`);
+  }
   if (err instanceof TokenEndpointError && err.kind === 'refused') {
     return new ProblemException(403, 'token_exchange_denied', `${what}: ${err.detail}`);
   }

@@ -78,4 +78,8 @@ describe('Trino identity and protocol headers', () => {
       ),
     ).toEqual({ 'x-trino-set-session': ['a=1', 'b=2'], 'x-trino-set-catalog': 'tpch' });
   });
+
+  it('does not forward X-Trino-Query-Data-Encoding: the spooling protocol is negotiated off', () => {
+    expect(forwardedRequestHeaders({ 'x-trino-query-data-encoding': 'json+zstd,json', 'x-trino-source': 'cli' })).toEqual({ 'x-trino-source': 'cli' });
+  });
 });

@@ -10,6 +10,12 @@ export const TRINO_ORIGINAL_USER = 'x-trino-original-user';
 /** The headers that say who runs a query: only the BFF sets them, from the verified token. */
 const IDENTITY_HEADERS: ReadonlySet<string> = new Set([TRINO_USER, TRINO_ORIGINAL_USER]);
 const TRINO_PREFIX = 'x-trino-';
+/**
+ * The spooling protocol's request header (the CLI and JDBC >= 466 send it by default). Not forwarded: a
+ * spooled answer's segment and ack URIs name the coordinator or its object storage, which the BFF neither
+ * rewrites nor owner-checks, so the BFF negotiates spooling off and Trino answers inline (`data` rows).
+ */
+const QUERY_DATA_ENCODING = 'x-trino-query-data-encoding';
 /** Non-protocol response headers a Trino client may rely on. */
 const RESPONSE_HEADERS: ReadonlySet<string> = new Set(['content-type', 'retry-after', 'cache-control']);
 /**
@@ -31,12 +37,13 @@ export function trinoCallerFor(auth: AuthContext, claim: string): TrinoCaller {
  * The client's Trino protocol request headers to forward: every X-Trino-* header (source, catalog,
  * schema, path, session, roles, prepared statements, transaction id, client tags and info, time zone,
  * language, trace token, extra credentials, resource estimates, client capabilities...) unchanged,
- * except X-Trino-User and X-Trino-Original-User, which the BFF owns.
+ * except X-Trino-User and X-Trino-Original-User, which the BFF owns, and X-Trino-Query-Data-Encoding
+ * (spooling negotiated off).
  */
 export function forwardedRequestHeaders(client: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(client)) {
-    if (value === undefined || !name.startsWith(TRINO_PREFIX) || IDENTITY_HEADERS.has(name)) continue;
+    if (value === undefined || !name.startsWith(TRINO_PREFIX) || IDENTITY_HEADERS.has(name) || name === QUERY_DATA_ENCODING) continue;
     out[name] = Array.isArray(value) ? value.join(',') : value;
   }
   const agent = client['user-agent'];

@@ -32,6 +32,7 @@ import {
   variablesIn,
   yamlFile,
 } from './deploy-files';
+import { KEYCLOAK_VERSION } from '../support/platform/versions';
 
 /**
  * docker/compose.yaml, docker/.env.example, docker/Dockerfile, docker/init/init.sh and the Trino /
@@ -117,6 +118,14 @@ describe('docker/compose.yaml', () => {
     expect(services.keycloak.volumes).toContain('./keycloak/realm.json:/opt/keycloak/data/import/realm.json:ro');
     expect(services.nginx.volumes).toContain('./nginx/nginx.conf:/etc/nginx/nginx.conf:ro');
     expect(services.envoy.volumes).toContain('./envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro');
+  });
+
+  it('mounts the gateway config where trinodb/trino-gateway reads it (/etc/trino-gateway/config.yaml), or the gateway exits at start', () => {
+    expect(services['trino-gateway'].volumes).toContain('./trino-gateway/config.yaml:/etc/trino-gateway/config.yaml:ro');
+  });
+
+  it('pins the Keycloak release the real-platform tier runs (test/platform)', () => {
+    expect(services.keycloak.image).toBe(`quay.io/keycloak/keycloak:${KEYCLOAK_VERSION}`);
   });
 
   it('every variable it uses is in docker/.env.example, every required one is generated or set there, and none is unused', () => {

@@ -72,7 +72,24 @@ describe('docker/keycloak/realm.json', () => {
       expect(c.directAccessGrantsEnabled).toBe(false);
       expect(c.serviceAccountsEnabled).toBe(false);
     }
-    expect(audiencesOf(client(config.clientId))).toEqual(expect.arrayContaining(downstream));
+    // Available through the BFF client's optional client scopes (one per audience, named after it), which only
+    // its exchanges ask for: never through its own mappers, which would put them into its client-credentials token.
+    const bff = client(config.clientId);
+    expect(audiencesOf(bff).filter((a) => downstream.includes(a))).toEqual([]);
+    const scopes = realm.clientScopes as Json[];
+    for (const id of downstream) {
+      expect(bff.optionalClientScopes).toContain(id);
+      expect(bff.defaultClientScopes ?? []).not.toContain(id);
+      const scope = scopes.find((x) => x.name === id);
+      expect(scope && audiencesOf(scope)).toEqual([id]);
+    }
+  });
+
+  it('declares the default client scopes Keycloak would create (a realm that lists clientScopes gets no others)', () => {
+    const names = (realm.clientScopes as Json[]).map((x) => x.name as string);
+    expect(names).toEqual(expect.arrayContaining(['profile', 'email', 'roles', 'web-origins', 'acr', 'basic', 'offline_access']));
+    expect(realm.defaultDefaultClientScopes).toEqual(['profile', 'email', 'roles', 'web-origins', 'acr', 'basic']);
+    for (const name of [...realm.defaultDefaultClientScopes, ...realm.defaultOptionalClientScopes]) expect(names).toContain(name);
   });
 
   it('user tokens carry the BFF in aud (the requester must be in the subject token\'s aud), never only "account"', () => {
@@ -160,7 +177,8 @@ describe('docker/keycloak/realm.json', () => {
     expect(roleClaim?.config['access.token.claim']).toBe('true');
     expect(roleClaim?.config.multivalued).toBe('true');
     // preferred_username comes from Keycloak's default "profile" scope, which every client keeps.
-    for (const c of clients) expect(c.defaultClientScopes).toBeUndefined();
+    for (const c of clients)
+      expect([c.clientId, c.defaultClientScopes ?? realm.defaultDefaultClientScopes]).toEqual([c.clientId, expect.arrayContaining(['profile'])]);
     expect(gw.userIdField).toBe(config.trino.userClaim);
   });
 });

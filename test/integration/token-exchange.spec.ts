@@ -291,8 +291,10 @@ describe('token exchange (RFC 8693) with a Valkey cache', () => {
     expect(await service.token()).toBe(first);
     expect(sandbox.issuer.stats.grants.client_credentials).toBe(before + 1);
     const claims = decodeJwt(first);
-    expect(claims.sub).toBe('service-account-platform-bff');
+    // As Keycloak: the service account is a user of its own (a UUID subject), named service-account-<client id>.
+    expect(claims.preferred_username).toBe('service-account-platform-bff');
     expect(claims.azp).toBe('platform-bff');
+    expect(claims.aud).toBe('platform-bff');
 
     const misconfigured = await bff({ BFF_CLIENT_SECRET: 'not-the-secret' });
     const err = await misconfigured.app

@@ -181,6 +181,15 @@ describe('Trino client protocol through the BFF', () => {
     for (const [name, value] of Object.entries(sent)) expect(post.headers[name.toLowerCase()]).toBe(value);
   });
 
+  it('negotiates the spooling protocol off: a client’s X-Trino-Query-Data-Encoding never reaches Trino', async () => {
+    // The CLI and JDBC (>= 466) ask for spooled segments by default; their URIs would name the coordinator or
+    // its storage, which the BFF neither rewrites nor owner-checks. Without the header Trino answers inline.
+    const run = await runRaw(bff.url, alice, 'SELECT * FROM sandbox.gen.rows_2500', { 'X-Trino-Query-Data-Encoding': 'json+zstd,json+lz4,json' });
+    expect(run.rows).toHaveLength(2500);
+    const post = coordinator.requests.filter((r) => r.method === 'POST').at(-1)!;
+    expect(post.headers['x-trino-query-data-encoding']).toBeUndefined();
+  });
+
   it('rewrites nextUri, infoUri and partialCancelUri to the host the client used', async () => {
     const run = await runRaw(bff.url, alice, 'SELECT * FROM sandbox.gen.rows_2500');
     expect(run.rows).toHaveLength(2500);

@@ -1,10 +1,18 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Trino } from 'trino-client';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTestBff, type TestBff } from '../support/app';
-import { waitUntil } from '../support/net';
+import { freePort, waitUntil } from '../support/net';
+import { startTlsFront, type TlsFront } from './tls-front';
 import { GENERATED_TABLES, trinoScenarios, type TrinoTarget } from './trino-scenarios';
-import { SERVICE_USER, startRealTrino, trinoAvailable, type RealTrino } from './trino-server';
+import { SERVICE_USER, startRealTrino, TRINO_CACHE, TRINO_JAVA_HOME, trinoAvailable, type RealTrino } from './trino-server';
+
+const execFileAsync = promisify(execFile);
 
 /**
  * The Trino scenarios against a real Trino 476 (scripts/fetch-trino.sh), HTTPS with a certificate of
@@ -20,7 +28,19 @@ if (!trinoAvailable()) {
   console.warn('real Trino not in the cache: run scripts/fetch-trino.sh (skipping test/platform/trino-real.spec.ts)');
 }
 
-describeTrino('the Trino scenarios against a real Trino 476', () => {
+/** The emulator's generated tables, in the real Trino's memory catalog. */
+async function createGeneratedTables(trino: RealTrino): Promise<void> {
+  await trino.query('CREATE SCHEMA sandbox.gen');
+  for (const n of GENERATED_TABLES) {
+    // id 1..n, label 'row-<id>', as the emulator generates them (sequence() is limited to 10,000 values).
+    await trino.query(
+      `CREATE TABLE sandbox.gen.rows_${n} AS SELECT CAST(t * 1000 + u + 1 AS bigint) AS id, 'row-' || CAST(t * 1000 + u + 1 AS varchar) AS label ` +
+        `FROM UNNEST(sequence(0, ${Math.ceil(n / 1000) - 1})) a(t) CROSS JOIN UNNEST(sequence(0, 999)) b(u) WHERE t * 1000 + u < ${n}`,
+    );
+  }
+}
+
+describeTrino('a real Trino 476 (one coordinator for the file)', () => {
   let sandbox: Sandbox;
   let trino: RealTrino;
 
@@ -28,14 +48,7 @@ describeTrino('the Trino scenarios against a real Trino 476', () => {
     sandbox = await startSandbox();
     trino = await startRealTrino({ jwt: { issuer: sandbox.issuer.issuer, jwksUri: sandbox.issuer.jwksUri } });
     process.stderr.write(`[platform] real Trino ready in ${trino.startMs} ms (pid ${trino.process.pid})\n`);
-    await trino.query('CREATE SCHEMA sandbox.gen');
-    for (const n of GENERATED_TABLES) {
-      // id 1..n, label 'row-<id>', as the emulator generates them (sequence() is limited to 10,000 values).
-      await trino.query(
-        `CREATE TABLE sandbox.gen.rows_${n} AS SELECT CAST(t * 1000 + u + 1 AS bigint) AS id, 'row-' || CAST(t * 1000 + u + 1 AS varchar) AS label ` +
-          `FROM UNNEST(sequence(0, ${Math.ceil(n / 1000) - 1})) a(t) CROSS JOIN UNNEST(sequence(0, 999)) b(u) WHERE t * 1000 + u < ${n}`,
-      );
-    }
+    await createGeneratedTables(trino);
   }, 400_000);
   afterAll(async () => {
     await trino?.stop();
@@ -85,5 +98,88 @@ describeTrino('the Trino scenarios against a real Trino 476', () => {
     });
     afterAll(() => bff?.close());
     trinoScenarios(target(() => bff));
+  });
+
+  /**
+   * The real clients through the BFF (TRINO_AUTH=exchange, behind an HTTPS front, as clients send a
+   * bearer token only over HTTPS): the trino CLI 476, the JDBC driver 476, the Python `trino` client and
+   * the npm `trino-client`, each reading every row of a 25,000-row result and seeing the token's user.
+   */
+  describe('the real Trino clients through the BFF', () => {
+    let bff: TestBff;
+    let front: TlsFront;
+    let jdbcClasses: string;
+    let token: string;
+    const SQL = 'SELECT id FROM sandbox.gen.rows_25000';
+    const EXPECTED = `rows=25000 sum=${(25000 * 25001) / 2} user=alice`;
+    const java = join(TRINO_JAVA_HOME, 'bin', 'java');
+    const run = (cmd: string, args: string[], env: Record<string, string> = {}) =>
+      execFileAsync(cmd, args, { env: { ...process.env, TRINO_TOKEN: token, TRINO_CA: trino.caFile, ...env }, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
+
+    beforeAll(async () => {
+      const frontPort = await freePort();
+      bff = await startTestBff(
+        { TRINO_URL: trino.httpsUrl, TRINO_CA_FILE: trino.caFile, TRINO_AUTH: 'exchange', TRINO_AUDIENCE: 'trino', PUBLIC_URL: `https://localhost:${frontPort}` },
+        { sandbox },
+      );
+      front = await startTlsFront(trino.frontPem, Number(new URL(bff.url).port), frontPort);
+      token = await bff.token('alice');
+      jdbcClasses = mkdtempSync(join(tmpdir(), 'platform-jdbc-'));
+      await execFileAsync(join(TRINO_JAVA_HOME, 'bin', 'javac'), ['-d', jdbcClasses, join(__dirname, 'clients', 'JdbcRows.java')]);
+    }, 120_000);
+    afterAll(async () => {
+      await front?.close();
+      await bff?.close();
+      if (jdbcClasses) rmSync(jdbcClasses, { recursive: true, force: true });
+    });
+
+    it('trino CLI 476 (executable jar)', async () => {
+      const { stdout } = await run(java, [
+        '-jar',
+        join(TRINO_CACHE, 'trino-cli.jar'),
+        `--server=https://localhost:${front.port}`,
+        `--access-token=${token}`,
+        `--truststore-path=${trino.caFile}`,
+        '--output-format=TSV',
+        `--execute=${SQL}; SELECT current_user`,
+      ]);
+      const lines = stdout.trim().split('\n');
+      const ids = lines.slice(0, -1).map(Number);
+      expect(`rows=${ids.length} sum=${ids.reduce((a, b) => a + b, 0)} user=${lines.at(-1)}`).toBe(EXPECTED);
+    });
+
+    it('JDBC driver 476', async () => {
+      const { stdout } = await run(java, ['-cp', `${jdbcClasses}:${join(TRINO_CACHE, 'trino-jdbc.jar')}`, 'JdbcRows', `jdbc:trino://localhost:${front.port}`, SQL]);
+      expect(stdout.trim()).toBe(EXPECTED);
+    });
+
+    it('Python trino client', async () => {
+      // requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (set on some machines) override the client's `verify`.
+      const { stdout } = await run(join(TRINO_CACHE, 'venv', 'bin', 'python'), [join(__dirname, 'clients', 'trino_rows.py'), 'localhost', String(front.port), SQL], {
+        REQUESTS_CA_BUNDLE: trino.caFile,
+        CURL_CA_BUNDLE: trino.caFile,
+      });
+      expect(stdout.trim()).toBe(EXPECTED);
+    });
+
+    it('npm trino-client', async () => {
+      const client = Trino.create({
+        server: `https://localhost:${front.port}`,
+        extraHeaders: { Authorization: `Bearer ${token}` },
+        ssl: { ca: readFileSync(trino.caFile, 'utf8') },
+      });
+      let rows = 0;
+      let sum = 0;
+      for await (const page of await client.query(SQL)) {
+        expect(page.error).toBeUndefined();
+        for (const [id] of page.data ?? []) {
+          rows++;
+          sum += Number(id);
+        }
+      }
+      const user = [];
+      for await (const page of await client.query('SELECT current_user')) user.push(...(page.data ?? []));
+      expect(`rows=${rows} sum=${sum} user=${user[0][0]}`).toBe(EXPECTED);
+    });
   });
 });

@@ -39,6 +39,8 @@ export interface RealTrino {
   readonly httpUrl: string;
   /** The CA that signed the coordinator's certificate (PEM file). */
   readonly caFile: string;
+  /** Key and certificate (SAN localhost) of the same CA, from init.sh's gateway material: for an HTTPS front of the BFF. */
+  readonly frontPem: string;
   /** The password of SERVICE_USER in the password file. */
   readonly servicePassword: string;
   readonly process: ManagedProcess;
@@ -152,6 +154,7 @@ export async function startRealTrino(opts: RealTrinoOptions): Promise<RealTrino>
     httpsUrl: `https://localhost:${httpsPort}`,
     httpUrl,
     caFile: join(tls, 'ca', 'ca.pem'),
+    frontPem: readFileSync(join(tls, 'trino-gateway', 'trino-gateway.pem'), 'utf8'),
     servicePassword,
     process: proc,
     startMs: 0,

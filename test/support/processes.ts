@@ -49,10 +49,17 @@ export interface SpawnOptions {
   echo?: boolean;
   /** Scan the output for credentials after the test file (log-hygiene.setup.ts); spawnNode sets it for a BFF build (…/main.js). */
   captureLogs?: boolean;
+  /**
+   * Start it as the leader of its own process group, and signal the whole group on stop()/kill():
+   * for launcher scripts that run the real server as their child (Keycloak's kc.sh, Trino's launcher).
+   */
+  processGroup?: boolean;
 }
 
 const MAX_CAPTURE = 8 * 1024 * 1024;
 const live = new Set<ChildProcess>();
+/** Pids of children started as process-group leaders: the exit hook kills their groups. */
+const groupLeaders = new Set<number>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
@@ -62,7 +69,8 @@ function installExitHook(): void {
   process.once('exit', () => {
     for (const child of live) {
       try {
-        child.kill('SIGKILL');
+        if (child.pid !== undefined && groupLeaders.has(child.pid)) process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
       } catch {
         /* already gone */
       }
@@ -85,8 +93,22 @@ export async function spawnProcess(command: string, opts: SpawnOptions = {}): Pr
     cwd: opts.cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.processGroup === true,
   });
   installExitHook();
+  if (opts.processGroup && child.pid !== undefined) groupLeaders.add(child.pid);
+  /** Signals the child, or with processGroup its whole group (by the leader's pid). */
+  const signal = (sig: NodeJS.Signals) => {
+    if (opts.processGroup && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, sig);
+        return;
+      } catch {
+        /* the group is gone: fall back to the child itself */
+      }
+    }
+    child.kill(sig);
+  };
 
   let out = '';
   let err = '';
@@ -118,8 +140,8 @@ export async function spawnProcess(command: string, opts: SpawnOptions = {}): Pr
         resolve(exitInfo);
       }
     });
-    child.once('exit', (code, signal) => {
-      exitInfo = { code, signal };
+    child.once('exit', (code, sig) => {
+      exitInfo = { code, signal: sig };
       live.delete(child);
       // Give the pipes a moment to drain so the captured output is complete.
       let settled = false;
@@ -156,7 +178,7 @@ export async function spawnProcess(command: string, opts: SpawnOptions = {}): Pr
 
   const stop = async (o: { graceMs?: number; signal?: NodeJS.Signals } = {}): Promise<ExitInfo> => {
     if (!running()) return exited;
-    child.kill(o.signal ?? 'SIGTERM');
+    signal(o.signal ?? 'SIGTERM');
     const grace = o.graceMs ?? graceDefault;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
@@ -165,14 +187,14 @@ export async function spawnProcess(command: string, opts: SpawnOptions = {}): Pr
     const res = await Promise.race([exited, timeout]);
     clearTimeout(timer);
     if (res === 'timeout') {
-      child.kill('SIGKILL');
+      signal('SIGKILL');
       return exited;
     }
     return res;
   };
 
-  const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<ExitInfo> => {
-    if (running()) child.kill(signal);
+  const kill = async (sig: NodeJS.Signals = 'SIGKILL'): Promise<ExitInfo> => {
+    if (running()) signal(sig);
     return exited;
   };
 

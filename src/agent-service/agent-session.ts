@@ -5,7 +5,7 @@ import type { Principal } from '../auth/principal';
 import { canAccess, type AgentRecord } from './agent.model';
 import type { AgentsService } from './agents.service';
 import { estimateTokens, LlmProviderError, type LlmChatMessage, type LlmProvider, type LlmUsage } from './llm-provider';
-import type { QuotaService, QuotaState } from './quota.service';
+import type { QuotaService, QuotaState, Reservation } from './quota.service';
 import { CLOSE, deltaFrame, parseClientFrame, type ServerFrame } from './ws-protocol';
 
 /** Conversation memory of a session: the latest messages only, within both bounds. */
@@ -30,8 +30,9 @@ export interface SessionDeps {
 
 /**
  * One authenticated conversation with one agent over one WebSocket. Turns run one at a time:
- * the agent's current settings and the user's quota are read at the start of each turn, the
- * provider's deltas are forwarded as they arrive, usage is charged at the end. The session never
+ * the agent's current settings and the user's quota are read at the start of each turn, the turn's
+ * tokens (prompt estimate + reply cap) are reserved before the provider is called, the provider's
+ * deltas are forwarded as they arrive, and the reservation is settled to the reported usage at the end. The session never
  * outlives the token that opened it (4401 at `exp`), nor the day's quota (4429).
  */
 export class AgentSession {
@@ -144,13 +145,39 @@ export class AgentSession {
     const messages: LlmChatMessage[] = [];
     if (settings.systemPrompt) messages.push({ role: 'system', content: settings.systemPrompt });
     messages.push(...this.history, { role: 'user', content });
+    // Reserve before the provider is called: the prompt (estimated) plus the reply cap, atomically
+    // against what this user's other turns (any session, any replica) hold; settled in `finally`.
+    const promptTokens = messages.reduce((n, m) => n + estimateTokens(m.content), 0);
+    const reservation = await this.deps.quota.reserve(this.principal, promptTokens, settings.maxTokens);
+    if (!reservation) {
+      const now = await this.deps.quota.state(this.principal);
+      this.deps.turns.inc({ outcome: now.remaining <= 0 ? 'quota_spent' : 'quota_reserved' });
+      if (now.remaining <= 0) return void this.close(CLOSE.quotaSpent, 'rate_limited');
+      await this.send({
+        type: 'error',
+        reason: 'rate_limited',
+        detail: `this turn needs about ${promptTokens + 1} tokens of the daily quota; ${now.remaining} are left, part of them held by turns in progress`,
+      });
+      return;
+    }
+    try {
+      await this.reservedTurn(content, messages, reservation, ctrl);
+    } finally {
+      // Released in every case (done, provider failure, client gone, a bug): unsettled, it is charged nothing.
+      if (!reservation.settled) await this.deps.quota.settle(reservation, 0).catch(() => undefined);
+    }
+  }
+
+  private async reservedTurn(content: string, messages: LlmChatMessage[], reservation: Reservation, ctrl: AbortController): Promise<void> {
+    const { settings } = this.agent;
+    const promptTokens = messages.reduce((n, m) => n + estimateTokens(m.content), 0);
     // The answer so far, as the deltas themselves (joined once at the end): no string per delta kept for the
     // turn's lifetime besides the delta (1,000 turns in flight make that many more objects for every young GC to copy).
     const parts: string[] = [];
     let completionChars = 0;
     let spent: LlmUsage;
     try {
-      const request = { model: settings.model, messages, temperature: settings.temperature, maxTokens: Math.min(settings.maxTokens, quota.remaining) };
+      const request = { model: settings.model, messages, temperature: settings.temperature, maxTokens: Math.max(1, reservation.tokens - promptTokens) };
       // Push style: each read from the provider becomes one delta frame in the same tick.
       spent = await this.deps.llm.stream(
         request,
@@ -164,11 +191,8 @@ export class AgentSession {
         ctrl.signal,
       );
     } catch (err) {
-      // Whatever was generated before the failure was paid for: charge an estimate of it.
-      if (completionChars > 0) {
-        const estimate = messages.reduce((n, m) => n + estimateTokens(m.content), 0) + Math.ceil(completionChars / 4);
-        await this.charge(estimate);
-      }
+      // Whatever was generated before the failure was paid for: charge an estimate of it (the rest is released).
+      await this.settle(reservation, completionChars > 0 ? promptTokens + Math.ceil(completionChars / 4) : 0);
       if (err instanceof SessionClosing || ctrl.signal.aborted) {
         this.deps.turns.inc({ outcome: 'aborted' });
         return;
@@ -181,15 +205,15 @@ export class AgentSession {
       throw err;
     }
     this.remember({ role: 'user', content }, { role: 'assistant', content: parts.join('') });
-    const after = await this.charge(spent.total_tokens);
+    const after = await this.settle(reservation, spent.total_tokens);
     this.deps.turns.inc({ outcome: 'done' });
     await this.send({ type: 'done', usage: spent });
     if (after.remaining <= 0) this.close(CLOSE.quotaSpent, 'rate_limited');
   }
 
-  private async charge(tokens: number): Promise<QuotaState> {
+  private async settle(reservation: Reservation, tokens: number): Promise<QuotaState> {
     this.deps.tokens.inc(tokens);
-    return this.deps.quota.charge(this.principal, tokens);
+    return this.deps.quota.settle(reservation, tokens);
   }
 
   private remember(...messages: LlmChatMessage[]): void {

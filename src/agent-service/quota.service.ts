@@ -7,6 +7,24 @@ import { ownerKeyOf } from './agent.model';
 /** A day's counter outlives the day by this much, so a turn that ends just after midnight UTC is still counted. */
 const KEY_GRACE_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** agents:quota:<owner>:<day> → agents:quota-reserved:<owner>:<day> */
+const reservedKeyOf = (usedKey: string) => `agents:quota-reserved:${usedKey.slice('agents:quota:'.length)}`;
+
+/**
+ * A reservation lives this long after the last reservation or settlement of its user: a turn whose
+ * process died holds its tokens that long at most (a live turn longer than this, with no other turn of
+ * its user meanwhile, loses its reservation: that turn alone may then overshoot).
+ */
+export const RESERVATION_TTL_MS = 15 * 60 * 1000;
+
+/** Tokens reserved for one turn, to be settled once. */
+export interface Reservation {
+  readonly principal: Principal;
+  readonly day: Date;
+  /** Tokens reserved (prompt estimate + reply cap). */
+  readonly tokens: number;
+  settled: boolean;
+}
 
 export interface QuotaState {
   limit: number;
@@ -17,11 +35,12 @@ export interface QuotaState {
 
 /**
  * Per-user daily token quota (AGENT_TOKEN_QUOTA tokens per user per UTC day), counted in the
- * StateStore (Valkey: every replica counts into the same atomic INCRBY counter). A turn is
- * admitted while tokens remain, its completion is capped at what remains, and its actual usage
- * (the provider's, or an estimate when the provider gives none) is charged when it ends. Several
- * sessions of one user may together overshoot by at most one turn each. AGENT_TOKEN_QUOTA=0 means
- * no agent conversation at all.
+ * StateStore (Valkey: every replica counts into the same counters). Before a turn calls the
+ * provider it reserves its prompt's estimated tokens plus its reply cap, atomically against what is
+ * used and what other turns (any session, any replica) hold reserved; a turn that does not fit is
+ * refused. When the turn ends — done, failed or abandoned — the reservation is settled: the
+ * provider's reported usage is charged and the rest released. AGENT_TOKEN_QUOTA=0 means no agent
+ * conversation at all.
  */
 @Injectable()
 export class QuotaService {
@@ -48,6 +67,27 @@ export class QuotaService {
   async charge(principal: Principal, tokens: number, now = new Date()): Promise<QuotaState> {
     const n = Math.max(0, Math.ceil(tokens));
     return this.toState(await this.store.incrBy(this.key(principal, now), n, this.ttlMs(now)));
+  }
+
+  /**
+   * Reserves `prompt` tokens plus a reply of up to `replyCap` (at least one reply token), or less reply
+   * when that is all that is left. Undefined when not even the prompt and one token fit.
+   */
+  async reserve(principal: Principal, prompt: number, replyCap: number, now = new Date()): Promise<Reservation | undefined> {
+    const min = Math.max(0, Math.ceil(prompt)) + 1;
+    const max = min - 1 + Math.max(1, Math.floor(replyCap));
+    const key = this.key(principal, now);
+    const granted = await this.store.reserve(key, reservedKeyOf(key), { min, max }, this.limit, RESERVATION_TTL_MS);
+    return granted > 0 ? { principal, day: now, tokens: granted, settled: false } : undefined;
+  }
+
+  /** Settles a reservation once: charges `used` tokens (the provider's count) and releases the rest. */
+  async settle(r: Reservation, used: number): Promise<QuotaState> {
+    if (r.settled) return this.state(r.principal);
+    r.settled = true;
+    const key = this.key(r.principal, r.day);
+    const n = Math.max(0, Math.ceil(used));
+    return this.toState(await this.store.settle(key, reservedKeyOf(key), r.tokens, n, this.ttlMs(r.day), RESERVATION_TTL_MS));
   }
 
   private toState(used: number): QuotaState {

@@ -17,7 +17,8 @@ export type ClientFrame = { type: 'user_message'; content: string };
 export type ServerFrame = { type: 'delta'; content: string } | { type: 'done'; usage: LlmUsage } | { type: 'error'; reason: FrameErrorReason; detail?: string };
 
 /** Stable reasons of error frames (the same words as the problem+json reasons). */
-export type FrameErrorReason = 'validation_failed' | 'conflict' | 'not_found' | 'upstream_unavailable' | 'upstream_timeout' | 'upstream_error' | 'internal_error';
+export type FrameErrorReason =
+  'validation_failed' | 'conflict' | 'rate_limited' | 'not_found' | 'upstream_unavailable' | 'upstream_timeout' | 'upstream_error' | 'internal_error';
 
 export const CLOSE = Object.freeze({
   normal: 1000,

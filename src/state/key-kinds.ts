@@ -36,6 +36,7 @@ export const KEY_KINDS: readonly KeyKind[] = Object.freeze([
   { name: 'agent-tombstone', prefix: 'agents:deleted:', max: 100_000, onFull: 'evict-oldest', example: 'agents:deleted:0b0e5a3c-7d42-4f7b-9a53-1f0c2d3e4f5a' },
   { name: 'ws-ticket', prefix: 'agents:ws-ticket:', max: 100_000, onFull: 'evict-oldest', example: `agents:ws-ticket:${H}` },
   { name: 'agent-quota', prefix: 'agents:quota:', max: 100_000, onFull: 'refuse', example: `agents:quota:${H}:2026-12-03` },
+  { name: 'agent-quota-reserved', prefix: 'agents:quota-reserved:', max: 100_000, onFull: 'refuse', example: `agents:quota-reserved:${H}:2026-12-03` },
   { name: 'rate-limit', prefix: 'ratelimit:', max: 100_000, onFull: 'evict-oldest', example: 'ratelimit:default:iss|sub:29500000' },
   { name: 'trino-query-owner', prefix: 'trino:query-owner:', max: 100_000, onFull: 'evict-oldest', example: 'trino:query-owner:20261203_063000_00001_abcde' },
   { name: 'mlflow-grant', prefix: 'mlflow:grant:', max: 1_000_000, onFull: 'refuse', example: 'mlflow:grant:12:alice' },

@@ -26,7 +26,30 @@ interface Backend {
   sAdd(key: string, member: string): Promise<void>;
   sRem(key: string, member: string): Promise<void>;
   sMembers(key: string): Promise<string[]>;
+  reserve(usedKey: string, reservedKey: string, min: number, max: number, limit: number, reservedTtlMs: number): Promise<number>;
+  settle(usedKey: string, reservedKey: string, reserved: number, charge: number, usedTtlMs: number, reservedTtlMs: number): Promise<number>;
 }
+
+/**
+ * Reserves up to ARGV[2] (at least ARGV[1]) of a budget ARGV[3] against KEYS[1] (used) and KEYS[2]
+ * (reserved): the grant, or 0 when not even the minimum fits. One script: atomic across replicas.
+ */
+const RESERVE_LUA = `
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local reserved = math.max(0, tonumber(redis.call('GET', KEYS[2]) or '0'))
+local avail = tonumber(ARGV[3]) - used - reserved
+if avail < tonumber(ARGV[1]) then return 0 end
+local grant = math.min(tonumber(ARGV[2]), avail)
+redis.call('SET', KEYS[2], reserved + grant, 'PX', ARGV[4])
+return grant`;
+
+/** Releases a reservation (ARGV[1]) and charges ARGV[2] to the used counter; returns the used count after. */
+const SETTLE_LUA = `
+local reserved = tonumber(redis.call('GET', KEYS[2]) or '0') - tonumber(ARGV[1])
+if reserved > 0 then redis.call('SET', KEYS[2], reserved, 'PX', ARGV[4]) else redis.call('DEL', KEYS[2]) end
+local used = redis.call('INCRBY', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3], 'NX')
+return used`;
 
 type Entry = { value: string | Set<string>; expiresAt?: number };
 
@@ -155,6 +178,21 @@ class MemoryBackend implements Backend {
     const e = this.live(key);
     return e?.value instanceof Set ? [...e.value] : [];
   }
+  async reserve(usedKey: string, reservedKey: string, min: number, max: number, limit: number, reservedTtlMs: number) {
+    const used = Number((await this.get(usedKey)) ?? 0);
+    const reserved = Math.max(0, Number((await this.get(reservedKey)) ?? 0));
+    const avail = limit - used - reserved;
+    if (avail < min) return 0;
+    const grant = Math.min(max, avail);
+    this.put(reservedKey, { value: String(reserved + grant), expiresAt: Date.now() + reservedTtlMs });
+    return grant;
+  }
+  async settle(usedKey: string, reservedKey: string, reserved: number, charge: number, usedTtlMs: number, reservedTtlMs: number) {
+    const left = Number((await this.get(reservedKey)) ?? 0) - reserved;
+    if (left > 0) this.put(reservedKey, { value: String(left), expiresAt: Date.now() + reservedTtlMs });
+    else this.remove(reservedKey);
+    return this.incrBy(usedKey, charge, usedTtlMs);
+  }
   /** The live entry of a key (value and expiry), for replaying it into Valkey. */
   entry(key: string): Entry | undefined {
     return this.live(key);
@@ -191,6 +229,14 @@ class ValkeyBackend implements Backend {
   }
   async sMembers(key: string) {
     return this.client.sMembers(key);
+  }
+  async reserve(usedKey: string, reservedKey: string, min: number, max: number, limit: number, reservedTtlMs: number) {
+    const args = [String(min), String(max), String(limit), String(Math.ceil(reservedTtlMs))];
+    return Number(await this.client.eval(RESERVE_LUA, { keys: [usedKey, reservedKey], arguments: args }));
+  }
+  async settle(usedKey: string, reservedKey: string, reserved: number, charge: number, usedTtlMs: number, reservedTtlMs: number) {
+    const args = [String(reserved), String(charge), String(Math.ceil(usedTtlMs)), String(Math.ceil(reservedTtlMs))];
+    return Number(await this.client.eval(SETTLE_LUA, { keys: [usedKey, reservedKey], arguments: args }));
   }
 }
 
@@ -295,22 +341,36 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
   sMembers(key: string): Promise<string[]> {
     return this.run(key, (b) => b.sMembers(key));
   }
+  /**
+   * Reserves from a budget, atomically (in Valkey: one Lua script, across replicas): with `used` and
+   * `reserved` counters, grants min(max, limit − used − reserved) when that is at least `min`, else 0.
+   * The reserved counter lives `reservedTtlMs` after its last change (a reservation whose holder died
+   * is forgotten then).
+   */
+  reserve(usedKey: string, reservedKey: string, amount: { min: number; max: number }, limit: number, reservedTtlMs: number): Promise<number> {
+    return this.write([usedKey, reservedKey], (b) => b.reserve(usedKey, reservedKey, amount.min, amount.max, limit, reservedTtlMs));
+  }
+  /** Ends a reservation: releases `reserved` and charges `charge` to `used` (TTL set when created); returns `used` after. */
+  settle(usedKey: string, reservedKey: string, reserved: number, charge: number, usedTtlMs: number, reservedTtlMs: number): Promise<number> {
+    return this.write([usedKey, reservedKey], (b) => b.settle(usedKey, reservedKey, reserved, charge, usedTtlMs, reservedTtlMs));
+  }
 
   /**
    * A write. While Valkey is up it is also applied to memory, so that what was written before an
    * outage can still be read during it; while Valkey is down the key is remembered and replayed
    * into Valkey when it is back, so that nothing written during the outage is lost.
    */
-  private async write<T>(key: string, op: (b: Backend) => Promise<T>): Promise<T> {
+  private async write<T>(key: string | string[], op: (b: Backend) => Promise<T>): Promise<T> {
+    const keys = typeof key === 'string' ? [key] : key;
     if (this.valkey && this.client?.isReady) {
       const result = await this.attempt(op);
       if (result.ok) {
-        this.dirty.delete(key);
+        for (const k of keys) this.dirty.delete(k);
         await op(this.memory);
         return result.value;
       }
     }
-    if (this.valkey) this.dirty.add(key);
+    if (this.valkey) for (const k of keys) this.dirty.add(k);
     return op(this.memory);
   }
 

@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { llmReplyFor, type LlmEmulator } from '../../sandbox/llm-provider';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { AgentGateway } from '../../src/agent-service/agent.gateway';
+import { ownerKeyOf } from '../../src/agent-service/agent.model';
 import { StateStore } from '../../src/state/state-store';
 import { openAgentSocket, type AgentSocket, type Frame, type Refused } from '../support/agent-socket';
 import { startTestBff, type TestBff } from '../support/app';
@@ -313,22 +314,52 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
     expect(Date.now() - started).toBeLessThan(4000);
   });
 
-  it('closes with 4429 when the daily token quota is spent, and refuses to go on', async () => {
+  /** The user's counter of today in Valkey, as the quota service names it (SHA-256 of issuer and subject). */
+  function quotaKeyOf(token: string): string {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')) as { iss: string; sub: string };
+    return `agents:quota:${ownerKeyOf({ issuer: claims.iss, subject: claims.sub })}:${new Date().toISOString().slice(0, 10)}`;
+  }
+
+  it('never charges past the quota: turns are admitted only while their reservation fits, the last one is capped', async () => {
     const u = await newUser();
     const id = await createAgent(u.token);
     const s = await session(react(id), { headers: { authorization: `Bearer ${u.token}` } });
     let charged = 0;
-    let turns = 0;
-    while (s.ws.readyState === WebSocket.OPEN && turns < 10) {
+    let refusal: Frame | undefined;
+    for (let turns = 0; turns < 20 && s.ws.readyState === WebSocket.OPEN && !refusal; turns++) {
       const t = await turn(s, 'spend some tokens please');
-      charged += t.done!.usage!.total_tokens;
-      turns++;
-      if (charged >= QUOTA) break;
+      if (!t.done) refusal = t.error;
+      else if ((charged += t.done.usage!.total_tokens) >= QUOTA) break;
     }
-    expect(charged).toBeGreaterThanOrEqual(QUOTA);
+    // What Valkey holds is exactly what the turns reported, and never more than the quota.
+    expect(Number(await redis.command('GET', quotaKeyOf(u.token)))).toBe(charged);
+    expect(charged).toBeLessThanOrEqual(QUOTA);
+    expect(charged).toBeGreaterThan(QUOTA / 2);
+    if (refusal) expect(refusal).toMatchObject({ type: 'error', reason: 'rate_limited' });
+    else expect(await s.closed).toEqual({ code: 4429, reason: 'rate_limited' });
+  });
+
+  it('refuses a turn that does not fit with an error frame, charges nothing, and the session goes on', async () => {
+    const u = await newUser();
+    const id = await createAgent(u.token);
+    const key = quotaKeyOf(u.token);
+    await redis.command('SET', key, String(QUOTA - 3));
+    const s = await session(react(id), { headers: { authorization: `Bearer ${u.token}` } });
+    const t = await turn(s, 'a prompt of many more words than the three tokens that are left of this day');
+    expect(t.error).toMatchObject({ type: 'error', reason: 'rate_limited' });
+    expect(t.done).toBeUndefined();
+    expect(s.ws.readyState).toBe(WebSocket.OPEN);
+    expect(await redis.command('GET', key)).toBe(String(QUOTA - 3));
+  });
+
+  it('closes with 4429 when the daily token quota is spent, and refuses to go on', async () => {
+    const u = await newUser();
+    const id = await createAgent(u.token);
+    await redis.command('SET', quotaKeyOf(u.token), String(QUOTA));
+    const s = await session(react(id), { headers: { authorization: `Bearer ${u.token}` } });
+    s.ws.send(JSON.stringify({ type: 'user_message', content: 'anything' }));
     expect(await s.closed).toEqual({ code: 4429, reason: 'rate_limited' });
-    // The count lives in Valkey, per user and UTC day.
-    expect(await redis.command('KEYS', 'agents:quota:*')).toMatch(/^\*[1-9]/);
+    expect(s.frames).toEqual([]);
 
     const again = await session(react(id), { headers: { authorization: `Bearer ${u.token}` } });
     expect(await again.closed).toEqual({ code: 4429, reason: 'rate_limited' });

@@ -4,8 +4,9 @@
 #   scripts/setup.sh            same as --test
 #   scripts/setup.sh --runtime  Node 24 (scripts/node24.sh) and the npm dependencies (npm ci when needed)
 #   scripts/setup.sh --test     + redis-server, nginx (with auth_request), chromium — what the
-#                               real-server tests (test/support/*) and the sandbox need, and the
-#                               real Trino of the platform tier (scripts/fetch-trino.sh, cached)
+#                               real-server tests (test/support/*) and the sandbox need, the
+#                               real Trino of the platform tier (scripts/fetch-trino.sh, cached) and
+#                               schemathesis (scripts/setup-schemathesis.sh)
 #   scripts/setup.sh --with-browser   alias of --test
 #
 # System packages are installed only when their command is missing, with
@@ -21,7 +22,7 @@ for arg in "$@"; do
     --runtime) MODE=runtime ;;
     --test | --with-browser) MODE=test ;;
     -h | --help)
-      sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -139,4 +140,5 @@ if [ "$MODE" = test ]; then bash "$ROOT/scripts/setup-mlflow.sh"; fi
 install_npm_deps
 if [ "$MODE" = test ]; then bash "$ROOT/scripts/fetch-trino.sh"; fi
 if [ "$MODE" = test ]; then bash "$ROOT/scripts/fetch-platform.sh"; fi # the real-platform tier's releases (test/platform)
+if [ "$MODE" = test ]; then bash "$ROOT/scripts/setup-schemathesis.sh"; fi
 log "done ($MODE) in $(($(date +%s) - start))s"

@@ -13,9 +13,11 @@ import { withBootLinesAtDebug } from './common/boot-logger';
 import { API_TAGS } from './common/api-tags';
 import { jsonDepthBodyParser } from './common/json-depth';
 import { securityHeaders } from './common/security-headers';
+import { clientErrorHandler } from './common/client-error';
 import { MetricsService } from './common/metrics.service';
 import { ProblemFilter } from './common/problem.filter';
-import { PROBLEM_SCHEMAS } from './common/api-problems.decorator';
+import { documentTransportProblems, PROBLEM_SCHEMAS } from './common/api-problems.decorator';
+import { RATE_LIMITED_ROUTES } from './hardening/user-throttler.guard';
 import { validationPipe } from './common/validation';
 import type { AppConfig } from './config/app-config';
 
@@ -32,6 +34,7 @@ export interface CreateAppOptions {
 /** Builds the application (not yet listening): adapter, pipeline, Swagger. Used by main.ts, tests and the spec exporter. */
 export async function createApp(config: AppConfig, opts: CreateAppOptions = {}): Promise<NestFastifyApplication> {
   const logger = opts.logger ?? createRootLogger(config);
+  const security = securityHeaders();
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
     // One line per request is written by the onResponse hook below (with the credentials scrubbed).
@@ -44,6 +47,8 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 512 },
+    // 431 / 408 / 400 of the HTTP parser as problem+json, like every other error.
+    clientErrorHandler: clientErrorHandler(security),
   });
   // The hot routes' fast path (src/auth/hot-routes.ts). Added before Nest registers its middleware
   // (NestFactory.create does), so it runs after the adapter's own hooks — shutdown 503, CORS,
@@ -67,7 +72,6 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
 
   const metrics = app.get(MetricsService);
   const fastify = app.getHttpAdapter().getInstance();
-  const security = securityHeaders();
   fastify.addHook('onSend', (req, reply, payload, done) => {
     reply.headers(security).header('x-request-id', req.id);
     done(null, payload);
@@ -119,5 +123,10 @@ export function buildOpenApi(app: NestFastifyApplication): OpenAPIObject {
       BASIC_SCHEME,
     );
   for (const tag of API_TAGS) builder.addTag(tag.name, tag.description);
-  return SwaggerModule.createDocument(app, builder.build(), { extraModels: PROBLEM_SCHEMAS, operationIdFactory: (c, m) => `${c.replace(/Controller$/, '')}_${m}` });
+  const document = SwaggerModule.createDocument(app, builder.build(), {
+    extraModels: PROBLEM_SCHEMAS,
+    operationIdFactory: (c, m) => `${c.replace(/Controller$/, '')}_${m}`,
+  });
+  documentTransportProblems(document.paths, RATE_LIMITED_ROUTES);
+  return document;
 }

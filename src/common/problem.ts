@@ -20,6 +20,8 @@ export type ProblemReason =
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
+  | 'header_too_large'
+  | 'request_timeout'
   | 'rate_limited'
   | 'conflict'
   | 'internal_error';
@@ -43,6 +45,8 @@ const TITLES: Record<ProblemReason, string> = {
   not_found: 'Not found',
   method_not_allowed: 'Method not allowed',
   payload_too_large: 'Payload too large',
+  header_too_large: 'Request header fields too large',
+  request_timeout: 'Request timeout',
   rate_limited: 'Too many requests',
   conflict: 'Conflict',
   internal_error: 'Internal error',

@@ -57,7 +57,7 @@ export class MlflowProxyController {
   })
   @ApiResponse({ status: 200, description: 'MLflow’s answer, streamed (JSON, HTML, artifacts, OTLP responses)' })
   @ApiResponse({ status: 302, description: 'A page load without a session: to /auth/login' })
-  @ApiProblems(400, 401, 403, 404, 413, 502, 503, 504)
+  @ApiProblems(400, 401, 403, 404, 405, 413, 502, 503, 504)
   async proxy(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     try {
       await this.service.handle(req, reply);

@@ -217,6 +217,35 @@ describe('agents REST /api/agents (real redis-server)', () => {
     expectProblem(await call('POST', `/api/agents/${agent.id}/ws-ticket`, alice, { userToken: admin }), 400, 'ambiguous_token');
   });
 
+  // Found by schemathesis (test/e2e/schemathesis.spec.ts): `null` for an optional field passed
+  // class-validator's IsOptional; a null userToken reached the token comparison (500), null
+  // settings were stored and answered against the schema (temperature: null).
+  it('refuses null for every optional field (optional, not nullable): 400 naming the field, nothing stored', async () => {
+    const agent = await createAgent(alice, { name: 'nulls', settings: { temperature: 0.3 } });
+    const cases: Array<[string, string, Json, string]> = [
+      ['POST', '/api/agents', { name: 'a', userToken: null }, 'userToken'],
+      ['POST', '/api/agents', { name: 'a', description: null }, 'description'],
+      ['POST', '/api/agents', { name: 'a', settings: null }, 'settings'],
+      ['POST', '/api/agents', { name: 'a', settings: { model: null } }, 'settings.model'],
+      ['POST', `/api/agents/${agent.id}/ws-ticket`, { userToken: null }, 'userToken'],
+      ['PATCH', `/api/agents/${agent.id}/settings`, { userToken: null, temperature: 1 }, 'userToken'],
+      ['PATCH', `/api/agents/${agent.id}/settings`, { temperature: null }, 'temperature'],
+      ['PATCH', `/api/agents/${agent.id}/settings`, { maxTokens: null }, 'maxTokens'],
+      ['PATCH', `/api/agents/${agent.id}/settings`, { systemPrompt: null }, 'systemPrompt'],
+      ['PATCH', `/api/agents/${agent.id}/settings`, { model: null }, 'model'],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const p = expectProblem(await call(method, path, alice, body), 400, 'validation_failed');
+      expect(p.errors.map((e: Json) => e.field)).toContain(field);
+    }
+    expect(json(await call('GET', `/api/agents/${agent.id}`, alice)).settings).toEqual({
+      model: DEFAULT_LLM_MODELS[0],
+      temperature: 0.3,
+      systemPrompt: '',
+      maxTokens: 1024,
+    });
+  });
+
   describe('HS256 tokens (AUTH_JWT_SECRET issuer) beside the realm’s RS256', () => {
     it('work with a real signature', async () => {
       const token = await hs256({ sub: 'legacy-user-1', preferred_username: 'legacy', role: 'REGULAR' });

@@ -5,6 +5,7 @@ import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTrinoCoordinator, type TrinoCoordinator } from '../../sandbox/trino-coordinator';
 import { StateStore } from '../../src/state/state-store';
 import { startTestBff, type TestBff } from '../support/app';
+import { contractViolations } from '../support/contract';
 import { freePort, sleep, waitUntil } from '../support/net';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
 
@@ -398,6 +399,8 @@ describe('Trino client protocol through the BFF', () => {
         const problem = (await res.json()) as Json;
         expect(problem.reason).toBe('validation_failed');
         expect(problem.errors.map((e: Json) => e.field)).toContain(field);
+        // As the spec declares it (schemathesis found `error` declared required on every 400).
+        expect(contractViolations('POST', '/trino/query', 400, res.headers.get('content-type'), problem)).toEqual([]);
       }
       expect((await query(undefined, { sql: 'SELECT 1' })).status).toBe(401);
     });
@@ -410,6 +413,7 @@ describe('Trino client protocol through the BFF', () => {
       expect(problem.reason).toBe('upstream_error');
       expect(problem.error).toEqual(expect.objectContaining({ errorName: 'TABLE_NOT_FOUND', errorType: 'USER_ERROR', errorCode: 46 }));
       expect(problem.error.message).toBe(problem.detail);
+      expect(contractViolations('POST', '/trino/query', 400, res.headers.get('content-type'), problem)).toEqual([]);
     });
   });
 });

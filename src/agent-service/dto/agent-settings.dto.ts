@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsNumber, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsInt, IsNumber, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/optional';
 import { SETTINGS_BOUNDS, type AgentSettings } from '../agent.model';
 
 const T = SETTINGS_BOUNDS.temperature;
@@ -12,27 +13,27 @@ const M = SETTINGS_BOUNDS.maxTokens;
  */
 export class AgentSettingsInputDto {
   @ApiPropertyOptional({ example: 'sandbox-chat', description: 'One of GET /api/agents/models' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MinLength(1)
   @MaxLength(200)
   model?: string;
 
   @ApiPropertyOptional({ example: 0.7, minimum: T.min, maximum: T.max })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(T.min)
   @Max(T.max)
   temperature?: number;
 
   @ApiPropertyOptional({ example: 'You are a concise data-platform assistant.', maxLength: SETTINGS_BOUNDS.systemPromptMaxLength })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(SETTINGS_BOUNDS.systemPromptMaxLength)
   systemPrompt?: string;
 
   @ApiPropertyOptional({ type: 'integer', example: 1024, minimum: M.min, maximum: M.max, description: 'Upper bound of completion tokens per turn' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsInt()
   @Min(M.min)
   @Max(M.max)

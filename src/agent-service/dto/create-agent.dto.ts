@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsObject, IsOptional, IsString, MaxLength, MinLength, ValidateNested } from 'class-validator';
+import { IsObject, IsString, MaxLength, MinLength, ValidateNested } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/optional';
 import { AGENT_DESCRIPTION_MAX_LENGTH, AGENT_NAME_MAX_LENGTH } from '../agent.model';
 import { AgentSettingsInputDto } from './agent-settings.dto';
 import { LegacyUserTokenDto } from './legacy-user-token';
@@ -14,13 +15,13 @@ export class CreateAgentDto extends LegacyUserTokenDto {
   name!: string;
 
   @ApiPropertyOptional({ example: 'Answers questions about the sales schema', maxLength: AGENT_DESCRIPTION_MAX_LENGTH })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(AGENT_DESCRIPTION_MAX_LENGTH)
   description?: string;
 
   @ApiPropertyOptional({ type: AgentSettingsInputDto, description: 'Defaults: the first model, temperature 0.7, no system prompt, 1024 max tokens' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsObject()
   @ValidateNested()
   @Type(() => AgentSettingsInputDto)

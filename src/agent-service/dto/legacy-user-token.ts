@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsString, MaxLength } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/optional';
 import { MAX_TOKEN_LENGTH } from '../../auth/token-verifier.service';
 
 /**
@@ -12,7 +13,7 @@ export class LegacyUserTokenDto {
     description: 'Deprecated. Accepted only when equal to the bearer token of the request; never authenticates on its own.',
     deprecated: true,
   })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(MAX_TOKEN_LENGTH)
   userToken?: string;

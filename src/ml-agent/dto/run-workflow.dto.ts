@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { Allow, IsObject, IsOptional, IsString, Matches, ValidateBy, ValidationOptions } from 'class-validator';
+import { IsObject, IsString, Matches, MaxLength, ValidateBy, ValidationOptions } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/optional';
 import { IsTrinoIdentifier, TRINO_IDENTIFIER, TRINO_IDENTIFIER_RULE } from '../trino-identifier';
 
 /** A workflow name: what ML-Agent dispatches on (e.g. profile, preview, train_classifier). */
@@ -104,7 +105,7 @@ export class RunWorkflowRequestDto {
       'Workflow parameters (a JSON object, passed to ML-Agent as it is); no key at any depth may name the submitter ' +
       '(email, user, username, userId, submittedBy, owner, …: 400 naming its path)',
   })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsObject({ message: 'parameters must be a JSON object' })
   @HasNoIdentityParameters()
   parameters?: Record<string, unknown>;
@@ -113,10 +114,14 @@ export class RunWorkflowRequestDto {
     type: String,
     deprecated: true,
     example: 'someone@example.com',
+    maxLength: 320,
     description: 'Ignored and never forwarded: ML-Agent gets the email of the verified token',
   })
-  @Allow()
-  email?: unknown;
+  // A string, as declared (schemathesis found an object accepted); its value is never read.
+  @IsOptionalNotNull()
+  @IsString()
+  @MaxLength(320)
+  email?: string;
 }
 
 /** ML-Agent's answer to a workflow run: its JSON object, passed through as it is (see WORKFLOW_RUN_SCHEMA). */

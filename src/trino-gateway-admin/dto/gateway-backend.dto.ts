@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsOptional, IsString, IsUrl, Matches, MaxLength } from 'class-validator';
+import { IsBoolean, IsString, IsUrl, Matches, MaxLength } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/optional';
 
 /** A backend (cluster) name: what the Trino Gateway keys backends by, also used in URL paths. */
 export const BACKEND_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -21,18 +22,18 @@ export class GatewayBackendInputDto {
   proxyTo!: string;
 
   @ApiPropertyOptional({ example: true, default: true, description: 'Whether the gateway routes queries to it' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsBoolean()
   active?: boolean;
 
   @ApiPropertyOptional({ example: 'adhoc', default: 'adhoc', pattern: ROUTING_GROUP.source, description: 'Routing group the backend serves' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @Matches(ROUTING_GROUP, { message: 'routingGroup must be 1-64 characters: letters, digits, dot, underscore, dash' })
   routingGroup?: string;
 
   @ApiPropertyOptional({ example: 'https://trino-3.example.com', description: 'URL clients see (default: proxyTo)' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(2048)
   @IsUrl(HTTP_URL, { message: 'externalUrl must be an http(s) URL' })

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, IsArray, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsInt, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/optional';
 
 export const RULE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -14,20 +15,20 @@ export class RoutingRuleInputDto {
   name!: string;
 
   @ApiPropertyOptional({ example: 'Route Airflow queries to the etl group', default: '' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(1024)
   description?: string;
 
   @ApiPropertyOptional({ example: 1, default: 0, description: 'Higher first' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsInt()
   @Min(-1000000)
   @Max(1000000)
   priority?: number;
 
   @ApiPropertyOptional({ example: ['result.put("routingGroup", "etl")'], type: [String], default: [] })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsArray()
   @ArrayMaxSize(50)
   @IsString({ each: true })

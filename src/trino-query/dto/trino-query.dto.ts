@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsInt, IsNotEmpty, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/optional';
 import { ProblemDto } from '../../common/problem.dto';
 import { TrinoColumnDto, TrinoQueryErrorDto } from './query-results.dto';
 
@@ -20,13 +21,13 @@ export class TrinoQueryRequestDto {
   sql!: string;
 
   @ApiPropertyOptional({ example: 'tpch', description: 'Session catalog (X-Trino-Catalog)' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @Matches(CATALOG_OR_SCHEMA, { message: 'catalog must be a catalog name (letters, digits, _ and -)' })
   catalog?: string;
 
   @ApiPropertyOptional({ example: 'tiny', description: 'Session schema (X-Trino-Schema); needs catalog' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @Matches(CATALOG_OR_SCHEMA, { message: 'schema must be a schema name (letters, digits, _ and -)' })
   schema?: string;
@@ -38,7 +39,7 @@ export class TrinoQueryRequestDto {
     maximum: MAX_ROWS_CAP,
     description: 'Rows to return at most; the rest is cut and the query cancelled',
   })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsInt()
   @Min(1)
   @Max(MAX_ROWS_CAP)
@@ -88,8 +89,12 @@ export class TrinoQueryResultDto {
   updateCount?: number;
 }
 
-/** A query Trino failed: the problem, with Trino's error object as the coordinator sent it. */
+/**
+ * An error of POST /trino/query: a query Trino failed carries Trino's error object as the coordinator
+ * sent it (`upstream_error`); the BFF's own refusals of the same statuses (`validation_failed`, …) do not.
+ */
 export class TrinoQueryFailedDto extends ProblemDto {
-  @ApiProperty({ type: TrinoQueryErrorDto }) error!: TrinoQueryErrorDto;
+  @ApiPropertyOptional({ type: TrinoQueryErrorDto, description: "Trino's error object: present when the query failed in Trino (reason upstream_error)" })
+  error?: TrinoQueryErrorDto;
   @ApiPropertyOptional({ example: '20250101_120000_00001_abcde' }) queryId?: string;
 }

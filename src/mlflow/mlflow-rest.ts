@@ -157,23 +157,8 @@ export class MlflowRestDecider {
           },
         });
 
-      case 'search-runs': {
-        const requested = (p.experiment_ids ?? []) as string[];
-        if (requested.some((id) => !EXPERIMENT_ID.test(id))) throw problem.badRequest('experiment_ids must be a list of numeric experiment ids');
-        const readable = await this.permissions.readable(principal, requested);
-        const allowed = requested.filter((id) => readable.has(id));
-        // Nothing the caller may read: MLflow's answer for no results, without asking MLflow.
-        if (allowed.length === 0) return { answer: {} };
-        p.experiment_ids = allowed;
-        return send({
-          inspect: async (answer) => {
-            const runs = Array.isArray(answer.runs) ? (answer.runs as Array<{ info?: { experiment_id?: unknown } }>) : [];
-            const kept = runs.filter((r) => readable.has(String(r.info?.experiment_id)));
-            const { runs: _all, ...rest } = answer;
-            return kept.length > 0 ? { runs: kept, ...rest } : rest;
-          },
-        });
-      }
+      case 'search-runs':
+        return this.searchReadable(principal, p, 'runs', send);
 
       case 'model': {
         const modelId = endpoint.params?.model_id ?? '';
@@ -209,22 +194,8 @@ export class MlflowRestDecider {
         });
       }
 
-      case 'search-models': {
-        const requested = (p.experiment_ids ?? []) as string[];
-        if (requested.some((id) => !EXPERIMENT_ID.test(id))) throw problem.badRequest('experiment_ids must be a list of numeric experiment ids');
-        const readable = await this.permissions.readable(principal, requested);
-        const allowed = requested.filter((id) => readable.has(id));
-        if (allowed.length === 0) return { answer: {} };
-        p.experiment_ids = allowed;
-        return send({
-          inspect: async (answer) => {
-            const models = Array.isArray(answer.models) ? (answer.models as Array<{ info?: { experiment_id?: unknown } }>) : [];
-            const kept = models.filter((m) => readable.has(String(m.info?.experiment_id)));
-            const { models: _all, ...rest } = answer;
-            return kept.length > 0 ? { models: kept, ...rest } : rest;
-          },
-        });
-      }
+      case 'search-models':
+        return this.searchReadable(principal, p, 'models', send);
 
       case 'artifact-list':
       case 'artifact': {
@@ -240,6 +211,33 @@ export class MlflowRestDecider {
   }
 
   // --- decisions ---
+
+  /**
+   * A search over `experiment_ids` (runs, logged models): MLflow is asked only about the experiments the
+   * caller may read, and only their items come back. Nothing readable: MLflow's answer for no results,
+   * without asking MLflow.
+   */
+  private async searchReadable(
+    principal: Principal,
+    p: Decided,
+    list: 'runs' | 'models',
+    send: (extra?: Partial<Forward>) => { forward: Forward },
+  ): Promise<RestDecision> {
+    const requested = (p.experiment_ids ?? []) as string[];
+    if (requested.some((id) => !EXPERIMENT_ID.test(id))) throw problem.badRequest('experiment_ids must be a list of numeric experiment ids');
+    const readable = await this.permissions.readable(principal, requested);
+    const allowed = requested.filter((id) => readable.has(id));
+    if (allowed.length === 0) return { answer: {} };
+    p.experiment_ids = allowed;
+    return send({
+      inspect: async (answer) => {
+        const items = Array.isArray(answer[list]) ? (answer[list] as Array<{ info?: { experiment_id?: unknown } }>) : [];
+        const kept = items.filter((item) => readable.has(String(item.info?.experiment_id)));
+        const { [list]: _all, ...rest } = answer;
+        return kept.length > 0 ? { [list]: kept, ...rest } : rest;
+      },
+    });
+  }
 
   private async require(principal: Principal, target: Target, experimentId: string, need: MlflowPermissionLevel): Promise<void> {
     if (!(await this.permissions.can(principal, experimentId, need))) {

@@ -8,39 +8,13 @@ import { startTestBff, type TestBff } from '../support/app';
 import { contractViolations } from '../support/contract';
 import { freePort, sleep, waitUntil } from '../support/net';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
+import { bearer, runRaw, type Json } from '../support/trino-raw';
 
 /**
  * The Trino client protocol through the BFF (issue 4), with the real `trino-client` package, the
  * sandbox's Trino coordinator emulator and the sandbox OIDC issuer.
  */
 jest.setTimeout(30_000);
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
-
-interface RawRun {
-  pages: Json[];
-  rows: unknown[][];
-  /** Response headers of every answer, in order. */
-  headers: Headers[];
-  error?: Json;
-}
-
-/** Follows a query the way every Trino client does, with fetch, so each answer can be inspected. */
-async function runRaw(base: string, token: string, sql: string, headers: Record<string, string> = {}): Promise<RawRun> {
-  const out: RawRun = { pages: [], rows: [], headers: [] };
-  let res = await fetch(`${base}/v1/statement`, { method: 'POST', body: sql, headers: { ...bearer(token), 'content-type': 'text/plain', ...headers } });
-  for (;;) {
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-    const page = (await res.json()) as Json;
-    out.pages.push(page);
-    out.headers.push(res.headers);
-    if (page.data) out.rows.push(...page.data);
-    if (page.error) out.error = page.error;
-    if (!page.nextUri) return out;
-    res = await fetch(page.nextUri, { headers: bearer(token) });
-  }
-}
 
 async function submit(base: string, token: string, sql: string, headers: Record<string, string> = {}): Promise<Json> {
   const res = await fetch(`${base}/v1/statement`, { method: 'POST', body: sql, headers: { ...bearer(token), ...headers } });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Trino, type QueryResult } from 'trino-client';
 import type { TestBff } from '../support/app';
+import { bearer, runRaw, type Json, type RawRun } from '../support/trino-raw';
 
 /**
  * One scenario list for the Trino client protocol through the BFF, run against two targets: the
@@ -12,8 +13,6 @@ import type { TestBff } from '../support/app';
  * the emulator and created in a memory catalog on the real Trino; `tpch.tiny` (nation: 25 rows).
  */
 export const GENERATED_TABLES = [5000, 25000];
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export interface TrinoTarget {
   /** The BFF under test, pointed at the target's coordinator with the mode's TRINO_AUTH. */
@@ -29,8 +28,6 @@ export interface TrinoTarget {
   requestsDuring: (action: () => Promise<void>) => Promise<string[]>;
 }
 
-const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
-
 export async function drain(iter: AsyncIterable<QueryResult>): Promise<{ rows: unknown[][]; columns?: QueryResult['columns']; error?: QueryResult['error'] }> {
   const out: { rows: unknown[][]; columns?: QueryResult['columns']; error?: QueryResult['error'] } = { rows: [] };
   for await (const r of iter) {
@@ -39,28 +36,6 @@ export async function drain(iter: AsyncIterable<QueryResult>): Promise<{ rows: u
     if (r.error) out.error = r.error;
   }
   return out;
-}
-
-interface RawRun {
-  pages: Json[];
-  rows: unknown[][];
-  headers: Headers[];
-  error?: Json;
-}
-
-async function runRaw(base: string, token: string, sql: string, headers: Record<string, string> = {}): Promise<RawRun> {
-  const out: RawRun = { pages: [], rows: [], headers: [] };
-  let res = await fetch(`${base}/v1/statement`, { method: 'POST', body: sql, headers: { ...bearer(token), 'content-type': 'text/plain', ...headers } });
-  for (;;) {
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-    const page = (await res.json()) as Json;
-    out.pages.push(page);
-    out.headers.push(res.headers);
-    if (page.data) out.rows.push(...(page.data as unknown[][]));
-    if (page.error) out.error = page.error as Json;
-    if (!page.nextUri) return out;
-    res = await fetch(page.nextUri as string, { headers: bearer(token) });
-  }
 }
 
 /** Follows nextUri until a page that has data (the query is running and its next page is an executing one). */

@@ -5,6 +5,7 @@ import { REST_ENDPOINTS } from '../../src/mlflow/mlflow-endpoints';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { REAL_ROW_CASES } from '../mlflow-real/row-cases';
 import { startTestBff, type TestBff } from '../support/app';
+import { usersAtEachLevel, type Level } from '../support/mlflow-levels';
 
 jest.setTimeout(60_000);
 
@@ -278,7 +279,6 @@ describe('MLflow: the proxy decides on exactly what MLflow will read', () => {
  * One case per row and method of the endpoint table, with the level the design gives it (written
  * here, not read from the table: lowering a row's level in the table must make this fail).
  */
-type Level = 'NO_PERMISSIONS' | 'READ' | 'EDIT' | 'MANAGE';
 interface RowCase {
   row: string;
   method: string;
@@ -506,18 +506,7 @@ describe('MLflow: every row of the endpoint table needs exactly its level', () =
       JSON.parse((await call('POST', api('2.0/mlflow/runs/create'), owner, { experiment_id: ids.experiment })).text) as { run: { info: { run_id: string } } }
     ).run.info.run_id;
     await call('POST', api('2.0/mlflow/runs/log-metric'), owner, { run_id: ids.run, key: 'loss', value: 0.5, timestamp: 1, step: 1 });
-    for (const level of ['NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE'] as const) {
-      const username = `row-${level.toLowerCase()}`;
-      tokens.set(level, await as(username));
-      if (level !== 'NO_PERMISSIONS') {
-        const r = await fetch(`${bff.url}/mlflow-permissions/experiments/${ids.experiment}/users/${username}`, {
-          method: 'PUT',
-          headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ permission: level }),
-        });
-        expect(r.status).toBe(200);
-      }
-    }
+    for (const [level, token] of await usersAtEachLevel(bff.url, owner, ids.experiment, 'row', as)) tokens.set(level, token);
   });
   afterAll(async () => {
     await bff?.close();

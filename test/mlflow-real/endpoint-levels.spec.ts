@@ -1,10 +1,9 @@
 import { startTestBff, type TestBff } from '../support/app';
 import { startRealMlflow, type RealMlflow } from '../support/mlflow-server';
 import { REAL_ROW_CASES, type Ids } from './row-cases';
+import { usersAtEachLevel, type Level } from '../support/mlflow-levels';
 
 jest.setTimeout(300_000);
-
-type Level = 'NO_PERMISSIONS' | 'READ' | 'EDIT' | 'MANAGE';
 
 /**
  * The rows of the endpoint table the sandbox MLflow does not serve (row-cases.ts), against the real
@@ -53,18 +52,7 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
       body: 'flavors: {}\n',
     });
     expect([ids.experiment, ids.run, ids.model, put.status]).toEqual([expect.any(String), expect.any(String), expect.stringMatching(/^m-/), 200]);
-    for (const level of ['NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE'] as const) {
-      const username = `level-${level.toLowerCase()}`;
-      tokens.set(level, await as(username));
-      if (level !== 'NO_PERMISSIONS') {
-        const r = await fetch(`${bff.url}/mlflow-permissions/experiments/${ids.experiment}/users/${username}`, {
-          method: 'PUT',
-          headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ permission: level }),
-        });
-        expect(r.status).toBe(200);
-      }
-    }
+    for (const [level, token] of await usersAtEachLevel(bff.url, owner, ids.experiment, 'level', as)) tokens.set(level, token);
   });
   afterAll(async () => {
     await bff?.close();

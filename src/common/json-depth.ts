@@ -1,5 +1,6 @@
 import type { FastifyBodyParser, FastifyInstance } from 'fastify';
 import { problem } from './problem';
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, OPEN_BRACE, OPEN_BRACKET, QUOTE } from './json-bytes';
 
 /**
  * The deepest nesting of objects and arrays accepted in any JSON the BFF reads from a client: request
@@ -8,13 +9,6 @@ import { problem } from './problem';
  * validation) overflow the stack or hold the event loop.
  */
 export const MAX_JSON_DEPTH = 64;
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
 
 /**
  * True when the JSON text opens more than `max` objects/arrays inside one another. One pass over the

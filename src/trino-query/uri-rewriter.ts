@@ -2,6 +2,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/app-config';
 import { problem } from '../common/problem';
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, OPEN_BRACE, OPEN_BRACKET, QUOTE } from '../common/json-bytes';
 
 /** The QueryResults fields that hold coordinator URIs a client follows or prints. */
 export const QUERY_RESULTS_URI_FIELDS: ReadonlySet<string> = new Set(['nextUri', 'infoUri', 'partialCancelUri']);
@@ -13,13 +14,6 @@ const MAX_URI_BYTES = 16 * 1024;
 /** Top-level keys longer than this are not ones we rewrite; their bytes are not kept. */
 const MAX_KEY_BYTES = 64;
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const COLON = 0x3a;
 const COMMA = 0x2c;
 const QUOTE_BYTES = Buffer.from('"');
 

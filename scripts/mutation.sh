@@ -12,11 +12,11 @@ cd "$(dirname "$0")/.."
 
 # name | what to mutate (file, or file:lines, comma-separated) | the specs it is tested by
 MODULES=(
-  "access-policy|src/auth/access-policy.ts|src/auth/access-policy.spec.ts"
+  "access-policy|src/auth/access-policy.ts,src/config/request-path.ts|src/auth/access-policy.spec.ts,src/config/request-path.spec.ts"
   "token-source|src/auth/token-source.ts|src/auth/token-source.spec.ts"
   "token-verifier|src/auth/token-verifier.service.ts|src/auth/token-verifier.spec.ts"
   "access-decider|src/auth/access-decider.service.ts|src/auth/access-decider.service.spec.ts"
-  "ws-ticket|src/agent-service/ws-ticket.service.ts|src/agent-service/ws-ticket.service.spec.ts,src/auth/access-decider.service.spec.ts"
+  "ws-ticket|src/auth/ws-ticket.service.ts|src/auth/ws-ticket.service.spec.ts,src/auth/access-decider.service.spec.ts"
   "query-ownership|src/trino-query/query-ownership.ts|src/trino-query/query-ownership.spec.ts"
   "uri-rewriter|src/trino-query/uri-rewriter.ts|src/trino-query/uri-rewriter.spec.ts"
   "token-exchange-cache|src/token-exchange/token-exchange.service.ts:22-33,src/token-exchange/exchanged-token-cache.ts:32-34|src/token-exchange/token-exchange.service.spec.ts"

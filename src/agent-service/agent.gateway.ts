@@ -20,7 +20,7 @@ import { LlmProvider } from './llm-provider';
 import { OriginPolicy } from './origin-policy';
 import { QuotaService, type QuotaState } from './quota.service';
 import { CLOSE, MAX_FRAME_BYTES } from './ws-protocol';
-import { WsTicketService } from './ws-ticket.service';
+import { WsTicketService } from '../auth/ws-ticket.service';
 
 export const REACT_ROUTE = '/api/agents/:id/react';
 const REACT_PATH = /^\/api\/agents\/([^/]+)\/react$/;

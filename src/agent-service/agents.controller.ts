@@ -12,7 +12,7 @@ import { UpdateAgentSettingsDto } from './dto/update-agent-settings.dto';
 import { CreateWsTicketDto, WsTicketDto } from './dto/ws-ticket.dto';
 import { checkLegacyUserToken, RequestToken } from './request-token';
 import { CLOSE, MAX_FRAME_BYTES, MAX_MESSAGE_CHARS } from './ws-protocol';
-import { WS_TICKET_TTL_S, WsTicketService } from './ws-ticket.service';
+import { WS_TICKET_TTL_S, WsTicketService } from '../auth/ws-ticket.service';
 
 const ID_PARAM = { name: 'id', description: 'Agent id', example: '5b0c7e2a-1d3f-4a6b-9c8d-7e6f5a4b3c2d', format: 'uuid' } as const;
 

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Principal } from '../auth/principal';
 import type { AppConfig } from '../config/app-config';
-import { ReadinessRegistry } from '../ops/readiness.registry';
+import { ReadinessRegistry } from '../common/readiness.registry';
 import { StateStore } from '../state/state-store';
 import { MAX_AGENTS_PER_OWNER } from './agent.model';
 import { AgentsService } from './agents.service';

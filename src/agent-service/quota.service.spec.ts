@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal';
 import type { AppConfig } from '../config/app-config';
-import { ReadinessRegistry } from '../ops/readiness.registry';
+import { ReadinessRegistry } from '../common/readiness.registry';
 import { StateStore } from '../state/state-store';
 import { ownerKeyOf } from './agent.model';
 import { QuotaService } from './quota.service';

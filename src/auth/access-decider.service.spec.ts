@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { hs256 } from '../../test/support/jwt';
-import { WsTicketService } from '../agent-service/ws-ticket.service';
+import { WsTicketService } from './ws-ticket.service';
 import type { AppConfig } from '../config/app-config';
 import type { MetricsService } from '../common/metrics.service';
-import { ReadinessRegistry } from '../ops/readiness.registry';
+import { ReadinessRegistry } from '../common/readiness.registry';
 import { StateStore } from '../state/state-store';
 import { AccessDecider, type Decision } from './access-decider.service';
 import { ADMIN_POLICY, AGENTS_POLICY, AUTHENTICATED_POLICY, PUBLIC_POLICY } from './access-policy';

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { WsTicketService } from '../agent-service/ws-ticket.service';
+import { WsTicketService } from './ws-ticket.service';
 import { MetricsService } from '../common/metrics.service';
 import { authorize, type AccessPolicy } from './access-policy';
 import { AuthFailure } from './auth-failure';

@@ -6,9 +6,9 @@ import {
   PUBLIC_POLICY,
   authorize,
   gatewayPolicyFor,
-  normalisePath,
   type AccessPolicy,
 } from './access-policy';
+import { normalisePath } from '../config/request-path';
 import type { Principal } from './principal';
 
 const principal = (roles: string[], audiences: string[] = ['platform-bff']): Principal => ({
@@ -19,35 +19,6 @@ const principal = (roles: string[], audiences: string[] = ['platform-bff']): Pri
   audiences,
   expiresAt: 0,
   claims: {},
-});
-
-describe('normalisePath (the path /api/auth decides on)', () => {
-  it.each([
-    ['/api/agents/x', '/api/agents/x'],
-    ['api/agents/x', '/api/agents/x'],
-    ['/api//agents///x/', '/api/agents/x'],
-    ['/api/./agents/x', '/api/agents/x'],
-    ['/api/other/../agents/x', '/api/agents/x'],
-    ['/../../api/agents', '/api/agents'],
-    ['/api/%61gents/x', '/api/agents/x'],
-    ['/api/agents%2Fx', '/api/agents/x'],
-    ['/api/agents/x?y=/../../z', '/api/agents/x'],
-    ['/api/agents/x#/../../z', '/api/agents/x'],
-    ['/', '/'],
-    ['', '/'],
-  ])('%j → %j', (raw, expected) => {
-    expect(normalisePath(raw)).toBe(expected);
-  });
-
-  it.each([
-    ['a backslash', '/api\\agents/x'],
-    ['an encoded backslash', '/api%5Cagents/x'],
-    ['a NUL', '/api/agents\0/x'],
-    ['an encoded NUL', '/api/agents%00/x'],
-    ['a malformed escape', '/api/%E0%A4%A'],
-  ])('refuses %s (undefined: the caller answers 400)', (_what, raw) => {
-    expect(normalisePath(raw)).toBeUndefined();
-  });
 });
 
 describe('gatewayPolicyFor (the route-policy table of /api/auth)', () => {

@@ -50,26 +50,6 @@ export function authorize(principal: Principal, policy: AccessPolicy): AuthzOutc
  */
 export const GATEWAY_ROUTE_POLICIES: ReadonlyArray<{ prefix: string; policy: AccessPolicy }> = Object.freeze([{ prefix: '/api/agents', policy: AGENTS_POLICY }]);
 
-/** Normalises a request path: percent-decoding, dot segments, repeated slashes, no query. Undefined when malformed. */
-export function normalisePath(raw: string): string | undefined {
-  let path = raw.split('?')[0].split('#')[0];
-  if (!path.startsWith('/')) path = '/' + path;
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(path);
-  } catch {
-    return undefined;
-  }
-  if (decoded.includes('\0') || decoded.includes('\\')) return undefined;
-  const out: string[] = [];
-  for (const seg of decoded.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') out.pop();
-    else out.push(seg);
-  }
-  return '/' + out.join('/');
-}
-
 export function gatewayPolicyFor(normalisedPath: string): AccessPolicy {
   const lower = normalisedPath.toLowerCase();
   for (const { prefix, policy } of GATEWAY_ROUTE_POLICIES) {

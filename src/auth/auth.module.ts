@@ -1,8 +1,8 @@
 import { Inject, Module, type OnModuleInit } from '@nestjs/common';
 import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { ReadinessRegistry } from '../ops/readiness.registry';
-import { WsTicketService } from '../agent-service/ws-ticket.service';
+import { ReadinessRegistry } from '../common/readiness.registry';
+import { WsTicketService } from './ws-ticket.service';
 import { AccessDecider } from './access-decider.service';
 import { AuthController } from './auth.controller';
 import { AuthGuard } from './auth.guard';

@@ -1,6 +1,6 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { ReadinessRegistry } from '../ops/readiness.registry';
+import { ReadinessRegistry } from './readiness.registry';
 import { MetricsService } from './metrics.service';
 
 /** Cross-cutting providers every module may inject: the validated config, metrics, readiness checks. */

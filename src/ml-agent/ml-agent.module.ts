@@ -1,6 +1,6 @@
 import { Inject, Logger, Module, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { ReadinessRegistry, httpReachable, type ReadinessCheck } from '../ops/readiness.registry';
+import { ReadinessRegistry, httpReachable, type ReadinessCheck } from '../common/readiness.registry';
 import { MlAgentController } from './ml-agent.controller';
 import { ML_AGENT_TIMEOUT_MS, MlAgentClient } from './ml-agent.client';
 import { MlAgentService } from './ml-agent.service';

@@ -1,6 +1,6 @@
 /**
  * The kinds of MLflow path the proxy knows, matched on the normalised path relative to MLFLOW_URL
- * (see normalisePath in auth/access-policy.ts): what is not listed here is refused (fail closed).
+ * (see normalisePath in config/request-path.ts): what is not listed here is refused (fail closed).
  */
 export type MlflowPathClass =
   /** OTLP/HTTP trace ingestion: listed service accounts with EDIT on X-Mlflow-Experiment-Id. */

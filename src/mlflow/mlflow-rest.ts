@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { normalisePath } from '../auth/access-policy';
+import { normalisePath } from '../config/request-path';
 import type { Principal } from '../auth/principal';
 import { problem, ProblemException } from '../common/problem';
 import type { MlflowPermissionLevel } from '../config/app-config';

@@ -1,6 +1,6 @@
 import { principalFromClaims } from '../auth/principal';
 import { ConfigError, loadConfig } from '../config/load-config';
-import { ReadinessRegistry } from '../ops/readiness.registry';
+import { ReadinessRegistry } from '../common/readiness.registry';
 import { StateStore } from '../state/state-store';
 import { matchRestEndpoint, paramsInQuery } from './mlflow-endpoints';
 import { mlflowPathClass } from './mlflow-paths';

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { normalisePath } from '../auth/access-policy';
+import { normalisePath } from '../config/request-path';
 import { problem } from '../common/problem';
 
 /** The proxy's mount point on the BFF. */

@@ -2,7 +2,7 @@ import { Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { AuthModule } from '../auth/auth.module';
-import { httpReachable, ReadinessRegistry } from '../ops/readiness.registry';
+import { httpReachable, ReadinessRegistry } from '../common/readiness.registry';
 import { SessionModule } from '../session/session.module';
 import { registerPassthroughBody } from './mlflow-body';
 import { MlflowDenials } from './mlflow-denials';

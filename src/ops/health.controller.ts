@@ -4,7 +4,7 @@ import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthInd
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/decorators';
 import { MetricsService } from '../common/metrics.service';
-import { ReadinessRegistry } from './readiness.registry';
+import { ReadinessRegistry } from '../common/readiness.registry';
 
 const CHECK_TIMEOUT_MS = 2500;
 

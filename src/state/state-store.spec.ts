@@ -1,5 +1,5 @@
 import type { AppConfig } from '../config/app-config';
-import { ReadinessRegistry } from '../ops/readiness.registry';
+import { ReadinessRegistry } from '../common/readiness.registry';
 import { KEY_KINDS, KeyKindIndex, keyKinds, StateFull } from './key-kinds';
 import { StateStore } from './state-store';
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { createClient, type RedisClientType } from '@redis/client';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { ReadinessRegistry } from '../ops/readiness.registry';
+import { ReadinessRegistry } from '../common/readiness.registry';
 import { KeyKindIndex, keyKinds, StateFull, type KeyKind } from './key-kinds';
 
 /** Replaces the key kinds' bounds (tests; the app derives them from its configuration). */

@@ -7,7 +7,7 @@ import type { Counter } from 'prom-client';
 import { Keyv } from 'keyv';
 import { MetricsService } from '../common/metrics.service';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { ReadinessRegistry } from '../ops/readiness.registry';
+import { ReadinessRegistry } from '../common/readiness.registry';
 import { BoundedMemoryStore } from './bounded-memory-store';
 
 /** One cached exchange: the exchanged token and when the cache must stop serving it (epoch ms). */

@@ -2,7 +2,7 @@ import type { Principal } from '../auth/principal';
 import { MetricsService } from '../common/metrics.service';
 import { ProblemException } from '../common/problem';
 import type { AppConfig } from '../config/app-config';
-import { ReadinessRegistry } from '../ops/readiness.registry';
+import { ReadinessRegistry } from '../common/readiness.registry';
 import { ExchangedTokenCache, exchangeCacheKey } from './exchanged-token-cache';
 import { TokenEndpointError, type TokenEndpointClient, type TokenResponse } from './token-endpoint.client';
 import { EXCHANGE_EXPIRY_SKEW_S, TokenExchangeService, exchangeCacheTtlMs } from './token-exchange.service';

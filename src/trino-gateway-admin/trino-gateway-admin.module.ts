@@ -1,6 +1,6 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { BREAK_GLASS_AUTHENTICATOR } from '../auth/decorators';
-import { ReadinessRegistry, httpReachable } from '../ops/readiness.registry';
+import { ReadinessRegistry, httpReachable } from '../common/readiness.registry';
 import { BreakGlassService } from './break-glass/break-glass.service';
 import { IdentityProviderProbe } from './break-glass/identity-provider-probe';
 import { TrinoGatewayAdminController } from './trino-gateway-admin.controller';

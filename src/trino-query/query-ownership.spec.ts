@@ -1,7 +1,7 @@
 import type { Principal } from '../auth/principal';
 import { ProblemException } from '../common/problem';
 import type { AppConfig } from '../config/app-config';
-import { ReadinessRegistry } from '../ops/readiness.registry';
+import { ReadinessRegistry } from '../common/readiness.registry';
 import { StateStore } from '../state/state-store';
 import { QUERY_ID, QUERY_OWNERSHIP_TTL_MS, QueryOwnership } from './query-ownership';
 

@@ -1,7 +1,7 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
-import { httpReachable, ReadinessRegistry } from '../ops/readiness.registry';
+import { httpReachable, ReadinessRegistry } from '../common/readiness.registry';
 import { QueryOwnership } from './query-ownership';
 import { registerStatementBodyHook } from './statement-body';
 import { TrinoProtocolController } from './trino-protocol.controller';

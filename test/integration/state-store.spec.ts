@@ -1,5 +1,5 @@
 import type { AppConfig } from '../../src/config/app-config';
-import { ReadinessRegistry } from '../../src/ops/readiness.registry';
+import { ReadinessRegistry } from '../../src/common/readiness.registry';
 import { MIRROR_MAX_KEYS, StateStore } from '../../src/state/state-store';
 import { waitUntil } from '../support/net';
 import { startRedis, type RedisServer } from '../support/redis';

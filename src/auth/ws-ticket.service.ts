@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { AuthFailure } from '../auth/auth-failure';
+import { AuthFailure } from './auth-failure';
 import { StateStore } from '../state/state-store';
 
 /** A ticket is valid this long after it was issued. */

@@ -1,0 +1,4 @@
+import { cfg } from '../config/app-config';
+import { thing } from '../auth/thing';
+
+export const up = cfg + thing;

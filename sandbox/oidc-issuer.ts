@@ -47,6 +47,13 @@ export interface SandboxClient {
   pkceMethod?: 'S256';
   /** Lifetime of access tokens issued to this client (Keycloak's client attribute access.token.lifespan); default: the realm's. */
   accessTokenLifespanS?: number;
+  /**
+   * Keycloak's "Backchannel logout URL": when a user session this client took part in ends (logout, an
+   * admin's sign-out), a logout token is POSTed there, form-encoded, before the logout answers.
+   */
+  backchannelLogoutUrl?: string;
+  /** Keycloak's "Backchannel logout session required" (default on): the logout token carries the session's sid. */
+  backchannelLogoutSessionRequired?: boolean;
 }
 
 export interface OidcIssuerOptions {
@@ -88,6 +95,10 @@ export interface OidcIssuer extends SandboxServer {
   publicJwks(): { keys: JWK[] };
   /** down: connections are reset; slowMs: every answer waits this long. */
   setAvailability(a: { down?: boolean; slowMs?: number }): void;
+  /** Ends every session of a user, as Keycloak's admin sign-out does (POST /admin/realms/{realm}/users/{id}/logout). */
+  logoutUser(sub: string): Promise<void>;
+  /** The back-channel logouts sent: to which URL, and the answer's status (0: unreachable). */
+  readonly backchannelLogouts: Array<{ url: string; status: number }>;
   /** Token endpoint calls by grant type, and exchanges by `${sub}|${audience}`; logins = login form successes. */
   readonly stats: { grants: Record<string, number>; exchanges: Map<string, number>; jwksFetches: number; logins: number; logouts: number };
 }
@@ -277,6 +288,48 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
   const codes = new Map<string, IssuedCode>();
   const ssoSessions = new Map<string, { user: SandboxUser; authTime: number }>();
   const endedSessions = new Set<string>();
+  const backchannelLogouts: Array<{ url: string; status: number }> = [];
+
+  /**
+   * Ends a user session as Keycloak does: the session is gone (its refresh tokens and exchanges with it),
+   * and each client of it with a back-channel logout URL gets a logout token (typ logout+jwt, the
+   * back-channel logout event, sid when the client requires it, sub, iat, exp two minutes later, a jti),
+   * posted form-encoded before the logout answers. A client that does not answer does not stop the logout.
+   */
+  async function endUserSession(sid: string): Promise<void> {
+    const session = userSessions.get(sid);
+    const user = session?.user ?? ssoSessions.get(sid)?.user;
+    userSessions.delete(sid);
+    ssoSessions.delete(sid);
+    endedSessions.add(sid);
+    const client = session ? clients.get(session.clientId) : undefined;
+    if (!user || !client?.backchannelLogoutUrl) return;
+    const now = Math.floor(Date.now() / 1000);
+    const logoutToken = await sign(
+      {
+        iat: now,
+        exp: now + 120,
+        jti: randomUUID(),
+        iss: issuer,
+        aud: client.clientId,
+        sub: user.sub,
+        typ: 'Logout',
+        ...(client.backchannelLogoutSessionRequired === false ? {} : { sid }),
+        events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+      },
+      { typ: 'logout+jwt' },
+    );
+    const status = await fetch(client.backchannelLogoutUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ logout_token: logoutToken }),
+      signal: AbortSignal.timeout(5000),
+    }).then(
+      async (res) => (await res.arrayBuffer(), res.status),
+      () => 0,
+    );
+    backchannelLogouts.push({ url: client.backchannelLogoutUrl, status });
+  }
   const sweepLoginState = () => {
     const now = Date.now();
     for (const [k, v] of pendingLogins) if (v.expiresAt < now) pendingLogins.delete(k);
@@ -667,9 +720,7 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       const p = await verifyRefresh(params.get('refresh_token') ?? '');
       if (!p || typeof p.sid !== 'string') return oauthError(res, 400, 'invalid_grant', 'Invalid refresh token');
       if (p.azp !== client.clientId) return oauthError(res, 400, 'invalid_grant', "Invalid refresh token. Token client and authorized client don't match");
-      userSessions.delete(p.sid);
-      ssoSessions.delete(p.sid);
-      endedSessions.add(p.sid);
+      await endUserSession(p.sid);
       stats.logouts++;
       res.writeHead(204, { 'cache-control': 'no-store' });
       return res.end();
@@ -687,11 +738,7 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       if (!redirectAllowed(clients.get(clientId)?.redirectUris, postLogout)) return html(res, 400, messagePage('We are sorry...', 'Invalid redirect uri'));
     }
     const sid = (typeof idToken?.sid === 'string' ? idToken.sid : undefined) ?? cookieValue(req, SSO_COOKIE);
-    if (sid) {
-      ssoSessions.delete(sid);
-      userSessions.delete(sid);
-      endedSessions.add(sid);
-    }
+    if (sid) await endUserSession(sid);
     stats.logouts++;
     const clear = `${SSO_COOKIE}=; Path=${base}/; HttpOnly; SameSite=Lax; Max-Age=0`;
     if (postLogout) return redirectTo(res, withQuery(postLogout, { state: params.get('state') ?? undefined }), { 'set-cookie': clear });
@@ -801,6 +848,13 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       }
     },
     publicJwks,
+    backchannelLogouts,
+    async logoutUser(sub: string) {
+      const sids = new Set([...userSessions].filter(([, s]) => s.user.sub === sub).map(([sid]) => sid));
+      for (const [sid, s] of ssoSessions) if (s.user.sub === sub) sids.add(sid);
+      for (const sid of sids) await endUserSession(sid);
+      stats.logouts++;
+    },
     setAvailability(a) {
       if (a.down !== undefined) availability.down = a.down;
       if (a.slowMs !== undefined) availability.slowMs = a.slowMs;

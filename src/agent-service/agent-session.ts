@@ -24,6 +24,8 @@ export interface SessionDeps {
   llm: LlmProvider;
   models: readonly string[];
   log: Logger;
+  /** Whether the session's token was revoked (a logout), asking the shared state: checked before each turn reaches the provider. */
+  revoked(principal: Principal): Promise<boolean>;
   turns: Counter<'outcome'>;
   tokens: Counter<string>;
 }
@@ -115,7 +117,16 @@ export class AgentSession {
     // The settings are re-read every turn (a PATCH applies from the next turn). When the record cannot be
     // read and no deletion is recorded (Valkey slow or down), the last known settings serve.
     // Both reads leave in one write to Valkey (the client pipelines the commands of one tick).
-    const [current, quota] = await Promise.all([this.deps.agents.current(this.agentId), this.deps.quota.state(this.principal)]);
+    const [current, quota, revoked] = await Promise.all([
+      this.deps.agents.current(this.agentId),
+      this.deps.quota.state(this.principal),
+      this.deps.revoked(this.principal),
+    ]);
+    if (revoked) {
+      this.deps.turns.inc({ outcome: 'revoked' });
+      this.close(CLOSE.tokenRevoked, 'token_revoked');
+      return;
+    }
     if (current === 'unknown') this.deps.log.warn({ event: 'agent.turn.stale_settings', agentId: this.agentId });
     const agent = current === 'unknown' ? this.agent : current === 'deleted' ? undefined : current;
     if (!agent || !canAccess(this.principal, agent)) {

@@ -9,6 +9,7 @@ import { AccessDecider } from '../auth/access-decider.service';
 import { AGENTS_POLICY } from '../auth/access-policy';
 import { AuthFailure } from '../auth/auth-failure';
 import type { Principal } from '../auth/principal';
+import { Revocations } from '../auth/revocation.service';
 import { queryValues, type TokenSources } from '../auth/token-source';
 import { MetricsService } from '../common/metrics.service';
 import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemReason } from '../common/problem';
@@ -92,6 +93,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly agents: AgentsService,
     private readonly tickets: WsTicketService,
     private readonly quota: QuotaService,
+    private readonly revocations: Revocations,
     llm: LlmProvider,
     metrics: MetricsService,
     @Inject(APP_CONFIG) config: AppConfig,
@@ -118,6 +120,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
       llm,
       models: config.llm.models,
       log: this.log,
+      revoked: (p) => revocations.isRevokedNow(p),
       turns: metrics.counter('bff_agent_turns_total', 'Agent conversation turns by outcome', ['outcome']),
       tokens: metrics.counter('bff_agent_tokens_total', 'LLM tokens charged to user quotas'),
     };
@@ -128,6 +131,12 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     this.server.on('upgrade', this.onUpgrade);
     this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs / this.heartbeatSlices);
     this.heartbeat.unref();
+    // A logout (any replica) closes this replica's sessions of the logged-out session or user at once.
+    this.revocations.listen({
+      local: () => {
+        for (const s of this.sessions) if (this.revocations.isRevoked(s.principal)) s.close(CLOSE.tokenRevoked, 'token_revoked');
+      },
+    });
   }
 
   /** Before the HTTP server closes: every session gets 1001, the clients get a moment to answer, the rest is cut. */

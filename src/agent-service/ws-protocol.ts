@@ -24,6 +24,8 @@ export const CLOSE = Object.freeze({
   normal: 1000,
   goingAway: 1001,
   tokenExpired: 4401,
+  /** The session of the token was logged out (back-channel logout): same code as expiry, reason token_revoked. */
+  tokenRevoked: 4401,
   agentGone: 4404,
   quotaSpent: 4429,
 });

@@ -7,6 +7,7 @@ import { ReadinessRegistry } from '../common/readiness.registry';
 import { StateStore } from '../state/state-store';
 import { AccessDecider, type Decision } from './access-decider.service';
 import { ADMIN_POLICY, AGENTS_POLICY, AUTHENTICATED_POLICY, PUBLIC_POLICY } from './access-policy';
+import { Revocations } from './revocation.service';
 import { TokenVerifier } from './token-verifier.service';
 
 const AUD = 'platform-bff';
@@ -15,6 +16,7 @@ const SECRET = 'a-test-secret-of-at-least-32-bytes!!';
 const config = {
   clientId: AUD,
   keycloak: { issuer: 'https://kc.test/realms/x' },
+  revocation: { ttlS: 3600 },
   auth: { audiences: [AUD], clockSkewS: 0, issuers: [{ issuer: ISS, kind: 'hs256', secret: SECRET, algorithms: ['HS256'] }] },
 } as unknown as AppConfig;
 
@@ -25,6 +27,7 @@ const token = (roles: string[] = ['REGULAR'], claims: Record<string, unknown> = 
 let verifier: TokenVerifier;
 let tickets: WsTicketService;
 let decider: AccessDecider;
+let revocations: Revocations;
 let inc: jest.Mock;
 let warn: jest.SpyInstance;
 
@@ -33,9 +36,14 @@ beforeEach(() => {
   tickets = new WsTicketService(new StateStore({} as AppConfig, new ReadinessRegistry()));
   inc = jest.fn();
   warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-  decider = new AccessDecider(verifier, { authFailures: { inc } } as unknown as MetricsService, tickets);
+  revocations = new Revocations(config, new StateStore({} as AppConfig, new ReadinessRegistry()));
+  revocations.onModuleInit();
+  decider = new AccessDecider(verifier, { authFailures: { inc } } as unknown as MetricsService, tickets, revocations);
 });
-afterEach(() => jest.restoreAllMocks());
+afterEach(() => {
+  revocations.onApplicationShutdown();
+  jest.restoreAllMocks();
+});
 
 const refusal = (d: Decision) => (d.allow ? { allow: true } : { status: d.status, reason: d.reason });
 
@@ -179,5 +187,33 @@ describe('AccessDecider: a ws-ticket shown to /api/auth', () => {
     await expect(decider.decide({ wsTicket: { agentId: 'agent-1', ticket: 'A'.repeat(43), ambiguous: false } }, AGENTS_POLICY, '/api/auth')).rejects.toThrow(
       'store down',
     );
+  });
+});
+
+describe('AccessDecider and revocations (back-channel logout)', () => {
+  const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+
+  it('a logged-out session (sid) is refused 401 token_revoked, cached or not, and never by the fast path; another session of the user is not', async () => {
+    const mine = token(['REGULAR'], { sid: 'session-1', iat: nowS() - 10 });
+    const other = token(['REGULAR'], { sid: 'session-2', iat: nowS() - 10 });
+    expect(await decider.decide(bearer(mine), AUTHENTICATED_POLICY, '/r')).toMatchObject({ allow: true });
+    expect(await decider.decide(bearer(other), AUTHENTICATED_POLICY, '/r')).toMatchObject({ allow: true });
+    expect(decider.allowedNow(bearer(mine), AUTHENTICATED_POLICY)).toMatchObject({ allow: true });
+    await revocations.revoke({ issuer: ISS, sid: 'session-1', sub: 'u-REGULAR' });
+    expect(refusal(await decider.decide(bearer(mine), AUTHENTICATED_POLICY, '/r'))).toEqual({ status: 401, reason: 'token_revoked' });
+    expect(inc).toHaveBeenCalledWith({ reason: 'token_revoked' });
+    expect(decider.allowedNow(bearer(mine), AUTHENTICATED_POLICY)).toBeUndefined();
+    expect(await decider.decide(bearer(other), AUTHENTICATED_POLICY, '/r')).toMatchObject({ allow: true });
+    expect(decider.allowedNow(bearer(other), AUTHENTICATED_POLICY)).toMatchObject({ allow: true });
+  });
+
+  it('a user logged out (sub alone) loses the tokens issued until then, not those issued after', async () => {
+    const before = token(['REGULAR'], { iat: nowS() - 60 });
+    const after = token(['REGULAR'], { iat: nowS() + 5, jti: 'later' });
+    await revocations.revoke({ issuer: ISS, sub: 'u-REGULAR', before: nowS() - 30 });
+    expect(refusal(await decider.decide(bearer(before), AUTHENTICATED_POLICY, '/r'))).toEqual({ status: 401, reason: 'token_revoked' });
+    expect(await decider.decide(bearer(after), AUTHENTICATED_POLICY, '/r')).toMatchObject({ allow: true });
+    // The same user at another issuer is someone else.
+    expect(revocations.isRevoked({ issuer: 'https://elsewhere', subject: 'u-REGULAR', claims: { iat: 1 } } as never)).toBe(false);
   });
 });

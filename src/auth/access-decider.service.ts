@@ -4,6 +4,7 @@ import { MetricsService } from '../common/metrics.service';
 import { authorize, type AccessPolicy } from './access-policy';
 import { AuthFailure } from './auth-failure';
 import type { Principal } from './principal';
+import { Revocations } from './revocation.service';
 import { extractToken, type TokenSources } from './token-source';
 import { TokenVerifier } from './token-verifier.service';
 
@@ -25,6 +26,8 @@ export class AccessDecider {
     private readonly metrics: MetricsService,
     /** ws-tickets shown to /api/auth: checked, never consumed here (the upgrade redeems them). */
     private readonly tickets: WsTicketService,
+    /** Logged-out sessions and users (back-channel logout), refused like an invalid token. */
+    private readonly revocations: Revocations,
   ) {}
 
   /**
@@ -73,7 +76,7 @@ export class AccessDecider {
     }
     if (token === undefined || policy.kind === 'public' || sources.wsTicket) return undefined;
     const principal = this.verifier.peek(token);
-    if (!principal || !authorize(principal, policy).allow) return undefined;
+    if (!principal || this.revocations.isRevoked(principal) || !authorize(principal, policy).allow) return undefined;
     return { allow: true, principal, token };
   }
 
@@ -109,6 +112,9 @@ export class AccessDecider {
   }
 
   private authorized(principal: Principal, token: string, policy: AccessPolicy, route: string): Decision {
+    if (this.revocations.isRevoked(principal)) {
+      return this.deny(new AuthFailure(401, 'token_revoked', 'the session of this token was logged out'), route, policy, principal);
+    }
     const outcome = authorize(principal, policy);
     if (!outcome.allow) {
       return this.deny(new AuthFailure(outcome.status, outcome.reason, outcome.detail), route, policy, principal);

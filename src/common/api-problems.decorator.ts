@@ -5,7 +5,7 @@ import { ProblemDto } from './problem.dto';
 
 const DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid input (validation_failed) or two different tokens (ambiguous_token)',
-  401: 'No valid token (token_missing, token_invalid, token_expired, issuer_not_trusted, audience_mismatch)',
+  401: 'No valid token (token_missing, token_invalid, token_expired, token_revoked, issuer_not_trusted, audience_mismatch)',
   403: 'Authenticated but not allowed (insufficient_role, audience_mismatch, token_exchange_denied)',
   404: 'Not found, or not yours (not_found)',
   405: 'Method not allowed on this path (method_not_allowed)',

@@ -5,6 +5,7 @@ export type ProblemReason =
   | 'token_missing'
   | 'token_invalid'
   | 'token_expired'
+  | 'token_revoked'
   | 'issuer_not_trusted'
   | 'audience_mismatch'
   | 'insufficient_role'
@@ -30,6 +31,7 @@ const TITLES: Record<ProblemReason, string> = {
   token_missing: 'Authentication required',
   token_invalid: 'Invalid token',
   token_expired: 'Token expired',
+  token_revoked: 'Token revoked',
   issuer_not_trusted: 'Token issuer not trusted',
   audience_mismatch: 'Token audience not accepted',
   insufficient_role: 'Insufficient role',

@@ -38,6 +38,13 @@ export interface AppConfig {
   };
   valkeyUrl?: string;
   tokenExchange: { cacheTtlS: number; timeoutMs: number };
+  /** OIDC back-channel logout and the revocations it records. */
+  revocation: {
+    /** Client ids (the logout token's aud) whose back-channel logout URL is this BFF's /auth/backchannel-logout. */
+    backchannelClients: string[];
+    /** How long a revocation is kept: at least the longest access-token lifetime of the realm. */
+    ttlS: number;
+  };
   trino: {
     url?: string;
     userClaim: string;

@@ -126,6 +126,18 @@ export class EnvSchema {
   @IntRange(100, 60000)
   TOKEN_EXCHANGE_TIMEOUT_MS?: number;
 
+  // --- logout and revocation ---
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._:-]{1,255}(,[A-Za-z0-9._:-]{1,255})*$/, {
+    message: 'BACKCHANNEL_LOGOUT_CLIENTS must be a comma-separated list of client ids',
+  })
+  BACKCHANNEL_LOGOUT_CLIENTS?: string;
+
+  @Transform(toInt)
+  @IsOptional()
+  @IntRange(60, 86400)
+  REVOCATION_TTL_S?: number;
+
   // --- Trino ---
   @IsOptional()
   @IsUrl(URL_OPTS)

@@ -251,6 +251,12 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
     workspaceId: s.WORKSPACE_ID ?? 'default',
     auth: { audiences, issuers, clockSkewS: s.AUTH_CLOCK_SKEW_S ?? 30, originalUriHeader },
     valkeyUrl: s.VALKEY_URL,
+    revocation: {
+      backchannelClients: s.BACKCHANNEL_LOGOUT_CLIENTS
+        ? list(s.BACKCHANNEL_LOGOUT_CLIENTS)
+        : ['platform-frontend', s.BFF_LOGIN_CLIENT_ID ?? s.BFF_CLIENT_ID ?? 'platform-bff'],
+      ttlS: s.REVOCATION_TTL_S ?? 3600,
+    },
     tokenExchange: { cacheTtlS: s.TOKEN_EXCHANGE_CACHE_TTL ?? 180, timeoutMs: s.TOKEN_EXCHANGE_TIMEOUT_MS ?? 3000 },
     trino: {
       url: trinoUrl,

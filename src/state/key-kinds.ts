@@ -49,6 +49,13 @@ export const KEY_KINDS: readonly KeyKind[] = Object.freeze([
     onFull: 'evict-oldest',
     example: `mlflow:model-experiment:m-${H.slice(0, 32)}`,
   },
+  // Revocations (src/auth/revocation.service.ts): refused when full, never dropped (a dropped one would let a logged-out session back in).
+  { name: 'revoked-session', prefix: 'revoked:session:', max: 100_000, onFull: 'refuse', example: `revoked:session:${H}` },
+  { name: 'revoked-user', prefix: 'revoked:user:', max: 100_000, onFull: 'refuse', example: `revoked:user:${H}` },
+  { name: 'logout-token-jti', prefix: 'logout-token:jti:', max: 100_000, onFull: 'refuse', example: `logout-token:jti:${H}` },
+  // What belongs to one identity-provider session, to be ended with it.
+  { name: 'session-by-sid', prefix: 'session:sid:', max: 100_000, onFull: 'evict-oldest', example: `session:sid:${H}` },
+  { name: 'trino-session-queries', prefix: 'trino:session-queries:', max: 100_000, onFull: 'evict-oldest', example: `trino:session-queries:${H}` },
   // Anything not listed above (a key added without a row here): bounded all the same.
   { name: 'other', prefix: '', max: 10_000, onFull: 'evict-oldest', example: 'unlisted:key' },
 ] satisfies KeyKind[]);

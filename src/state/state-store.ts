@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { createClient, type RedisClientType } from '@redis/client';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -52,6 +53,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3], 'NX')
 return used`;
 
 type Entry = { value: string | Set<string>; expiresAt?: number };
+
+/** A subscriber of a pub/sub channel: its messages, and a call whenever messages may have been missed. */
+export interface Subscriber {
+  onMessage(message: string): void;
+  /** After (re)connecting to Valkey: broadcasts sent meanwhile were lost; re-read what they stood for. */
+  onResync(): void;
+}
 
 class MemoryBackend implements Backend {
   private readonly values = new Map<string, Entry>();
@@ -197,6 +205,10 @@ class MemoryBackend implements Backend {
   entry(key: string): Entry | undefined {
     return this.live(key);
   }
+  /** The live keys starting with `prefix`. */
+  keysWithPrefix(prefix: string): string[] {
+    return [...this.values.keys()].filter((k) => k.startsWith(prefix) && this.live(k) !== undefined);
+  }
   /** Drops expired entries so an idle memory store does not grow. */
   sweep() {
     for (const key of this.values.keys()) this.live(key);
@@ -256,6 +268,11 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
   /** Keys written to memory while Valkey was unavailable, to be copied back on recovery. */
   private readonly dirty = new Set<string>();
   private sweeper?: NodeJS.Timeout;
+  /** Pub/sub: the subscribers of each channel, and the connection that receives from Valkey. */
+  private readonly channels = new Map<string, Subscriber[]>();
+  private subscriber?: RedisClientType;
+  /** Tags this process's own broadcasts, which it delivers to itself at once (not again from Valkey). */
+  private readonly origin = randomBytes(8).toString('hex');
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -301,10 +318,14 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
     );
     // Do not block boot on Valkey: the app serves from memory until it connects.
     this.client.connect().catch(() => this.markDegraded('initial connection failed'));
+    if (this.channels.size > 0) this.connectSubscriber();
   }
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.sweeper);
+    const sub = this.subscriber;
+    this.subscriber = undefined;
+    if (sub?.isOpen) await sub.close().catch(() => sub.destroy());
     if (this.client?.isOpen) await this.client.close().catch(() => this.client?.destroy());
   }
 
@@ -341,6 +362,84 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
   sMembers(key: string): Promise<string[]> {
     return this.run(key, (b) => b.sMembers(key));
   }
+  /** The values of the live keys starting with `prefix` (a SCAN in Valkey: for rare resyncs, not for requests). */
+  async scanJson<T>(prefix: string): Promise<T[]> {
+    let keys: string[] | undefined;
+    if (this.client?.isReady) {
+      const scanned = await this.attempt(async () => {
+        const found: string[] = [];
+        for await (const batch of this.client!.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) found.push(...batch);
+        return found;
+      });
+      if (scanned.ok) keys = scanned.value;
+    }
+    keys ??= this.memory.keysWithPrefix(prefix);
+    const values = await Promise.all(keys.map((k) => this.getJson<T>(k).catch(() => undefined)));
+    return values.filter((v): v is Awaited<T> => v !== undefined) as T[];
+  }
+
+  /**
+   * Broadcasts `message` to the subscribers of `channel` in every replica: this process's at once,
+   * the others' through Valkey pub/sub. Without Valkey (or while it is down) only this process hears
+   * it; the others catch up through their onResync when they reconnect.
+   */
+  async publish(channel: string, message: string): Promise<void> {
+    this.deliver(channel, message);
+    if (!this.client?.isReady) return;
+    await this.attempt(async () => {
+      await this.client!.publish(channel, `${this.origin} ${message}`);
+    });
+  }
+
+  /** Subscribes to a channel (see publish); onResync is also called once Valkey is first connected. */
+  subscribe(channel: string, subscriber: Subscriber): void {
+    const list = this.channels.get(channel) ?? [];
+    list.push(subscriber);
+    this.channels.set(channel, list);
+    if (this.client) this.connectSubscriber();
+  }
+
+  private deliver(channel: string, message: string): void {
+    for (const s of this.channels.get(channel) ?? []) {
+      try {
+        s.onMessage(message);
+      } catch (err) {
+        this.log.error({ event: 'state.subscriber_failed', channel, err });
+      }
+    }
+  }
+
+  /** The pub/sub connection (a second one: a subscribed connection takes no other command), subscribed to every channel. */
+  private connectSubscriber(): void {
+    if (!this.client) return;
+    if (!this.subscriber) {
+      // Commands wait for the connection here (a subscription asked for before it is up is sent when it is).
+      const sub = this.client.duplicate({ disableOfflineQueue: false }) as RedisClientType;
+      this.subscriber = sub;
+      sub.on('error', () => this.markDegraded('pub/sub connection error'));
+      // Also after a reconnection (the client subscribes again by itself): what was published meanwhile is lost.
+      sub.on('ready', () => {
+        for (const list of this.channels.values()) for (const s of list) s.onResync();
+      });
+      sub.connect().catch(() => this.markDegraded('pub/sub connection failed'));
+    }
+    for (const channel of this.channels.keys()) this.listen(channel);
+  }
+
+  private readonly listening = new Set<string>();
+  private listen(channel: string): void {
+    if (!this.subscriber || this.listening.has(channel)) return;
+    this.listening.add(channel);
+    const own = `${this.origin} `;
+    void this.subscriber
+      .subscribe(channel, (raw: string) => {
+        if (raw.startsWith(own)) return;
+        const space = raw.indexOf(' ');
+        if (space > 0) this.deliver(channel, raw.slice(space + 1));
+      })
+      .catch(() => this.listening.delete(channel));
+  }
+
   /**
    * Reserves from a budget, atomically (in Valkey: one Lua script, across replicas): with `used` and
    * `reserved` counters, grants min(max, limit − used − reserved) when that is at least `min`, else 0.

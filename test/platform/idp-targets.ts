@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { startSandbox, SANDBOX_CLIENT_ID, SANDBOX_LOGIN_CLIENT_ID, SANDBOX_REALM, type Sandbox } from '../../sandbox/index';
+import { startSandbox, SANDBOX_CLIENT_ID, SANDBOX_FRONTEND_CLIENT_ID, SANDBOX_LOGIN_CLIENT_ID, SANDBOX_REALM, type Sandbox } from '../../sandbox/index';
+import { freePort } from '../support/net';
 import { startKeycloak, type RealKeycloak } from '../support/platform/keycloak';
 import { addWorkspace } from '../support/platform/keycloak-workspace';
 import type { Json } from './keycloak-scenarios';
@@ -31,6 +32,10 @@ export interface IdpTarget {
   allowLoginRedirect(uri: string): Promise<void>;
   /** Access tokens of the BFF's browser login client live this long. */
   setLoginTokenLifespan(seconds: number): Promise<void>;
+  /** The port the realm's back-channel logout URL points at (start BFF replica A on it). */
+  backchannelPort: number;
+  /** Ends every session of a user as an admin does (Keycloak: POST /admin/realms/{realm}/users/{id}/logout). */
+  signOutUser(sub: string): Promise<void>;
   /** The sandbox to start in-process BFFs with (its emulators are unused by the Keycloak target). */
   sandbox: Sandbox;
   stop(): Promise<void>;
@@ -41,6 +46,11 @@ export const SCENARIO_WORKSPACE = 'acme';
 export async function sandboxTarget(workspaceId = SCENARIO_WORKSPACE): Promise<IdpTarget> {
   const sandbox = await startSandbox({ workspaceId });
   const issuer = sandbox.issuer;
+  // As the realm file configures it: the clients whose tokens the BFF serves post their logouts to the BFF.
+  const backchannelPort = await freePort();
+  for (const id of [SANDBOX_FRONTEND_CLIENT_ID, SANDBOX_LOGIN_CLIENT_ID]) {
+    issuer.clients.get(id)!.backchannelLogoutUrl = `http://127.0.0.1:${backchannelPort}/auth/backchannel-logout`;
+  }
   return {
     kind: 'sandbox',
     url: issuer.url,
@@ -64,13 +74,16 @@ export async function sandboxTarget(workspaceId = SCENARIO_WORKSPACE): Promise<I
     setLoginTokenLifespan: async (seconds) => {
       issuer.clients.get(SANDBOX_LOGIN_CLIENT_ID)!.accessTokenLifespanS = seconds;
     },
+    backchannelPort,
+    signOutUser: (sub) => issuer.logoutUser(sub),
     sandbox,
     stop: () => sandbox.close(),
   };
 }
 
 export async function keycloakTarget(workspaceId = SCENARIO_WORKSPACE): Promise<IdpTarget & { keycloak: RealKeycloak }> {
-  const keycloak = await startKeycloak();
+  const backchannelPort = await freePort();
+  const keycloak = await startKeycloak({ backchannelLogoutUrl: `http://127.0.0.1:${backchannelPort}/auth/backchannel-logout` });
   const sandbox = await startSandbox({ workspaceId });
   await addWorkspace(keycloak, workspaceId);
   const { secrets, admin } = keycloak;
@@ -123,6 +136,11 @@ export async function keycloakTarget(workspaceId = SCENARIO_WORKSPACE): Promise<
     },
     allowLoginRedirect: (uri) => updateLoginClient((rep) => (rep.redirectUris = [...(rep.redirectUris ?? []), uri])),
     setLoginTokenLifespan: (seconds) => updateLoginClient((rep) => (rep.attributes = { ...rep.attributes, 'access.token.lifespan': String(seconds) })),
+    backchannelPort,
+    async signOutUser(sub) {
+      const res = await admin.call('POST', `/users/${sub}/logout`);
+      if (res.status !== 204) throw new Error(`signing out user ${sub}: ${res.status}`);
+    },
     sandbox,
     async stop() {
       await sandbox.close();

@@ -45,7 +45,9 @@ function scenarioBlock(name: string, start: () => Promise<IdpTarget>) {
         VALKEY_URL: redis.url,
         BFF_SESSION_SECRET: randomBytes(32).toString('base64url'),
       };
-      for (let i = 0; i < 2; i++) replicas.push(await startTestBff(shared, { sandbox: target.sandbox }));
+      // Replica A on the port the realm's back-channel logout URL names; B hears of logouts through Valkey only.
+      replicas.push(await startTestBff(shared, { sandbox: target.sandbox, port: target.backchannelPort }));
+      replicas.push(await startTestBff(shared, { sandbox: target.sandbox }));
       const audiences = (headers: Array<string | string[] | undefined>) => [
         ...new Set(
           headers

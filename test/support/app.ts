@@ -24,7 +24,7 @@ let started = 0;
  * LOG_LEVEL=silent is raised to debug too (the capture keeps jest's output clean). The log-hygiene scan
  * (log-hygiene.setup.ts) checks it after the file, knowing the env's secrets and every credential clients sent.
  */
-export async function startTestBff(env: Env = {}, opts: { sandbox?: Sandbox } = {}): Promise<TestBff> {
+export async function startTestBff(env: Env = {}, opts: { sandbox?: Sandbox; port?: number } = {}): Promise<TestBff> {
   const sandbox = opts.sandbox ?? (await startSandbox());
   const level = env.LOG_LEVEL && env.LOG_LEVEL !== 'silent' ? env.LOG_LEVEL : 'debug';
   const merged: Env = { NODE_ENV: 'test', ...sandbox.env, ...env, LOG_LEVEL: level };
@@ -34,7 +34,7 @@ export async function startTestBff(env: Env = {}, opts: { sandbox?: Sandbox } = 
   const sink = logCapture.sink(`in-process BFF #${++started} (LOG_LEVEL=${level})`);
   const app = await createApp(config, { logger: createRootLogger(config, sink) });
   logCapture.watch(app.getHttpServer() as Server);
-  await app.listen(0, '127.0.0.1');
+  await app.listen(opts.port ?? 0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   return {
     app,

@@ -12,8 +12,20 @@ describe('openapi/openapi.json', () => {
     const spec = JSON.parse(readFileSync(join(__dirname, '../../openapi/openapi.json'), 'utf8')) as {
       paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown> }> }>>;
     };
-    // Public by design: probes, Trino's own public /v1/info, the browser login flow, the MLflow UI entry redirect and a query's Trino UI page redirect (infoUri).
-    const publicPaths = ['/health/live', '/health/ready', '/metrics', '/v1/info', '/auth/login', '/auth/callback', '/auth/logout', '/mlflow', '/ui/query.html'];
+    // Public by design: probes, Trino's own public /v1/info, the browser login flow, the realm's back-channel logout (its
+    // logout token is the credential), the MLflow UI entry redirect and a query's Trino UI page redirect (infoUri).
+    const publicPaths = [
+      '/health/live',
+      '/health/ready',
+      '/metrics',
+      '/v1/info',
+      '/auth/login',
+      '/auth/callback',
+      '/auth/logout',
+      '/auth/backchannel-logout',
+      '/mlflow',
+      '/ui/query.html',
+    ];
     for (const [path, ops] of Object.entries(spec.paths)) {
       for (const [method, op] of Object.entries(ops)) {
         const where = `${method.toUpperCase()} ${path}`;

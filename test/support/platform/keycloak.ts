@@ -59,7 +59,7 @@ export interface RealKeycloak {
  * several instances may run at once. Ready when the management port's /health/ready and the
  * realm's discovery document answer. stop() ends the process group by the launcher's pid.
  */
-export async function startKeycloak(opts: { timeoutMs?: number; heap?: string } = {}): Promise<RealKeycloak> {
+export async function startKeycloak(opts: { timeoutMs?: number; heap?: string; backchannelLogoutUrl?: string } = {}): Promise<RealKeycloak> {
   const dist = keycloakDist();
   if (!keycloakAvailable()) throw new Error(`Keycloak ${KEYCLOAK_VERSION} is not in ${dist}: run scripts/fetch-platform.sh (npm test runs it)`);
   const home = mkdtempSync(join(tmpdir(), 'platform-keycloak-'));
@@ -94,6 +94,8 @@ export async function startKeycloak(opts: { timeoutMs?: number; heap?: string } 
     ],
     env: {
       ...secrets,
+      // The realm's back-channel logout URL (a BFF the test starts on that port; nothing listening there otherwise).
+      BFF_BACKCHANNEL_LOGOUT_URL: opts.backchannelLogoutUrl ?? 'http://127.0.0.1:9/auth/backchannel-logout',
       // By default Keycloak takes 70 % of the machine's memory.
       JAVA_OPTS_KC_HEAP: opts.heap ?? '-Xms64m -Xmx512m',
       KC_BOOTSTRAP_ADMIN_USERNAME: adminUser,

@@ -12,6 +12,7 @@ const PEERS = {
   'nest-keycloak-connect': { file: 'nest-keycloak.js', env: { KC_KEY_MODE: 'jwks' } },
   'nest-keycloak-connect (realm-public-key)': { file: 'nest-keycloak.js', env: { KC_KEY_MODE: 'realm-public-key' } },
   'express-passport': { file: 'express-passport.js', env: {} },
+  'fastify-jwt': { file: 'fastify-jwt.js', env: {} },
   'fastify-bare': { file: 'fastify-bare.js', env: {} },
 };
 

@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { MlflowModule } from './mlflow/mlflow.module';
 import { AgentsModule } from './agent-service/agents.module';
@@ -15,12 +16,9 @@ import { AuditModule } from './audit/audit.module';
 import { HardeningModule } from './hardening/hardening.module';
 import { TokenExchangeModule } from './token-exchange/token-exchange.module';
 import { TrinoGatewayAdminModule } from './trino-gateway-admin/trino-gateway-admin.module';
+import { GLOBAL_GUARDS } from './pipeline';
 
-/**
- * The BFF. Request pipeline, in order: request id (Fastify) → metrics/logging hooks →
- * AuthGuard (authenticate + authorize, AccessDecider) → token exchange interceptor where a
- * route asks for it → handler → ProblemFilter (problem+json).
- */
+/** The BFF's modules; the request pipeline they serve is in src/pipeline.ts (the global guards, in their order, from there). */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, logger: PinoLogger): DynamicModule {
@@ -41,6 +39,7 @@ export class AppModule {
         MlflowModule,
         HardeningModule,
       ],
+      providers: GLOBAL_GUARDS.map((guard) => ({ provide: APP_GUARD, useExisting: guard })),
     };
   }
 }

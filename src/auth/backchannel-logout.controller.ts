@@ -1,6 +1,6 @@
 import { Body, Controller, Header, HttpCode, Logger, Post, Req } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest, onRequestHookHandler } from 'fastify';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { ProblemException } from '../common/problem';
 import { AuthFailure } from './auth-failure';
@@ -15,18 +15,16 @@ const FORM_BODY = Symbol('backchannel.form');
 /**
  * The identity provider posts its logout tokens form-encoded (`logout_token=…`). For this one route the
  * form is declared text/plain before Fastify picks a parser, so Fastify's own text parser reads it (with
- * the app's body limit), and the handler parses it; any other content type keeps its own parser and
+ * the app's body limit; an onRequest hook, registered in src/pipeline.ts), and the handler parses it; any other content type keeps its own parser and
  * is refused by the handler (400). No other route's content types change.
  */
-export function registerBackchannelFormHook(fastify: FastifyInstance): void {
-  fastify.addHook('onRequest', (req, _reply, done) => {
-    if (req.method === 'POST' && req.routeOptions.url === BACKCHANNEL_LOGOUT_ROUTE && FORM.test(req.headers['content-type'] ?? '')) {
-      Object.defineProperty(req.raw, FORM_BODY, { value: true, enumerable: false });
-      req.headers['content-type'] = 'text/plain; charset=utf-8';
-    }
-    done();
-  });
-}
+export const backchannelFormAsText: onRequestHookHandler = (req, _reply, done) => {
+  if (req.method === 'POST' && req.routeOptions.url === BACKCHANNEL_LOGOUT_ROUTE && FORM.test(req.headers['content-type'] ?? '')) {
+    Object.defineProperty(req.raw, FORM_BODY, { value: true, enumerable: false });
+    req.headers['content-type'] = 'text/plain; charset=utf-8';
+  }
+  done();
+};
 
 /**
  * OpenID Connect Back-Channel Logout 1.0: the realm calls this when a user session ends (logout at

@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { StateStore } from '../state/state-store';
@@ -10,11 +9,10 @@ import { clientAddress, isLoginStart, isUserLimited, UserThrottlerGuard } from '
 const WINDOW_MS = 60_000;
 
 /**
- * Abuse protection beyond what the adapter sets up (helmet, CORS, body limit in app.factory.ts):
+ * Abuse protection beyond what the adapter sets up (helmet, CORS, body limit in src/pipeline.ts):
  * per-user rate limits on the expensive routes (RATE_LIMIT_PER_MINUTE, 0 = off) and a per-address
  * limit on the public GET /auth/login (LOGIN_RATE_PER_MINUTE, 0 = off), counted in the shared state
- * (Valkey) so N replicas enforce one limit. Register after AuthModule: its guard
- * must run after authentication.
+ * (Valkey) so N replicas enforce one limit. Its guard runs after the AuthGuard (src/pipeline.ts, GLOBAL_GUARDS).
  */
 @Module({
   imports: [
@@ -37,6 +35,7 @@ const WINDOW_MS = 60_000;
       }),
     }),
   ],
-  providers: [{ provide: APP_GUARD, useClass: UserThrottlerGuard }],
+  providers: [UserThrottlerGuard],
+  exports: [UserThrottlerGuard],
 })
 export class HardeningModule {}

@@ -32,7 +32,7 @@ export function clientAddress(req: Record<string, unknown>): string {
 
 /**
  * Rate limits of HTTP routes, two throttlers (HardeningModule): `default`, per user on the expensive
- * routes — it runs after the AuthGuard (HardeningModule is registered after AuthModule), so the caller
+ * routes — it runs after the AuthGuard (GLOBAL_GUARDS in src/pipeline.ts), so the caller
  * is a verified principal and the counter is keyed by its subject, not by an address shared behind a
  * proxy; unauthenticated requests are not counted there, the AuthGuard has refused them already — and
  * `login`, per client address on GET /auth/login, which is public.

@@ -1,17 +1,8 @@
-import fastifyCookie from '@fastify/cookie';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/app-config';
 import { LOGIN_TTL_MS } from './session.service';
 
 type CookieConfig = Pick<AppConfig, 'session'>;
-
-/**
- * Registers @fastify/cookie (unsigned cookies: the session cookie holds only a random id, looked up
- * server-side) unless something registered it already.
- */
-export function registerCookies(fastify: FastifyInstance): void {
-  if (!fastify.hasDecorator('parseCookie')) void fastify.register(fastifyCookie);
-}
 
 /** The login-state cookie: binds a started login to the browser that started it (login CSRF). */
 export function loginCookieName(config: CookieConfig): string {

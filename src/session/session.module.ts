@@ -1,9 +1,6 @@
-import { Module, type OnModuleInit } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
-import type { FastifyInstance } from 'fastify';
+import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
 import { OidcLoginClient } from './oidc-login.client';
-import { registerCookies } from './session-cookie';
 import { SessionController } from './session.controller';
 import { SessionService } from './session.service';
 
@@ -18,10 +15,4 @@ import { SessionService } from './session.service';
   providers: [OidcLoginClient, SessionService],
   exports: [SessionService],
 })
-export class SessionModule implements OnModuleInit {
-  constructor(private readonly adapterHost: HttpAdapterHost) {}
-
-  onModuleInit(): void {
-    registerCookies(this.adapterHost.httpAdapter.getInstance<FastifyInstance>());
-  }
-}
+export class SessionModule {}

@@ -1,9 +1,6 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
-import type { FastifyInstance } from 'fastify';
 import { httpReachable, ReadinessRegistry } from '../common/readiness.registry';
 import { QueryOwnership } from './query-ownership';
-import { registerStatementBodyHook } from './statement-body';
 import { TrinoProtocolController } from './trino-protocol.controller';
 import { TrinoProtocolService } from './trino-protocol.service';
 import { TrinoQueryController } from './trino-query.controller';
@@ -21,13 +18,11 @@ import { TrinoClient } from './trino.client';
 })
 export class TrinoQueryModule implements OnModuleInit {
   constructor(
-    private readonly adapterHost: HttpAdapterHost,
     private readonly client: TrinoClient,
     private readonly readiness: ReadinessRegistry,
   ) {}
 
   onModuleInit(): void {
-    registerStatementBodyHook(this.adapterHost.httpAdapter.getInstance<FastifyInstance>());
     const infoUrl = this.client.infoUrl;
     if (infoUrl) {
       // Trino down degrades the BFF (its other routes still work); it does not take it out of rotation.

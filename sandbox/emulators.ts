@@ -4,6 +4,7 @@ import { startMlflow } from './mlflow';
 import { startMlAgent } from './ml-agent';
 import { startTrinoCoordinator } from './trino-coordinator';
 import { startTrinoGateway } from './trino-gateway';
+import { EXAMPLE_MODEL_ID, EXAMPLE_QUERY_ID, EXAMPLE_RUN_ID } from '../src/common/openapi-examples';
 import type { SandboxServer } from './types';
 
 /** What every sandbox emulator gets: the issuer to verify exchanged tokens against, and the env built so far. */
@@ -13,6 +14,8 @@ export interface EmulatorContext {
   workspaceId: string;
   /** Environment assembled so far (earlier emulators' URLs, e.g. TRINO_URL for the ML-Agent). */
   env: Record<string, string>;
+  /** `npm start`'s sandbox: the first query and run get the ids the OpenAPI examples name (src/sandbox-demo.ts creates them). */
+  demo: boolean;
 }
 
 export interface Emulator {
@@ -29,9 +32,10 @@ export const EMULATORS: Emulator[] = [
   // Trino coordinator (TRINO_AUTH=none: trusts X-Trino-User); first, as later emulators (ML-Agent) query it.
   {
     name: 'trino-coordinator',
-    start: async () => {
-      const server = await startTrinoCoordinator();
-      return { server, env: { TRINO_URL: server.url } };
+    start: async (ctx) => {
+      const server = await startTrinoCoordinator({ queryIds: ctx.demo ? [EXAMPLE_QUERY_ID] : undefined });
+      // It serves a query's page too (/ui/query.html, where the BFF sends a query's infoUri).
+      return { server, env: { TRINO_URL: server.url, TRINO_UI_URL: server.url } };
     },
   },
   {
@@ -70,8 +74,8 @@ export const EMULATORS: Emulator[] = [
     // MLflow tracking server (no auth of its own): the BFF is its only auth layer. Demo defaults: probes public, the
     // OTEL collector may send traces, /data-team edits and ADMIN manages every experiment.
     name: 'mlflow',
-    start: async () => {
-      const server = await startMlflow();
+    start: async (ctx) => {
+      const server = await startMlflow(ctx.demo ? { runIds: [EXAMPLE_RUN_ID], modelIds: [EXAMPLE_MODEL_ID] } : {});
       return {
         server,
         env: {

@@ -49,9 +49,9 @@ export function sandboxClients(workspaceId: string, bffSecret: string, loginSecr
 
 /**
  * Starts the sandbox: the OIDC issuer (Keycloak layout, demo users alice = REGULAR,
- * admin = ADMIN, viewer = no role) and every emulator of emulators.ts, on loopback.
+ * admin = ADMIN, viewer = no role) and every emulator of emulators.ts, on loopback. `demo`: `npm start`'s sandbox, where the OpenAPI examples' resources are created (src/sandbox-demo.ts).
  */
-export async function startSandbox(opts: { issuerPort?: number; workspaceId?: string; accessTokenLifespanS?: number } = {}): Promise<Sandbox> {
+export async function startSandbox(opts: { issuerPort?: number; workspaceId?: string; accessTokenLifespanS?: number; demo?: boolean } = {}): Promise<Sandbox> {
   const workspaceId = opts.workspaceId ?? SANDBOX_WORKSPACE;
   const bffSecret = randomBytes(24).toString('base64url');
   const loginSecret = randomBytes(24).toString('base64url');
@@ -77,7 +77,7 @@ export async function startSandbox(opts: { issuerPort?: number; workspaceId?: st
   };
   try {
     for (const emulator of EMULATORS) {
-      const started = await emulator.start({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, workspaceId, env });
+      const started = await emulator.start({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, workspaceId, env, demo: opts.demo ?? false });
       servers.push({ name: emulator.name, server: started.server });
       Object.assign(env, started.env);
       groups.push({ name: emulator.name, env: { ...started.env } });

@@ -19,6 +19,8 @@
  *   metrics/get-history-bulk (GET ?run_id=…&run_id=…&metric_key, Flask args) -> {metrics} (each with run_id)
  *   metrics/get-history-bulk-interval (GET ?run_ids=…&metric_key&start_step?&end_step?) -> {metrics}
  *   artifacts/list (GET ?run_id&path?) -> {root_uri, files};  GET /get-artifact?path&run_uuid (Flask args) -> the bytes
+ *   logged-models (POST) | logged-models/{id} (GET, PATCH finalize, DELETE) | …/tags (PATCH) | …/tags/{key} (DELETE)
+ *   | …/params (POST) | logged-models/search (POST): MLflow 3's logged models (mlflow-logged-models.ts)
  * Request messages are read as MLflow reads them (protobuf's JSON mapping): a field is spelled
  * `experiment_id` or `experimentId`, in JSON bodies (nested messages too) and GET parameters, and
  * the later key wins; repeated GET parameters fill repeated fields. The few Flask handlers that read
@@ -35,16 +37,33 @@
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import {
+  invalid,
+  likeToRegex,
+  missing,
+  MlflowError,
+  notFound,
+  num,
+  paginate,
+  protoMessage,
+  queryMessage,
+  readRaw,
+  required,
+  send,
+  str,
+  tagsOf,
+  type MlflowTag,
+  type Params,
+} from './mlflow-messages';
+import { loggedModels, type LoggedModel } from './mlflow-logged-models';
 import type { SandboxServer } from './types';
+
+export { protoFieldName, protoMessage, queryMessage, type MlflowTag } from './mlflow-messages';
 
 export const MLFLOW_EMULATOR_VERSION = '3.6.0';
 const MAX_JSON_BODY = 10 * 1024 * 1024;
 const MAX_LOG = 500;
 
-export interface MlflowTag {
-  key: string;
-  value: string;
-}
 export interface MlflowExperiment {
   experiment_id: string;
   name: string;
@@ -109,111 +128,8 @@ export interface MlflowEmulator extends SandboxServer {
   run(id: string): MlflowRun | undefined;
   /** Stored artifact bytes by artifact path (`{experiment_id}/{run_id}/artifacts/...`). */
   artifact(path: string): Buffer | undefined;
+  loggedModel(id: string): LoggedModel | undefined;
 }
-
-class MlflowError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-const invalid = (message: string) => new MlflowError(400, 'INVALID_PARAMETER_VALUE', message);
-const missing = (name: string) => invalid(`Missing value for required parameter '${name}'. See the API docs for more information about request parameters.`);
-const notFound = (message: string) => new MlflowError(404, 'RESOURCE_DOES_NOT_EXIST', message);
-
-type Params = Record<string, unknown>;
-
-/**
- * A key as protobuf's JSON mapping reads it: a field is named by its proto name (`experiment_id`)
- * or its lowerCamelCase JSON name (`experimentId`), which this turns back into the proto name.
- */
-export function protoFieldName(key: string): string {
-  return /^[a-z][a-zA-Z0-9]*$/.test(key) && /[A-Z]/.test(key) ? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : key;
-}
-
-/**
- * A request message as MLflow parses a JSON body (protobuf's JSON mapping, applied to nested
- * messages too): both spellings set the field, and the later key wins. (JSON.parse has already kept
- * the last of two identical keys.)
- */
-export function protoMessage(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(protoMessage);
-  if (!value || typeof value !== 'object') return value;
-  const out: Params = {};
-  for (const [key, v] of Object.entries(value as Params)) {
-    const name = protoFieldName(key);
-    delete out[name];
-    out[name] = protoMessage(v);
-  }
-  return out;
-}
-
-/**
- * GET parameters as MLflow reads them. Protobuf requests (`proto`): both spellings name the field,
- * the later one wins, a repeated field collects every value. Flask handlers reading `request.args`
- * (`args`): names as spelled, the first value of a single field, every value of a repeated one.
- */
-export function queryMessage(query: URLSearchParams, repeated: readonly string[], how: 'proto' | 'args'): Params {
-  const out: Params = {};
-  for (const [key, value] of query) {
-    const name = how === 'proto' ? protoFieldName(key) : key;
-    if (repeated.includes(name)) out[name] = [...((out[name] as string[] | undefined) ?? []), value];
-    else if (how === 'proto' || !(name in out)) out[name] = value;
-  }
-  return out;
-}
-
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
-  res.end(text);
-}
-
-function readRaw(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        reject(new MlflowError(413, 'INVALID_PARAMETER_VALUE', 'Request body too large'));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-const str = (p: Params, name: string): string | undefined => {
-  const v = p[name];
-  if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string') throw invalid(`Invalid value ${JSON.stringify(v)} for parameter '${name}' supplied: expected a string`);
-  return v;
-};
-const required = (p: Params, name: string): string => {
-  const v = str(p, name);
-  if (v === undefined) throw missing(name);
-  return v;
-};
-const num = (p: Params, name: string): number | undefined => {
-  const v = p[name];
-  if (v === undefined || v === null || v === '') return undefined;
-  const n = typeof v === 'string' && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n)) throw invalid(`Invalid value ${JSON.stringify(v)} for parameter '${name}' supplied`);
-  return n;
-};
-const tagsOf = (v: unknown, name: string): MlflowTag[] => {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw invalid(`Invalid value for parameter '${name}' supplied: expected a list`);
-  return v.map((t: unknown) => {
-    const o = (t ?? {}) as Params;
-    return { key: required(o, 'key'), value: str(o, 'value') ?? '' };
-  });
-};
 
 /** OTLP protobuf: the span ids and names of an ExportTraceServiceRequest (fields 1 → 2 → 2 → {1, 2, 5}). */
 function protobufSpans(buf: Buffer): ReceivedSpan[] {
@@ -280,36 +196,6 @@ function jsonSpans(body: unknown): ReceivedSpan[] {
     }
   }
   return spans;
-}
-
-function pageToken(offset: number): string {
-  return Buffer.from(JSON.stringify({ offset })).toString('base64');
-}
-function offsetOf(token: string | undefined): number {
-  if (!token) return 0;
-  try {
-    const { offset } = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { offset?: unknown };
-    if (typeof offset === 'number' && Number.isInteger(offset) && offset >= 0) return offset;
-  } catch {
-    // fall through
-  }
-  throw invalid('Invalid page token, could not base64-decode');
-}
-function paginate<T>(items: T[], p: Params, maxDefault: number): { page: T[]; next?: string } {
-  const max = num(p, 'max_results') ?? maxDefault;
-  if (!Number.isInteger(max) || max < 1 || max > 50000) throw invalid(`Invalid value ${max} for parameter 'max_results' supplied.`);
-  const offset = offsetOf(str(p, 'page_token'));
-  const page = items.slice(offset, offset + max);
-  return { page, next: offset + max < items.length ? pageToken(offset + max) : undefined };
-}
-
-/** SQL-ish LIKE: % any run, _ one character. */
-function likeToRegex(pattern: string, flags: string): RegExp {
-  const body = pattern
-    .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-    .replace(/%/g, '.*')
-    .replace(/_/g, '.');
-  return new RegExp(`^${body}$`, flags);
 }
 
 /** The filter subset the emulator understands: `[attribute.]name = | != | LIKE | ILIKE '...'`, joined by AND. */
@@ -444,7 +330,16 @@ const UI_JS = `(function () {
 })();
 `;
 
-export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowEmulator> {
+export interface MlflowEmulatorOptions {
+  port?: number;
+  /** Ids given to the first runs created, in order (sandbox mode's demo run has the id the OpenAPI examples name); then random. */
+  runIds?: string[];
+  /** The same for logged models. */
+  modelIds?: string[];
+}
+
+export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<MlflowEmulator> {
+  const presetRunIds = [...(opts.runIds ?? [])];
   const experiments = new Map<string, MlflowExperiment>();
   const runs = new Map<string, MlflowRun>();
   const artifacts = new Map<string, Buffer>();
@@ -489,6 +384,7 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
     if (e.lifecycle_stage !== 'active') throw invalid(`The experiment ${id} must be in the 'active' state. Current state is deleted.`);
     return e;
   };
+  const loggedModelRoutes = loggedModels({ activeExperiment: (id) => activeExperiment(id), presetIds: opts.modelIds });
   const upsert = (list: MlflowTag[] | undefined, tag: MlflowTag): MlflowTag[] => [...(list ?? []).filter((t) => t.key !== tag.key), tag];
   const omitEmpty = <T extends Record<string, unknown>>(o: T): T =>
     Object.fromEntries(Object.entries(o).filter(([, v]) => !(Array.isArray(v) && v.length === 0) && v !== undefined)) as T;
@@ -650,7 +546,7 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
       run: (p) => {
         const experimentId = str(p, 'experiment_id') ?? '0';
         activeExperiment(experimentId);
-        const id = randomUUID().replace(/-/g, '');
+        const id = presetRunIds.shift() ?? randomUUID().replace(/-/g, '');
         const runName = str(p, 'run_name') ?? `sandbox-run-${++runCounter}`;
         let tags = tagsOf(p.tags, 'tags');
         tags = upsert(tags, { key: 'mlflow.runName', value: runName });
@@ -840,7 +736,7 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
   };
 
   async function restCall(req: http.IncomingMessage, res: http.ServerResponse, endpoint: string, query: URLSearchParams, record: RecordedMlflowRequest) {
-    const h = handlers[endpoint];
+    const h = handlers[endpoint] ?? loggedModelRoutes.route(endpoint, req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET'));
     if (!h) throw new MlflowError(404, 'ENDPOINT_NOT_FOUND', `No API endpoint found for ${endpoint}`);
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     if (!h.methods.includes(method)) throw new MlflowError(405, 'BAD_REQUEST', `The method is not allowed for the requested URL.`);
@@ -872,7 +768,9 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
     const key = decodeURIComponent(rel);
     if (req.method === 'PUT') {
       artifacts.set(key, await readRaw(req, 512 * 1024 * 1024));
-      return send(res, 200, {});
+      // MLflow answers an upload with an empty 200.
+      res.writeHead(200, { 'content-length': '0' });
+      return res.end();
     }
     if (req.method === 'GET' || req.method === 'HEAD') {
       const bytes = artifacts.get(key);
@@ -967,6 +865,7 @@ export async function startMlflow(opts: { port?: number } = {}): Promise<MlflowE
     experiment: (id) => experiments.get(id),
     run: (id) => runs.get(id),
     artifact: (path) => artifacts.get(path),
+    loggedModel: (id) => loggedModelRoutes.model(id),
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

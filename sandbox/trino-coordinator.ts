@@ -69,6 +69,8 @@ export interface TrinoCoordinatorOptions {
   queryRetentionMs?: number;
   /** At most this many finished queries are kept (Trino query.max-history), default 100. */
   maxQueryHistory?: number;
+  /** Ids given to the first queries, in order (sandbox mode's demo query has the id the OpenAPI examples name); then generated. */
+  queryIds?: string[];
 }
 
 export interface TrinoRequestLogEntry {
@@ -931,7 +933,10 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
   /** DuckDB with the demo tables: answers the queries answeredByDemoEngine picks. */
   private engine?: DemoSqlEngine;
 
+  private readonly presetQueryIds: string[];
+
   constructor(private readonly opts: TrinoCoordinatorOptions) {
+    this.presetQueryIds = [...(opts.queryIds ?? [])];
     this.pageRows = Math.max(1, Math.floor(opts.pageRows ?? 1000));
     this.auth = opts.auth ?? { mode: 'none' };
     if (this.auth.mode === 'jwt') this.jwks = createRemoteJWKSet(new URL(this.auth.verify.jwksUri));
@@ -1099,6 +1104,8 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
   }
 
   private newQueryId(): string {
+    const preset = this.presetQueryIds.shift();
+    if (preset !== undefined) return preset;
     const d = new Date();
     const p = (n: number, w = 2): string => String(n).padStart(w, '0');
     this.queryCounter = (this.queryCounter + 1) % 100000;

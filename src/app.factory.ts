@@ -9,6 +9,7 @@ import { withBootLinesAtDebug } from './common/boot-logger';
 import { API_TAGS } from './common/api-tags';
 import { documentTransportProblems, PROBLEM_SCHEMAS } from './common/api-problems.decorator';
 import { RATE_LIMITED_ROUTES } from './hardening/user-throttler.guard';
+import { documentMlflowPathExamples } from './mlflow/mlflow-openapi';
 import type { AppConfig } from './config/app-config';
 import { requestPipeline } from './pipeline';
 
@@ -70,5 +71,6 @@ export function buildOpenApi(app: NestFastifyApplication): OpenAPIObject {
     operationIdFactory: (c, m) => `${c.replace(/Controller$/, '')}_${m}`,
   });
   documentTransportProblems(document.paths, RATE_LIMITED_ROUTES);
+  documentMlflowPathExamples(document.paths);
   return document;
 }

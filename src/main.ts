@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, type Env } from './config/load-config';
 import { loadDotEnv } from './config/dotenv';
 import { portInUseMessage, portIsFree } from './config/port-probe';
 import type { AppConfig } from './config/app-config';
-import { mergeSandboxEnv } from './sandbox-env';
+import { appliedSandboxGroups, mergeSandboxEnv } from './sandbox-env';
 
 /** Keys the sandbox issuer owns: in sandbox mode the user's env cannot point them elsewhere. */
 const SANDBOX_IDP_KEYS = ['KEYCLOAK_URL', 'KEYCLOAK_REALM', 'BFF_CLIENT_ID', 'BFF_CLIENT_SECRET', 'BFF_LOGIN_CLIENT_ID', 'BFF_LOGIN_CLIENT_SECRET'];
@@ -50,12 +50,14 @@ async function main(): Promise<void> {
 
   let closeSandbox: (() => Promise<void>) | undefined;
   let issueToken: ((user: string) => Promise<string>) | undefined;
+  let demoEmulators: Set<string> = new Set();
   if (sandboxMode) {
     // Loaded only in sandbox mode: production never imports the emulators.
     const { startSandbox } = await import('../sandbox/index');
-    const sandbox = await startSandbox({ issuerPort: env.SANDBOX_ISSUER_PORT ? Number(env.SANDBOX_ISSUER_PORT) : undefined });
+    const sandbox = await startSandbox({ issuerPort: env.SANDBOX_ISSUER_PORT ? Number(env.SANDBOX_ISSUER_PORT) : undefined, demo: true });
     // Each emulator's keys apply all or nothing: LLM_BASE_URL of the user's never gets the sandbox's LLM_API_KEY.
     Object.assign(env, mergeSandboxEnv(env, sandbox.groups, SANDBOX_IDP_KEYS));
+    demoEmulators = appliedSandboxGroups(env, sandbox.groups);
     closeSandbox = sandbox.close;
     issueToken = (user) => sandbox.issuer.issueToken({ user, expiresInS: 8 * 3600 });
   }
@@ -77,7 +79,17 @@ async function main(): Promise<void> {
     await app.close();
     fail(portInUseMessage(config.port, config.host));
   }
-  if (issueToken) await banner(config, issueToken);
+  if (issueToken) {
+    const { createSandboxDemo } = await import('./sandbox-demo');
+    // The resources the OpenAPI examples name, created through the BFF itself (on loopback, whatever HOST is).
+    const host = ['0.0.0.0', '::'].includes(config.host) ? '127.0.0.1' : config.host;
+    const baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+    const token = issueToken;
+    await createSandboxDemo({ app, baseUrl, token: (user) => token(user), emulators: demoEmulators }).catch((err: unknown) =>
+      process.stderr.write(`Sandbox demo data not created (some Swagger UI examples will answer 404): ${err instanceof Error ? err.message : String(err)}\n`),
+    );
+    await banner(config, issueToken);
+  }
 }
 
 main().catch((err: unknown) => fail(`Platform BFF failed to start: ${err instanceof Error ? err.message : String(err)}`));

@@ -28,3 +28,8 @@ export function mergeSandboxEnv(userEnv: Env, groups: readonly SandboxEnvGroup[]
   }
   return merged;
 }
+
+/** The emulators whose env the merge applied (the user set none of their keys): only those get demo data. */
+export function appliedSandboxGroups(merged: Env, groups: readonly SandboxEnvGroup[]): Set<string> {
+  return new Set(groups.filter((g) => Object.entries(g.env).every(([k, v]) => merged[k] === v)).map((g) => g.name));
+}

@@ -1,3 +1,4 @@
+import { EXAMPLE_AGENT_ID } from '../common/openapi-examples';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
 import { ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { AGENTS_POLICY } from '../auth/access-policy';
@@ -14,7 +15,7 @@ import { checkLegacyUserToken, RequestToken } from './request-token';
 import { CLOSE, MAX_FRAME_BYTES, MAX_MESSAGE_CHARS } from './ws-protocol';
 import { WS_TICKET_TTL_S, WsTicketService } from '../auth/ws-ticket.service';
 
-const ID_PARAM = { name: 'id', description: 'Agent id', example: '5b0c7e2a-1d3f-4a6b-9c8d-7e6f5a4b3c2d', format: 'uuid' } as const;
+const ID_PARAM = { name: 'id', description: 'Agent id', example: EXAMPLE_AGENT_ID, format: 'uuid' } as const;
 
 const WEBSOCKET_DOC = `
 **The conversation WebSocket: \`GET /api/agents/{id}/react\` (Upgrade: websocket).**

@@ -46,7 +46,8 @@ export class AgentsService {
     return { models: [...this.config.llm.models], default: this.config.llm.models[0] };
   }
 
-  async create(principal: Principal, input: CreateAgentDto): Promise<AgentRecord> {
+  /** `id`: a new one; sandbox mode gives its demo agent the id the OpenAPI examples name. */
+  async create(principal: Principal, input: CreateAgentDto, id: string = randomUUID()): Promise<AgentRecord> {
     const ownerKey = ownerKeyOf(principal);
     const owned = await this.store.sMembers(ownerIndexKey(ownerKey));
     if (owned.length >= MAX_AGENTS_PER_OWNER) {
@@ -61,7 +62,7 @@ export class AgentsService {
     const settings = this.mergeSettings(defaults, input.settings ?? {}, 'settings.');
     const now = new Date().toISOString();
     const agent: AgentRecord = {
-      id: randomUUID(),
+      id,
       name: input.name,
       owner: principal.subject,
       ownerIssuer: principal.issuer,

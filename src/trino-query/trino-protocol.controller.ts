@@ -1,3 +1,4 @@
+import { EXAMPLE_QUERY_ID } from '../common/openapi-examples';
 import { Controller, Delete, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import {
   ApiBody,
@@ -92,7 +93,7 @@ export class TrinoProtocolController {
   @Get('v1/statement/queued/*')
   @Authenticated()
   @ApiOperation({ summary: 'Next result of a queued query (its nextUri)', description: FOLLOW_DOC })
-  @ApiParam({ name: 'path', description: '{queryId}/{slug}/{token}', example: '20250101_120000_00001_abcde/y1a2b3c4d/1' })
+  @ApiParam({ name: 'path', description: '{queryId}/{slug}/{token}', example: `${EXAMPLE_QUERY_ID}/y1a2b3c4d/1` })
   @ApiQuery({ name: 'maxWait', required: false, example: '1s' })
   @ApiOkResponse({ type: QueryResultsDto })
   @ApiResponse({ status: 410, description: 'Token no longer valid (as Trino answers)' })
@@ -104,7 +105,7 @@ export class TrinoProtocolController {
   @Delete('v1/statement/queued/*')
   @Authenticated()
   @ApiOperation({ summary: 'Cancel a queued query', description: FOLLOW_DOC })
-  @ApiParam({ name: 'path', description: '{queryId}/{slug}/{token}', example: '20250101_120000_00001_abcde/y1a2b3c4d/1' })
+  @ApiParam({ name: 'path', description: '{queryId}/{slug}/{token}', example: `${EXAMPLE_QUERY_ID}/y1a2b3c4d/1` })
   @ApiNoContentResponse({ description: 'Cancelled' })
   @ApiProblems(404, 502, 503, 504)
   async cancelQueued(@Req() req: FastifyRequest, @Res() reply: FastifyReply, @Param('*') rest: string): Promise<void> {
@@ -117,7 +118,7 @@ export class TrinoProtocolController {
     summary: 'Next page of a running query (its nextUri)',
     description: `${FOLLOW_DOC} The page is streamed from the coordinator with its URIs rewritten on the way; the BFF never holds a whole page or result.`,
   })
-  @ApiParam({ name: 'path', description: '{queryId}/{slug}/{token}', example: '20250101_120000_00001_abcde/y0c6c1f2e/3' })
+  @ApiParam({ name: 'path', description: '{queryId}/{slug}/{token}', example: `${EXAMPLE_QUERY_ID}/y0c6c1f2e/3` })
   @ApiQuery({ name: 'maxWait', required: false, example: '1s' })
   @ApiQuery({ name: 'targetResultSize', required: false, example: '1MB' })
   @ApiOkResponse({ type: QueryResultsDto, description: 'QueryResults: a page of data, or the final state (a failed query has `error`)' })
@@ -133,7 +134,7 @@ export class TrinoProtocolController {
   @ApiParam({
     name: 'path',
     description: '{queryId}/{slug}/{token} or partialCancel/{queryId}/{stageId}/{slug}/{token}',
-    example: '20250101_120000_00001_abcde/y0c6c1f2e/3',
+    example: `${EXAMPLE_QUERY_ID}/y0c6c1f2e/3`,
   })
   @ApiNoContentResponse({ description: 'Cancelled' })
   @ApiProblems(404, 502, 503, 504)
@@ -153,7 +154,7 @@ export class TrinoProtocolController {
   @Get('v1/query/:queryId')
   @Authenticated()
   @ApiOperation({ summary: 'Query details (Trino QueryInfo); only the user who submitted the query' })
-  @ApiParam({ name: 'queryId', example: '20250101_120000_00001_abcde' })
+  @ApiParam({ name: 'queryId', example: EXAMPLE_QUERY_ID })
   @ApiProduces('application/json')
   @ApiOkResponse({ type: TrinoQueryInfoDto })
   @ApiResponse({ status: 410, description: 'Trino no longer knows the query' })
@@ -165,7 +166,7 @@ export class TrinoProtocolController {
   @Delete('v1/query/:queryId')
   @Authenticated()
   @ApiOperation({ summary: 'Cancel a query (how trino-client cancels); only the user who submitted it' })
-  @ApiParam({ name: 'queryId', example: '20250101_120000_00001_abcde' })
+  @ApiParam({ name: 'queryId', example: EXAMPLE_QUERY_ID })
   @ApiNoContentResponse({ description: 'Cancelled' })
   @ApiProblems(403, 404, 502, 503, 504)
   async cancelQuery(@Req() req: FastifyRequest, @Res() reply: FastifyReply, @Param('queryId') queryId: string): Promise<void> {
@@ -177,14 +178,17 @@ export class TrinoProtocolController {
   @ApiOperation({
     summary: 'A query’s page in the Trino web UI (the infoUri of its QueryResults)',
     description:
-      'The query string is the bare query id, as Trino writes infoUri: `/ui/query.html?20250101_120000_00001_abcde`. ' +
+      'The query string is the bare query id, as Trino writes infoUri: `/ui/query.html?20250101_120000_00001_abcde`, ' +
+      'or `queryId=` and the id (the form Swagger UI sends). ' +
       'The BFF does not serve Trino’s web UI (it has its own login); it redirects to the page on TRINO_UI_URL, ' +
       'the UI’s public address, which authenticates the user itself. 404 when TRINO_UI_URL is not set.',
   })
+  @ApiQuery({ name: 'queryId', required: false, example: EXAMPLE_QUERY_ID, description: 'The query id, when not given as the bare query string' })
   @ApiResponse({ status: 302, description: 'To TRINO_UI_URL/ui/query.html?{queryId}' })
   @ApiProblems(400, 404)
   queryPage(@Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
-    const queryId = req.url.split('?')[1] ?? '';
+    const search = req.url.split('?')[1] ?? '';
+    const queryId = search.startsWith('queryId=') ? search.slice('queryId='.length) : search;
     if (!QUERY_ID.test(queryId)) throw problem.badRequest('the query string must be a Trino query id');
     const ui = this.config.trino.uiUrl;
     if (!ui) throw problem.notFound('no Trino web UI is published for this platform (TRINO_UI_URL is not set)');

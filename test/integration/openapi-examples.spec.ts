@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startSandbox } from '../../sandbox/index';
+import { createSandboxDemo } from '../../src/sandbox-demo';
 import { startTestBff, type TestBff } from '../support/app';
 
 /**
@@ -7,8 +9,9 @@ import { startTestBff, type TestBff } from '../support/app';
  * body filled from the spec's examples, the demo admin's token for secured operations), succeeds
  * against the app in sandbox mode. An operation is an example when the spec fills everything it
  * requires: every required parameter has an example, and so has every required property of a
- * required body. The operations the spec leaves for the user to fill (an agent's id, a MLflow path)
- * are listed, so that a new operation is a conscious choice.
+ * required body. The operations the spec leaves for the user to fill (a Trino nextUri's path, the
+ * login callback's code) are listed, so that a new operation is a conscious choice. The examples name
+ * the resources sandbox mode creates at start (src/sandbox-demo.ts), as `npm start` does.
  */
 
 interface Schema {
@@ -116,34 +119,23 @@ function examples(): { runnable: Example[]; leftToTheUser: string[] } {
   return { runnable, leftToTheUser };
 }
 
-/**
- * Examples that do not succeed yet, each with why: they name a resource the user creates first (an
- * agent, a query, a grant), or share one path example among methods the path does not take. Each is
- * checked to still fail, so that fixing one makes this test say to remove it from the list.
- */
-const NOT_YET: Record<string, string> = {
-  'GET /api/agents/{id}': 'the example id names no agent: an agent is created first (POST /api/agents)',
-  'DELETE /api/agents/{id}': 'the example id names no agent',
-  'PATCH /api/agents/{id}/settings': 'the example id names no agent',
-  'POST /api/agents/{id}/ws-ticket': 'the example id names no agent',
-  'GET /mlflow-permissions/experiments/{experimentId}/users/{username}': 'no grant exists before the PUT example',
-  'PUT /mlflow-permissions/experiments/{experimentId}/users/{username}': 'the sandbox MLflow has no experiment 1',
-  'DELETE /mlflow-permissions/experiments/{experimentId}/users/{username}': 'no grant exists to delete',
-  'PUT /mlflow/{path}': 'the path example is a GET/POST endpoint of MLflow',
-  'PATCH /mlflow/{path}': 'the path example is a GET/POST endpoint of MLflow',
-  'DELETE /mlflow/{path}': 'the path example is a GET/POST endpoint of MLflow',
-  'GET /ui/query.html': 'the example names no query: a query is submitted first',
-  'GET /v1/query/{queryId}': 'the example query id names no query',
-  'DELETE /v1/query/{queryId}': 'the example query id names no query',
-};
-
 describe('every example of openapi/openapi.json succeeds in sandbox mode', () => {
   let bff: TestBff;
   let token: string;
   const { runnable, leftToTheUser } = examples();
+  // As a user would try them: what deletes a resource comes after what uses it.
+  const inOrder = [...runnable].sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'));
 
   beforeAll(async () => {
-    bff = await startTestBff();
+    // npm start's sandbox: the demo data the examples name (the first query and run get the examples' ids).
+    const sandbox = await startSandbox({ demo: true });
+    bff = await startTestBff({}, { sandbox });
+    await createSandboxDemo({
+      app: bff.app,
+      baseUrl: bff.url,
+      token: (user) => bff.token(user),
+      emulators: new Set(sandbox.groups.map((g) => g.name)),
+    });
     token = await bff.token('admin');
   });
   afterAll(async () => {
@@ -167,18 +159,12 @@ describe('every example of openapi/openapi.json succeeds in sandbox mode', () =>
     ]);
   });
 
-  it.each(runnable.map((e) => [e.name, e] as const))('%s', async (_name, example) => {
-    const notYet = NOT_YET[example.name];
+  it.each(inOrder.map((e) => [e.name, e] as const))('%s', async (_name, example) => {
     const headers = { ...example.headers, ...(example.secured ? { authorization: `Bearer ${token}` } : {}) };
     const res = await fetch(`${bff.url}${example.url}`, { method: example.method, headers, body: example.body, redirect: 'manual' });
     const text = await res.text();
     // Success is a 2xx, or a redirect the operation documents as its answer (the browser login's 302 to the identity provider).
     const success = (res.status >= 200 && res.status < 300) || (res.status >= 300 && res.status < 400 && example.documented.includes(String(res.status)));
-    if (notYet) {
-      // Still failing as listed; once it succeeds, remove it from NOT_YET.
-      expect([example.name, success]).toEqual([example.name, false]);
-      return;
-    }
     expect([example.name, res.status, success ? 'success' : text.slice(0, 300)]).toEqual([example.name, res.status, 'success']);
   });
 

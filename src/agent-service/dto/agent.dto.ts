@@ -1,3 +1,4 @@
+import { EXAMPLE_AGENT_ID } from '../../common/openapi-examples';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { AgentRecord } from '../agent.model';
 import { AgentSettingsDto } from './agent-settings.dto';
@@ -9,7 +10,7 @@ export class AgentOwnerDto {
 
 /** An agent, as its owner (or an ADMIN) sees it. */
 export class AgentDto {
-  @ApiProperty({ example: '5b0c7e2a-1d3f-4a6b-9c8d-7e6f5a4b3c2d', format: 'uuid' }) id!: string;
+  @ApiProperty({ example: EXAMPLE_AGENT_ID, format: 'uuid' }) id!: string;
   @ApiProperty({ example: 'Sales analyst' }) name!: string;
   @ApiPropertyOptional({ example: 'Answers questions about the sales schema' }) description?: string;
   @ApiProperty({ type: AgentOwnerDto }) owner!: AgentOwnerDto;

@@ -1,3 +1,4 @@
+import { EXAMPLE_AGENT_ID } from '../../common/openapi-examples';
 import { ApiProperty } from '@nestjs/swagger';
 import { LegacyUserTokenDto } from './legacy-user-token';
 
@@ -11,7 +12,7 @@ export class WsTicketDto {
   expiresAt!: string;
   @ApiProperty({ type: 'integer', example: 30 }) expiresInS!: number;
   @ApiProperty({
-    example: '/api/agents/5b0c7e2a-1d3f-4a6b-9c8d-7e6f5a4b3c2d/react?ticket=q3Vb0F1c8Yk2m4T6x9Z1aB3dE5gH7jK9LmN0pQ2rS4u',
+    example: `/api/agents/${EXAMPLE_AGENT_ID}/react?ticket=q3Vb0F1c8Yk2m4T6x9Z1aB3dE5gH7jK9LmN0pQ2rS4u`,
     description: 'Path and query of the WebSocket to open with this ticket (same host as this API)',
   })
   url!: string;

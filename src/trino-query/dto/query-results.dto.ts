@@ -1,3 +1,4 @@
+import { EXAMPLE_QUERY_ID } from '../../common/openapi-examples';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
 /** A result column as Trino describes it. */
@@ -60,7 +61,7 @@ export class TrinoStatementStatsDto {
  * BFF (PUBLIC_URL or the forwarded host), never at the coordinator.
  */
 export class QueryResultsDto {
-  @ApiProperty({ example: '20250101_120000_00001_abcde' }) id!: string;
+  @ApiProperty({ example: EXAMPLE_QUERY_ID }) id!: string;
   @ApiProperty({
     example: 'https://bff.example.com/ui/query.html?20250101_120000_00001_abcde',
     description: 'The query’s page in the Trino web UI, for humans: the BFF redirects it to TRINO_UI_URL (404 when unset)',
@@ -112,7 +113,7 @@ export class TrinoSessionDto {
 
 /** GET /v1/query/{queryId}: Trino's QueryInfo (main fields listed; the whole document is passed on). */
 export class TrinoQueryInfoDto {
-  @ApiProperty({ example: '20250101_120000_00001_abcde' }) queryId!: string;
+  @ApiProperty({ example: EXAMPLE_QUERY_ID }) queryId!: string;
   @ApiProperty({ example: 'FINISHED' }) state!: string;
   @ApiProperty({ example: 'SELECT * FROM tpch.tiny.nation' }) query!: string;
   @ApiProperty({ example: 'https://bff.example.com/v1/query/20250101_120000_00001_abcde' }) self!: string;

@@ -1,3 +1,4 @@
+import { EXAMPLE_QUERY_ID } from '../../common/openapi-examples';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsNotEmpty, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { IsOptionalNotNull } from '../../common/optional';
@@ -60,7 +61,7 @@ export class TrinoQueryStatsDto {
 
 /** POST /trino/query answer. */
 export class TrinoQueryResultDto {
-  @ApiProperty({ example: '20250101_120000_00001_abcde', description: 'Trino query id (GET /v1/query/{queryId} gives its details)' })
+  @ApiProperty({ example: EXAMPLE_QUERY_ID, description: 'Trino query id (GET /v1/query/{queryId} gives its details)' })
   queryId!: string;
   @ApiProperty({
     type: [TrinoColumnDto],
@@ -96,5 +97,5 @@ export class TrinoQueryResultDto {
 export class TrinoQueryFailedDto extends ProblemDto {
   @ApiPropertyOptional({ type: TrinoQueryErrorDto, description: "Trino's error object: present when the query failed in Trino (reason upstream_error)" })
   error?: TrinoQueryErrorDto;
-  @ApiPropertyOptional({ example: '20250101_120000_00001_abcde' }) queryId?: string;
+  @ApiPropertyOptional({ example: EXAMPLE_QUERY_ID }) queryId?: string;
 }

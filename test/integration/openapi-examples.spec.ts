@@ -10,7 +10,7 @@ import { startTestBff, type TestBff } from '../support/app';
  * against the app in sandbox mode. An operation is an example when the spec fills everything it
  * requires: every required parameter has an example, and so has every required property of a
  * required body. The operations the spec leaves for the user to fill (a Trino nextUri's path, the
- * login callback's code) are listed, so that a new operation is a conscious choice. The examples name
+ * login callback's code, the identity provider's logout_token) are listed, so that a new operation is a conscious choice. The examples name
  * the resources sandbox mode creates at start (src/sandbox-demo.ts), as `npm start` does.
  */
 
@@ -156,6 +156,7 @@ describe('every example of openapi/openapi.json succeeds in sandbox mode', () =>
       'GET /auth/callback',
       'GET /v1/statement/executing/{path}',
       'GET /v1/statement/queued/{path}',
+      'POST /auth/backchannel-logout',
     ]);
   });
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createDecipheriv, createHash, hkdfSync, randomUUID } from 'node:crypto';
 import type { AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
 import { StateStore } from '../state/state-store';
@@ -61,6 +61,43 @@ describe('WsTicketService', () => {
     });
     await expect(tickets.redeem(ticket, agent)).rejects.toMatchObject({ detail: 'the ticket could not be opened' });
   });
+  it('refuses a ticket with anything before or after its 43 characters as malformed, without a look-up', async () => {
+    const { ticket } = await tickets.issue(agent, TOKEN);
+    const takeJson = jest.spyOn(store, 'takeJson');
+    const getJson = jest.spyOn(store, 'getJson');
+    for (const shown of [`A${ticket}`, `${ticket}A`, `.${ticket}`, `${ticket}\n`]) {
+      await expect(tickets.redeem(shown, agent)).rejects.toMatchObject({ status: 401, reason: 'token_invalid', detail: 'the ticket is malformed' });
+      await expect(tickets.check(shown, agent)).rejects.toMatchObject({ status: 401, reason: 'token_invalid', detail: 'the ticket is malformed' });
+    }
+    expect(takeJson).not.toHaveBeenCalled();
+    expect(getJson).not.toHaveBeenCalled();
+    expect(await tickets.redeem(ticket, agent)).toBe(TOKEN);
+  });
+
+  it('keeps every live ticket apart: two tickets each yield their own token', async () => {
+    const other = `${TOKEN}-other`;
+    const first = await tickets.issue(agent, TOKEN);
+    const second = await tickets.issue(agent, other);
+    expect(await tickets.redeem(first.ticket, agent)).toBe(TOKEN);
+    expect(await tickets.redeem(second.ticket, agent)).toBe(other);
+  });
+
+  it('stores the sealed token in the format every replica reads (a ticket issued by one is redeemed by another)', async () => {
+    // Key: SHA-256 of the ticket; value: IV (12) | AES-256-GCM ciphertext | tag (16), the key derived
+    // from the ticket by HKDF-SHA256 with the info "platform-bff ws-ticket v1", the agent id as AAD.
+    const setJson = jest.spyOn(store, 'setJson');
+    const { ticket } = await tickets.issue(agent, TOKEN);
+    const [key, value] = setJson.mock.calls[0] as [string, { agentId: string; sealed: string }];
+    expect(key).toBe(`agents:ws-ticket:${createHash('sha256').update(ticket).digest('hex')}`);
+    expect(value.agentId).toBe(agent);
+    const raw = Buffer.from(value.sealed, 'base64url');
+    const sealingKey = Buffer.from(hkdfSync('sha256', Buffer.from(ticket, 'base64url'), Buffer.alloc(0), 'platform-bff ws-ticket v1', 32));
+    const decipher = createDecipheriv('aes-256-gcm', sealingKey, raw.subarray(0, 12));
+    decipher.setAAD(Buffer.from(agent));
+    decipher.setAuthTag(raw.subarray(raw.length - 16));
+    expect(Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8')).toBe(TOKEN);
+  });
+
   describe('check (the gateway check before the upgrade)', () => {
     it('yields the token without consuming the ticket: the upgrade still redeems it, once', async () => {
       const { ticket } = await tickets.issue(agent, TOKEN);

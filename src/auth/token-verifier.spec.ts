@@ -165,6 +165,17 @@ describe('TokenVerifier: what it refuses', () => {
     expect(await refusal(verifier.verify(hs256({}, { iss: HS_ISSUER, aud: AUD, sub: 's', exp: nowS() + 300 }, 'another-secret-another-secret-x')))).toEqual(INVALID);
   });
 
+  it('a Keycloak token while its JWKS cannot be fetched: 503 identity_provider_unavailable (not a bad token)', async () => {
+    const token = await kc();
+    idp.setAvailability({ down: true });
+    try {
+      expect(await refusal(verifier.verify(token))).toEqual({ status: 503, reason: 'identity_provider_unavailable' });
+    } finally {
+      idp.setAvailability({ down: false });
+    }
+    expect((await verifier.verify(token)).issuer).toBe(idp.issuer);
+  });
+
   it('another audience: 401 audience_mismatch', async () => {
     expect(await refusal(verifier.verify(hs({ aud: 'account' })))).toEqual({ status: 401, reason: 'audience_mismatch' });
   });
@@ -267,7 +278,10 @@ describe('TokenVerifier: the verified-token cache', () => {
     const token = hs({ nbf, exp: nbf + 600 });
     await verifier.verify(token);
     expect(verifier.peek(token)).toBeDefined();
-    clock.mockReturnValue(t0 - 1000);
+    // Fresh from the very millisecond nbf is reached (within the skew), as jsonwebtoken decides it.
+    clock.mockReturnValue((nbf - SKEW_S) * 1000);
+    expect(verifier.peek(token)).toBeDefined();
+    clock.mockReturnValue((nbf - SKEW_S) * 1000 - 1);
     expect(verifier.peek(token)).toBeUndefined();
   });
 

@@ -5,8 +5,8 @@
 
 /** Normalises a request path: percent-decoding, dot segments, repeated slashes, no query. Undefined when malformed. */
 export function normalisePath(raw: string): string | undefined {
-  let path = raw.split('?')[0].split('#')[0];
-  if (!path.startsWith('/')) path = '/' + path;
+  // A path without its leading '/' normalises the same: segments are joined under one '/'.
+  const path = raw.split('?')[0].split('#')[0];
   let decoded: string;
   try {
     decoded = decodeURIComponent(path);

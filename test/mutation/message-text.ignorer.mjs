@@ -3,6 +3,8 @@
 // names); only the human-readable detail is left alone:
 // - arguments of logger calls (this.log.warn(…), logger.error(…), console.*),
 // - the detail of an AuthFailure (its third argument) and of invalid(detail),
+// - the detail of a problem: new ProblemException(status, reason, detail), problem.badRequest(detail),
+//   problem.forbidden(reason, detail) and the other problem.* helpers, MLflow's denied(…, reason, detail),
 // - the message of new Error(…) / new SomeError(…) whose class name ends in Error,
 // - the value of a `detail:` or `message:` property.
 import { PluginKind, declareValuePlugin } from '@stryker-mutator/api/plugin';
@@ -23,6 +25,13 @@ function isLoggerCall(call) {
   return name !== undefined && LOGGER_OBJECTS.test(name);
 }
 
+/** The detail argument of each problem.* helper (src/common/problem.ts). */
+const PROBLEM_DETAIL = { unauthorized: 1, forbidden: 1, unavailable: 1, badRequest: 0, notFound: 0, badGateway: 0, gatewayTimeout: 0 };
+
+function isProblemHelper(callee) {
+  return callee.type === 'MemberExpression' && callee.object.type === 'Identifier' && callee.object.name === 'problem' && callee.property.type === 'Identifier';
+}
+
 function messageArgument(parent, node) {
   const index = parent.arguments.indexOf(node);
   if (index < 0) return undefined;
@@ -30,6 +39,9 @@ function messageArgument(parent, node) {
   const name = calleeName(parent.callee);
   if (name === 'AuthFailure' && index === 2) return 'error message text';
   if (name === 'invalid' && index === 0) return 'error message text';
+  if (name === 'ProblemException' && index === 2) return 'error message text';
+  if (isProblemHelper(parent.callee) && Object.hasOwn(PROBLEM_DETAIL, name) && PROBLEM_DETAIL[name] === index) return 'error message text';
+  if (name === 'denied' && index === 3) return 'error message text';
   if (parent.type === 'NewExpression' && name !== undefined && /Error$/.test(name) && index === 0) return 'error message text';
   return undefined;
 }

@@ -1,0 +1,156 @@
+import { Readable } from 'node:stream';
+import { Logger } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { REAL_ROW_CASES } from '../../test/mlflow-real/row-cases';
+import { ROW_CASES } from '../../test/support/mlflow-row-cases';
+import { principalFromClaims, type Principal } from '../auth/principal';
+import type { MetricsService } from '../common/metrics.service';
+import { ProblemException } from '../common/problem';
+import { loadConfig } from '../config/load-config';
+import { ReadinessRegistry } from '../ops/readiness.registry';
+import { StateStore } from '../state/state-store';
+import { MlflowDenials } from './mlflow-denials';
+import { matchRestEndpoint, REST_ENDPOINTS } from './mlflow-endpoints';
+import { MlflowPermissionService } from './mlflow-permission.service';
+import { MlflowRestDecider } from './mlflow-rest';
+import { targetOf } from './mlflow-target';
+import type { MlflowClient } from './mlflow.client';
+
+/**
+ * The REST decisions without a server: every case of the endpoint table's rows (the level each row
+ * and method needs, written down in test/support/mlflow-row-cases.ts and test/mlflow-real/row-cases.ts,
+ * not read from the table) put through MlflowRestDecider with a user just below the row's level and
+ * one at it. A new row is covered as soon as it has its case, which mlflow-decisions.spec.ts requires.
+ */
+const BASE_ENV = { NODE_ENV: 'test', KEYCLOAK_URL: 'https://kc.example.com', KEYCLOAK_REALM: 'platform', BFF_CLIENT_ID: 'platform-bff', BFF_CLIENT_SECRET: 's' };
+const ids = { experiment: '7', run: 'run-of-7', model: 'm-of-7', name: 'experiment-7', registered: 'registered-7' };
+const LEVELS = ['NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE'] as const;
+type Level = (typeof LEVELS)[number];
+const BELOW: Record<string, Level> = { READ: 'NO_PERMISSIONS', EDIT: 'READ', MANAGE: 'EDIT' };
+
+/** The list each search answers with, where its items name their experiment. */
+const SEARCH_LISTS: Record<string, (experimentId: string) => Record<string, unknown>> = {
+  'search-experiments': (e) => ({ experiments: [{ experiment_id: e, name: ids.name }] }),
+  'search-runs': (e) => ({ runs: [{ info: { run_id: ids.run, experiment_id: e } }] }),
+  'search-models': (e) => ({ models: [{ info: { model_id: ids.model, experiment_id: e } }] }),
+};
+
+let decider: MlflowRestDecider;
+let permissions: MlflowPermissionService;
+const users = new Map<Level, Principal>();
+
+beforeAll(async () => {
+  const config = loadConfig(BASE_ENV);
+  const client = {
+    experimentOfRun: async (run: string) => (run === ids.run ? ids.experiment : undefined),
+    experimentOfModel: async (model: string) => (model === ids.model ? ids.experiment : undefined),
+  } as unknown as MlflowClient;
+  permissions = new MlflowPermissionService(config, new StateStore(config, new ReadinessRegistry()), client);
+  const metrics = { counter: () => ({ inc: () => undefined }) } as unknown as MetricsService;
+  decider = new MlflowRestDecider(permissions, new MlflowDenials(metrics));
+  // Each user's level comes from a grant on the test's experiment alone (no group default).
+  for (const level of LEVELS) {
+    const username = `user-${level.toLowerCase()}`;
+    users.set(level, principalFromClaims({ sub: `sub-${username}`, preferred_username: username, iss: 'https://idp.test', exp: 9e9 }, 'platform-bff'));
+    if (level !== 'NO_PERMISSIONS') await permissions.setGrant(ids.experiment, username, level, 'owner');
+  }
+});
+beforeEach(() => {
+  jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+  jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+});
+afterEach(() => jest.restoreAllMocks());
+
+function request(method: string, path: string, body: unknown): FastifyRequest {
+  const bytes = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+  return { method, headers: {}, raw: { url: `/mlflow${path}` }, body: bytes ? Readable.from([bytes]) : undefined } as unknown as FastifyRequest;
+}
+
+/** What the decision code does with one case for a user (at `level`): forwards it, answers it itself, or refuses it. */
+async function outcome(c: { row: string; method: string; request: (i: typeof ids) => { path: string; body?: unknown } }, level: Level | Principal): Promise<string> {
+  const { path, body } = c.request(ids);
+  const req = request(c.method, path, body);
+  const op = REST_ENDPOINTS[c.row].rule.op;
+  try {
+    const decision = await decider.decide(req, targetOf(req, c.method), typeof level === 'string' ? users.get(level)! : level, c.method);
+    if ('answer' in decision) return `answered ${JSON.stringify(decision.answer)}`;
+    const inspect = decision.forward.inspect;
+    if (SEARCH_LISTS[op]) {
+      const shown = inspect ? await inspect(SEARCH_LISTS[op](ids.experiment)) : undefined;
+      return `forwarded, ${JSON.stringify(shown).includes(`"experiment_id":"${ids.experiment}"`) ? 'listed' : 'left out'}`;
+    }
+    // get-by-name: decided on MLflow's answer.
+    if (op === 'get-by-name') await inspect!({ experiment: { experiment_id: ids.experiment, name: ids.name } });
+    return 'forwarded';
+  } catch (err) {
+    if (!(err instanceof ProblemException)) throw err;
+    return `${err.getStatus()} ${err.reason}`;
+  }
+}
+
+/** The decision operations this spec knows how to set up (a new kind of rule needs its setup here). */
+const DECIDED_ON_EXPERIMENTS = new Set([
+  'experiment',
+  'run',
+  'runs',
+  'create-experiment',
+  'create-run',
+  'get-by-name',
+  'search-experiments',
+  'search-runs',
+  'artifact',
+  'artifact-list',
+  'model',
+  'create-model',
+  'search-models',
+]);
+const CASES = [...ROW_CASES, ...REAL_ROW_CASES].filter((c) => DECIDED_ON_EXPERIMENTS.has(REST_ENDPOINTS[c.row]?.rule.op));
+
+describe('MlflowRestDecider: every row of the endpoint table needs exactly its level', () => {
+  it('every row and method of the table has a case decided here', () => {
+    const table = Object.entries(REST_ENDPOINTS)
+      .filter(([, e]) => DECIDED_ON_EXPERIMENTS.has(e.rule.op))
+      .flatMap(([row, e]) => e.methods.map((m) => `${m} ${row}`));
+    expect([...new Set(CASES.map((c) => `${c.method} ${c.row}`))].sort()).toEqual([...new Set(table)].sort());
+    expect(CASES.length).toBeGreaterThan(40);
+  });
+
+  it('refuses the level just below a row’s (403 insufficient_role) and forwards at exactly its level', async () => {
+    const outcomes: string[] = [];
+    const expected: string[] = [];
+    for (const c of CASES) {
+      const name = `${c.method} ${c.row}`;
+      if (c.need === 'ANY') {
+        outcomes.push(`${name}: NO_PERMISSIONS → ${await outcome(c, 'NO_PERMISSIONS')}`);
+        expected.push(`${name}: NO_PERMISSIONS → forwarded`);
+      } else if (c.need === 'FILTER') {
+        outcomes.push(`${name}: NO_PERMISSIONS → ${await outcome(c, 'NO_PERMISSIONS')}, READ → ${await outcome(c, 'READ')}`);
+        // A search over experiment ids with none readable is answered without asking MLflow.
+        const hidden = REST_ENDPOINTS[c.row].rule.op === 'search-experiments' ? 'forwarded, left out' : 'answered {}';
+        expected.push(`${name}: NO_PERMISSIONS → ${hidden}, READ → forwarded, listed`);
+      } else {
+        outcomes.push(`${name}: ${BELOW[c.need]} → ${await outcome(c, BELOW[c.need])}, ${c.need} → ${await outcome(c, c.need)}`);
+        expected.push(`${name}: ${BELOW[c.need]} → 403 insufficient_role, ${c.need} → forwarded`);
+      }
+    }
+    expect(outcomes).toEqual(expected);
+  });
+
+  it('a level on another experiment counts for nothing', async () => {
+    await permissions.setGrant('8', 'other-manager', 'MANAGE', 'owner');
+    const elsewhere = principalFromClaims({ sub: 'sub-other', preferred_username: 'other-manager', iss: 'https://idp.test', exp: 9e9 }, 'platform-bff');
+    const refused = CASES.filter((c) => c.need !== 'ANY' && c.need !== 'FILTER');
+    const outcomes = [];
+    for (const c of refused) outcomes.push(`${c.method} ${c.row}: ${await outcome(c, elsewhere)}`);
+    expect(outcomes).toEqual(refused.map((c) => `${c.method} ${c.row}: 403 insufficient_role`));
+  });
+
+  it('a path the table does not list, or a method its row does not take, is refused before anything is decided', async () => {
+    const denied = await outcome({ row: '2.0/mlflow/experiments/get', method: 'GET', request: () => ({ path: '/api/2.0/mlflow/registered-models/x' }) }, 'MANAGE');
+    expect(denied).toBe('403 insufficient_role');
+    expect(matchRestEndpoint('/api/2.0/mlflow/runs/delete')?.methods).toEqual(['POST']);
+    expect(
+      await outcome({ row: '2.0/mlflow/runs/delete', method: 'GET', request: (i) => ({ path: `/api/2.0/mlflow/runs/delete?run_id=${i.run}` }) }, 'MANAGE'),
+    ).toBe('405 method_not_allowed');
+  });
+});

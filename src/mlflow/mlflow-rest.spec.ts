@@ -107,6 +107,11 @@ const DECIDED_ON_EXPERIMENTS = new Set([
 const CASES = [...ROW_CASES, ...REAL_ROW_CASES].filter((c) => DECIDED_ON_EXPERIMENTS.has(REST_ENDPOINTS[c.row]?.rule.op));
 
 describe('MlflowRestDecider: every row of the endpoint table needs exactly its level', () => {
+  it('knows how to set up every kind of decision in the table (a new kind needs its setup here)', () => {
+    const ops = new Set(Object.values(REST_ENDPOINTS).map((e) => e.rule.op));
+    expect([...ops].filter((op) => !DECIDED_ON_EXPERIMENTS.has(op))).toEqual([]);
+  });
+
   it('every row and method of the table has a case decided here', () => {
     const table = Object.entries(REST_ENDPOINTS)
       .filter(([, e]) => DECIDED_ON_EXPERIMENTS.has(e.rule.op))

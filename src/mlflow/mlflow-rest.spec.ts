@@ -7,7 +7,7 @@ import { principalFromClaims, type Principal } from '../auth/principal';
 import type { MetricsService } from '../common/metrics.service';
 import { ProblemException } from '../common/problem';
 import { loadConfig } from '../config/load-config';
-import { ReadinessRegistry } from '../ops/readiness.registry';
+import { ReadinessRegistry } from '../common/readiness.registry';
 import { StateStore } from '../state/state-store';
 import { MlflowDenials } from './mlflow-denials';
 import { matchRestEndpoint, REST_ENDPOINTS } from './mlflow-endpoints';

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import * as oidc from 'openid-client';
 import { AccessDecider } from '../auth/access-decider.service';
@@ -50,10 +51,17 @@ export const LOGIN_TTL_MS = 10 * 60_000;
 export const SESSION_MAX_MS = 12 * 3600_000;
 /** Refresh this long before the access token expires (at most half its lifetime). */
 export const REFRESH_MARGIN_MS = 60_000;
+/**
+ * A session's refresh holds a lease in the StateStore this long: one refresh per session across replicas
+ * (the realm rotates refresh tokens strictly: a second refresh with the same token logs the user out).
+ * Longer than a refresh can take (discovery and the grant, 5 s each), so it never lapses under its holder.
+ */
+export const REFRESH_LEASE_MS = 15_000;
 
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 const STATE = /^[A-Za-z0-9_-]{20,128}$/;
 const sessionKey = (id: string) => `session:${createHash('sha256').update(id).digest('hex')}`;
+const refreshLeaseKey = (id: string) => `session:refresh:${createHash('sha256').update(id).digest('hex')}`;
 const loginKey = (state: string) => `session:login:${createHash('sha256').update(state).digest('hex')}`;
 
 /**
@@ -172,8 +180,9 @@ export class SessionService {
   }
 
   /**
-   * The session's access token, refreshed first when it expires within the margin (one refresh
-   * per session at a time in this process). Undefined when there is no such session any more.
+   * The session's access token, refreshed first when it expires within the margin (one refresh per
+   * session at a time: in this process, and across replicas through a lease in the StateStore).
+   * Undefined when there is no such session any more.
    */
   async access(sessionId: string | undefined): Promise<SessionAccess | undefined> {
     if (!sessionId || !SESSION_ID.test(sessionId)) return undefined;
@@ -189,7 +198,7 @@ export class SessionService {
     if (session.accessExpiresAt - now > margin) return { accessToken: session.accessToken };
     let inFlight = this.refreshing.get(sessionId);
     if (!inFlight) {
-      inFlight = this.refresh(sessionId, session).finally(() => this.refreshing.delete(sessionId));
+      inFlight = this.refreshOnce(sessionId, session).finally(() => this.refreshing.delete(sessionId));
       this.refreshing.set(sessionId, inFlight);
     }
     return inFlight;
@@ -208,6 +217,37 @@ export class SessionService {
 
   endSessionUrl(idTokenHint: string | undefined, postLogoutRedirectUri: string): Promise<string | undefined> {
     return this.login.endSessionUrl({ idTokenHint, postLogoutRedirectUri });
+  }
+
+  /**
+   * One refresh of the session across replicas: whoever takes the session's lease refreshes; the others
+   * wait for the session record to change (they use the new tokens) or to disappear (the refresh was
+   * refused: the session ended), and take the lease themselves when it is released with neither (the
+   * identity provider could not be reached). `seen` is the record as this request read it.
+   */
+  private async refreshOnce(sessionId: string, seen: StoredSession): Promise<SessionAccess | undefined> {
+    const lease = refreshLeaseKey(sessionId);
+    const changed = (current: StoredSession | undefined) => current?.accessToken !== seen.accessToken;
+    const deadline = Date.now() + 2 * REFRESH_LEASE_MS;
+    for (let pause = 20; ; pause = Math.min(2 * pause, 250)) {
+      if (await this.store.setIfAbsent(lease, 1, REFRESH_LEASE_MS)) {
+        try {
+          // Another replica may have refreshed between this request's read and its lease.
+          const current = await this.load(sessionId);
+          if (changed(current)) return current && { accessToken: current.accessToken };
+          return await this.refresh(sessionId, current!);
+        } finally {
+          await this.store.del(lease);
+        }
+      }
+      await sleep(pause);
+      const current = await this.load(sessionId);
+      if (changed(current)) return current && { accessToken: current.accessToken };
+      if (Date.now() >= deadline) {
+        if (seen.accessExpiresAt > Date.now()) return { accessToken: seen.accessToken };
+        throw problem.unavailable('identity_provider_unavailable', 'the session could not be refreshed in time; retry');
+      }
+    }
   }
 
   private async refresh(sessionId: string, session: StoredSession): Promise<SessionAccess | undefined> {

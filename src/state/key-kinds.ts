@@ -29,6 +29,7 @@ const H = 'a'.repeat(64);
 export const KEY_KINDS: readonly KeyKind[] = Object.freeze([
   { name: 'pending-login', prefix: 'session:login:', max: 10_000, onFull: 'refuse', example: `session:login:${H}` },
   { name: 'login-counter', prefix: 'session:login-count:', max: 100_000, onFull: 'evict-oldest', example: 'session:login-count:client:127.0.0.1:2950000' },
+  { name: 'session-refresh-lease', prefix: 'session:refresh:', max: 100_000, onFull: 'evict-oldest', example: `session:refresh:${H}` },
   { name: 'session', prefix: 'session:', max: 100_000, onFull: 'evict-oldest', example: `session:${H}` },
   { name: 'agent', prefix: 'agents:agent:', max: 100_000, onFull: 'refuse', example: 'agents:agent:0b0e5a3c-7d42-4f7b-9a53-1f0c2d3e4f5a' },
   { name: 'agent-owner-index', prefix: 'agents:owner:', max: 100_000, onFull: 'refuse', example: `agents:owner:${H}` },

@@ -29,6 +29,19 @@ describe('key kinds', () => {
   });
 });
 
+describe('in-memory StateStore, setIfAbsent', () => {
+  it('writes only an absent or expired key, and says whether it wrote', async () => {
+    const store = new StateStore({} as AppConfig, new ReadinessRegistry());
+    expect(await Promise.all([1, 2, 3].map((n) => store.setIfAbsent('session:refresh:x', n, 60_000)))).toEqual([true, false, false]);
+    expect(await store.getJson('session:refresh:x')).toBe(1);
+    await store.del('session:refresh:x');
+    expect(await store.setIfAbsent('session:refresh:x', 4, 1)).toBe(true);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await store.setIfAbsent('session:refresh:x', 5, 60_000)).toBe(true);
+    expect(await store.getJson('session:refresh:x')).toBe(5);
+  });
+});
+
 /** One test per kind: the in-memory StateStore never holds more than the kind's bound, and does what the row says when full. */
 describe.each(KEY_KINDS.filter((k) => k.name !== 'agent-index').map((k) => [k.name, k] as const))('in-memory StateStore, kind %s', (_name, kind) => {
   it(kind.onFull === 'evict-oldest' ? 'drops the oldest key when full' : 'refuses a new key when full (503), keeps every old one', async () => {

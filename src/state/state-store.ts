@@ -21,6 +21,7 @@ export const MIRROR_MAX_KEYS = 10_000;
 interface Backend {
   get(key: string): Promise<string | undefined>;
   set(key: string, value: string, ttlMs?: number): Promise<void>;
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
   del(key: string): Promise<void>;
   take(key: string): Promise<string | undefined>;
   incrBy(key: string, by: number, ttlMs: number): Promise<number>;
@@ -157,6 +158,11 @@ class MemoryBackend implements Backend {
   async set(key: string, value: string, ttlMs?: number) {
     this.put(key, { value, expiresAt: ttlMs ? Date.now() + ttlMs : undefined });
   }
+  async setIfAbsent(key: string, value: string, ttlMs: number) {
+    if (this.live(key)) return false;
+    this.put(key, { value, expiresAt: Date.now() + ttlMs });
+    return true;
+  }
   async del(key: string) {
     this.remove(key);
   }
@@ -222,6 +228,10 @@ class ValkeyBackend implements Backend {
   }
   async set(key: string, value: string, ttlMs?: number) {
     await (ttlMs ? this.client.set(key, value, { expiration: { type: 'PX', value: Math.max(1, Math.ceil(ttlMs)) } }) : this.client.set(key, value));
+  }
+  async setIfAbsent(key: string, value: string, ttlMs: number) {
+    const done = await this.client.set(key, value, { condition: 'NX', expiration: { type: 'PX', value: Math.max(1, Math.ceil(ttlMs)) } });
+    return done === 'OK';
   }
   async del(key: string) {
     await this.client.del(key);
@@ -340,6 +350,10 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
   }
   setJson(key: string, value: unknown, ttlMs?: number): Promise<void> {
     return this.write(key, (b) => b.set(key, JSON.stringify(value), ttlMs));
+  }
+  /** Writes only when the key is absent (Valkey: SET NX PX, atomic across replicas); whether it wrote. Leases. */
+  setIfAbsent(key: string, value: unknown, ttlMs: number): Promise<boolean> {
+    return this.write(key, (b) => b.setIfAbsent(key, JSON.stringify(value), ttlMs));
   }
   del(key: string): Promise<void> {
     return this.write(key, (b) => b.del(key));

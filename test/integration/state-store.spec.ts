@@ -37,6 +37,26 @@ describe('StateStore with a real Valkey: the memory copy stays bounded, outage w
     await expect(store.getJson(`soak:owner:${total - 1}`)).resolves.toEqual({ owner: `user-${total - 1}` });
   });
 
+  it('setIfAbsent is one lease across replicas: of many concurrent takers on two stores exactly one wins, until it is released or expires', async () => {
+    const other = new StateStore({ valkeyUrl: redis.url } as AppConfig, new ReadinessRegistry());
+    await other.onModuleInit();
+    try {
+      await waitUntil(() => other.shared, { timeoutMs: 5000, what: 'the second store to reach Valkey' });
+      const key = 'session:refresh:lease-test';
+      const take = () => Promise.all([store, other, store, other, other, store].map((s, i) => s.setIfAbsent(key, i, 60_000)));
+      expect((await take()).filter(Boolean)).toHaveLength(1);
+      expect(Number(await redis.command('PTTL', key).then((r) => r.slice(1)))).toBeGreaterThan(50_000);
+      await other.del(key);
+      expect((await take()).filter(Boolean)).toHaveLength(1);
+      await redis.command('PEXPIRE', key, '1');
+      await waitUntil(async () => (await redis.command('EXISTS', key)) === ':0', { timeoutMs: 5000, what: 'the lease to expire' });
+      expect(await other.setIfAbsent(key, 'again', 60_000)).toBe(true);
+      expect(await store.setIfAbsent(key, 'late', 60_000)).toBe(false);
+    } finally {
+      await other.onApplicationShutdown();
+    }
+  });
+
   // Outage writes are bounded per kind of key like any in-memory state (src/state/key-kinds.ts): the keys
   // here are query owners (100,000 at most), far more than the mirror's MIRROR_MAX_KEYS.
   it('never drops a key written during an outage beyond the mirror bound, and copies them back when Valkey returns', async () => {

@@ -30,8 +30,10 @@ export interface IdpTarget {
   rotateSigningKey(): Promise<string>;
   /** Lets the BFF's browser login client redirect to this URI (an operator registers the deployment's callback). */
   allowLoginRedirect(uri: string): Promise<void>;
-  /** Access tokens of the BFF's browser login client live this long. */
-  setLoginTokenLifespan(seconds: number): Promise<void>;
+  /** Access tokens of the BFF's browser login client live this long (undefined: the realm's default again). */
+  setLoginTokenLifespan(seconds: number | undefined): Promise<void>;
+  /** Refresh grants of the BFF's browser login client that reached the identity provider so far, refused ones included. */
+  refreshGrants(): Promise<number>;
   /** The port the realm's back-channel logout URL points at (start BFF replica A on it). */
   backchannelPort: number;
   /** Ends every session of a user as an admin does (Keycloak: POST /admin/realms/{realm}/users/{id}/logout). */
@@ -42,6 +44,9 @@ export interface IdpTarget {
 }
 
 export const SCENARIO_WORKSPACE = 'acme';
+
+/** Keycloak's event types of a refresh grant, granted and refused. */
+const REFRESH_EVENTS = ['REFRESH_TOKEN', 'REFRESH_TOKEN_ERROR'];
 
 export async function sandboxTarget(workspaceId = SCENARIO_WORKSPACE): Promise<IdpTarget> {
   const sandbox = await startSandbox({ workspaceId });
@@ -76,6 +81,8 @@ export async function sandboxTarget(workspaceId = SCENARIO_WORKSPACE): Promise<I
     },
     backchannelPort,
     signOutUser: (sub) => issuer.logoutUser(sub),
+    // The scenarios run one at a time, and only the BFF's browser sessions refresh.
+    refreshGrants: async () => issuer.stats.grants.refresh_token ?? 0,
     sandbox,
     stop: () => sandbox.close(),
   };
@@ -92,6 +99,9 @@ export async function keycloakTarget(workspaceId = SCENARIO_WORKSPACE): Promise<
     return res.body[0].id;
   };
   const loginClient = await clientUuid(SANDBOX_LOGIN_CLIENT_ID);
+  // The realm records its refreshes (an operator's choice; the shipped realm records none), so that the test counts them.
+  const events = await admin.call('PUT', '/events/config', { eventsEnabled: true, enabledEventTypes: REFRESH_EVENTS, eventsExpiration: 3600 });
+  if (events.status !== 204) throw new Error(`enabling the realm's events: ${events.status}`);
   const updateLoginClient = async (change: (rep: Json) => void) => {
     const rep = (await admin.call<Json>('GET', `/clients/${loginClient}`)).body;
     change(rep);
@@ -135,7 +145,17 @@ export async function keycloakTarget(workspaceId = SCENARIO_WORKSPACE): Promise<
       return keys.active.RS256;
     },
     allowLoginRedirect: (uri) => updateLoginClient((rep) => (rep.redirectUris = [...(rep.redirectUris ?? []), uri])),
-    setLoginTokenLifespan: (seconds) => updateLoginClient((rep) => (rep.attributes = { ...rep.attributes, 'access.token.lifespan': String(seconds) })),
+    setLoginTokenLifespan: (seconds) =>
+      updateLoginClient((rep) => {
+        const { 'access.token.lifespan': _previous, ...attributes } = rep.attributes ?? {};
+        rep.attributes = seconds === undefined ? attributes : { ...attributes, 'access.token.lifespan': String(seconds) };
+      }),
+    async refreshGrants() {
+      const types = REFRESH_EVENTS.map((t) => `type=${t}`).join('&');
+      const events = await admin.call<unknown[]>('GET', `/events?client=${SANDBOX_LOGIN_CLIENT_ID}&${types}&max=10000`);
+      if (events.status !== 200) throw new Error(`reading the realm's events: ${events.status}`);
+      return events.body.length;
+    },
     backchannelPort,
     async signOutUser(sub) {
       const res = await admin.call('POST', `/users/${sub}/logout`);

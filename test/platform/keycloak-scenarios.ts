@@ -1,4 +1,6 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromiumLogin, cookieHeader, formLogin, SESSION_PATH } from './browser-login';
 import type { IdpTarget } from './idp-targets';
 
 /**
@@ -245,6 +247,55 @@ export const KEYCLOAK_SCENARIOS: Scenario[] = [
       const after = await bffGet(bff, '/trino/gateway/backend/all', token);
       expect(after.status).toBe(401);
       expect(after.body.reason).toBe('token_invalid');
+    },
+  },
+  {
+    name: 'browser login in Chromium: authorization code + PKCE through the BFF’s /auth/login; the session works on both replicas, nowhere without its cookie',
+    async run({ target, bff, bffB }) {
+      await chromiumLogin(bff.url, 'alice', target.password('alice'), async (login) => {
+        const authorize = login.navigations.map((u) => new URL(u)).find((u) => `${u.origin}${u.pathname}` === `${target.issuer}/protocol/openid-connect/auth`);
+        expect(authorize).toBeDefined();
+        expect(Object.fromEntries(['response_type', 'client_id', 'code_challenge_method'].map((k) => [k, authorize!.searchParams.get(k)]))).toEqual({
+          response_type: 'code',
+          client_id: target.env.BFF_LOGIN_CLIENT_ID,
+          code_challenge_method: 'S256',
+        });
+        expect(authorize!.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(login.navigations.some((u) => u.startsWith(`${bff.url}/auth/callback?`))).toBe(true);
+        expect(login.landed).toBe(`${bff.url}${SESSION_PATH}`);
+        for (const replica of [bff, bffB]) {
+          const res = await login.get(`${replica.url}${SESSION_PATH}`);
+          expect(res.status).toBe(200);
+          expect(JSON.parse(res.body)).toHaveProperty('experiments');
+        }
+      });
+      expect((await fetch(`${bff.url}${SESSION_PATH}`)).status).toBe(401);
+    },
+  },
+  {
+    name: 'two replicas refresh one browser session at once: exactly one refresh reaches the identity provider, no user logged out',
+    async run({ target, bff, bffB }) {
+      const lifespanS = 4;
+      await target.setLoginTokenLifespan(lifespanS);
+      try {
+        const cookie = cookieHeader(await formLogin(bff.url, 'alice', target.password('alice')));
+        const call = async (replica: { url: string }) => (await fetch(`${replica.url}${SESSION_PATH}`, { headers: { cookie } })).status;
+        expect(await call(bff)).toBe(200);
+        const before = await target.refreshGrants();
+        // Into the refresh margin (half the token's lifetime): the next call of every replica wants to refresh.
+        const intoMargin = () => sleep((lifespanS / 2) * 1000 + 300);
+        await intoMargin();
+        const statuses = await Promise.all([bff, bffB, bff, bffB, bffB, bff].map(call));
+        expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
+        expect((await target.refreshGrants()) - before).toBe(1);
+        // The session goes on with the rotated refresh token: its next refresh, on the other replica, is granted too.
+        await intoMargin();
+        expect(await call(bffB)).toBe(200);
+        expect(await call(bff)).toBe(200);
+        expect((await target.refreshGrants()) - before).toBe(2);
+      } finally {
+        await target.setLoginTokenLifespan(undefined);
+      }
     },
   },
 ];

@@ -3,7 +3,9 @@ import { decodeJwt } from 'jose';
 import { startMlAgent, type MlAgentEmulator } from '../../sandbox/ml-agent';
 import { startTrinoCoordinator, type TrinoCoordinator } from '../../sandbox/trino-coordinator';
 import { startTrinoGateway, type TrinoGatewayEmulator } from '../../sandbox/trino-gateway';
+import { StateStore } from '../../src/state/state-store';
 import { startTestBff, type TestBff } from '../support/app';
+import { waitUntil } from '../support/net';
 import { startRedis, type RedisServer } from '../support/redis';
 import { keycloakTarget, sandboxTarget, type IdpTarget } from './idp-targets';
 import { KEYCLOAK_SCENARIOS, type ScenarioWorld } from './keycloak-scenarios';
@@ -48,6 +50,9 @@ function scenarioBlock(name: string, start: () => Promise<IdpTarget>) {
       // Replica A on the port the realm's back-channel logout URL names; B hears of logouts through Valkey only.
       replicas.push(await startTestBff(shared, { sandbox: target.sandbox, port: target.backchannelPort }));
       replicas.push(await startTestBff(shared, { sandbox: target.sandbox }));
+      for (const r of replicas) await waitUntil(() => r.app.get(StateStore).shared, { what: 'the replica to reach Valkey' });
+      // The operator registers each replica's callback with the browser login client.
+      for (const r of replicas) await target.allowLoginRedirect(`${r.url}/auth/callback`);
       const audiences = (headers: Array<string | string[] | undefined>) => [
         ...new Set(
           headers

@@ -31,6 +31,8 @@ export function sandboxClients(workspaceId: string, bffSecret: string, loginSecr
       standardTokenExchange: true,
       serviceAccountRoles: [],
       audienceMappers: [SANDBOX_CLIENT_ID],
+      // realm.json's "realm roles as platform_roles" mapper: the Trino Gateway reads its privileges there.
+      realmRolesClaim: 'platform_roles',
       // The realm's per-audience client scopes (named after the audience), optional: only an exchange that asks gets them.
       optionalAudienceScopes: DOWNSTREAM_AUDIENCES.map((a) => `${workspaceId}-${a}`),
     },

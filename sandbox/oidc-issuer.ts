@@ -33,6 +33,12 @@ export interface SandboxClient {
   /** Audiences put in tokens issued to this client (Keycloak audience mappers). */
   audienceMappers?: string[];
   /**
+   * Keycloak's "User Realm Role" mapper (multivalued, access token): the user's realm roles under this claim
+   * in every access token issued to this client, exchanged ones included (realm.json: platform-bff's
+   * `platform_roles`, the Trino Gateway's privileges). No claim when the user has no realm role.
+   */
+  realmRolesClaim?: string;
+  /**
    * The client's optional client scopes that carry one audience each (the realm's per-audience client scopes,
    * named after the audience they add): a token exchange may ask for them with `scope`; Keycloak only narrows
    * `aud` to what the client's own mappers and the requested scopes give.
@@ -365,6 +371,10 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
 
   /** An access token's lifetime for this client: its own access.token.lifespan, else the realm's. */
   const lifespanOf = (clientId: string) => clients.get(clientId)?.accessTokenLifespanS ?? lifespan;
+  /** The client's realm-role mapper claim (Keycloak omits it when there is no role). */
+  const rolesClaim = (client: SandboxClient | undefined, roles: string[]) =>
+    client?.realmRolesClaim && roles.length ? { [client.realmRolesClaim]: [...roles] } : {};
+
   /** `aud` as Keycloak writes it: absent, one string, or an array. */
   const audClaim = (aud: string[]) => (aud.length === 0 ? undefined : aud.length === 1 ? aud[0] : aud);
 
@@ -388,6 +398,7 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       sid,
       acr: '1',
       ...(u.roles.length ? { realm_access: { roles: [...u.roles] } } : {}),
+      ...rolesClaim(client, u.roles),
       scope,
       email_verified: true,
       preferred_username: u.username,
@@ -557,6 +568,7 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
         azp: client.clientId,
         acr: '1',
         ...(client.serviceAccountRoles.length ? { realm_access: { roles: [...client.serviceAccountRoles] } } : {}),
+        ...rolesClaim(client, client.serviceAccountRoles),
         scope: 'email profile',
         email_verified: false,
         preferred_username: `service-account-${client.clientId}`,
@@ -607,7 +619,20 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       const scope = [...new Set(['email', ...scopes, 'profile'])].join(' ');
       const sid = sessionId();
       const { jti: _jti, iat: _iat, nonce: _nonce, auth_time: _authTime, at_hash: _atHash, ...rest } = subject;
-      const token = await sign({ ...rest, jti: randomUUID(), iat: now, exp, aud: audClaim(aud), azp: client.clientId, sid, scope });
+      // The requesting client's own mappers: its realm-role claim carries the subject's realm roles.
+      for (const c of clients.values()) if (c.realmRolesClaim) delete rest[c.realmRolesClaim];
+      const subjectRoles = ((subject.realm_access as { roles?: string[] } | undefined)?.roles ?? []).filter((r) => typeof r === 'string');
+      const token = await sign({
+        ...rest,
+        ...rolesClaim(client, subjectRoles),
+        jti: randomUUID(),
+        iat: now,
+        exp,
+        aud: audClaim(aud),
+        azp: client.clientId,
+        sid,
+        scope,
+      });
       return json(res, 200, {
         access_token: token,
         expires_in: exp - now,

@@ -33,8 +33,9 @@
  * gets `USER_API` (backend API yes, routing rules no). Basic users get their configured
  * `privileges` string.
  *
- * Authorization (the real LbAuthorizer): role ADMIN ⇔ privileges fully match `(.*)ADMIN(.*)`,
- * USER ⇔ `(.*)USER(.*)`, API ⇔ `(.*)API(.*)`. A missing role is reported the way the real
+ * Authorization (the real LbAuthorizer): role ADMIN ⇔ privileges fully match the `authorization.admin`
+ * pattern (default `(.*)ADMIN(.*)`), USER ⇔ `user` (`(.*)USER(.*)`), API ⇔ `api` (`(.*)API(.*)`);
+ * test/platform/trino-gateway.spec.ts starts it with docker/trino-gateway/config.yaml's. A missing role is reported the way the real
  * AuthorizedExceptionMapper does: HTTP **200** with `{"code":401,"msg":"Unauthorized"}`.
  *
  * Deviations from the real gateway: plain HTTP (the real one authenticates only over HTTPS);
@@ -90,6 +91,11 @@ export interface TrinoGatewayOptions {
   adminRoleClaim?: string;
   /** Real-gateway `oauth.privilegesField`: read privileges from this flat claim instead of the roles. */
   privilegesField?: string;
+  /**
+   * The real gateway's `authorization` section: the regular expression the privileges string must match
+   * whole (Java's String.matches) for each role. Default: `(.*)ADMIN(.*)`, `(.*)USER(.*)`, `(.*)API(.*)`.
+   */
+  authorization?: { admin: string; user: string; api: string };
   /** presetUsers for HTTP Basic, plain comparison, e.g. `{ops: {password: 's3cret', privileges: 'ADMIN_USER_API'}}`. */
   basicUsers?: Record<string, { password: string; privileges: string }>;
   /** Initial backends (default: two seeded backends, see SEED_BACKENDS). */
@@ -151,17 +157,19 @@ export const SEED_ROUTING_RULES: TrinoGatewayRoutingRule[] = [
 
 const MAX_LOG = 500;
 const MAX_BODY_BYTES = 1024 * 1024;
-const ROLE_PATTERNS = {
-  ADMIN: /^(.*)ADMIN(.*)$/s,
-  USER: /^(.*)USER(.*)$/s,
-  API: /^(.*)API(.*)$/s,
-} as const;
-type Role = keyof typeof ROLE_PATTERNS;
+const DEFAULT_AUTHORIZATION = { admin: '(.*)ADMIN(.*)', user: '(.*)USER(.*)', api: '(.*)API(.*)' };
+type Role = 'ADMIN' | 'USER' | 'API';
 
 class AuthFailure extends Error {}
 
 export async function startTrinoGateway(opts: TrinoGatewayOptions = {}): Promise<TrinoGatewayEmulator> {
   const adminRole = opts.adminRoleClaim ?? 'ADMIN';
+  const authorization = opts.authorization ?? DEFAULT_AUTHORIZATION;
+  const rolePatterns: Record<Role, RegExp> = {
+    ADMIN: new RegExp(`^(?:${authorization.admin})$`),
+    USER: new RegExp(`^(?:${authorization.user})$`),
+    API: new RegExp(`^(?:${authorization.api})$`),
+  };
   const jwks = opts.verify ? createRemoteJWKSet(new URL(opts.verify.jwksUri)) : undefined;
   const basicUsers = opts.basicUsers;
   const authEnabled = Boolean(opts.verify) || Boolean(basicUsers && Object.keys(basicUsers).length > 0);
@@ -230,7 +238,7 @@ export async function startTrinoGateway(opts: TrinoGatewayOptions = {}): Promise
   }
 
   function hasRole(principal: TrinoGatewayPrincipal, role: Role): boolean {
-    return ROLE_PATTERNS[role].test(principal.privileges);
+    return rolePatterns[role].test(principal.privileges);
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, body: string): Promise<void> {

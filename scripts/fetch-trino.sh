@@ -13,10 +13,15 @@
 #   trino-jdbc.jar     the JDBC driver
 #   gateway-ha.jar     Trino Gateway (jar with dependencies), the version of docker/compose.yaml
 #   venv/              Python venv with the `trino` client
+#
+# The Trino Gateway's database is Debian's PostgreSQL (package postgresql, installed with apt-get when
+# missing; test/support/platform/postgres.ts starts a throwaway cluster of it per run).
 set -euo pipefail
 
-TRINO_VERSION=476
-GATEWAY_VERSION=16
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=platform-versions.env
+source "$ROOT/scripts/platform-versions.env"
+GATEWAY_VERSION=$TRINO_GATEWAY_VERSION
 PY_TRINO_VERSION=0.340.0
 CACHE="${PLATFORM_BFF_CACHE:-$HOME/.cache/platform-bff}/trino-$TRINO_VERSION"
 log() { printf '[fetch-trino] %s\n' "$*"; }
@@ -56,6 +61,18 @@ if [ ! -x "$CACHE/venv/bin/python" ] || ! "$CACHE/venv/bin/python" -c 'import tr
   python3 -m venv "$CACHE/venv"
   "$CACHE/venv/bin/pip" install -q --disable-pip-version-check "trino==$PY_TRINO_VERSION" >&2
   fetched+=("pip trino==$PY_TRINO_VERSION")
+fi
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian's postgresql (the Trino Gateway's database)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >&2 ||
+      { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >&2; }
+    fetched+=("apt postgresql")
+  else
+    echo "fetch-trino.sh: PostgreSQL is needed for the Trino Gateway tier: apt-get install postgresql (as root)" >&2
+    exit 1
+  fi
 fi
 
 if [ "${#fetched[@]}" -eq 0 ]; then

@@ -5,7 +5,9 @@
 #   /state                  init's own volume: the compose CA (its key never leaves this volume)
 #   /out/ca/ca.pem          the CA certificate, trusted by the BFF (NODE_EXTRA_CA_CERTS)
 #   /out/trino/             trino.pem (key + certificate, SAN trino) and password.db (svc-bff, bcrypt)
-#   /out/trino-gateway/     trino-gateway.pem (key + certificate, SAN trino-gateway)
+#   /out/trino-gateway/     trino-gateway.pem (key + certificate, SAN trino-gateway), and form-private.pem /
+#                           form-public.pem: the RSA key pair of the gateway's `authentication.form`, which
+#                           the gateway needs before it accepts HTTP Basic (break-glass) at all
 #   /out/gateway-rules/     routing-rules.yaml, writable (POST /webapp/updateRoutingRules edits it)
 #
 # Trino and the Trino Gateway authenticate only over HTTPS, hence the certificates. Both images
@@ -48,6 +50,15 @@ issue() {
 
 issue trino "DNS:trino,DNS:localhost"
 issue trino-gateway "DNS:trino-gateway,DNS:localhost"
+
+# The gateway's self-signed key pair (PKCS#8 private key, X.509 public key, as its LbKeyProvider reads them).
+if [ ! -s "$OUT/trino-gateway/form-private.pem" ] || [ ! -s "$OUT/trino-gateway/form-public.pem" ]; then
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$OUT/trino-gateway/form-private.pem" 2>/dev/null
+  openssl pkey -in "$OUT/trino-gateway/form-private.pem" -pubout -out "$OUT/trino-gateway/form-public.pem"
+  chown 1000:1000 "$OUT/trino-gateway/form-private.pem" "$OUT/trino-gateway/form-public.pem"
+  chmod 0400 "$OUT/trino-gateway/form-private.pem"
+  chmod 0444 "$OUT/trino-gateway/form-public.pem"
+fi
 
 install -m 0444 "$STATE/ca.pem" "$OUT/ca/ca.pem"
 

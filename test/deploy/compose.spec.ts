@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -32,7 +32,7 @@ import {
   variablesIn,
   yamlFile,
 } from './deploy-files';
-import { KEYCLOAK_VERSION } from '../support/platform/versions';
+import { GATEWAY_VERSION, KEYCLOAK_VERSION } from '../support/platform/versions';
 
 /**
  * docker/compose.yaml, docker/.env.example, docker/Dockerfile, docker/init/init.sh and the Trino /
@@ -126,6 +126,10 @@ describe('docker/compose.yaml', () => {
 
   it('pins the Keycloak release the real-platform tier runs (test/platform)', () => {
     expect(services.keycloak.image).toBe(`quay.io/keycloak/keycloak:${KEYCLOAK_VERSION}`);
+  });
+
+  it('pins the Trino Gateway release the real-platform tier runs (gateway-ha of test/platform/trino-gateway.spec.ts)', () => {
+    expect(services['trino-gateway'].image).toBe(`trinodb/trino-gateway:${GATEWAY_VERSION}`);
   });
 
   it('every variable it uses is in docker/.env.example, every required one is generated or set there, and none is unused', () => {
@@ -354,6 +358,15 @@ describe('Trino and the Trino Gateway configs', () => {
     expect(may('admin', ['REGULAR'])).toBe(false);
     expect(may('api', ['REGULAR', 'offline_access'])).toBe(true);
     expect(may('api', ['offline_access', 'uma_authorization'])).toBe(false);
+    // Break-glass: Basic needs a form section (its key pair from the TLS volume) and the BFF's account in presetUsers.
+    const tlsMount = (composeResolved().services['trino-gateway'].volumes as string[]).find((v) => v.startsWith('gateway-tls:'))!.split(':')[1];
+    expect(gw.authentication.form.selfSignKeyPair).toEqual({ privateKeyRsa: `${tlsMount}/form-private.pem`, publicKeyRsa: `${tlsMount}/form-public.pem` });
+    const resolved = composeResolved().services as Record<string, Json>;
+    const [bgUser, bgPassword] = environmentOf(resolved.bff).TRINO_GATEWAY_BASIC_AUTH.split(':');
+    expect(Object.keys(gw.presetUsers)).toEqual([bgUser]);
+    expect(gw.presetUsers[bgUser].password).toBe('${ENV:TRINO_GW_BREAK_GLASS_PASSWORD}');
+    expect(environmentOf(resolved['trino-gateway']).TRINO_GW_BREAK_GLASS_PASSWORD).toBe(bgPassword);
+    expect(new RegExp(`^${gw.authorization.admin}$`).test(gw.presetUsers[bgUser].privileges)).toBe(true);
     const seeded = parseYamlAll(readDocker('trino-gateway/routing-rules.yaml')) as Json[];
     for (const rule of seeded)
       expect(rule).toEqual(expect.objectContaining({ name: expect.any(String), condition: expect.any(String), actions: expect.any(Array) }));
@@ -471,6 +484,15 @@ describe('docker/init/init.sh, run for real (openssl, htpasswd)', () => {
     expect(spawnSync('htpasswd', ['-vb', db, 'svc-bff', 'pw-for-the-test']).status).toBe(0);
     expect(spawnSync('htpasswd', ['-vb', db, 'svc-bff', 'wrong']).status).not.toBe(0);
     expect(readFileSync(join(dir, 'out/gateway-rules/routing-rules.yaml'), 'utf8')).toBe(readDocker('trino-gateway/routing-rules.yaml'));
+  });
+
+  it('writes the gateway’s form key pair (PKCS#8 private, X.509 public), the one without which it refuses HTTP Basic', () => {
+    const priv = readFileSync(join(dir, 'out/trino-gateway/form-private.pem'), 'utf8');
+    const pub = readFileSync(join(dir, 'out/trino-gateway/form-public.pem'), 'utf8');
+    expect(priv).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(pub).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    expect(createPublicKey(priv).export({ type: 'spki', format: 'pem' })).toBe(pub);
+    expect(statSync(join(dir, 'out/trino-gateway/form-private.pem')).mode & 0o077).toBe(0);
   });
 
   it('is idempotent: a second run keeps the CA and the certificates', () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { dockerPath, parseProperties, readDocker } from '../deploy/deploy-files';
 import { freePort, waitUntil } from '../support/net';
 import { spawnProcess, type ManagedProcess } from '../support/processes';
+import { TRINO_VERSION } from '../support/platform/versions';
 
 /**
  * A real Trino 476 coordinator on loopback, for the platform tier: the release fetched by
@@ -13,7 +14,6 @@ import { spawnProcess, type ManagedProcess } from '../support/processes';
  * access control, rules, catalog), rewritten only where a loopback test must differ (ports, paths,
  * the issuer's JWKS), and TLS material made by the shipped docker/init/init.sh. Stopped by pid.
  */
-export const TRINO_VERSION = '476';
 export const PLATFORM_CACHE = process.env.PLATFORM_BFF_CACHE ?? join(homedir(), '.cache', 'platform-bff');
 export const TRINO_CACHE = join(PLATFORM_CACHE, `trino-${TRINO_VERSION}`);
 /** Java ≥ 24 for Trino 476: the Temurin JDK 25 of the machine, unless TRINO_JAVA_HOME names another. */

@@ -18,3 +18,5 @@ export function platformVersions(): Record<string, string> {
 }
 
 export const KEYCLOAK_VERSION = platformVersions().KEYCLOAK_VERSION;
+export const TRINO_VERSION = platformVersions().TRINO_VERSION;
+export const GATEWAY_VERSION = platformVersions().TRINO_GATEWAY_VERSION;

@@ -14,6 +14,36 @@ export interface RouteEntry {
   /** Roles of which the caller needs one, and an audience the token must carry (from @Audience), as the guard applies them. */
   roles?: readonly string[];
   audience?: string;
+  /** The break-glass scope, on the routes where HTTP Basic may stand in for a bearer token (@AllowBreakGlass). */
+  breakGlass?: string;
+}
+
+/** Every route of these controllers with the policy it declares, read from their decorators (no instance needed). */
+export function routesOf(controllers: readonly Type[], policies: RoutePolicyResolver, reflector = new Reflector(), scanner = new MetadataScanner()): RouteEntry[] {
+  const out: RouteEntry[] = [];
+  for (const controller of controllers) {
+    const proto = controller.prototype as object;
+    const base = reflector.get<string | string[]>(PATH_METADATA, controller) ?? '';
+    for (const name of scanner.getAllMethodNames(proto)) {
+      const fn = (proto as Record<string, unknown>)[name] as (...a: unknown[]) => unknown;
+      const path = reflector.get<string | string[]>(PATH_METADATA, fn);
+      if (path === undefined) continue;
+      const method = RequestMethod[reflector.get<number>(METHOD_METADATA, fn) ?? 0];
+      const route = policies.resolve(fn, controller);
+      const policy = route.kind === 'policy' ? route.policy : undefined;
+      out.push({
+        controller: controller.name,
+        handler: name,
+        method,
+        path: `/${[base, path].flat().join('/')}`.replace(/\/+/g, '/').replace(/(.)\/$/, '$1'),
+        policy: route.kind === 'self' ? `self:${route.table}` : policy?.rule,
+        ...(policy?.kind === 'authenticated' && policy.anyRole?.length ? { roles: policy.anyRole } : {}),
+        ...(policy?.kind === 'authenticated' && policy.audience ? { audience: policy.audience } : {}),
+        ...(route.kind === 'policy' && route.breakGlass ? { breakGlass: route.breakGlass } : {}),
+      });
+    }
+  }
+  return out;
 }
 
 /**
@@ -30,31 +60,8 @@ export class RouteInventory implements OnApplicationBootstrap {
   ) {}
 
   routes(): RouteEntry[] {
-    const out: RouteEntry[] = [];
-    for (const wrapper of this.discovery.getControllers()) {
-      const instance = wrapper.instance as object | undefined;
-      if (!instance) continue;
-      const proto = Object.getPrototypeOf(instance) as object;
-      const base = this.reflector.get<string | string[]>(PATH_METADATA, instance.constructor) ?? '';
-      for (const name of this.scanner.getAllMethodNames(proto)) {
-        const fn = (proto as Record<string, unknown>)[name] as (...a: unknown[]) => unknown;
-        const path = this.reflector.get<string | string[]>(PATH_METADATA, fn);
-        if (path === undefined) continue;
-        const method = RequestMethod[this.reflector.get<number>(METHOD_METADATA, fn) ?? 0];
-        const route = this.policies.resolve(fn, instance.constructor as Type);
-        const policy = route.kind === 'policy' ? route.policy : undefined;
-        out.push({
-          controller: instance.constructor.name,
-          handler: name,
-          method,
-          path: `/${[base, path].flat().join('/')}`.replace(/\/+/g, '/').replace(/(.)\/$/, '$1'),
-          policy: route.kind === 'self' ? `self:${route.table}` : policy?.rule,
-          ...(policy?.kind === 'authenticated' && policy.anyRole?.length ? { roles: policy.anyRole } : {}),
-          ...(policy?.kind === 'authenticated' && policy.audience ? { audience: policy.audience } : {}),
-        });
-      }
-    }
-    return out;
+    const controllers = this.discovery.getControllers().flatMap((w) => (w.instance ? [w.instance.constructor as Type] : []));
+    return routesOf(controllers, this.policies, this.reflector, this.scanner);
   }
 
   onApplicationBootstrap(): void {

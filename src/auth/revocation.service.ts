@@ -24,6 +24,8 @@ export interface RevocationListener {
   local?(r: Revocation): void;
   /** Once, in the replica that received the logout: work on shared state (Valkey keys, queries, stored sessions). */
   shared?(r: Revocation): Promise<void>;
+  /** Run the shared work after every other listener's (it removes what the others may still need). */
+  last?: boolean;
 }
 
 /** The pub/sub channel revocations travel on between replicas. */
@@ -121,7 +123,7 @@ export class Revocations implements OnModuleInit, OnApplicationShutdown {
       await this.state.setJson(userKey(r.issuer, r.sub), r, this.ttlMs);
     } else throw new Error('a revocation names a session or a user');
     await this.state.publish(REVOCATIONS_CHANNEL, JSON.stringify(r));
-    for (const l of this.listeners) {
+    for (const l of [...this.listeners.filter((x) => !x.last), ...this.listeners.filter((x) => x.last)]) {
       if (!l.shared) continue;
       await l.shared(r).catch((err: unknown) => this.log.error({ event: 'revocation.listener_failed', err }));
     }

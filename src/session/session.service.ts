@@ -5,6 +5,7 @@ import * as oidc from 'openid-client';
 import { AccessDecider } from '../auth/access-decider.service';
 import { denialProblem } from '../auth/auth.guard';
 import type { AccessPolicy } from '../auth/access-policy';
+import { Revocations, sessionOf, type Revocation } from '../auth/revocation.service';
 import { MetricsService } from '../common/metrics.service';
 import { problem, ProblemException } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -63,6 +64,8 @@ const STATE = /^[A-Za-z0-9_-]{20,128}$/;
 const sessionKey = (id: string) => `session:${createHash('sha256').update(id).digest('hex')}`;
 const refreshLeaseKey = (id: string) => `session:refresh:${createHash('sha256').update(id).digest('hex')}`;
 const loginKey = (state: string) => `session:login:${createHash('sha256').update(state).digest('hex')}`;
+/** The browser sessions (their keys) opened on one identity-provider session (issuer, sid): ended with it. */
+const bySidKey = (issuer: string, sid: string) => `session:sid:${createHash('sha256').update(`${issuer}\n${sid}`).digest('hex')}`;
 
 /**
  * Browser sessions: the OIDC login (authorization code + PKCE, state and nonce, through
@@ -84,9 +87,12 @@ export class SessionService {
     private readonly login: OidcLoginClient,
     private readonly decider: AccessDecider,
     metrics: MetricsService,
+    revocations: Revocations,
   ) {
     this.sealer = new SessionSealer(config.session.secret);
     this.events = metrics.counter('bff_sessions_total', 'Browser session events (login, refresh, logout, expired, rejected)', ['event']);
+    // A logout at the identity provider (back-channel) destroys the browser sessions opened on that session.
+    revocations.listen({ shared: (r) => this.endIdentitySession(r) });
   }
 
   /**
@@ -174,6 +180,8 @@ export class SessionService {
     const session = this.sessionFrom(tokens, now, { subject: principal.subject, username: principal.username, createdAt: now, expiresAt: now + SESSION_MAX_MS });
     const sessionId = randomBytes(32).toString('base64url');
     await this.save(sessionId, session, now);
+    const sid = sessionOf(principal);
+    if (sid !== undefined) await this.store.sAdd(bySidKey(principal.issuer, sid), sessionKey(sessionId), SESSION_MAX_MS);
     this.events.inc({ event: 'login' });
     this.log.log({ event: 'session.login', sub: principal.subject, username: principal.username });
     return { sessionId, returnTo: pending.returnTo };
@@ -213,6 +221,18 @@ export class SessionService {
     this.events.inc({ event: 'logout' });
     this.log.log({ event: 'session.logout', sub: session.subject, username: session.username });
     return { idToken: session.idToken };
+  }
+
+  private async endIdentitySession(r: Revocation): Promise<void> {
+    if (r.sid === undefined) return;
+    const index = bySidKey(r.issuer, r.sid);
+    const keys = await this.store.sMembers(index);
+    for (const key of keys) await this.store.del(key);
+    await this.store.del(index);
+    if (keys.length > 0) {
+      this.events.inc({ event: 'logout' }, keys.length);
+      this.log.log({ event: 'session.backchannel_logout', sessions: keys.length });
+    }
   }
 
   endSessionUrl(idTokenHint: string | undefined, postLogoutRedirectUri: string): Promise<string | undefined> {

@@ -25,7 +25,7 @@ interface Backend {
   del(key: string): Promise<void>;
   take(key: string): Promise<string | undefined>;
   incrBy(key: string, by: number, ttlMs: number): Promise<number>;
-  sAdd(key: string, member: string): Promise<void>;
+  sAdd(key: string, member: string, ttlMs?: number): Promise<void>;
   sRem(key: string, member: string): Promise<void>;
   sMembers(key: string): Promise<string[]>;
   reserve(usedKey: string, reservedKey: string, min: number, max: number, limit: number, reservedTtlMs: number): Promise<number>;
@@ -177,12 +177,14 @@ class MemoryBackend implements Backend {
     this.put(key, { value: String(next), expiresAt: e?.expiresAt ?? Date.now() + ttlMs });
     return next;
   }
-  async sAdd(key: string, member: string) {
+  async sAdd(key: string, member: string, ttlMs?: number) {
     const e = this.live(key);
+    const until = ttlMs ? Date.now() + ttlMs : undefined;
     if (e?.value instanceof Set) {
       e.value.add(member);
+      if (until !== undefined && e.expiresAt !== undefined) e.expiresAt = Math.max(e.expiresAt, until);
       this.put(key, e);
-    } else this.put(key, { value: new Set([member]) });
+    } else this.put(key, { value: new Set([member]), expiresAt: until });
   }
   async sRem(key: string, member: string) {
     const e = this.live(key);
@@ -243,8 +245,11 @@ class ValkeyBackend implements Backend {
     const [value] = await this.client.multi().incrBy(key, by).pExpire(key, Math.ceil(ttlMs), 'NX').exec();
     return Number(value);
   }
-  async sAdd(key: string, member: string) {
-    await this.client.sAdd(key, member);
+  async sAdd(key: string, member: string, ttlMs?: number) {
+    if (!ttlMs) return void (await this.client.sAdd(key, member));
+    // The set lives as long as its longest-lived member: a new set gets the TTL (NX), an existing one only a longer one (GT).
+    const ms = Math.ceil(ttlMs);
+    await this.client.multi().sAdd(key, member).pExpire(key, ms, 'NX').pExpire(key, ms, 'GT').exec();
   }
   async sRem(key: string, member: string) {
     await this.client.sRem(key, member);
@@ -367,8 +372,9 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
   incrBy(key: string, by: number, ttlMs: number): Promise<number> {
     return this.write(key, (b) => b.incrBy(key, by, ttlMs));
   }
-  sAdd(key: string, member: string): Promise<void> {
-    return this.write(key, (b) => b.sAdd(key, member));
+  /** Adds to a set; with `ttlMs`, the set lives at least that long from now (never shortened). */
+  sAdd(key: string, member: string, ttlMs?: number): Promise<void> {
+    return this.write(key, (b) => b.sAdd(key, member, ttlMs));
   }
   sRem(key: string, member: string): Promise<void> {
     return this.write(key, (b) => b.sRem(key, member));
@@ -498,7 +504,7 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
         if (!e || (ttlMs !== undefined && ttlMs <= 0)) return b.del(key);
         await b.del(key);
         if (typeof e.value === 'string') return b.set(key, e.value, ttlMs);
-        for (const member of e.value) await b.sAdd(key, member);
+        for (const member of e.value) await b.sAdd(key, member, ttlMs);
       });
       if (!done.ok) return; // down again: the rest waits for the next recovery
       this.dirty.delete(key);

@@ -5,10 +5,20 @@ import { createClient, type RedisClientType } from '@redis/client';
 import { createCache, type Cache } from 'cache-manager';
 import type { Counter } from 'prom-client';
 import { Keyv } from 'keyv';
+import { Revocations, type Revocation } from '../auth/revocation.service';
 import { MetricsService } from '../common/metrics.service';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
 import { BoundedMemoryStore } from './bounded-memory-store';
+
+/** The identity-provider session (issuer and sid) an exchange was made for: its entries are purged when it is logged out. */
+export interface ExchangeSession {
+  issuer: string;
+  sid: string;
+}
+
+/** Valkey set of the cache keys of one session (kept as long as its longest entry). */
+const sessionIndexKey = (s: ExchangeSession) => `bff:token-exchange-session:${createHash('sha256').update(`${s.issuer}\n${s.sid}`).digest('hex')}`;
 
 /** One cached exchange: the exchanged token and when the cache must stop serving it (epoch ms). */
 export interface ExchangeCacheEntry {
@@ -63,11 +73,14 @@ export class ExchangedTokenCache implements OnModuleInit, OnApplicationShutdown 
   private pausedUntil = 0;
   private degraded = false;
   private readonly fallbacks: Counter;
+  /** The local tier's keys of each session (by sessionIndexKey), for the purge on logout. */
+  private readonly localBySession = new Map<string, Map<string, number>>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly readiness: ReadinessRegistry,
     metrics: MetricsService,
+    revocations: Revocations,
   ) {
     const keyv = new Keyv({ store: this.localStore });
     // Entries stay objects in memory (as cache-manager's own default memory store does).
@@ -75,6 +88,13 @@ export class ExchangedTokenCache implements OnModuleInit, OnApplicationShutdown 
     keyv.deserialize = undefined;
     this.local = createCache({ stores: [keyv] });
     this.fallbacks = metrics.counter('bff_token_cache_fallbacks_total', 'Valkey operations of the token cache that failed and fell back to memory');
+    // A logged-out session's exchanged tokens go: each replica drops its own copies; the one that received the
+    // logout drops Valkey's, after the other listeners (which may still use them to clean up, e.g. cancel queries).
+    revocations.listen({
+      local: (r) => void this.purgeLocal(r),
+      shared: (r) => this.purgeShared(r),
+      last: true,
+    });
   }
 
   onModuleInit(): void {
@@ -119,14 +139,29 @@ export class ExchangedTokenCache implements OnModuleInit, OnApplicationShutdown 
   }
 
   /** The cached exchange, from memory or else Valkey; undefined on a miss. Never throws. */
-  async get(key: string): Promise<ExchangeCacheEntry | undefined> {
+  async get(key: string, session?: ExchangeSession): Promise<ExchangeCacheEntry | undefined> {
     const local = await this.getLocal(key);
     if (local) return local;
     if (!this.shared || !this.sharedUsable()) return undefined;
     const shared = await this.sharedOp((c) => c.get<ExchangeCacheEntry>(key));
     const entry = shared && isLive(shared) ? shared : undefined;
-    if (entry) await this.local.set(key, entry, entry.until - Date.now());
+    if (entry) await this.setLocal(key, entry, entry.until - Date.now(), session);
     return entry;
+  }
+
+  /** The live entries cached for a session, by cache key (both tiers). */
+  async sessionEntries(session: ExchangeSession): Promise<Map<string, ExchangeCacheEntry>> {
+    const keys = new Set(this.localBySession.get(sessionIndexKey(session))?.keys());
+    if (this.client && this.sharedUsable()) {
+      const members = await this.sharedOp(() => this.client!.sMembers(sessionIndexKey(session)));
+      for (const k of members ?? []) keys.add(k);
+    }
+    const out = new Map<string, ExchangeCacheEntry>();
+    for (const key of keys) {
+      const entry = await this.get(key);
+      if (entry) out.set(key, entry);
+    }
+    return out;
   }
 
   /** The in-process tier only (no I/O). */
@@ -135,13 +170,54 @@ export class ExchangedTokenCache implements OnModuleInit, OnApplicationShutdown 
     return entry && isLive(entry) ? entry : undefined;
   }
 
-  /** Stores an exchange in both tiers for `ttlMs`. Valkey failures are absorbed. */
-  async set(key: string, token: string, ttlMs: number): Promise<void> {
+  /** Stores an exchange in both tiers for `ttlMs`, indexed by its session when it has one. Valkey failures are absorbed. */
+  async set(key: string, token: string, ttlMs: number, session?: ExchangeSession): Promise<void> {
     const ttl = Math.floor(ttlMs);
     if (ttl <= 0) return;
     const entry: ExchangeCacheEntry = { token, until: Date.now() + ttl };
+    await this.setLocal(key, entry, ttl, session);
+    if (!this.shared || !this.sharedUsable()) return;
+    await this.sharedOp((c) => c.set(key, entry, ttl));
+    if (session) {
+      const index = sessionIndexKey(session);
+      // The index lives as long as the session's longest entry (GT: never shortened).
+      await this.sharedOp(() => this.client!.multi().sAdd(index, key).pExpire(index, ttl, 'NX').pExpire(index, ttl, 'GT').exec());
+    }
+  }
+
+  private async setLocal(key: string, entry: ExchangeCacheEntry, ttl: number, session?: ExchangeSession): Promise<void> {
     await this.local.set(key, entry, ttl);
-    if (this.shared && this.sharedUsable()) await this.sharedOp((c) => c.set(key, entry, ttl));
+    if (!session) return;
+    const index = sessionIndexKey(session);
+    const keys = this.localBySession.get(index) ?? new Map<string, number>();
+    keys.set(key, Date.now() + ttl);
+    this.localBySession.set(index, keys);
+    if (this.localBySession.size > LOCAL_MAX_ENTRIES) this.pruneLocalIndex();
+  }
+
+  private async purgeLocal(r: Revocation): Promise<void> {
+    if (r.sid === undefined) return;
+    const index = sessionIndexKey({ issuer: r.issuer, sid: r.sid });
+    const keys = this.localBySession.get(index);
+    this.localBySession.delete(index);
+    for (const key of keys?.keys() ?? []) await this.local.del(key);
+  }
+
+  private async purgeShared(r: Revocation): Promise<void> {
+    if (r.sid === undefined || !this.client || !this.shared || !this.sharedUsable()) return;
+    const index = sessionIndexKey({ issuer: r.issuer, sid: r.sid });
+    const keys = (await this.sharedOp(() => this.client!.sMembers(index))) ?? [];
+    if (keys.length > 0) await this.sharedOp((c) => c.mdel(keys));
+    await this.sharedOp(() => this.client!.del(index));
+  }
+
+  /** Forgets the expired entries of the local session index (the entries themselves expire in the local tier). */
+  private pruneLocalIndex(): void {
+    const now = Date.now();
+    for (const [index, keys] of this.localBySession) {
+      for (const [key, until] of keys) if (until <= now) keys.delete(key);
+      if (keys.size === 0) this.localBySession.delete(index);
+    }
   }
 
   private sharedUsable(): boolean {

@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module';
 import { ClientCredentialsService } from './client-credentials.service';
 import { ExchangeTokenInterceptor } from './exchange-token.interceptor';
 import { ExchangedTokenCache } from './exchanged-token-cache';
@@ -11,6 +12,7 @@ import { TokenExchangeService } from './token-exchange.service';
  */
 @Global()
 @Module({
+  imports: [AuthModule],
   providers: [TokenEndpointClient, ExchangedTokenCache, TokenExchangeService, ClientCredentialsService, ExchangeTokenInterceptor],
   exports: [TokenEndpointClient, ExchangedTokenCache, TokenExchangeService, ClientCredentialsService, ExchangeTokenInterceptor],
 })

@@ -3,11 +3,13 @@ import { MetricsService } from '../common/metrics.service';
 import { ProblemException } from '../common/problem';
 import type { AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { Revocations } from '../auth/revocation.service';
+import { StateStore } from '../state/state-store';
 import { ExchangedTokenCache, exchangeCacheKey } from './exchanged-token-cache';
 import { TokenEndpointError, type TokenEndpointClient, type TokenResponse } from './token-endpoint.client';
 import { EXCHANGE_EXPIRY_SKEW_S, TokenExchangeService, exchangeCacheTtlMs } from './token-exchange.service';
 
-const config = { workspaceId: 'ws', tokenExchange: { cacheTtlS: 180, timeoutMs: 3000 } } as AppConfig;
+const config = { workspaceId: 'ws', tokenExchange: { cacheTtlS: 180, timeoutMs: 3000 }, revocation: { ttlS: 3600 } } as AppConfig;
 const nowS = () => Math.floor(Date.now() / 1000);
 const principal = (expiresInS = 300, subject = 'user-1'): Principal => ({
   subject,
@@ -34,8 +36,10 @@ function fakeEndpoint(answer: (subject: string, audience: string) => Promise<Tok
 
 function service(endpoint: TokenEndpointClient) {
   const metrics = new MetricsService();
-  const cache = new ExchangedTokenCache(config, new ReadinessRegistry(), metrics);
-  return { svc: new TokenExchangeService(config, endpoint, cache, metrics), cache, metrics };
+  const revocations = new Revocations(config, new StateStore({} as AppConfig, new ReadinessRegistry()));
+  revocations.onModuleInit();
+  const cache = new ExchangedTokenCache(config, new ReadinessRegistry(), metrics, revocations);
+  return { svc: new TokenExchangeService(config, endpoint, cache, metrics), cache, metrics, revocations };
 }
 
 describe('exchangeCacheTtlMs', () => {
@@ -76,6 +80,27 @@ describe('TokenExchangeService', () => {
     expect(await svc.exchangeFor('trino-gw', 'subject-a', principal())).toBe('exchanged-1');
     expect(await svc.exchangeFor('trino-gw', 'subject-a', principal())).toBe('exchanged-1');
     expect(calls).toEqual([{ subject: 'subject-a', audience: 'ws-trino-gw' }]);
+  });
+
+  it('a logged-out session loses its cached exchanges (every audience); another session of the user keeps its own', async () => {
+    const { endpoint, calls } = fakeEndpoint(async (subject, audience) => ({ accessToken: `${audience}/${subject}`, expiresIn: 300 }));
+    const { svc, revocations } = service(endpoint);
+    const inSession = (sid: string): Principal => ({ ...principal(), claims: { sid } });
+    await svc.exchangeFor('trino', 'subject-1', inSession('sid-1'));
+    await svc.exchangeFor('ml-agent', 'subject-1', inSession('sid-1'));
+    await svc.exchangeFor('trino', 'subject-2', inSession('sid-2'));
+    expect(await svc.cachedForSession('trino', { issuer: 'https://idp/realms/r', sid: 'sid-1' })).toBe('ws-trino/subject-1');
+    await revocations.revoke({ issuer: 'https://idp/realms/r', sid: 'sid-1' });
+    expect(await svc.cachedForSession('trino', { issuer: 'https://idp/realms/r', sid: 'sid-1' })).toBeUndefined();
+    expect(await svc.cachedForSession('trino', { issuer: 'https://idp/realms/r', sid: 'sid-2' })).toBe('ws-trino/subject-2');
+    calls.length = 0;
+    await svc.exchangeFor('trino', 'subject-1', inSession('sid-1'));
+    await svc.exchangeFor('ml-agent', 'subject-1', inSession('sid-1'));
+    await svc.exchangeFor('trino', 'subject-2', inSession('sid-2'));
+    expect(calls).toEqual([
+      { subject: 'subject-1', audience: 'ws-trino' },
+      { subject: 'subject-1', audience: 'ws-ml-agent' },
+    ]);
   });
 
   it('shares one identity-provider call between concurrent misses for one key, not across keys', async () => {

@@ -3,7 +3,8 @@ import type { Counter } from 'prom-client';
 import type { Principal } from '../auth/principal';
 import { MetricsService } from '../common/metrics.service';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { ExchangedTokenCache, exchangeCacheKey } from './exchanged-token-cache';
+import { sessionOf } from '../auth/revocation.service';
+import { ExchangedTokenCache, exchangeCacheKey, type ExchangeSession } from './exchanged-token-cache';
 import { SingleFlight } from './single-flight';
 import { TokenEndpointClient, TokenEndpointError, identityProviderProblem } from './token-endpoint.client';
 
@@ -57,6 +58,16 @@ export class TokenExchangeService {
     ]);
   }
 
+  /**
+   * An exchanged token still cached for a session (issuer, sid) and a short audience, or undefined: for the
+   * clean-up after that session's logout (cancelling its queries), when its own token is refused everywhere.
+   */
+  async cachedForSession(audience: string, session: ExchangeSession): Promise<string | undefined> {
+    const prefix = `${this.targetAudience(audience)}:`;
+    for (const [key, entry] of await this.cache.sessionEntries(session)) if (key.startsWith(prefix)) return entry.token;
+    return undefined;
+  }
+
   /** The full client id a short audience name stands for (e.g. trino-gw → demo-trino-gw). */
   targetAudience(audience: string): string {
     return `${this.config.workspaceId}-${audience}`;
@@ -75,7 +86,7 @@ export class TokenExchangeService {
       return local.token;
     }
     return this.flights.run(key, async () => {
-      const cached = await this.cache.get(key);
+      const cached = await this.cache.get(key, sessionFor(principal));
       if (cached) {
         this.outcomes.inc({ audience: target, result: 'cache_hit' });
         return cached.token;
@@ -116,8 +127,14 @@ export class TokenExchangeService {
       exchangedExpiresInS: expiresIn,
       subjectExpiresAtS: principal.expiresAt,
     });
-    await this.cache.set(key, accessToken, ttlMs);
+    await this.cache.set(key, accessToken, ttlMs, sessionFor(principal));
     this.log.debug({ event: 'token_exchange', outcome: 'exchanged', sub: principal.subject, audience: target, cacheTtlMs: Math.max(0, ttlMs), ms: now - started });
     return accessToken;
   }
+}
+
+/** The identity-provider session a principal's token belongs to (its exchanges are indexed by it). */
+function sessionFor(principal: Principal): ExchangeSession | undefined {
+  const sid = sessionOf(principal);
+  return sid === undefined ? undefined : { issuer: principal.issuer, sid };
 }

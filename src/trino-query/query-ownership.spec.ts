@@ -5,7 +5,7 @@ import { ReadinessRegistry } from '../common/readiness.registry';
 import { StateStore } from '../state/state-store';
 import { QUERY_ID, QUERY_OWNERSHIP_TTL_MS, QueryOwnership } from './query-ownership';
 
-const who = (issuer: string, subject: string) => ({ issuer, subject }) as Principal;
+const who = (issuer: string, subject: string) => ({ issuer, subject, claims: {} }) as unknown as Principal;
 const ALICE = who('https://idp.test/realms/a', 'alice-sub');
 const Q = '20250101_120000_00001_abcde';
 

@@ -1,6 +1,8 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { httpReachable, ReadinessRegistry } from '../common/readiness.registry';
+import { AuthModule } from '../auth/auth.module';
 import { QueryOwnership } from './query-ownership';
+import { SessionQueries } from './session-queries';
 import { TrinoProtocolController } from './trino-protocol.controller';
 import { TrinoProtocolService } from './trino-protocol.service';
 import { TrinoQueryController } from './trino-query.controller';
@@ -13,8 +15,9 @@ import { TrinoClient } from './trino.client';
  * and POST /trino/query for frontends. TrinoClient is the only thing that talks to the coordinator.
  */
 @Module({
+  imports: [AuthModule],
   controllers: [TrinoProtocolController, TrinoQueryController],
-  providers: [TrinoClient, QueryOwnership, TrinoProtocolService, TrinoQueryService],
+  providers: [TrinoClient, QueryOwnership, TrinoProtocolService, TrinoQueryService, SessionQueries],
 })
 export class TrinoQueryModule implements OnModuleInit {
   constructor(

@@ -25,6 +25,11 @@ export interface TrinoCall {
   body?: string;
   /** Sets X-Trino-User and, by TRINO_AUTH, the upstream credential. Absent for public endpoints. */
   caller?: TrinoCaller;
+  /**
+   * Instead of a caller: a call the BFF makes for a query's owner without a request of theirs (cancelling the
+   * queries of a logged-out session): X-Trino-User `user`, and with TRINO_AUTH=exchange their exchanged token.
+   */
+  owner?: { user: string; exchangedToken?: string };
   /** Aborts the call, and the response body still streaming, e.g. when the client went away. */
   signal?: AbortSignal;
 }
@@ -103,8 +108,9 @@ export class TrinoClient implements OnApplicationShutdown {
   async send(call: TrinoCall): Promise<TrinoAnswer> {
     if (!this.base) throw problem.unavailable('upstream_unavailable', 'Trino is not configured (TRINO_URL is not set)');
     if (call.signal?.aborted) throw new ClientGoneError();
-    const headers: Record<string, string> = { ...call.headers, ...(await this.credentials(call.caller)) };
-    if (call.caller) headers[TRINO_USER] = call.caller.user;
+    const headers: Record<string, string> = { ...call.headers, ...(await this.credentials(call.caller, call.owner?.exchangedToken)) };
+    const user = call.caller?.user ?? call.owner?.user;
+    if (user !== undefined) headers[TRINO_USER] = user;
     let body: Buffer | undefined;
     if (call.body !== undefined) {
       body = Buffer.from(call.body, 'utf8');
@@ -149,11 +155,12 @@ export class TrinoClient implements OnApplicationShutdown {
     return `${base.origin}${base.pathname.replace(/\/+$/, '')}${path}`;
   }
 
-  private async credentials(caller: TrinoCaller | undefined): Promise<Record<string, string>> {
+  private async credentials(caller: TrinoCaller | undefined, exchangedToken?: string): Promise<Record<string, string>> {
     switch (this.config.trino.auth) {
       case 'basic':
         return this.basicAuthorization ? { authorization: this.basicAuthorization } : {};
       case 'exchange': {
+        if (!caller && exchangedToken !== undefined) return { authorization: `Bearer ${exchangedToken}` };
         if (!caller || !this.tokenExchange) return {};
         const { token: subjectToken, principal } = caller.auth;
         const token = await this.tokenExchange.exchangeFor(this.config.trino.audience, subjectToken, principal);

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { startSandbox, SANDBOX_FRONTEND_CLIENT_ID, type Sandbox } from '../../sandbox/index';
+import { randomBytes } from 'node:crypto';
+import { startSandbox, SANDBOX_FRONTEND_CLIENT_ID, SANDBOX_LOGIN_CLIENT_ID, type Sandbox } from '../../sandbox/index';
+import type { TrinoCoordinator } from '../../sandbox/trino-coordinator';
 import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/auth/logout-token';
 import { StateStore } from '../../src/state/state-store';
 import { isRefused, openAgentSocket } from '../support/agent-socket';
 import { startTestBff, type TestBff } from '../support/app';
+import { browserLogin, cookieHeader } from '../support/browser-login';
 import { rs256Foreign } from '../support/jwt';
 import { freePort, httpRequest, waitUntil } from '../support/net';
 import { startRedis, type RedisServer } from '../support/redis';
@@ -25,9 +28,12 @@ describe('back-channel logout across two replicas', () => {
     sandbox = await startSandbox();
     redis = await startRedis();
     const port = await freePort();
-    sandbox.issuer.clients.get(SANDBOX_FRONTEND_CLIENT_ID)!.backchannelLogoutUrl = `http://127.0.0.1:${port}/auth/backchannel-logout`;
-    a = await startTestBff({ VALKEY_URL: redis.url }, { sandbox, port });
-    b = await startTestBff({ VALKEY_URL: redis.url }, { sandbox });
+    for (const id of [SANDBOX_FRONTEND_CLIENT_ID, SANDBOX_LOGIN_CLIENT_ID]) {
+      sandbox.issuer.clients.get(id)!.backchannelLogoutUrl = `http://127.0.0.1:${port}/auth/backchannel-logout`;
+    }
+    const env = { VALKEY_URL: redis.url, BFF_SESSION_SECRET: randomBytes(32).toString('base64url') };
+    a = await startTestBff(env, { sandbox, port });
+    b = await startTestBff(env, { sandbox });
     for (const bff of [a, b]) await waitUntil(() => bff.app.get(StateStore).shared, { what: 'the BFF to reach Valkey' });
   });
   afterAll(async () => {
@@ -182,5 +188,57 @@ describe('back-channel logout across two replicas', () => {
     await new Promise((r) => setTimeout(r, 1100));
     const later = await login('viewer');
     for (const bff of [a, b]) expect((await me(bff, later.token)).status).toBe(200);
+  });
+
+  it('the session’s Trino queries are cancelled at the coordinator as their user, and their nextUri is refused (404) even to the user’s other session', async () => {
+    const coordinator = sandbox.servers.find((s) => s.name === 'trino-coordinator')!.server as TrinoCoordinator;
+    const one = await login('alice');
+    const two = await login('alice');
+    const submit = async (token: string) => {
+      const res = await httpRequest(`${b.url}/v1/statement`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body: 'SELECT * FROM tpch.tiny.lineitem',
+      });
+      expect(res.status).toBe(200);
+      return JSON.parse(res.body) as { id: string; nextUri: string };
+    };
+    const mine = await submit(one.token);
+    const kept = await submit(two.token);
+    const follow = (uri: string, token: string) => httpRequest(uri.replace(/^https?:\/\/[^/]+/, b.url), { headers: { authorization: `Bearer ${token}` } });
+    expect((await follow(mine.nextUri, one.token)).status).toBe(200);
+
+    const ended = await fetch(`${sandbox.issuer.issuer}/protocol/openid-connect/logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: SANDBOX_FRONTEND_CLIENT_ID, refresh_token: one.refresh }),
+    });
+    expect(ended.status).toBe(204);
+    const cancels = coordinator.requests.filter((r) => r.method === 'DELETE' && r.path === `/v1/query/${mine.id}`);
+    expect(cancels.map((r) => r.headers['x-trino-user'])).toEqual(['alice']);
+    expect(coordinator.requests.some((r) => r.method === 'DELETE' && r.path.includes(kept.id))).toBe(false);
+    expect((await follow(mine.nextUri, one.token)).status).toBe(401);
+    expect((await follow(mine.nextUri, two.token)).status).toBe(404);
+    expect((await follow(kept.nextUri, two.token)).status).toBe(200);
+  });
+
+  it('an admin’s sign-out of the user destroys their browser session (the MLflow UI’s) in Valkey, on every replica', async () => {
+    const user = sandbox.issuer.users.find((u) => u.username === 'admin')!;
+    const jar = await browserLogin(a.url, user.username, user.password);
+    const search = (bff: TestBff) => httpRequest(`${bff.url}/mlflow/api/2.0/mlflow/experiments/search?max_results=1`, { headers: { cookie: cookieHeader(jar) } });
+    expect((await search(b)).status).toBe(200);
+    // Stored browser sessions: keys session:<64 hex> (not the sid index, pending logins or counters).
+    const sessions = async () =>
+      redis.command(
+        'EVAL',
+        "local n = 0 for _, k in ipairs(redis.call('KEYS', 'session:*')) do if #k == 72 and k:match('^session:%x+$') then n = n + 1 end end return n",
+        '0',
+      );
+    expect(await sessions()).toBe(':1');
+    await sandbox.issuer.logoutUser(user.sub);
+    expect(sandbox.issuer.backchannelLogouts.at(-1)).toEqual({ url: `${a.url}/auth/backchannel-logout`, status: 200 });
+    expect(await sessions()).toBe(':0');
+    const after = await search(b);
+    expect(after.status).toBe(401);
   });
 });

@@ -8,6 +8,7 @@ import { StateStore } from '../../src/state/state-store';
 import type { MlflowEmulator } from '../../sandbox/mlflow';
 import { SANDBOX_LOGIN_CLIENT_ID, startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTestBff, type TestBff } from '../support/app';
+import { cookieHeader, keep, type Jar } from '../support/browser-login';
 import { waitUntil } from '../support/net';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
 
@@ -28,7 +29,6 @@ interface Answer {
 }
 
 /** A browser's view of the BFF: the cookie jar of one origin. */
-type Jar = Map<string, string>;
 
 /** A run as MLflow's REST API answers it. */
 interface RestRun {
@@ -38,19 +38,6 @@ interface RestRun {
     params?: Array<{ key: string; value: string }>;
     tags?: Array<{ key: string; value: string }>;
   };
-}
-const cookieHeader = (jar: Jar) => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
-function keep(jar: Jar, res: Response): string[] {
-  const set = res.headers.getSetCookie();
-  for (const c of set) {
-    const [pair] = c.split(';');
-    const i = pair.indexOf('=');
-    const name = pair.slice(0, i);
-    const value = pair.slice(i + 1);
-    if (value === '' || /max-age=0/i.test(c)) jar.delete(name);
-    else jar.set(name, value);
-  }
-  return set;
 }
 
 describe('MLflow behind the BFF', () => {

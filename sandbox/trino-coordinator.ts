@@ -29,6 +29,7 @@
  * for <ms> milliseconds, then returns one row (slept_ms bigint).
  */
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as crypto from 'node:crypto';
 import { URL } from 'node:url';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -58,7 +59,13 @@ export type TrinoCoordinatorAuth =
 export interface TrinoCoordinatorOptions {
   /** 0/undefined = random free port on 127.0.0.1. */
   port?: number;
+  /**
+   * Mode jwt or basic needs it, as Trino authenticates only over HTTPS (over http it ignores a bearer
+   * token, trusts X-Trino-User and refuses passwords: that is mode none).
+   */
   auth?: TrinoCoordinatorAuth;
+  /** Serve HTTPS with this key and certificate (PEM); the URL is then https://127.0.0.1:port. */
+  tls?: { key: string; cert: string };
   /** Rows per data page, default 1000. */
   pageRows?: number;
   /** Base used in nextUri/infoUri; default: from Host / X-Forwarded-Proto/Host/Port/Prefix (process-forwarded). */
@@ -911,7 +918,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
   readonly receivedUsers: string[] = [];
   readonly requests: TrinoRequestLogEntry[] = [];
 
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
   private readonly pageRows: number;
   private readonly auth: TrinoCoordinatorAuth;
   private readonly jwks?: ReturnType<typeof createRemoteJWKSet>;
@@ -939,6 +946,9 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     this.presetQueryIds = [...(opts.queryIds ?? [])];
     this.pageRows = Math.max(1, Math.floor(opts.pageRows ?? 1000));
     this.auth = opts.auth ?? { mode: 'none' };
+    if (this.auth.mode !== 'none' && !opts.tls) {
+      throw new Error(`Trino authenticates only over HTTPS: auth mode ${this.auth.mode} needs tls (over http Trino trusts X-Trino-User: mode none)`);
+    }
     if (this.auth.mode === 'jwt') this.jwks = createRemoteJWKSet(new URL(this.auth.verify.jwksUri));
     this.externalUrl = opts.externalUrl?.replace(/\/+$/, '');
     this.clientTimeoutMs = opts.clientTimeoutMs ?? 5 * 60_000;
@@ -946,7 +956,8 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     this.maxHistory = opts.maxQueryHistory ?? 100;
     const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
     this.coordinatorId = Array.from(crypto.randomBytes(5), (b) => alphabet[b % alphabet.length]).join('');
-    this.server = http.createServer((req, res) => this.onRequest(req, res));
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res);
+    this.server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handler) : http.createServer(handler);
   }
 
   get url(): string {
@@ -960,7 +971,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
       this.server.listen(this.opts.port ?? 0, '127.0.0.1', () => {
         this.server.off('error', reject);
         const addr = this.server.address() as AddressInfo;
-        this.baseUrl = `http://127.0.0.1:${addr.port}`;
+        this.baseUrl = `${this.opts.tls ? 'https' : 'http'}://127.0.0.1:${addr.port}`;
         this.purgeTimer = setInterval(() => this.purge(), 1000);
         this.purgeTimer.unref();
         resolve();
@@ -1089,7 +1100,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
   private requestBase(req: http.IncomingMessage): string {
     if (this.externalUrl) return this.externalUrl;
     const first = (name: string): string | undefined => headerValue(req, name)?.split(',')[0].trim() || undefined;
-    const proto = first('x-forwarded-proto') ?? 'http';
+    const proto = first('x-forwarded-proto') ?? (this.opts.tls ? 'https' : 'http');
     let host = first('x-forwarded-host') ?? headerValue(req, 'host') ?? this.baseUrl.replace(/^https?:\/\//, '');
     const port = first('x-forwarded-port');
     if (port && /^\d+$/.test(port)) {

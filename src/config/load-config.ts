@@ -183,6 +183,13 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
   if (s.TRINO_AUTH === 'exchange' && !s.KEYCLOAK_URL && !sandbox) {
     problems.push({ key: 'TRINO_AUTH', rule: 'exchange needs KEYCLOAK_URL' });
   }
+  // Trino authenticates only over HTTPS: over http it ignores a bearer token (and trusts X-Trino-User) and refuses passwords.
+  if ((s.TRINO_AUTH === 'exchange' || s.TRINO_AUTH === 'basic') && s.TRINO_URL && !/^https:/i.test(s.TRINO_URL)) {
+    problems.push({
+      key: 'TRINO_URL',
+      rule: `must be an https URL with TRINO_AUTH=${s.TRINO_AUTH} (Trino authenticates only over HTTPS: over http it ignores a bearer token and trusts X-Trino-User, and refuses passwords); TRINO_AUTH over http must be none`,
+    });
+  }
   const trinoCa = readCaFile('TRINO_CA_FILE', s.TRINO_CA_FILE, problems);
   if (trinoCa && s.TRINO_URL && !/^https:/i.test(s.TRINO_URL)) {
     problems.push({ key: 'TRINO_CA_FILE', rule: 'is only used with an https TRINO_URL' });

@@ -8,6 +8,7 @@ import { startTestBff, type TestBff } from '../support/app';
 import { contractViolations } from '../support/contract';
 import { freePort, sleep, waitUntil } from '../support/net';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
+import { testTls } from '../support/test-tls';
 import { bearer, runRaw, type Json } from '../support/trino-raw';
 
 /**
@@ -530,9 +531,12 @@ describe('TRINO_AUTH=basic: a service account impersonating the user', () => {
 
   beforeAll(async () => {
     sandbox = await startSandbox();
-    coordinator = await startTrinoCoordinator({ auth: { mode: 'basic', users: { 'svc-bff': 's3cret' }, impersonators: ['svc-bff'] } });
-    bff = await startTestBff({ TRINO_URL: coordinator.url, TRINO_AUTH: 'basic', TRINO_BASIC_AUTH: 'svc-bff:s3cret' }, { sandbox });
-    wrong = await startTestBff({ TRINO_URL: coordinator.url, TRINO_AUTH: 'basic', TRINO_BASIC_AUTH: 'svc-bff:wrong' }, { sandbox });
+    // Trino takes passwords only over HTTPS (and the BFF boots with TRINO_AUTH=basic only on an https TRINO_URL).
+    const tls = testTls();
+    coordinator = await startTrinoCoordinator({ tls, auth: { mode: 'basic', users: { 'svc-bff': 's3cret' }, impersonators: ['svc-bff'] } });
+    const env = { TRINO_URL: coordinator.url, TRINO_CA_FILE: tls.caFile, TRINO_AUTH: 'basic' };
+    bff = await startTestBff({ ...env, TRINO_BASIC_AUTH: 'svc-bff:s3cret' }, { sandbox });
+    wrong = await startTestBff({ ...env, TRINO_BASIC_AUTH: 'svc-bff:wrong' }, { sandbox });
   });
   afterAll(async () => {
     await bff?.close();
@@ -603,10 +607,12 @@ describe('TRINO_AUTH=exchange: a token exchanged for TRINO_AUDIENCE', () => {
 
   beforeAll(async () => {
     sandbox = await startSandbox();
+    const tls = testTls();
     coordinator = await startTrinoCoordinator({
+      tls,
       auth: { mode: 'jwt', verify: { issuer: sandbox.issuer.issuer, jwksUri: sandbox.issuer.jwksUri, audience: 'demo-trino' } },
     });
-    bff = await startTestBff({ TRINO_URL: coordinator.url, TRINO_AUTH: 'exchange', TRINO_AUDIENCE: 'trino' }, { sandbox });
+    bff = await startTestBff({ TRINO_URL: coordinator.url, TRINO_CA_FILE: tls.caFile, TRINO_AUTH: 'exchange', TRINO_AUDIENCE: 'trino' }, { sandbox });
   });
   afterAll(async () => {
     await bff?.close();

@@ -6,6 +6,7 @@ import { startTrinoGateway, type TrinoGatewayEmulator } from '../../sandbox/trin
 import { StateStore } from '../../src/state/state-store';
 import { startTestBff, type TestBff } from '../support/app';
 import { waitUntil } from '../support/net';
+import { testTls } from '../support/test-tls';
 import { startRedis, type RedisServer } from '../support/redis';
 import { keycloakTarget, sandboxTarget, type IdpTarget } from './idp-targets';
 import { KEYCLOAK_SCENARIOS, type ScenarioWorld } from './keycloak-scenarios';
@@ -37,12 +38,15 @@ function scenarioBlock(name: string, start: () => Promise<IdpTarget>) {
       gateway = await startTrinoGateway({ verify: verify('trino-gw') });
       trinoForAgent = await startTrinoCoordinator();
       mlAgent = await startMlAgent({ verify: verify('ml-agent'), trinoUrl: trinoForAgent.url });
-      trino = await startTrinoCoordinator({ auth: { mode: 'jwt', verify: verify('trino') } });
+      // Trino authenticates only over HTTPS (and the BFF boots with TRINO_AUTH=exchange only on an https TRINO_URL).
+      const tls = testTls();
+      trino = await startTrinoCoordinator({ tls, auth: { mode: 'jwt', verify: verify('trino') } });
       const shared = {
         ...target.env,
         TRINO_GATEWAY_URL: gateway.url,
         ML_AGENT_URL: mlAgent.url,
         TRINO_URL: trino.url,
+        TRINO_CA_FILE: tls.caFile,
         TRINO_AUTH: 'exchange',
         VALKEY_URL: redis.url,
         BFF_SESSION_SECRET: randomBytes(32).toString('base64url'),

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { Trino } from 'trino-client';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTrinoCoordinator, type TrinoCoordinator, type TrinoCoordinatorAuth } from '../../sandbox/trino-coordinator';
 import { startTestBff, type TestBff } from '../support/app';
+import { testTls } from '../support/test-tls';
 import { trinoScenarios, type TrinoTarget } from './trino-scenarios';
 
 /**
@@ -37,9 +39,11 @@ describe('the Trino scenarios against the sandbox Trino emulator', () => {
     describe(`TRINO_AUTH=${mode}`, () => {
       let coordinator: TrinoCoordinator;
       let bff: TestBff;
+      // As the real tier: exchange and basic over HTTPS (Trino authenticates only there), none on the plain listener.
+      const tls = mode === 'none' ? undefined : testTls();
       beforeAll(async () => {
-        coordinator = await startTrinoCoordinator({ auth: auth(sandbox) });
-        bff = await startTestBff({ TRINO_URL: coordinator.url, ...env }, { sandbox });
+        coordinator = await startTrinoCoordinator({ auth: auth(sandbox), tls });
+        bff = await startTestBff({ TRINO_URL: coordinator.url, ...(tls ? { TRINO_CA_FILE: tls.caFile } : {}), ...env }, { sandbox });
       });
       afterAll(async () => {
         await bff?.close();
@@ -58,7 +62,8 @@ describe('the Trino scenarios against the sandbox Trino emulator', () => {
 
       const target: TrinoTarget = {
         bff: () => bff,
-        direct: (user) => Trino.create({ server: coordinator.url, extraHeaders: directFor[user] }),
+        direct: (user) =>
+          Trino.create({ server: coordinator.url, extraHeaders: directFor[user], ...(tls ? { ssl: { ca: readFileSync(tls.caFile, 'utf8') } } : {}) }),
         internalHosts: () => [new URL(coordinator.url).host],
         requestsDuring: async (action) => {
           const last = coordinator.requests.at(-1);

@@ -6,6 +6,7 @@ import { BasicAuth, Trino } from 'trino-client';
 import type { QueryResult } from 'trino-client';
 import { startTrinoCoordinator } from '../../sandbox/trino-coordinator';
 import type { TrinoCoordinator } from '../../sandbox/trino-coordinator';
+import { testTls, trustTestCa } from '../support/test-tls';
 
 jest.setTimeout(30_000);
 
@@ -358,6 +359,7 @@ describe('Trino coordinator emulator (JWT auth)', () => {
   let jwksUri: string;
   let sign: (claims: Record<string, unknown>, opts?: { audience?: string; foreignKey?: boolean }) => Promise<string>;
   let coord: TrinoCoordinator;
+  let untrust: () => void;
   const issuer = 'http://issuer.test/realms/platform';
   const audience = 'demo-trino';
 
@@ -379,12 +381,15 @@ describe('Trino coordinator emulator (JWT auth)', () => {
         .setIssuedAt()
         .setExpirationTime('5m')
         .sign(opts.foreignKey ? foreign.privateKey : privateKey);
+    untrust = trustTestCa();
     coord = await startTrinoCoordinator({
+      tls: testTls(),
       auth: { mode: 'jwt', verify: { issuer, jwksUri, audience }, impersonators: ['svc-bff'] },
     });
   });
   afterAll(async () => {
     await coord.close();
+    untrust();
     jwks.closeAllConnections();
     await new Promise<void>((resolve) => jwks.close(() => resolve()));
   });
@@ -439,11 +444,19 @@ describe('Trino coordinator emulator (JWT auth)', () => {
 
 describe('Trino coordinator emulator (basic auth)', () => {
   let coord: TrinoCoordinator;
+  let untrust: () => void;
   beforeAll(async () => {
-    coord = await startTrinoCoordinator({ auth: { mode: 'basic', users: { ana: 's3cret', etl: 'pw' }, impersonators: ['etl'] } });
+    untrust = trustTestCa();
+    coord = await startTrinoCoordinator({ tls: testTls(), auth: { mode: 'basic', users: { ana: 's3cret', etl: 'pw' }, impersonators: ['etl'] } });
   });
   afterAll(async () => {
     await coord.close();
+    untrust();
+  });
+
+  it('serves https only; authentication without it is refused at start (over http Trino trusts X-Trino-User)', async () => {
+    expect(coord.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(() => startTrinoCoordinator({ auth: { mode: 'basic', users: { ana: 's3cret' } } })).toThrow('Trino authenticates only over HTTPS');
   });
 
   it('authenticates with BasicAuth and applies the impersonation rule', async () => {

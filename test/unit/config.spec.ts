@@ -62,6 +62,17 @@ describe('configuration', () => {
     expect(rules({ TRINO_URL: 'http://trino:8080', TRINO_CA_FILE: pem })).toEqual(['is only used with an https TRINO_URL']);
   });
 
+  it('TRINO_AUTH=exchange|basic needs an https TRINO_URL (Trino authenticates only over HTTPS), listed with the other errors', () => {
+    const err = problems({ ...BASE, TRINO_URL: 'http://trino:8080', TRINO_AUTH: 'basic', TRINO_BASIC_AUTH: 'svc-bff:pw-value', PORT: 'x' });
+    expect(err.problems.map((p) => p.key).sort()).toEqual(['PORT', 'TRINO_URL']);
+    expect(err.problems.find((p) => p.key === 'TRINO_URL')!.rule).toMatch(/^must be an https URL with TRINO_AUTH=basic .*TRINO_AUTH over http must be none$/);
+    expect(err.message).not.toContain('pw-value');
+    expect(problems({ ...BASE, TRINO_URL: 'HTTP://trino:8080', TRINO_AUTH: 'exchange' }).problems.map((p) => p.key)).toEqual(['TRINO_URL']);
+    expect(loadConfig({ ...BASE, TRINO_URL: 'https://trino:8443', TRINO_AUTH: 'exchange' }).trino.auth).toBe('exchange');
+    expect(loadConfig({ ...BASE, TRINO_URL: 'http://trino:8080', TRINO_AUTH: 'none' }).trino.auth).toBe('none');
+    expect(loadConfig({ ...BASE, TRINO_URL: 'http://trino:8080' }).trino.auth).toBe('none');
+  });
+
   it('requires KEYCLOAK_URL in production, so sandbox mode is refused there', () => {
     expect(problems({ NODE_ENV: 'production' }, { sandbox: true }).problems.map((p) => p.key)).toContain('KEYCLOAK_URL');
   });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EMULATORS } from './emulators';
-import { startOidcIssuer, type OidcIssuer, type SandboxClient } from './oidc-issuer';
+import { startOidcIssuer, type OidcIssuer, type SandboxClient, type SandboxUser } from './oidc-issuer';
 import type { SandboxServer } from './types';
 
 export const SANDBOX_REALM = 'platform';
@@ -53,13 +53,22 @@ export function sandboxClients(workspaceId: string, bffSecret: string, loginSecr
  * Starts the sandbox: the OIDC issuer (Keycloak layout, demo users alice = REGULAR,
  * admin = ADMIN, viewer = no role) and every emulator of emulators.ts, on loopback. `demo`: `npm start`'s sandbox, where the OpenAPI examples' resources are created (src/sandbox-demo.ts).
  */
-export async function startSandbox(opts: { issuerPort?: number; workspaceId?: string; accessTokenLifespanS?: number; demo?: boolean } = {}): Promise<Sandbox> {
+export async function startSandbox(
+  opts: {
+    issuerPort?: number;
+    workspaceId?: string;
+    accessTokenLifespanS?: number;
+    demo?: boolean;
+    /** The issuer's users (default: the demo users). */ users?: SandboxUser[];
+  } = {},
+): Promise<Sandbox> {
   const workspaceId = opts.workspaceId ?? SANDBOX_WORKSPACE;
   const bffSecret = randomBytes(24).toString('base64url');
   const loginSecret = randomBytes(24).toString('base64url');
   const issuer = await startOidcIssuer({
     port: opts.issuerPort,
     realm: SANDBOX_REALM,
+    users: opts.users,
     clients: sandboxClients(workspaceId, bffSecret, loginSecret),
     accessTokenLifespanS: opts.accessTokenLifespanS,
   });

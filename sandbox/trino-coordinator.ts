@@ -49,7 +49,7 @@ export type TrinoCoordinatorAuth =
   | {
       mode: 'jwt';
       verify: TokenVerification;
-      /** Claim holding the authenticated principal; default `preferred_username`. */
+      /** Claim holding the authenticated principal (Trino's jwt.principal-field); default `sub`, as in Trino. */
       principalClaim?: string;
       /** Principals allowed to run queries as another X-Trino-User. */
       impersonators?: string[];
@@ -1259,7 +1259,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     if (!m || !this.jwks) return { ok: false, status: 401, message: 'Unauthorized', challenge };
     try {
       const { payload } = await jwtVerify(m[1], this.jwks, { issuer: auth.verify.issuer, audience: auth.verify.audience });
-      const claim = auth.principalClaim ?? 'preferred_username';
+      const claim = auth.principalClaim ?? 'sub';
       const principal = payload[claim];
       if (typeof principal !== 'string' || principal === '') {
         return { ok: false, status: 401, message: `Principal field ${claim} is missing or not a string`, challenge };

@@ -207,3 +207,8 @@ export const portOf = (url: string) => {
 };
 
 export const fileExists = (p: string) => existsSync(p);
+
+/** docker/trino's JWT principal field: what a Trino emulator standing in for it must use (Trino's own default is `sub`). */
+export function shippedTrinoPrincipalField(): string {
+  return parseProperties(readDocker('trino', 'config.properties')).get('http-server.authentication.jwt.principal-field') ?? 'sub';
+}

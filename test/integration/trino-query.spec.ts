@@ -4,6 +4,7 @@ import { Trino, type QueryResult } from 'trino-client';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTrinoCoordinator, type TrinoCoordinator } from '../../sandbox/trino-coordinator';
 import { StateStore } from '../../src/state/state-store';
+import { shippedTrinoPrincipalField } from '../deploy/deploy-files';
 import { startTestBff, type TestBff } from '../support/app';
 import { contractViolations } from '../support/contract';
 import { freePort, sleep, waitUntil } from '../support/net';
@@ -610,7 +611,11 @@ describe('TRINO_AUTH=exchange: a token exchanged for TRINO_AUDIENCE', () => {
     const tls = testTls();
     coordinator = await startTrinoCoordinator({
       tls,
-      auth: { mode: 'jwt', verify: { issuer: sandbox.issuer.issuer, jwksUri: sandbox.issuer.jwksUri, audience: 'demo-trino' } },
+      auth: {
+        mode: 'jwt',
+        verify: { issuer: sandbox.issuer.issuer, jwksUri: sandbox.issuer.jwksUri, audience: 'demo-trino' },
+        principalClaim: shippedTrinoPrincipalField(),
+      },
     });
     bff = await startTestBff({ TRINO_URL: coordinator.url, TRINO_CA_FILE: tls.caFile, TRINO_AUTH: 'exchange', TRINO_AUDIENCE: 'trino' }, { sandbox });
   });

@@ -4,6 +4,7 @@ import { startMlAgent, type MlAgentEmulator } from '../../sandbox/ml-agent';
 import { startTrinoCoordinator, type TrinoCoordinator } from '../../sandbox/trino-coordinator';
 import { startTrinoGateway, type TrinoGatewayEmulator } from '../../sandbox/trino-gateway';
 import { StateStore } from '../../src/state/state-store';
+import { shippedTrinoPrincipalField } from '../deploy/deploy-files';
 import { startTestBff, type TestBff } from '../support/app';
 import { waitUntil } from '../support/net';
 import { testTls } from '../support/test-tls';
@@ -40,7 +41,7 @@ function scenarioBlock(name: string, start: () => Promise<IdpTarget>) {
       mlAgent = await startMlAgent({ verify: verify('ml-agent'), trinoUrl: trinoForAgent.url });
       // Trino authenticates only over HTTPS (and the BFF boots with TRINO_AUTH=exchange only on an https TRINO_URL).
       const tls = testTls();
-      trino = await startTrinoCoordinator({ tls, auth: { mode: 'jwt', verify: verify('trino') } });
+      trino = await startTrinoCoordinator({ tls, auth: { mode: 'jwt', verify: verify('trino'), principalClaim: shippedTrinoPrincipalField() } });
       const shared = {
         ...target.env,
         TRINO_GATEWAY_URL: gateway.url,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Trino } from 'trino-client';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTrinoCoordinator, type TrinoCoordinator, type TrinoCoordinatorAuth } from '../../sandbox/trino-coordinator';
+import { shippedTrinoPrincipalField } from '../deploy/deploy-files';
 import { startTestBff, type TestBff } from '../support/app';
 import { testTls } from '../support/test-tls';
 import { trinoScenarios, type TrinoTarget } from './trino-scenarios';
@@ -18,7 +19,11 @@ const MODES: Array<{ mode: 'none' | 'exchange' | 'basic'; auth: (s: Sandbox) => 
   { mode: 'none', auth: () => ({ mode: 'none' }), env: { TRINO_AUTH: 'none' } },
   {
     mode: 'exchange',
-    auth: (s) => ({ mode: 'jwt', verify: { issuer: s.issuer.issuer, jwksUri: s.issuer.jwksUri, audience: 'demo-trino' } }),
+    auth: (s) => ({
+      mode: 'jwt',
+      verify: { issuer: s.issuer.issuer, jwksUri: s.issuer.jwksUri, audience: 'demo-trino' },
+      principalClaim: shippedTrinoPrincipalField(),
+    }),
     env: { TRINO_AUTH: 'exchange', TRINO_AUDIENCE: 'trino' },
   },
   {

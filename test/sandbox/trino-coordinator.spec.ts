@@ -384,7 +384,7 @@ describe('Trino coordinator emulator (JWT auth)', () => {
     untrust = trustTestCa();
     coord = await startTrinoCoordinator({
       tls: testTls(),
-      auth: { mode: 'jwt', verify: { issuer, jwksUri, audience }, impersonators: ['svc-bff'] },
+      auth: { mode: 'jwt', verify: { issuer, jwksUri, audience }, principalClaim: 'preferred_username', impersonators: ['svc-bff'] },
     });
   });
   afterAll(async () => {
@@ -429,6 +429,20 @@ describe('Trino coordinator emulator (JWT auth)', () => {
 
     const svc = await sign({ preferred_username: 'svc-bff' });
     expect((await collect(bearer(svc, 'bob'), 'SELECT current_user')).rows).toEqual([['bob']]);
+  });
+
+  it('takes the principal from sub by default, as Trino does: the user name in X-Trino-User is then an impersonation', async () => {
+    const byDefault = await startTrinoCoordinator({ tls: testTls(), auth: { mode: 'jwt', verify: { issuer, jwksUri, audience } } });
+    try {
+      const token = await sign({ preferred_username: 'alice', sub: 'uuid-alice' });
+      const client = (user?: string) =>
+        Trino.create({ server: byDefault.url, extraHeaders: { Authorization: `Bearer ${token}`, ...(user ? { 'X-Trino-User': user } : {}) } });
+      expect((await collect(client(), 'SELECT current_user')).rows).toEqual([['uuid-alice']]);
+      const denied = await collect(client('alice'), 'SELECT current_user');
+      expect(denied.pages.find((p) => p.error)?.error?.message).toBe('Access Denied: User uuid-alice cannot impersonate user alice');
+    } finally {
+      await byDefault.close();
+    }
   });
 
   it('keeps nextUri polls public and /v1/query authenticated', async () => {

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import { urlToHttpOptions } from 'node:url';
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { createParser } from 'eventsource-parser';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { modelSettingsFor, type LlmModelSettings } from '../config/llm-model-settings';
 
@@ -153,15 +154,13 @@ function statusFailure(status: number, model: string): LlmProviderError {
   return new LlmProviderError('upstream_error', `the LLM provider refused the request (${status})`, status);
 }
 
-const CR = 13;
-const SPACE = 32;
 /** Longest SSE event (or unterminated line) accepted: a provider that never ends one is broken, not a memory sink. */
 const MAX_EVENT_CHARS = 1024 * 1024;
+const malformed = () => new LlmProviderError('upstream_error', 'the LLM provider sent a malformed stream event');
 
 /**
- * One streamed completion, push style: the response's 'data' events are parsed as they come (SSE
- * line by line, indices into the chunk, no regex or split; one JSON.parse per event) and the deltas of
- * one read go to the sink at once. The idle timeout is a timestamp per read checked by one timer,
+ * One streamed completion, push style: the response's 'data' events are parsed as they come (SSE by
+ * eventsource-parser, one JSON.parse per event) and the deltas of one read go to the sink at once. The idle timeout is a timestamp per read checked by one timer,
  * re-armed only when it fires (not a clearTimeout/setTimeout per event).
  */
 class ProviderCall {
@@ -174,10 +173,15 @@ class ProviderCall {
   private paused = false;
   private settled = false;
   private retried = false;
-  /** The unterminated last line of the previous read. */
-  private partial = '';
-  /** `data:` lines of the event being read (joined by \n), until its blank line. */
-  private data: string | undefined;
+  /** The stream's events, as they complete (the parser keeps the unterminated rest between reads). */
+  private readonly events = createParser({
+    maxBufferSize: MAX_EVENT_CHARS,
+    onEvent: (event) => this.onEvent(event.data),
+    onError: () => (this.broken ??= malformed()),
+  });
+  /** The content of the events of the current read, and what broke it (after that content). */
+  private content = '';
+  private broken: unknown;
   private finished = false;
   private sawFinish = false;
   private usage?: LlmUsage;
@@ -260,44 +264,11 @@ class ProviderCall {
     // Read to the end even after [DONE] (providers follow it with the end of the response at once):
     // leaving early would destroy a reusable keep-alive connection.
     if (this.settled || this.finished) return;
-    const text = this.partial.length > 0 ? this.partial + chunk : chunk;
     // Deltas of the events that arrived together go out together (one frame, not one per event):
     // no event waits for another, and a BFF under load writes fewer, larger frames.
-    let content = '';
-    let broken: unknown;
-    let pos = 0;
-    let nl: number;
-    while ((nl = text.indexOf('\n', pos)) >= 0) {
-      const lineEnd = nl > pos && text.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
-      if (lineEnd === pos) {
-        // A blank line ends the event.
-        const data = this.data;
-        this.data = undefined;
-        pos = nl + 1;
-        if (data === undefined) continue; // a comment or an event without data
-        if (data === '[DONE]') {
-          this.finished = true;
-          break;
-        }
-        try {
-          content += this.parseEvent(data);
-        } catch (err) {
-          broken = err; // after the content that came before it
-          break;
-        }
-        continue;
-      }
-      if (text.startsWith('data:', pos)) {
-        const from = text.charCodeAt(pos + 5) === SPACE ? pos + 6 : pos + 5;
-        const value = text.slice(from, lineEnd);
-        this.data = this.data === undefined ? value : `${this.data}\n${value}`;
-      }
-      pos = nl + 1;
-    }
-    this.partial = this.finished || broken !== undefined || pos === text.length ? '' : text.slice(pos);
-    if (broken === undefined && this.partial.length + (this.data?.length ?? 0) > MAX_EVENT_CHARS) {
-      broken = new LlmProviderError('upstream_error', 'the LLM provider sent a malformed stream event');
-    }
+    this.content = '';
+    this.events.feed(chunk);
+    const { content, broken } = this;
     if (content.length > 0) {
       this.completionChars += content.length;
       const wait = this.sink.onDelta(content);
@@ -311,6 +282,20 @@ class ProviderCall {
     if (broken !== undefined) this.fail(broken);
   };
 
+  /** One event's data: `[DONE]` ends the stream; events after it, or after a broken one, are not read. */
+  private onEvent(data: string): void {
+    if (this.finished || this.broken !== undefined) return;
+    if (data === '[DONE]') {
+      this.finished = true;
+      return;
+    }
+    try {
+      this.content += this.parseEvent(data);
+    } catch (err) {
+      this.broken = err;
+    }
+  }
+
   private readonly onDrained = (): void => {
     this.paused = false;
     this.lastRead = Date.now();
@@ -323,9 +308,9 @@ class ProviderCall {
     try {
       value = JSON.parse(data);
     } catch {
-      throw new LlmProviderError('upstream_error', 'the LLM provider sent a malformed stream event');
+      throw malformed();
     }
-    if (!value || typeof value !== 'object') throw new LlmProviderError('upstream_error', 'the LLM provider sent a malformed stream event');
+    if (!value || typeof value !== 'object') throw malformed();
     const v = value as {
       error?: unknown;
       choices?: Array<{ delta?: { content?: unknown }; finish_reason?: unknown }>;

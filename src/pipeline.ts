@@ -3,14 +3,15 @@ import fastifyCookie from '@fastify/cookie';
 import type { IncomingMessage } from 'node:http';
 import type { Type } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Logger as PinoLogger } from 'pino';
+import { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Bindings, ChildLoggerOptions, Logger as PinoLogger } from 'pino';
 import { AuthGuard } from './auth/auth.guard';
 import { backchannelFormAsText } from './auth/backchannel-logout.controller';
 import { hotRoutes } from './auth/hot-routes';
 import { clientErrorHandler } from './common/client-error';
 import { jsonDepthBodyParser } from './common/json-depth';
 import { QUIET_PATHS } from './common/logging';
+import { LazyRequestLogger } from './common/request-logger';
 import { MetricsService } from './common/metrics.service';
 import { ProblemFilter } from './common/problem.filter';
 import { securityHeaders } from './common/security-headers';
@@ -23,7 +24,7 @@ import { statementBodyAsText } from './trino-query/statement-body';
  * The request pipeline, registered in this one file in the order a request meets it:
  *
  *   1. Fastify (the adapter below): the HTTP parser's own errors (431, 408, 400) as problem+json, the
- *      request id (X-Request-Id when well-formed, else a UUID), TRUST_PROXY, the body limit; then the
+ *      request id (X-Request-Id when well-formed, else a UUID), the request logger (made on first use), TRUST_PROXY, the body limit; then the
  *      adapter's own onRequest hooks: 503 while shutting down, CORS (CORS_ORIGINS), unroutable targets.
  *   2. onRequest: the hot routes' fast path (src/auth/hot-routes.ts). It answers GET /auth/me and the
  *      ext-authz checks of an already verified, allowed token itself, without 3 and 5–10 (FAST_PATH_SKIPS).
@@ -79,6 +80,10 @@ export function requestPipeline(config: AppConfig, logger: PinoLogger): RequestP
     trustProxy: config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: false,
+    // req.log made on first use (most requests log nothing): src/common/request-logger.ts.
+    // (the parent is `logger`, a pino logger: Fastify's type knows only the methods it calls itself)
+    childLoggerFactory: (parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions) =>
+      new LazyRequestLogger(parent as PinoLogger, bindings, options),
     genReqId: (req: IncomingMessage) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();

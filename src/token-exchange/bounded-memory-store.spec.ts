@@ -1,21 +1,26 @@
 import { BoundedMemoryStore } from './bounded-memory-store';
 
 describe('BoundedMemoryStore', () => {
-  it('drops the oldest entry beyond its bound, not on overwrite', () => {
-    const store = new BoundedMemoryStore<number>(3, 0);
-    store.set('a', 1).set('b', 2).set('c', 3);
-    store.set('a', 10);
-    expect([...store.keys()]).toEqual(['a', 'b', 'c']);
-    store.set('d', 4);
-    expect([...store.keys()]).toEqual(['b', 'c', 'd']);
+  it('drops the least recently used entry beyond its bound, not on overwrite', () => {
+    const store = new BoundedMemoryStore<{ v: number }>(3, 0);
+    store.set('a', { v: 1 }).set('b', { v: 2 }).set('c', { v: 3 });
+    store.set('a', { v: 10 });
+    expect(store.size).toBe(3);
+    store.set('d', { v: 4 });
+    expect([...store.keys()].sort()).toEqual(['a', 'c', 'd']);
+    expect(store.get('a')).toEqual({ v: 10 });
   });
 
-  it('sweeps entries whose Keyv expiry has passed', () => {
-    const store = new BoundedMemoryStore<{ value: string; expires?: number }>(10, 0);
-    store.set('old', { value: 'x', expires: 1000 });
-    store.set('new', { value: 'y', expires: 3000 });
-    store.set('forever', { value: 'z' });
-    store.sweep(2000);
-    expect([...store.keys()]).toEqual(['new', 'forever']);
+  it('keeps an entry no longer than the ttl Keyv gives it', async () => {
+    const store = new BoundedMemoryStore<{ v: string }>(10, 0);
+    store.set('short', { v: 'x' }, 20);
+    store.set('long', { v: 'y' }, 3_600_000);
+    store.set('forever', { v: 'z' });
+    expect(store.get('short')).toEqual({ v: 'x' });
+    await new Promise((resolve) => setTimeout(resolve, 50)); // past the short ttl, whatever the machine's load
+    expect(store.get('short')).toBeUndefined();
+    expect(store.get('long')).toEqual({ v: 'y' });
+    store.purgeStale();
+    expect([...store.keys()].sort()).toEqual(['forever', 'long']);
   });
 });

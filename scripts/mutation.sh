@@ -2,6 +2,7 @@
 # Mutation testing of the security-critical decision code, one module at a time (npm run test:mutation).
 #   bash scripts/mutation.sh                  every module below
 #   bash scripts/mutation.sh token-verifier   one module (or several names)
+#   MUTATION_FORCE=1 bash scripts/mutation.sh ws-ticket   every mutant again, not only those a change touched
 # Each module is mutated with Stryker against the unit specs listed beside it (MUTATION_SPECS, read by
 # test/mutation/jest.config.js), each mutant against only the tests that cover it (perTest), and keeps its
 # own incremental file (test/mutation/incremental/<name>.json, git-ignored): a rerun after a small change
@@ -33,7 +34,12 @@ for row in "${MODULES[@]}"; do
   if [ ${#wanted[@]} -gt 0 ] && [[ ! " ${wanted[*]} " == *" $name "* ]]; then continue; fi
   ran=$((ran + 1))
   echo "== $name ($file)"
-  MUTATION_MODULE="$name" MUTATION_SPECS="$specs" npx stryker run --mutate "$file" --concurrency "${MUTATION_CONCURRENCY:-2}"
+  force=()
+  # Stryker records no per-test coverage for static mutants (module-level tables and regexes): an
+  # incremental run keeps their old result even when a new test would kill them. MUTATION_FORCE=1
+  # retests every mutant of the module.
+  if [ "${MUTATION_FORCE:-0}" = 1 ]; then force=(--force); fi
+  MUTATION_MODULE="$name" MUTATION_SPECS="$specs" npx stryker run --mutate "$file" --concurrency "${MUTATION_CONCURRENCY:-2}" "${force[@]}"
 done
 if [ "$ran" -eq 0 ]; then
   echo "no such module: ${wanted[*]} (one of: $(printf '%s\n' "${MODULES[@]}" | cut -d'|' -f1 | tr '\n' ' '))" >&2

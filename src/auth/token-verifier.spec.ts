@@ -65,6 +65,10 @@ describe('TokenVerifier: what it accepts', () => {
     expect((await verifier.verify(hs({ typ: 'Bearer', sub: 'svc-2' }))).subject).toBe('svc-2');
   });
 
+  it('a header without typ (typ is optional)', async () => {
+    expect((await verifier.verify(hs({}, { typ: undefined }))).subject).toBe('svc-1');
+  });
+
   it.each(['JWT', 'jwt', 'at+jwt', 'AT+JWT', 'application/at+jwt'])('header typ %s', async (typ) => {
     expect((await verifier.verify(hs({}, { typ }))).subject).toBe('svc-1');
   });
@@ -150,11 +154,16 @@ describe('TokenVerifier: what it refuses', () => {
     const t = await kc();
     const [, p, s] = t.split('.');
     const header = (kid: unknown) => b64url({ alg: 'RS256', typ: 'JWT', ...(kid === undefined ? {} : { kid }) });
+    const fetches = idp.stats.jwksFetches;
     expect(await refusal(verifier.verify(`${header(undefined)}.${p}.${s}`))).toEqual(INVALID);
     expect(await refusal(verifier.verify(`${header(5)}.${p}.${s}`))).toEqual(INVALID);
     expect(await refusal(verifier.verify(`${header('../../etc/passwd')}.${p}.${s}`))).toEqual(INVALID);
     expect(await refusal(verifier.verify(`${header('k'.repeat(129))}.${p}.${s}`))).toEqual(INVALID);
     expect(await refusal(verifier.verify(`${header('')}.${p}.${s}`))).toEqual(INVALID);
+    expect(await refusal(verifier.verify(`${header('k/../x')}.${p}.${s}`))).toEqual(INVALID);
+    expect(await refusal(verifier.verify(`${header('x\n')}.${p}.${s}`))).toEqual(INVALID);
+    // None of these made the verifier ask the issuer for its keys.
+    expect(idp.stats.jwksFetches).toBe(fetches);
     // A well-formed kid the issuer never published: unknown key.
     expect(await refusal(verifier.verify(`${header('k'.repeat(128))}.${p}.${s}`))).toEqual(INVALID);
   });
@@ -289,7 +298,8 @@ describe('TokenVerifier: the verified-token cache', () => {
     const oldKid = idp.currentKid;
     const old = await kc();
     await verifier.verify(old);
-    const sameIssuerStays = hs();
+    // Another issuer's token that names the same kid is not that key's: it stays.
+    const sameIssuerStays = hs({}, { kid: oldKid });
     await verifier.verify(sameIssuerStays);
     expect(verifier.peek(old)).toBeDefined();
     const newKid = await idp.rotateKeys();
@@ -304,6 +314,21 @@ describe('TokenVerifier: the verified-token cache', () => {
     } finally {
       idp.withdrawKey('none');
     }
+  });
+
+  it('holds at most 20,000 tokens: the next one drops the oldest eighth', async () => {
+    const t0 = Date.now();
+    jest.spyOn(Date, 'now').mockReturnValue(t0);
+    const exp = Math.floor(t0 / 1000) + 600;
+    // The bound is what is checked here, not 20,000 signatures: the strategy's answer is the payload.
+    const strategy = jest.spyOn(TokenVerifier.prototype as unknown as { runStrategy(s: unknown, t: string): Promise<unknown> }, 'runStrategy');
+    strategy.mockImplementation(async (_s, t) => JSON.parse(Buffer.from(t.split('.')[1], 'base64url').toString('utf8')));
+    const tokens = Array.from({ length: 20_001 }, (_, i) => unsigned({ alg: 'HS256' }, { iss: HS_ISSUER, aud: AUD, sub: `s${i}`, exp }, 'c2ln'));
+    for (const t of tokens.slice(0, 20_000)) await verifier.verify(t);
+    expect(verifier.cachedTokens).toBe(20_000);
+    await verifier.verify(tokens[20_000]);
+    expect(verifier.cachedTokens).toBe(20_000 - 2_500 + 1);
+    expect([verifier.peek(tokens[2_499]), verifier.peek(tokens[2_500]), verifier.peek(tokens[20_000])].map(Boolean)).toEqual([false, true, true]);
   });
 
   it('stale entries are dropped when a new token is verified', async () => {

@@ -99,8 +99,13 @@ export interface OidcIssuer extends SandboxServer {
   readonly currentKid: string;
   /** The JWKS as currently published. */
   publicJwks(): { keys: JWK[] };
-  /** down: connections are reset; slowMs: every answer waits this long. */
-  setAvailability(a: { down?: boolean; slowMs?: number }): void;
+  /**
+   * down: connections are reset; slowMs: every answer waits this long; held: every request waits,
+   * unanswered, until held is set back to false (a test can then see the BFF answer before the issuer did).
+   */
+  setAvailability(a: { down?: boolean; slowMs?: number; held?: boolean }): void;
+  /** Requests waiting for an answer while held. */
+  readonly heldRequests: number;
   /** Ends every session of a user, as Keycloak's admin sign-out does (POST /admin/realms/{realm}/users/{id}/logout). */
   logoutUser(sub: string): Promise<void>;
   /** The back-channel logouts sent: to which URL, and the answer's status (0: unreachable). */
@@ -249,6 +254,8 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
   const keys: KeyEntry[] = [];
   let signing!: KeyEntry;
   const availability = { down: false, slowMs: 0 };
+  /** While held: the releases of the requests waiting (undefined when answers are not held). */
+  let held: Array<() => void> | undefined;
   const stats = { grants: {} as Record<string, number>, exchanges: new Map<string, number>(), jwksFetches: 0, logins: 0, logouts: 0 };
   const sockets = new Set<Socket>();
   let issuer = '';
@@ -777,6 +784,7 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
         return;
       }
       if (availability.slowMs > 0) await new Promise((r) => setTimeout(r, availability.slowMs));
+      if (held) await new Promise<void>((r) => held!.push(r));
       const path = (req.url ?? '/').split('?')[0];
       if (req.method === 'GET' && path === `${base}/.well-known/openid-configuration`) {
         const p = `${issuer}/protocol/openid-connect`;
@@ -884,6 +892,15 @@ export async function startOidcIssuer(opts: OidcIssuerOptions = {}): Promise<Oid
       if (a.down !== undefined) availability.down = a.down;
       if (a.slowMs !== undefined) availability.slowMs = a.slowMs;
       if (a.down) for (const s of sockets) s.destroy();
+      if (a.held === true) held ??= [];
+      if (a.held === false && held) {
+        const waiting = held;
+        held = undefined;
+        for (const release of waiting) release();
+      }
+    },
+    get heldRequests() {
+      return held?.length ?? 0;
     },
     close: () =>
       new Promise<void>((resolve) => {

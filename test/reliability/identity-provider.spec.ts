@@ -1,13 +1,11 @@
 import { startSandbox, type Sandbox } from '../../sandbox/index';
-import { JWKS_CACHE_MS, JWKS_TIMEOUT_MS } from '../../src/auth/jwks-key-store';
+import { JWKS_CACHE_MS } from '../../src/auth/jwks-key-store';
 import { startTestBff, type TestBff } from '../support/app';
 import { call, PROBLEM_JSON, type Answer } from './reliability-support';
 
 jest.setTimeout(60_000);
 
 const EXCHANGE_TIMEOUT_MS = 800;
-/** Scheduling slack over a configured bound (loopback, a busy machine). */
-const SLACK_MS = 1500;
 /** A route that exchanges the caller's token (audience demo-trino-gw). */
 const EXCHANGING = '/trino/gateway/backend/all';
 
@@ -17,9 +15,10 @@ function expectProblem(res: Answer, status: number, reason: string): void {
 }
 
 /**
- * Keycloak (the sandbox OIDC issuer) down, slow, rotating and withdrawing keys. Bounds: a token
- * exchange answers within TOKEN_EXCHANGE_TIMEOUT_MS, a JWKS fetch within JWKS_TIMEOUT_MS (3 s);
- * warm state (verified keys, cached exchanges) keeps working; nothing ever answers 500.
+ * Keycloak (the sandbox OIDC issuer) down, unanswering, rotating and withdrawing keys. Bounds: a token
+ * exchange gives up after TOKEN_EXCHANGE_TIMEOUT_MS, a JWKS fetch after JWKS_TIMEOUT_MS (3 s) — an
+ * issuer that holds its answers shows it without a clock: the BFF answers while the issuer still
+ * holds the request. Warm state (verified keys, cached exchanges) keeps working; nothing ever answers 500.
  */
 describe('identity provider down, slow, rotated', () => {
   let sandbox: Sandbox;
@@ -29,13 +28,13 @@ describe('identity provider down, slow, rotated', () => {
     sandbox = await startSandbox();
     bff = await startTestBff({ TOKEN_EXCHANGE_TIMEOUT_MS: String(EXCHANGE_TIMEOUT_MS), RATE_LIMIT_PER_MINUTE: '0' }, { sandbox });
   });
-  afterEach(() => sandbox.issuer.setAvailability({ down: false, slowMs: 0 }));
+  afterEach(() => sandbox.issuer.setAvailability({ down: false, slowMs: 0, held: false }));
   afterAll(async () => {
     await bff?.close();
     await sandbox?.close();
   });
 
-  it('down: warm tokens keep working, a cold exchange answers 503 within TOKEN_EXCHANGE_TIMEOUT_MS, then recovers', async () => {
+  it('down: warm tokens keep working, a cold exchange answers 503, then recovers', async () => {
     const warm = await bff.token('alice');
     expect((await call(bff.url, 'GET', '/auth/me', { token: warm })).status).toBe(200);
     expect((await call(bff.url, 'GET', EXCHANGING, { token: warm })).status).toBe(200);
@@ -49,46 +48,44 @@ describe('identity provider down, slow, rotated', () => {
     expect((await call(bff.url, 'GET', '/auth/me', { token: cold })).status).toBe(200);
     const refused = await call(bff.url, 'GET', EXCHANGING, { token: cold });
     expectProblem(refused, 503, 'identity_provider_unavailable');
-    expect(refused.ms).toBeLessThan(EXCHANGE_TIMEOUT_MS + SLACK_MS);
 
     sandbox.issuer.setAvailability({ down: false });
     expect((await call(bff.url, 'GET', EXCHANGING, { token: cold })).status).toBe(200);
   });
 
-  it('slow: a cold exchange answers 503 within TOKEN_EXCHANGE_TIMEOUT_MS, warm tokens are unaffected', async () => {
+  it('unanswering: a cold exchange answers 503 after TOKEN_EXCHANGE_TIMEOUT_MS, not after the issuer; warm tokens are unaffected', async () => {
     const warm = await bff.token('admin');
     expect((await call(bff.url, 'GET', EXCHANGING, { token: warm })).status).toBe(200);
-    sandbox.issuer.setAvailability({ slowMs: 4000 });
     const cold = await bff.token('admin');
+    sandbox.issuer.setAvailability({ held: true });
     const answers = await Promise.all([
       call(bff.url, 'GET', EXCHANGING, { token: cold }),
       call(bff.url, 'GET', EXCHANGING, { token: warm }),
       call(bff.url, 'GET', '/auth/me', { token: cold }),
     ]);
+    // All three answered while the issuer still holds the exchange: none of them waited for it.
+    expect(sandbox.issuer.heldRequests).toBe(1);
     expectProblem(answers[0], 503, 'identity_provider_unavailable');
-    expect(answers[0].ms).toBeLessThan(EXCHANGE_TIMEOUT_MS + SLACK_MS);
     expect(answers[1].status).toBe(200);
-    expect(answers[1].ms).toBeLessThan(SLACK_MS);
     expect(answers[2].status).toBe(200);
   });
 
-  it('an unknown kid while the issuer is down: 503 identity_provider_unavailable, within the JWKS timeout', async () => {
+  it('an unknown kid while the issuer is down: 503 identity_provider_unavailable', async () => {
     const kid = await sandbox.issuer.rotateKeys();
     const token = await bff.token('alice', { kid });
     sandbox.issuer.setAvailability({ down: true });
     const res = await call(bff.url, 'GET', '/auth/me', { token });
     // The key cannot be looked up: the identity provider failed, not the token (never a 401 the client would act on).
     expectProblem(res, 503, 'identity_provider_unavailable');
-    expect(res.ms).toBeLessThan(JWKS_TIMEOUT_MS + SLACK_MS);
   });
 
-  it('an unknown kid while the issuer is slow: answered within the JWKS timeout (3 s), not after the issuer', async () => {
+  it('an unknown kid while the issuer does not answer: answered after the JWKS timeout (3 s), not after the issuer', async () => {
     const kid = await sandbox.issuer.rotateKeys();
     const token = await bff.token('alice', { kid });
-    sandbox.issuer.setAvailability({ slowMs: 8000 });
+    sandbox.issuer.setAvailability({ held: true });
     const res = await call(bff.url, 'GET', '/auth/me', { token });
+    expect(sandbox.issuer.heldRequests).toBe(1);
     expectProblem(res, 503, 'identity_provider_unavailable');
-    expect(res.ms).toBeLessThan(JWKS_TIMEOUT_MS + SLACK_MS);
   });
 
   it('rotation: a token of the new key is accepted without a restart, tokens of the old key too while it is published', async () => {

@@ -3,7 +3,7 @@ import { StateStore } from '../../src/state/state-store';
 import { startTestBff, type TestBff } from '../support/app';
 import { waitUntil } from '../support/net';
 import { startRedis, type RedisServer } from '../support/redis';
-import { call, PROBLEM_JSON, sleep } from './reliability-support';
+import { call, PROBLEM_JSON } from './reliability-support';
 
 jest.setTimeout(60_000);
 
@@ -26,11 +26,15 @@ describe('per-user rate limits on expensive routes', () => {
     [a, b] = await Promise.all([startTestBff(env, { sandbox }), startTestBff(env, { sandbox })]);
     await waitUntil(() => a.app.get(StateStore).shared && b.app.get(StateStore).shared, { timeoutMs: 5000, what: 'both replicas on Valkey' });
   });
-  beforeEach(async () => {
-    // Counting windows are aligned on the minute: do not straddle a boundary.
-    const intoWindow = Date.now() % 60_000;
-    if (intoWindow > 50_000) await sleep(60_000 - intoWindow + 50);
+  const realNow = Date.now.bind(Date);
+  beforeEach(() => {
+    // Counting windows are aligned on the minute, and a test must not straddle two. Both BFFs run in
+    // this process: their clock is moved back to the start of the current window (instead of waiting
+    // for the next one), which leaves each test a whole minute.
+    const intoWindow = realNow() % 60_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => realNow() - intoWindow);
   });
+  afterEach(() => jest.restoreAllMocks());
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close()]);
     await sandbox?.close();

@@ -1,6 +1,9 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { JsonUriRewriter, protocolPath, QUERY_RESULTS_URI_FIELDS, rebaseUri } from './uri-rewriter';
+import type { FastifyRequest } from 'fastify';
+import type { ProblemException } from '../common/problem';
+import type { AppConfig } from '../config/app-config';
+import { JsonUriRewriter, protocolPath, publicBaseUrl, QUERY_RESULTS_URI_FIELDS, rebaseUri } from './uri-rewriter';
 
 const BASE = 'https://bff.example.com/data';
 const rewrite = (uri: string) => rebaseUri(uri, BASE);
@@ -87,5 +90,50 @@ describe('protocolPath / rebaseUri', () => {
     expect(protocolPath('not a uri')).toBeUndefined();
     expect(rebaseUri('http://c/v1/query/q', 'http://bff:3000')).toBe('http://bff:3000/v1/query/q');
     expect(rebaseUri('http://c/elsewhere', 'http://bff:3000')).toBe('http://c/elsewhere');
+  });
+});
+
+describe('publicBaseUrl (the base the BFF writes into the URIs it hands out)', () => {
+  const req = (host: unknown, protocol = 'http', headers: Record<string, string | string[]> = {}) => ({ host, protocol, headers }) as unknown as FastifyRequest;
+  const base = (r: FastifyRequest, config: { publicUrl?: string; trustProxy?: boolean } = {}) => {
+    try {
+      return publicBaseUrl(r, { publicUrl: config.publicUrl, trustProxy: config.trustProxy ?? false } as Pick<AppConfig, 'publicUrl' | 'trustProxy'>);
+    } catch (err) {
+      const e = err as ProblemException;
+      return `${e.getStatus()} ${e.reason}`;
+    }
+  };
+
+  it('is PUBLIC_URL when configured, whatever the request says', () => {
+    expect(base(req('evil.example', 'https', { 'x-forwarded-prefix': '/x' }), { publicUrl: 'https://bff.example.com/data', trustProxy: true })).toBe(
+      'https://bff.example.com/data',
+    );
+  });
+
+  it('is otherwise the request’s scheme and host: https only when the request was https', () => {
+    expect(base(req('bff.internal:3000'))).toBe('http://bff.internal:3000');
+    expect(base(req('bff.example.com', 'https'))).toBe('https://bff.example.com');
+    expect(base(req('[::1]:3000'))).toBe('http://[::1]:3000');
+    expect(base(req('bff', 'gopher'))).toBe('http://bff');
+  });
+
+  it('refuses a missing Host, or one that is not a host name (400 validation_failed)', () => {
+    for (const host of [undefined, '', 'a b', 'evil.example/path', 'user@evil.example', 'h:123456', 'x'.repeat(254), '[zz::1]', 'h\n']) {
+      expect([host, base(req(host))]).toEqual([host, '400 validation_failed']);
+    }
+    expect(base(req('x'.repeat(253)))).toBe(`http://${'x'.repeat(253)}`);
+  });
+
+  it('adds X-Forwarded-Prefix only behind a trusted proxy, and only a plain path prefix', () => {
+    const prefixed = (prefix: string | string[], trustProxy = true) => base(req('bff', 'http', { 'x-forwarded-prefix': prefix }), { trustProxy });
+    expect(prefixed('/data')).toBe('http://bff/data');
+    expect(prefixed('/data/trino/')).toBe('http://bff/data/trino');
+    expect(prefixed('/a, /b')).toBe('http://bff/a');
+    expect(prefixed(['/first', '/second'])).toBe('http://bff/first');
+    expect(prefixed('/data', false)).toBe('http://bff');
+    for (const bad of ['data', '//evil.example', '/a?b', '/a b', '/%2e%2e', '/' + 'a/'.repeat(9) + 'a']) {
+      expect([bad, prefixed(bad)]).toEqual([bad, 'http://bff']);
+    }
+    expect(prefixed('/' + Array.from({ length: 8 }, () => 'a').join('/'))).toBe('http://bff/a/a/a/a/a/a/a/a');
   });
 });

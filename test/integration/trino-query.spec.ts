@@ -404,7 +404,8 @@ describe('Trino behind a proxy: URIs rewritten to the forwarded host or PUBLIC_U
     sandbox = await startSandbox();
     // The coordinator writes URIs naming a host nobody outside could reach.
     internal = await startTrinoCoordinator({ externalUrl: 'http://trino-internal.invalid:8080', pageRows: 100 });
-    proxied = await startTestBff({ TRINO_URL: internal.url, TRUST_PROXY: 'true' }, { sandbox });
+    // No TRINO_UI_URL (the sandbox's points at its coordinator's page): the query page link is a 404.
+    proxied = await startTestBff({ TRINO_URL: internal.url, TRUST_PROXY: 'true', TRINO_UI_URL: undefined }, { sandbox });
     published = await startTestBff({ TRINO_URL: internal.url, PUBLIC_URL: 'https://data.example.com/bff', TRINO_UI_URL: 'https://trino.example.com/' }, { sandbox });
   });
   afterAll(async () => {

@@ -6,7 +6,7 @@ import { BACKCHANNEL_LOGOUT_EVENT } from '../../src/auth/logout-token';
 import { StateStore } from '../../src/state/state-store';
 import { isRefused, openAgentSocket } from '../support/agent-socket';
 import { startTestBff, type TestBff } from '../support/app';
-import { browserLogin, cookieHeader } from '../support/browser-login';
+import { cookieHeader, formLogin } from '../platform/browser-login';
 import { rs256Foreign } from '../support/jwt';
 import { freePort, httpRequest, waitUntil } from '../support/net';
 import { startRedis, type RedisServer } from '../support/redis';
@@ -224,7 +224,7 @@ describe('back-channel logout across two replicas', () => {
 
   it('an admin’s sign-out of the user destroys their browser session (the MLflow UI’s) in Valkey, on every replica', async () => {
     const user = sandbox.issuer.users.find((u) => u.username === 'admin')!;
-    const jar = await browserLogin(a.url, user.username, user.password);
+    const jar = await formLogin(a.url, user.username, user.password);
     const search = (bff: TestBff) => httpRequest(`${bff.url}/mlflow/api/2.0/mlflow/experiments/search?max_results=1`, { headers: { cookie: cookieHeader(jar) } });
     expect((await search(b)).status).toBe(200);
     // Stored browser sessions: keys session:<64 hex> (not the sid index, pending logins or counters).

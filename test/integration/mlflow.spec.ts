@@ -8,7 +8,7 @@ import { StateStore } from '../../src/state/state-store';
 import type { MlflowEmulator } from '../../sandbox/mlflow';
 import { SANDBOX_LOGIN_CLIENT_ID, startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTestBff, type TestBff } from '../support/app';
-import { cookieHeader, keep, type Jar } from '../support/browser-login';
+import { cookieHeader, keep, type Jar } from '../platform/browser-login';
 import { waitUntil } from '../support/net';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
 

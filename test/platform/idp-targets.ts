@@ -36,6 +36,8 @@ export interface IdpTarget {
   refreshGrants(): Promise<number>;
   /** The port the realm's back-channel logout URL points at (start BFF replica A on it). */
   backchannelPort: number;
+  /** Points a client's back-channel logout URL elsewhere (an operator's change of the client). */
+  setBackchannelLogoutUrl(clientId: string, url: string): Promise<void>;
   /** Ends every session of a user as an admin does (Keycloak: POST /admin/realms/{realm}/users/{id}/logout). */
   signOutUser(sub: string): Promise<void>;
   /** The sandbox to start in-process BFFs with (its emulators are unused by the Keycloak target). */
@@ -81,6 +83,9 @@ export async function sandboxTarget(workspaceId = SCENARIO_WORKSPACE): Promise<I
     },
     backchannelPort,
     signOutUser: (sub) => issuer.logoutUser(sub),
+    setBackchannelLogoutUrl: async (clientId, url) => {
+      issuer.clients.get(clientId)!.backchannelLogoutUrl = url;
+    },
     // The scenarios run one at a time, and only the BFF's browser sessions refresh.
     refreshGrants: async () => issuer.stats.grants.refresh_token ?? 0,
     sandbox,
@@ -157,6 +162,13 @@ export async function keycloakTarget(workspaceId = SCENARIO_WORKSPACE): Promise<
       return events.body.length;
     },
     backchannelPort,
+    async setBackchannelLogoutUrl(clientId, url) {
+      const id = await clientUuid(clientId);
+      const rep = (await admin.call<Json>('GET', `/clients/${id}`)).body;
+      rep.attributes = { ...rep.attributes, 'backchannel.logout.url': url };
+      const res = await admin.call('PUT', `/clients/${id}`, rep);
+      if (res.status !== 204) throw new Error(`updating ${clientId}: ${res.status}`);
+    },
     async signOutUser(sub) {
       const res = await admin.call('POST', `/users/${sub}/logout`);
       if (res.status !== 204) throw new Error(`signing out user ${sub}: ${res.status}`);

@@ -14,7 +14,13 @@ export interface ScenarioWorld {
   bff: { url: string };
   bffB: { url: string };
   /** The downstream emulators, verifying tokens against the target's JWKS. */
-  downstream: { audiencesSeen(): { gateway: string[]; mlAgent: string[]; trino: string[] } };
+  downstream: {
+    audiencesSeen(): { gateway: string[]; mlAgent: string[]; trino: string[] };
+    /** The requests the Trino coordinator received (method, path, headers). */
+    trinoRequests(): Array<{ method: string; path: string; headers: Record<string, string | string[] | undefined> }>;
+  };
+  /** The replicas' Valkey. */
+  valkey: { /** Browser sessions stored (keys session:<sha256>). */ storedSessions(): Promise<number> };
 }
 
 export interface Scenario {
@@ -232,18 +238,26 @@ export const KEYCLOAK_SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'after a logout the user’s access token is not exchanged any more: 401 token_invalid (never a 403 or a 5xx)',
+    name: 'a logout the BFF missed (its back-channel logout lost): the token is not exchanged any more, 401 token_invalid (never a 403 or a 5xx)',
     async run({ target, bff }) {
       const login = await passwordLogin(target, 'alice');
       const token = login.body.access_token as string;
       expect((await bffGet(bff, '/chatbot/trino/catalogs', token)).status).toBe(200);
-      const logout = await fetch(`${target.issuer}/protocol/openid-connect/logout`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ client_id: 'platform-frontend', refresh_token: login.body.refresh_token }),
-      });
-      expect(logout.status).toBe(204);
-      // Another audience, so that no exchanged token of before the logout is in the BFF's cache.
+      // The realm's back-channel logout goes nowhere for this one (the BFF was down, say).
+      await target.setBackchannelLogoutUrl('platform-frontend', 'http://127.0.0.1:9/auth/backchannel-logout');
+      try {
+        const logout = await fetch(`${target.issuer}/protocol/openid-connect/logout`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ client_id: 'platform-frontend', refresh_token: login.body.refresh_token }),
+        });
+        expect(logout.status).toBe(204);
+      } finally {
+        await target.setBackchannelLogoutUrl('platform-frontend', `http://127.0.0.1:${target.backchannelPort}/auth/backchannel-logout`);
+      }
+      // The token itself still verifies (until it expires); another audience, so that no exchanged token of before the
+      // logout is in the BFF's cache: the identity provider refuses the exchange.
+      expect((await bffGet(bff, '/auth/me', token)).status).toBe(200);
       const after = await bffGet(bff, '/trino/gateway/backend/all', token);
       expect(after.status).toBe(401);
       expect(after.body.reason).toBe('token_invalid');

@@ -11,6 +11,7 @@ import { testTls } from '../support/test-tls';
 import { startRedis, type RedisServer } from '../support/redis';
 import { keycloakTarget, sandboxTarget, type IdpTarget } from './idp-targets';
 import { KEYCLOAK_SCENARIOS, type ScenarioWorld } from './keycloak-scenarios';
+import { REVOCATION_SCENARIOS } from './revocation-scenarios';
 
 /**
  * The Keycloak scenarios (keycloak-scenarios.ts) against both identity providers: the sandbox issuer
@@ -72,8 +73,21 @@ function scenarioBlock(name: string, start: () => Promise<IdpTarget>) {
           mlAgent: audiences(mlAgent.requests.map((r) => r.headers.authorization)),
           trino: audiences(trino.requests.map((r) => r.headers.authorization)),
         }),
+        trinoRequests: () => trino.requests,
       };
-      Object.assign(world, { target, bff: replicas[0], bffB: replicas[1], downstream });
+      const valkey = {
+        storedSessions: async () =>
+          Number(
+            (
+              await redis.command(
+                'EVAL',
+                "local n = 0 for _, k in ipairs(redis.call('KEYS', 'session:*')) do if #k == 72 and k:match('^session:%x+$') then n = n + 1 end end return n",
+                '0',
+              )
+            ).slice(1),
+          ),
+      };
+      Object.assign(world, { target, bff: replicas[0], bffB: replicas[1], downstream, valkey });
     }, STARTUP_MS);
 
     afterAll(async () => {
@@ -83,7 +97,7 @@ function scenarioBlock(name: string, start: () => Promise<IdpTarget>) {
       await redis?.stop();
     }, 60_000);
 
-    for (const scenario of KEYCLOAK_SCENARIOS) {
+    for (const scenario of [...KEYCLOAK_SCENARIOS, ...REVOCATION_SCENARIOS]) {
       it(scenario.name, () => scenario.run(world), 60_000);
     }
   });

@@ -18,6 +18,7 @@ import { securityHeaders } from './common/security-headers';
 import { validationPipe } from './common/validation';
 import type { AppConfig } from './config/app-config';
 import { UserThrottlerGuard } from './hardening/user-throttler.guard';
+import { passthroughBodyHook, passthroughBodyParser, PASSTHROUGH_TYPE } from './mlflow/mlflow-body';
 import { statementBodyAsText } from './trino-query/statement-body';
 
 /*
@@ -30,9 +31,9 @@ import { statementBodyAsText } from './trino-query/statement-body';
  *      ext-authz checks of an already verified, allowed token itself, without 3 and 5–10 (FAST_PATH_SKIPS).
  *   3. Nest middleware: nestjs-pino's request logger (LoggerModule, imported by AppModule).
  *   4. onRequest: how the body is to be parsed — POST /v1/statement as text whatever its Content-Type,
- *      the form of POST /auth/backchannel-logout as text, the MLflow proxy's bodies unparsed (registered
- *      by MlflowModule) — and the cookies.
- *   5. Body parsers: JSON with the depth limit (src/common/json-depth.ts); Fastify's text parser.
+ *      the form of POST /auth/backchannel-logout as text, the MLflow proxy's bodies left unparsed — and the cookies.
+ *   5. Body parsers: JSON with the depth limit (src/common/json-depth.ts); Fastify's text parser; the MLflow
+ *      proxy's unread stream.
  *   6. Guards, in this order: AuthGuard (who is calling, and may they: the route's policy), then
  *      UserThrottlerGuard (per user on the expensive routes, per address on GET /auth/login).
  *   7. Interceptors: none on every route; ExchangeTokenInterceptor on the routes marked @ExchangeTokenFor.
@@ -109,10 +110,12 @@ export function requestPipeline(config: AppConfig, logger: PinoLogger): RequestP
       // 4.
       fastify.addHook('onRequest', statementBodyAsText);
       fastify.addHook('onRequest', backchannelFormAsText);
+      fastify.addHook('onRequest', passthroughBodyHook);
       // Unsigned: the session cookie holds only a random id, looked up server-side (src/session).
       void fastify.register(fastifyCookie);
       // 5.
       app.useBodyParser('application/json', { bodyLimit: BODY_LIMIT_BYTES }, jsonDepthBodyParser(fastify));
+      fastify.addContentTypeParser(PASSTHROUGH_TYPE, passthroughBodyParser);
       // 8, 10.
       app.useGlobalPipes(validationPipe());
       app.useGlobalFilters(new ProblemFilter());

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { normalisePath } from './request-path';
-import { mlflowPathClass, PUBLIC_PATH_METHODS } from '../mlflow/mlflow-paths';
+import { mlflowPathClass, PUBLIC_PATH_METHODS } from './mlflow-paths';
 import { MLFLOW_GRANTABLE, type AppConfig, type IssuerConfig, type MlflowPermissionLevel } from './app-config';
 import { EnvSchema } from './env.schema';
 

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest, onRequestHookHandler } from 'fastify';
+import { MLFLOW_MOUNT } from './mlflow-target';
 
 /**
  * The proxy streams request bodies to MLflow (artifact uploads, OTLP exports) instead of having
@@ -7,28 +8,32 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
  * records the client's Content-Type and declares the body as this private media type, whose
  * parser hands the unread request stream to the handler. No other route's parsing changes, and
  * the parser refuses to run for any other route (a client sending this type elsewhere gets 415).
+ * Both are registered in src/pipeline.ts.
  */
 export const PASSTHROUGH_TYPE = 'application/x-bff-mlflow-passthrough';
 const ORIGINAL_CONTENT_TYPE = Symbol('mlflow.originalContentType');
 
 type Carrier = { [ORIGINAL_CONTENT_TYPE]?: string | null };
 
-export function registerPassthroughBody(fastify: FastifyInstance, routes: ReadonlySet<string>): void {
-  fastify.addContentTypeParser(PASSTHROUGH_TYPE, (req, payload, done) => {
-    if (!routes.has(req.routeOptions.url ?? '')) {
-      done(Object.assign(new Error(`Unsupported Media Type: ${PASSTHROUGH_TYPE}`), { statusCode: 415 }), undefined);
-      return;
-    }
-    done(null, payload);
-  });
-  fastify.addHook('onRequest', (req, _reply, done) => {
-    if (routes.has(req.routeOptions.url ?? '')) {
-      const given = req.headers['content-type'];
-      Object.defineProperty(req.raw, ORIGINAL_CONTENT_TYPE, { value: given ?? null, enumerable: false });
-      req.headers['content-type'] = PASSTHROUGH_TYPE;
-    }
-    done();
-  });
+const ROUTES: ReadonlySet<string> = new Set([`${MLFLOW_MOUNT}/*`]);
+
+/** The onRequest hook: the proxy's bodies declared PASSTHROUGH_TYPE, the client's Content-Type kept. */
+export const passthroughBodyHook: onRequestHookHandler = (req, _reply, done) => {
+  if (ROUTES.has(req.routeOptions.url ?? '')) {
+    const given = req.headers['content-type'];
+    Object.defineProperty(req.raw, ORIGINAL_CONTENT_TYPE, { value: given ?? null, enumerable: false });
+    req.headers['content-type'] = PASSTHROUGH_TYPE;
+  }
+  done();
+};
+
+/** The parser of PASSTHROUGH_TYPE: the unread request stream, on the proxy's routes only (elsewhere 415). */
+export function passthroughBodyParser(req: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void): void {
+  if (!ROUTES.has(req.routeOptions.url ?? '')) {
+    done(Object.assign(new Error(`Unsupported Media Type: ${PASSTHROUGH_TYPE}`), { statusCode: 415 }), undefined);
+    return;
+  }
+  done(null, payload);
 }
 
 /** The Content-Type the client sent (undefined when none). */

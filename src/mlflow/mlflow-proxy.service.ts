@@ -7,14 +7,13 @@ import { denialProblem } from '../auth/auth.guard';
 import type { Principal } from '../auth/principal';
 import { problem, ProblemException } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { assertSameOrigin, publicBase } from '../session/same-origin';
-import { clearSessionCookie, readCookie } from '../session/session-cookie';
+import { assertSameOrigin, publicBase } from '../common/same-origin';
 import { SessionService } from '../session/session.service';
 import { bodyStream, originalContentType } from './mlflow-body';
 import { MlflowDenials } from './mlflow-denials';
 import { EXPERIMENT_ID } from './mlflow-endpoints';
 import { MlflowForwarder } from './mlflow-forwarder';
-import { mlflowPathClass, type MlflowPathClass } from './mlflow-paths';
+import { mlflowPathClass, type MlflowPathClass } from '../config/mlflow-paths';
 import { MlflowPermissionService } from './mlflow-permission.service';
 import { MlflowRestDecider } from './mlflow-rest';
 import { MLFLOW_MOUNT, targetOf, type Target } from './mlflow-target';
@@ -100,14 +99,14 @@ export class MlflowProxyService {
       if (!decision.allow) throw denialProblem(decision);
       return { principal: decision.principal!, via: 'bearer' };
     }
-    const sessionId = readCookie(req, this.config.session.cookieName);
+    const sessionId = this.sessions.sessionIdOf(req);
     if (sessionId) {
       const access = await this.sessions.access(sessionId);
       if (access) {
         const decision = await this.decider.decide({ authorization: `Bearer ${access.accessToken}` }, MLFLOW_POLICY, target.route);
         if (decision.allow) return { principal: decision.principal!, via: 'session' };
       }
-      clearSessionCookie(reply, this.config);
+      this.sessions.dropCookie(reply);
     }
     if (kind === 'ui' && (method === 'GET' || method === 'HEAD') && isNavigation(req)) {
       const returnTo = `${MLFLOW_MOUNT}${target.upstreamPath}${target.query ? `?${target.query}` : ''}`;

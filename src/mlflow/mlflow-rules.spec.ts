@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../config/load-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
 import { StateStore } from '../state/state-store';
 import { matchRestEndpoint, paramsInQuery } from './mlflow-endpoints';
-import { mlflowPathClass } from './mlflow-paths';
+import { mlflowPathClass } from '../config/mlflow-paths';
 import { MlflowPermissionService } from './mlflow-permission.service';
 import type { MlflowClient } from './mlflow.client';
 

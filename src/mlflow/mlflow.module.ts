@@ -1,10 +1,7 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
-import type { FastifyInstance } from 'fastify';
 import { AuthModule } from '../auth/auth.module';
 import { httpReachable, ReadinessRegistry } from '../common/readiness.registry';
 import { SessionModule } from '../session/session.module';
-import { registerPassthroughBody } from './mlflow-body';
 import { MlflowDenials } from './mlflow-denials';
 import { MlflowForwarder } from './mlflow-forwarder';
 import { MlflowPermissionService } from './mlflow-permission.service';
@@ -12,7 +9,6 @@ import { MlflowPermissionsController } from './mlflow-permissions.controller';
 import { MlflowProxyController } from './mlflow-proxy.controller';
 import { MlflowProxyService } from './mlflow-proxy.service';
 import { MlflowRestDecider } from './mlflow-rest';
-import { MLFLOW_MOUNT } from './mlflow-target';
 import { MlflowClient } from './mlflow.client';
 
 /**
@@ -28,13 +24,11 @@ import { MlflowClient } from './mlflow.client';
 })
 export class MlflowModule implements OnModuleInit {
   constructor(
-    private readonly adapterHost: HttpAdapterHost,
     private readonly client: MlflowClient,
     private readonly readiness: ReadinessRegistry,
   ) {}
 
   onModuleInit(): void {
-    registerPassthroughBody(this.adapterHost.httpAdapter.getInstance<FastifyInstance>(), new Set([`${MLFLOW_MOUNT}/*`]));
     const url = this.client.url;
     if (url) {
       // MLflow down degrades the BFF (its other routes still work); it does not take it out of rotation.

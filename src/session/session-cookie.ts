@@ -1,8 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/app-config';
-import { LOGIN_TTL_MS } from './session.service';
 
 type CookieConfig = Pick<AppConfig, 'session'>;
+
+/** How long a started login may take: its pending state and its login-state cookie live this long. */
+export const LOGIN_TTL_MS = 10 * 60_000;
 
 /** The login-state cookie: binds a started login to the browser that started it (login CSRF). */
 export function loginCookieName(config: CookieConfig): string {

@@ -5,7 +5,7 @@ import { Public } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { LoginQueryDto } from './dto/login-query.dto';
-import { assertSameOrigin, publicBase } from './same-origin';
+import { assertSameOrigin, publicBase } from '../common/same-origin';
 import { clearLoginCookie, clearSessionCookie, loginCookieName, readCookie, setLoginCookie, setSessionCookie } from './session-cookie';
 import { DEFAULT_RETURN_TO, SessionService } from './session.service';
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as oidc from 'openid-client';
 import { AccessDecider } from '../auth/access-decider.service';
 import { denialProblem } from '../auth/auth.guard';
@@ -11,6 +12,7 @@ import { problem, ProblemException } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { StateStore } from '../state/state-store';
 import { LoginRejected, OidcLoginClient, type LoginTokens } from './oidc-login.client';
+import { clearSessionCookie, LOGIN_TTL_MS, readCookie } from './session-cookie';
 import { SessionSealer } from './session-sealer';
 
 /** A browser session as stored (sealed) in the StateStore. Never serialised anywhere else. */
@@ -46,8 +48,6 @@ export interface SessionAccess {
 export const SESSION_POLICY: AccessPolicy = Object.freeze({ kind: 'authenticated', rule: 'browser-session' });
 /** Where a login returns to when it names nothing (the MLflow UI). */
 export const DEFAULT_RETURN_TO = '/mlflow/';
-/** How long a started login may take. */
-export const LOGIN_TTL_MS = 10 * 60_000;
 /** The longest a session lives, whatever its refresh token says. */
 export const SESSION_MAX_MS = 12 * 3600_000;
 /** Refresh this long before the access token expires (at most half its lifetime). */
@@ -185,6 +185,16 @@ export class SessionService {
     this.events.inc({ event: 'login' });
     this.log.log({ event: 'session.login', sub: principal.subject, username: principal.username });
     return { sessionId, returnTo: pending.returnTo };
+  }
+
+  /** The session id a request's session cookie names, if it carries one (for modules that accept browser sessions). */
+  sessionIdOf(req: FastifyRequest): string | undefined {
+    return readCookie(req, this.config.session.cookieName);
+  }
+
+  /** Clears the session cookie of a request whose session is gone or no longer good. */
+  dropCookie(reply: FastifyReply): void {
+    clearSessionCookie(reply, this.config);
   }
 
   /**

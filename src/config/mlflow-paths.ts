@@ -1,6 +1,7 @@
 /**
  * The kinds of MLflow path the proxy knows, matched on the normalised path relative to MLFLOW_URL
  * (see normalisePath in config/request-path.ts): what is not listed here is refused (fail closed).
+ * Here, with the configuration, because MLFLOW_PUBLIC_PATHS is checked against it at boot.
  */
 export type MlflowPathClass =
   /** OTLP/HTTP trace ingestion: listed service accounts with EDIT on X-Mlflow-Experiment-Id. */

@@ -6,7 +6,8 @@
 #   scripts/setup.sh --test     + redis-server, nginx (with auth_request), chromium — what the
 #                               real-server tests (test/support/*) and the sandbox need, the
 #                               real Trino of the platform tier (scripts/fetch-trino.sh, cached) and
-#                               schemathesis (scripts/setup-schemathesis.sh)
+#                               schemathesis (scripts/setup-schemathesis.sh), kubeconform and the Kubernetes
+#                               schemas (scripts/fetch-kubeconform.sh, from the Go module proxy)
 #   scripts/setup.sh --with-browser   alias of --test
 #
 # System packages are installed only when their command is missing, with
@@ -141,4 +142,5 @@ install_npm_deps
 if [ "$MODE" = test ]; then bash "$ROOT/scripts/fetch-trino.sh"; fi
 if [ "$MODE" = test ]; then bash "$ROOT/scripts/fetch-platform.sh"; fi # the real-platform tier's releases (test/platform)
 if [ "$MODE" = test ]; then bash "$ROOT/scripts/setup-schemathesis.sh"; fi
+if [ "$MODE" = test ]; then bash "$ROOT/scripts/fetch-kubeconform.sh" >/dev/null; fi # docker/k8s schema check (test/deploy)
 log "done ($MODE) in $(($(date +%s) - start))s"

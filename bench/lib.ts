@@ -67,12 +67,13 @@ export interface RunResult {
 export async function run(
   name: string,
   url: string,
-  opts: { connections?: number; durationS?: number; headersFor?: (i: number) => Record<string, string>; method?: 'GET' | 'POST' } = {},
+  opts: { connections?: number; durationS?: number; headersFor?: (i: number) => Record<string, string>; method?: 'GET' | 'POST'; body?: string } = {},
 ): Promise<RunResult> {
   let i = 0;
   const result = await autocannon({
     url,
     method: opts.method ?? 'GET',
+    body: opts.body,
     connections: opts.connections ?? 50,
     duration: opts.durationS ?? 5,
     requests: opts.headersFor

@@ -17,6 +17,14 @@ export class ReadinessRegistry {
   }
 }
 
+/** An optional upstream: reachable is 'up', unreachable leaves the BFF ready but 'degraded' (its other routes still work). */
+export function degradedWhenUnreachable(url: string, detail: string): ReadinessCheck {
+  return async () => {
+    const r = await httpReachable(url);
+    return r.status === 'up' ? r : { status: 'degraded', detail };
+  };
+}
+
 /** Probes an upstream base URL: any HTTP answer within the timeout means reachable. */
 export async function httpReachable(url: string, timeoutMs = 2000): Promise<{ status: 'up' | 'down'; detail?: string }> {
   try {

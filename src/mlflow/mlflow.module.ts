@@ -1,6 +1,6 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
-import { httpReachable, ReadinessRegistry } from '../common/readiness.registry';
+import { degradedWhenUnreachable, ReadinessRegistry } from '../common/readiness.registry';
 import { SessionModule } from '../session/session.module';
 import { MlflowDenials } from './mlflow-denials';
 import { MlflowForwarder } from './mlflow-forwarder';
@@ -32,10 +32,7 @@ export class MlflowModule implements OnModuleInit {
     const url = this.client.url;
     if (url) {
       // MLflow down degrades the BFF (its other routes still work); it does not take it out of rotation.
-      this.readiness.register('mlflow', async () => {
-        const r = await httpReachable(url);
-        return r.status === 'up' ? r : { status: 'degraded', detail: 'MLflow unreachable' };
-      });
+      this.readiness.register('mlflow', degradedWhenUnreachable(url, 'MLflow unreachable'));
     }
   }
 }

@@ -1,6 +1,6 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { BREAK_GLASS_AUTHENTICATOR } from '../auth/decorators';
-import { ReadinessRegistry, httpReachable } from '../common/readiness.registry';
+import { degradedWhenUnreachable, ReadinessRegistry } from '../common/readiness.registry';
 import { BreakGlassService } from './break-glass/break-glass.service';
 import { IdentityProviderProbe } from './break-glass/identity-provider-probe';
 import { TrinoGatewayAdminController } from './trino-gateway-admin.controller';
@@ -31,9 +31,6 @@ export class TrinoGatewayAdminModule implements OnModuleInit {
     const url = this.gateway.url;
     if (!url) return;
     // Not critical for the BFF as a whole: an unreachable gateway degrades readiness, it does not fail it.
-    this.readiness.register('trino-gateway', async () => {
-      const r = await httpReachable(`${url}/gateway`, 2000);
-      return r.status === 'up' ? r : { status: 'degraded', detail: 'Trino Gateway unreachable' };
-    });
+    this.readiness.register('trino-gateway', degradedWhenUnreachable(`${url}/gateway`, 'Trino Gateway unreachable'));
   }
 }

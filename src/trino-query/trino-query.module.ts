@@ -1,5 +1,5 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
-import { httpReachable, ReadinessRegistry } from '../common/readiness.registry';
+import { degradedWhenUnreachable, ReadinessRegistry } from '../common/readiness.registry';
 import { AuthModule } from '../auth/auth.module';
 import { QueryOwnership } from './query-ownership';
 import { SessionQueries } from './session-queries';
@@ -29,10 +29,7 @@ export class TrinoQueryModule implements OnModuleInit {
     const infoUrl = this.client.infoUrl;
     if (infoUrl) {
       // Trino down degrades the BFF (its other routes still work); it does not take it out of rotation.
-      this.readiness.register('trino', async () => {
-        const r = await httpReachable(infoUrl);
-        return r.status === 'up' ? r : { status: 'degraded', detail: 'Trino coordinator unreachable' };
-      });
+      this.readiness.register('trino', degradedWhenUnreachable(infoUrl, 'Trino coordinator unreachable'));
     }
   }
 }

@@ -1,7 +1,8 @@
 // A Stryker ignorer: mutants that only change the text of a log line or of an error message are not
 // generated. The status and reason of a refusal stay mutated (they are what a client sees and a test
 // names); only the human-readable detail is left alone:
-// - arguments of logger calls (this.log.warn(…), logger.error(…), console.*),
+// - arguments of logger calls (this.log.warn(…), logger.error(…), console.*) and the context name of
+//   new Logger('…'),
 // - the detail of an AuthFailure (its third argument) and of invalid(detail),
 // - the detail of a problem: new ProblemException(status, reason, detail), problem.badRequest(detail),
 //   problem.forbidden(reason, detail) and the other problem.* helpers, MLflow's denied(…, reason, detail),
@@ -42,6 +43,7 @@ function messageArgument(parent, node) {
   if (name === 'ProblemException' && index === 2) return 'error message text';
   if (isProblemHelper(parent.callee) && Object.hasOwn(PROBLEM_DETAIL, name) && PROBLEM_DETAIL[name] === index) return 'error message text';
   if (name === 'denied' && index === 3) return 'error message text';
+  if (parent.type === 'NewExpression' && name === 'Logger' && index === 0) return 'log text';
   if (parent.type === 'NewExpression' && name !== undefined && /Error$/.test(name) && index === 0) return 'error message text';
   return undefined;
 }

@@ -53,6 +53,9 @@ describe('exchangeCacheTtlMs', () => {
   it("is the subject token's remaining life less the skew when that is shorter", () => {
     expect(exchangeCacheTtlMs({ ...base, subjectExpiresAtS: 1_000_000 + 100 })).toBe(85_000);
   });
+  it('is whole milliseconds, rounded down, when expires_in is fractional', () => {
+    expect(exchangeCacheTtlMs({ ...base, exchangedExpiresInS: 60.0009 })).toBe(45_000);
+  });
   it('is zero or less (not cached) for a token about to expire', () => {
     expect(exchangeCacheTtlMs({ ...base, subjectExpiresAtS: 1_000_000 + 10 })).toBeLessThanOrEqual(0);
   });

@@ -10,6 +10,8 @@ const specs = (process.env.MUTATION_SPECS ?? '').split(',').filter(Boolean);
 module.exports = {
   rootDir,
   testEnvironment: 'node',
+  // As the unit project (jest.config.js): some specs check a bound at full size (the verifier's 20,000 tokens).
+  testTimeout: 30000,
   testMatch: specs.length > 0 ? specs.map((s) => `<rootDir>/${s}`) : ['<rootDir>/src/**/*.spec.ts'],
   transform: {
     '^.+\\.ts$': [

@@ -56,6 +56,7 @@ import {
   type Params,
 } from './mlflow-messages';
 import { loggedModels, type LoggedModel } from './mlflow-logged-models';
+import { registry } from './mlflow-registry';
 import type { SandboxServer } from './types';
 
 export { protoFieldName, protoMessage, queryMessage, type MlflowTag } from './mlflow-messages';
@@ -385,6 +386,7 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
     return e;
   };
   const loggedModelRoutes = loggedModels({ activeExperiment: (id) => activeExperiment(id), presetIds: opts.modelIds });
+  const registryRoutes = registry();
   const upsert = (list: MlflowTag[] | undefined, tag: MlflowTag): MlflowTag[] => [...(list ?? []).filter((t) => t.key !== tag.key), tag];
   const omitEmpty = <T extends Record<string, unknown>>(o: T): T =>
     Object.fromEntries(Object.entries(o).filter(([, v]) => !(Array.isArray(v) && v.length === 0) && v !== undefined)) as T;
@@ -736,7 +738,7 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
   };
 
   async function restCall(req: http.IncomingMessage, res: http.ServerResponse, endpoint: string, query: URLSearchParams, record: RecordedMlflowRequest) {
-    const h = handlers[endpoint] ?? loggedModelRoutes.route(endpoint, req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET'));
+    const h = handlers[endpoint] ?? loggedModelRoutes.route(endpoint, req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET')) ?? registryRoutes.route(endpoint);
     if (!h) throw new MlflowError(404, 'ENDPOINT_NOT_FOUND', `No API endpoint found for ${endpoint}`);
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     if (!h.methods.includes(method)) throw new MlflowError(405, 'BAD_REQUEST', `The method is not allowed for the requested URL.`);

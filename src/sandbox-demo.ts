@@ -1,7 +1,15 @@
 import type { INestApplication } from '@nestjs/common';
 import { AgentsService } from './agent-service/agents.service';
 import { TokenVerifier } from './auth/token-verifier.service';
-import { EXAMPLE_AGENT_ID, EXAMPLE_ARTIFACT_PATH, EXAMPLE_EXPERIMENT_ID, EXAMPLE_MODEL_ID, EXAMPLE_QUERY_ID, EXAMPLE_RUN_ID } from './common/openapi-examples';
+import {
+  EXAMPLE_AGENT_ID,
+  EXAMPLE_ARTIFACT_PATH,
+  EXAMPLE_EXPERIMENT_ID,
+  EXAMPLE_MODEL_ID,
+  EXAMPLE_QUERY_ID,
+  EXAMPLE_REGISTERED_MODEL,
+  EXAMPLE_RUN_ID,
+} from './common/openapi-examples';
 
 /** What the demo needs: the running BFF, a token per demo user, and which emulators are the sandbox's own. */
 export interface SandboxDemoContext {
@@ -19,8 +27,8 @@ export class SandboxDemoError extends Error {}
 /**
  * Sandbox mode's demo data: the resources the OpenAPI examples name, so that every "Try it out" of
  * Swagger UI succeeds with the demo admin's token. They are the admin's, created through the BFF's API
- * as the admin would (a finished query, an MLflow experiment with a run, a metric, an artifact, a logged model, and
- * alice's READ grant on it), except the agent, whose id the BFF would otherwise choose at random.
+ * as the admin would (a finished query, an MLflow experiment with a run, a metric, an artifact, a logged model, a
+ * registered model, and alice's READ grants), except the agent, whose id the BFF would otherwise choose at random.
  * Other users get what the BFF gives them for another's resources (404 for a query or an agent).
  */
 export async function createSandboxDemo(ctx: SandboxDemoContext): Promise<void> {
@@ -52,7 +60,7 @@ async function demoQuery(base: string, token: string): Promise<void> {
   while (page.nextUri) page = (await call(page.nextUri, token, 'GET')) as typeof page;
 }
 
-/** admin's experiment "demo" with one run, a metric, notes.txt and a logged model, and alice's READ grant on it. */
+/** admin's experiment "demo" with one run, a metric, notes.txt and a logged model, a registered model, and alice's READ grant on both. */
 async function demoExperiment(base: string, token: string): Promise<void> {
   const api = `${base}/mlflow/api/2.0/mlflow`;
   const { experiment_id } = (await call(`${api}/experiments/create`, token, 'POST', { name: 'demo' })) as { experiment_id: string };
@@ -69,4 +77,6 @@ async function demoExperiment(base: string, token: string): Promise<void> {
   if (model.info.model_id !== EXAMPLE_MODEL_ID) throw new SandboxDemoError(`the demo model got id ${model.info.model_id}, not ${EXAMPLE_MODEL_ID}`);
   await call(`${api}/logged-models/${EXAMPLE_MODEL_ID}`, token, 'PATCH', { status: 'LOGGED_MODEL_READY' });
   await call(`${base}/mlflow-permissions/experiments/${EXAMPLE_EXPERIMENT_ID}/users/alice`, token, 'PUT', { permission: 'READ' });
+  await call(`${api}/registered-models/create`, token, 'POST', { name: EXAMPLE_REGISTERED_MODEL });
+  await call(`${base}/mlflow-permissions/registered-models/${EXAMPLE_REGISTERED_MODEL}/users/alice`, token, 'PUT', { permission: 'READ' });
 }

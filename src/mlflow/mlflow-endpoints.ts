@@ -32,7 +32,29 @@ export type RestRule =
   /** EDIT on `experiment_id`; a `source_run_id` must be a run of that experiment. */
   | { op: 'create-model' }
   /** Requested experiment ids narrowed to the readable ones, logged models filtered too. */
-  | { op: 'search-models' };
+  | { op: 'search-models' }
+  /**
+   * A registered model (or prompt: MLflow keeps prompts as registered models) named by the request's
+   * `name`, with registered-model permissions; `after` keeps its grants in step with MLflow: gone when
+   * the model is deleted, moved to `new_name` when it is renamed.
+   */
+  | { op: 'registered-model'; need: LevelNeed; after?: 'delete' | 'rename' }
+  /** Any authenticated caller; the creator gets MANAGE on the new registered model. */
+  | { op: 'create-registered-model' }
+  /** EDIT on the registered model `name`, READ on what the version is made from (`source`, `run_id`, `model_id`). */
+  | { op: 'create-model-version' }
+  /** Results filtered to the registered models the caller may read, pages refilled. */
+  | { op: 'search-registered-models' }
+  /** Results filtered to the versions of registered models the caller may read, pages refilled. */
+  | { op: 'search-model-versions' };
+
+/** The level a row needs: one for every method, or one per method. */
+export type LevelNeed = MlflowPermissionLevel | Readonly<Record<string, MlflowPermissionLevel>>;
+
+/** The level a row needs for a method (MANAGE for a method it does not name: fail closed). */
+export function needOf(need: LevelNeed, method: string): MlflowPermissionLevel {
+  return typeof need === 'string' ? need : (need[method] ?? 'MANAGE');
+}
 
 export interface RestEndpoint {
   methods: readonly string[];
@@ -76,6 +98,10 @@ const MODEL_PARAM = message({ key: string, value: string });
 /** A logged model's need by method: read, finalize (PATCH), delete. */
 const MODEL_LEVELS = { GET: 'READ', HEAD: 'READ', POST: 'EDIT', PATCH: 'EDIT', DELETE: 'MANAGE' } as const;
 const MODEL_STATUS = enumOf('LOGGED_MODEL_STATUS_UNSPECIFIED', 'LOGGED_MODEL_PENDING', 'LOGGED_MODEL_READY', 'LOGGED_MODEL_UPLOAD_FAILED');
+const NAME = { name: string };
+const VERSION = { name: string, version: string };
+const registered = (need: LevelNeed, after?: 'delete' | 'rename'): RestRule => ({ op: 'registered-model', need, ...(after ? { after } : {}) });
+const REGISTRY_SEARCH = { filter: string, max_results: int, order_by: list(string), page_token: string };
 const DATASET_INPUT = message({
   tags: list(TAG),
   dataset: message({ name: string, digest: string, source_type: string, source: string, schema: string, profile: string }),
@@ -87,8 +113,8 @@ const DATASET_INPUT = message({
  * the fields each request may carry. Keys are the path after `/api/` or `/ajax-api/` (MLflow
  * serves both, the UI uses the second), or an absolute MLflow path (`/get-artifact`); a key
  * ending in `/*` takes any path below it. A new endpoint of a family the BFF decides on (API 3.0,
- * the model registry, …) is a new row. Anything not listed is refused: fail closed, including the
- * model registry, whose permissions the BFF does not manage.
+ * the model registry, …) is a new row. Anything not listed is refused: fail closed. The model
+ * registry's rows are decided on registered-model permissions (the same levels and grants, by name).
  */
 export const REST_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.freeze({
   '2.0/mlflow/experiments/create': { methods: POST, rule: { op: 'create-experiment' }, fields: { name: string, artifact_location: string, tags: list(TAG) } },
@@ -203,6 +229,45 @@ export const REST_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.fre
     fields: { artifact_file_path: string },
     spelling: 'args',
   },
+  // The model registry (and prompts, which MLflow keeps as registered models): registered-model permissions.
+  '2.0/mlflow/registered-models/create': {
+    methods: POST,
+    rule: { op: 'create-registered-model' },
+    fields: { ...NAME, tags: list(TAG), description: string, deployment_job_id: string },
+  },
+  '2.0/mlflow/registered-models/get': { methods: GET, rule: registered('READ'), fields: NAME },
+  '2.0/mlflow/registered-models/search': { methods: GET, rule: { op: 'search-registered-models' }, fields: REGISTRY_SEARCH },
+  '2.0/mlflow/registered-models/get-latest-versions': { methods: [...GET, 'POST'], rule: registered('READ'), fields: { ...NAME, stages: list(string) } },
+  '2.0/mlflow/registered-models/update': { methods: ['PATCH'], rule: registered('EDIT'), fields: { ...NAME, description: string, deployment_job_id: string } },
+  '2.0/mlflow/registered-models/rename': { methods: POST, rule: registered('EDIT', 'rename'), fields: { ...NAME, new_name: string } },
+  '2.0/mlflow/registered-models/set-tag': { methods: POST, rule: registered('EDIT'), fields: { ...NAME, key: string, value: string } },
+  '2.0/mlflow/registered-models/delete-tag': { methods: ['DELETE'], rule: registered('EDIT'), fields: { ...NAME, key: string } },
+  '2.0/mlflow/registered-models/delete': { methods: ['DELETE'], rule: registered('MANAGE', 'delete'), fields: NAME },
+  '2.0/mlflow/registered-models/alias': {
+    methods: [...GET, 'POST', 'DELETE'],
+    rule: registered({ GET: 'READ', HEAD: 'READ', POST: 'EDIT', DELETE: 'MANAGE' }),
+    fields: { ...NAME, alias: string },
+    methodFields: { POST: { ...NAME, alias: string, version: string } },
+  },
+  '2.0/mlflow/model-versions/create': {
+    methods: POST,
+    rule: { op: 'create-model-version' },
+    fields: { ...NAME, source: string, run_id: string, tags: list(TAG), run_link: string, description: string, model_id: string },
+  },
+  '2.0/mlflow/model-versions/get': { methods: GET, rule: registered('READ'), fields: VERSION },
+  '2.0/mlflow/model-versions/get-download-uri': { methods: GET, rule: registered('READ'), fields: VERSION },
+  '2.0/mlflow/model-versions/search': { methods: GET, rule: { op: 'search-model-versions' }, fields: REGISTRY_SEARCH },
+  '2.0/mlflow/model-versions/update': { methods: ['PATCH'], rule: registered('EDIT'), fields: { ...VERSION, description: string } },
+  '2.0/mlflow/model-versions/transition-stage': {
+    methods: POST,
+    rule: registered('EDIT'),
+    fields: { ...VERSION, stage: string, archive_existing_versions: field.bool },
+  },
+  '2.0/mlflow/model-versions/set-tag': { methods: POST, rule: registered('EDIT'), fields: { ...VERSION, key: string, value: string } },
+  '2.0/mlflow/model-versions/delete-tag': { methods: ['DELETE'], rule: registered('MANAGE'), fields: { ...VERSION, key: string } },
+  '2.0/mlflow/model-versions/delete': { methods: ['DELETE'], rule: registered('MANAGE'), fields: VERSION },
+  // A Flask handler reading request.args (the UI's model version page, `models:/` downloads).
+  '/model-versions/get-artifact': { methods: GET, rule: registered('READ'), fields: { ...VERSION, path: string }, spelling: 'args' },
   // A Flask handler reading request.args: names as spelled.
   '/get-artifact': { methods: GET, rule: read('run'), fields: { ...RUN, path: string }, spelling: 'args' },
 } satisfies Record<string, RestEndpoint>);
@@ -253,13 +318,18 @@ export function matchRestEndpoint(path: string): MatchedEndpoint | undefined {
   return undefined;
 }
 
-/** Where MLflow reads a call's parameters: the query for GET, HEAD and DELETE and for artifact bodies, the JSON body otherwise. */
+/**
+ * Where MLflow reads a call's parameters: the query for GET and HEAD and for artifact bodies, the
+ * JSON body otherwise (a DELETE's too: MLflow's handlers read request.args on GET only).
+ */
 export function paramsInQuery(method: string, rule?: RestRule): boolean {
-  return method === 'GET' || method === 'HEAD' || method === 'DELETE' || rule?.op === 'artifact';
+  return method === 'GET' || method === 'HEAD' || rule?.op === 'artifact';
 }
 
 export const EXPERIMENT_ID = /^[0-9]{1,19}$/;
 export const RUN_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** A logged model's id (MLflow 3 makes `m-` and 32 hex digits). */
 export const MODEL_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** A registered model's name: MLflow refuses `/` and `:`; control characters are refused too. */
+export const REGISTERED_MODEL_NAME = /^[^/:\p{Cc}]{1,256}$/u;
 export const MLFLOW_USER_TAG = 'mlflow.user';

@@ -4,7 +4,10 @@ import { APP_CONFIG, MLFLOW_PERMISSION_LEVELS, type AppConfig, type MlflowPermis
 import { StateStore } from '../state/state-store';
 import { MlflowClient } from './mlflow.client';
 
-/** A per-experiment grant as stored. */
+/** What a grant is on: an experiment (by id) or a registered model of the model registry (by name; prompts are registered models too). */
+export type GrantKind = 'experiment' | 'registered-model';
+
+/** A per-experiment (or per-registered-model) grant as stored. */
 export interface ExperimentGrant {
   username: string;
   permission: MlflowPermissionLevel;
@@ -22,8 +25,12 @@ export interface EffectivePermission {
 
 /** A run never moves to another experiment: its experiment is cached for a day. */
 const RUN_EXPERIMENT_TTL_MS = 24 * 3600_000;
-const grantKey = (experimentId: string, username: string) => `mlflow:grant:${experimentId}:${username}`;
-const granteesKey = (experimentId: string) => `mlflow:grantees:${experimentId}`;
+/** Experiments keep the keys they always had; a registered model's name is encoded (it may hold any character but `/` and `:`). */
+const PREFIX: Readonly<Record<GrantKind, string>> = { experiment: 'mlflow:grant', 'registered-model': 'mlflow:registered-model-grant' };
+const GRANTEES: Readonly<Record<GrantKind, string>> = { experiment: 'mlflow:grantees', 'registered-model': 'mlflow:registered-model-grantees' };
+const keyOf = (kind: GrantKind, id: string) => (kind === 'experiment' ? id : encodeURIComponent(id));
+const grantKey = (kind: GrantKind, id: string, username: string) => `${PREFIX[kind]}:${keyOf(kind, id)}:${username}`;
+const granteesKey = (kind: GrantKind, id: string) => `${GRANTEES[kind]}:${keyOf(kind, id)}`;
 const runKey = (runId: string) => `mlflow:run-experiment:${runId}`;
 const modelKey = (modelId: string) => `mlflow:model-experiment:${modelId}`;
 
@@ -36,7 +43,9 @@ const max = (a: MlflowPermissionLevel, b: MlflowPermissionLevel) => (rank(a) >= 
  * their groups' and roles' default (MLFLOW_GROUP_PERMISSIONS, on every experiment) and their own
  * grant on that experiment (StateStore); with neither it is NO_PERMISSIONS — fail closed. Grants
  * only add: nobody can be locked out of what their groups give, and the creator of an experiment
- * gets MANAGE on it. Grants are by username (the token's preferred_username).
+ * gets MANAGE on it. Grants are by username (the token's preferred_username). Registered models
+ * (the model registry, prompts included) have the same levels, defaults and grants, by name (the
+ * `kind` argument, experiments when left out).
  */
 @Injectable()
 export class MlflowPermissionService {
@@ -54,48 +63,71 @@ export class MlflowPermissionService {
     return level;
   }
 
-  async effective(principal: Principal, experimentId: string): Promise<EffectivePermission> {
+  async effective(principal: Principal, id: string, kind: GrantKind = 'experiment'): Promise<EffectivePermission> {
     const groupDefault = this.groupDefault(principal);
-    const grant = principal.username ? (await this.grant(experimentId, principal.username))?.permission : undefined;
+    const grant = principal.username ? (await this.grant(id, principal.username, kind))?.permission : undefined;
     return { permission: grant ? max(grant, groupDefault) : groupDefault, grant, groupDefault };
   }
 
-  async can(principal: Principal, experimentId: string, need: MlflowPermissionLevel): Promise<boolean> {
+  async can(principal: Principal, id: string, need: MlflowPermissionLevel, kind: GrantKind = 'experiment'): Promise<boolean> {
     if (atLeast(this.groupDefault(principal), need)) return true;
-    return atLeast((await this.effective(principal, experimentId)).permission, need);
+    return atLeast((await this.effective(principal, id, kind)).permission, need);
   }
 
-  /** The subset of `experimentIds` the caller may read (order kept). */
-  async readable(principal: Principal, experimentIds: string[]): Promise<Set<string>> {
-    if (atLeast(this.groupDefault(principal), 'READ')) return new Set(experimentIds);
-    const unique = [...new Set(experimentIds)];
-    const allowed = await Promise.all(unique.map((id) => this.can(principal, id, 'READ')));
+  /** The subset of `ids` the caller may read (order kept). */
+  async readable(principal: Principal, ids: string[], kind: GrantKind = 'experiment'): Promise<Set<string>> {
+    if (atLeast(this.groupDefault(principal), 'READ')) return new Set(ids);
+    const unique = [...new Set(ids)];
+    const allowed = await Promise.all(unique.map((id) => this.can(principal, id, 'READ', kind)));
     return new Set(unique.filter((_, i) => allowed[i]));
   }
 
-  async grant(experimentId: string, username: string): Promise<ExperimentGrant | undefined> {
-    return this.store.getJson<ExperimentGrant>(grantKey(experimentId, username));
+  async grant(id: string, username: string, kind: GrantKind = 'experiment'): Promise<ExperimentGrant | undefined> {
+    return this.store.getJson<ExperimentGrant>(grantKey(kind, id, username));
   }
 
-  async grants(experimentId: string): Promise<ExperimentGrant[]> {
-    const names = (await this.store.sMembers(granteesKey(experimentId))).sort();
-    const found = await Promise.all(names.map((n) => this.grant(experimentId, n)));
+  async grants(id: string, kind: GrantKind = 'experiment'): Promise<ExperimentGrant[]> {
+    const names = (await this.store.sMembers(granteesKey(kind, id))).sort();
+    const found = await Promise.all(names.map((n) => this.grant(id, n, kind)));
     return found.filter((g): g is ExperimentGrant => g !== undefined);
   }
 
-  async setGrant(experimentId: string, username: string, permission: MlflowPermissionLevel, grantedBy: string): Promise<ExperimentGrant> {
+  async setGrant(id: string, username: string, permission: MlflowPermissionLevel, grantedBy: string, kind: GrantKind = 'experiment'): Promise<ExperimentGrant> {
     const grant: ExperimentGrant = { username, permission, grantedBy, grantedAt: new Date().toISOString() };
-    await this.store.setJson(grantKey(experimentId, username), grant);
-    await this.store.sAdd(granteesKey(experimentId), username);
+    await this.store.setJson(grantKey(kind, id, username), grant);
+    await this.store.sAdd(granteesKey(kind, id), username);
     return grant;
   }
 
   /** Removes a grant; false when there was none. */
-  async removeGrant(experimentId: string, username: string): Promise<boolean> {
-    const existed = (await this.grant(experimentId, username)) !== undefined;
-    await this.store.del(grantKey(experimentId, username));
-    await this.store.sRem(granteesKey(experimentId), username);
+  async removeGrant(id: string, username: string, kind: GrantKind = 'experiment'): Promise<boolean> {
+    const existed = (await this.grant(id, username, kind)) !== undefined;
+    await this.store.del(grantKey(kind, id, username));
+    await this.store.sRem(granteesKey(kind, id), username);
     return existed;
+  }
+
+  /** Every grant on a registered model removed (it was deleted: a new model of that name starts with its creator's grant alone). */
+  async forgetRegisteredModel(name: string): Promise<void> {
+    for (const g of await this.grants(name, 'registered-model')) await this.removeGrant(name, g.username, 'registered-model');
+  }
+
+  /** A registered model was created: its creator's MANAGE is its only grant (nothing left from an earlier model of that name). */
+  async registeredModelCreated(name: string, creator: string): Promise<void> {
+    await this.forgetRegisteredModel(name);
+    await this.setGrant(name, creator, 'MANAGE', creator, 'registered-model');
+  }
+
+  /** A registered model was renamed: its grants follow it. */
+  async registeredModelRenamed(from: string, to: string): Promise<void> {
+    if (from === to) return;
+    const moved = await this.grants(from, 'registered-model');
+    await this.forgetRegisteredModel(to);
+    for (const g of moved) {
+      await this.store.setJson(grantKey('registered-model', to, g.username), g);
+      await this.store.sAdd(granteesKey('registered-model', to), g.username);
+    }
+    await this.forgetRegisteredModel(from);
   }
 
   /** The experiment of a run (cached); undefined when MLflow does not know the run. */

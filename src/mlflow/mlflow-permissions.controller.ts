@@ -1,11 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Put, Req } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { AuditLog } from '../audit/audit-log.service';
 import { Authenticated, CurrentUser } from '../auth/decorators';
 import type { Principal } from '../auth/principal';
 import { ApiProblems } from '../common/api-problems.decorator';
-import { problem } from '../common/problem';
 import {
   EffectivePermissionDto,
   ExperimentGrantDto,
@@ -14,8 +12,7 @@ import {
   ExperimentUserParamsDto,
   SetExperimentPermissionDto,
 } from './dto/experiment-permission.dto';
-import { MlflowPermissionService } from './mlflow-permission.service';
-import { MlflowClient } from './mlflow.client';
+import { MlflowGrants } from './mlflow-grants';
 
 /**
  * Per-experiment grants (READ, EDIT, MANAGE), managed by the experiment's MANAGE holders (its
@@ -25,11 +22,7 @@ import { MlflowClient } from './mlflow.client';
 @ApiTags('mlflow-permissions')
 @Controller('mlflow-permissions/experiments/:experimentId')
 export class MlflowPermissionsController {
-  constructor(
-    private readonly permissions: MlflowPermissionService,
-    private readonly client: MlflowClient,
-    private readonly audit: AuditLog,
-  ) {}
+  constructor(private readonly grants: MlflowGrants) {}
 
   @Get('me')
   @Authenticated()
@@ -37,7 +30,7 @@ export class MlflowPermissionsController {
   @ApiOkResponse({ type: EffectivePermissionDto })
   @ApiProblems(400)
   async mine(@Param() params: ExperimentParamsDto, @CurrentUser() principal: Principal): Promise<EffectivePermissionDto> {
-    const effective = await this.permissions.effective(principal, params.experimentId);
+    const effective = await this.grants.effective('experiment', params.experimentId, principal);
     return Object.assign(new EffectivePermissionDto(), { experimentId: params.experimentId, username: principal.username, ...effective });
   }
 
@@ -47,8 +40,7 @@ export class MlflowPermissionsController {
   @ApiOkResponse({ type: ExperimentGrantsDto })
   @ApiProblems(400, 403)
   async list(@Param() params: ExperimentParamsDto, @CurrentUser() principal: Principal): Promise<ExperimentGrantsDto> {
-    await this.requireManage(principal, params.experimentId);
-    const grants = await this.permissions.grants(params.experimentId);
+    const grants = await this.grants.list('experiment', params.experimentId, principal);
     return { experimentId: params.experimentId, users: grants.map((g) => ExperimentGrantDto.from(params.experimentId, g)) };
   }
 
@@ -58,10 +50,7 @@ export class MlflowPermissionsController {
   @ApiOkResponse({ type: ExperimentGrantDto })
   @ApiProblems(400, 403, 404)
   async one(@Param() params: ExperimentUserParamsDto, @CurrentUser() principal: Principal): Promise<ExperimentGrantDto> {
-    await this.requireManage(principal, params.experimentId);
-    const grant = await this.permissions.grant(params.experimentId, params.username);
-    if (!grant) throw problem.notFound(`${params.username} has no grant on experiment ${params.experimentId}`);
-    return ExperimentGrantDto.from(params.experimentId, grant);
+    return ExperimentGrantDto.from(params.experimentId, await this.grants.one('experiment', params.experimentId, params.username, principal));
   }
 
   @Put('users/:username')
@@ -78,10 +67,7 @@ export class MlflowPermissionsController {
     @CurrentUser() principal: Principal,
     @Req() req: FastifyRequest,
   ): Promise<ExperimentGrantDto> {
-    await this.requireManage(principal, params.experimentId);
-    if (!(await this.client.experimentExists(params.experimentId))) throw problem.notFound(`no experiment ${params.experimentId}`);
-    const grant = await this.permissions.setGrant(params.experimentId, params.username, body.permission, principal.username ?? principal.subject);
-    this.record('mlflow.permission.grant', principal, params, req, `${body.permission}`);
+    const grant = await this.grants.set('experiment', params.experimentId, params.username, body.permission, principal, req);
     return ExperimentGrantDto.from(params.experimentId, grant);
   }
 
@@ -92,26 +78,6 @@ export class MlflowPermissionsController {
   @ApiNoContentResponse({ description: 'Removed' })
   @ApiProblems(400, 403, 404)
   async remove(@Param() params: ExperimentUserParamsDto, @CurrentUser() principal: Principal, @Req() req: FastifyRequest): Promise<void> {
-    await this.requireManage(principal, params.experimentId);
-    if (!(await this.permissions.removeGrant(params.experimentId, params.username))) {
-      throw problem.notFound(`${params.username} has no grant on experiment ${params.experimentId}`);
-    }
-    this.record('mlflow.permission.revoke', principal, params, req);
-  }
-
-  private async requireManage(principal: Principal, experimentId: string): Promise<void> {
-    if (!(await this.permissions.can(principal, experimentId, 'MANAGE'))) {
-      throw problem.forbidden('insufficient_role', `MANAGE on experiment ${experimentId} is needed`);
-    }
-  }
-
-  private record(action: string, principal: Principal, params: ExperimentUserParamsDto, req: FastifyRequest, permission?: string): void {
-    this.audit.record({
-      action,
-      actor: { via: 'bearer', subject: principal.subject, username: principal.username },
-      target: `experiment/${params.experimentId}/user/${params.username}${permission ? `=${permission}` : ''}`,
-      outcome: 'success',
-      requestId: String(req.id),
-    });
+    await this.grants.remove('experiment', params.experimentId, params.username, principal, req);
   }
 }

@@ -12,6 +12,7 @@ import { StateStore } from '../state/state-store';
 import { MlflowDenials } from './mlflow-denials';
 import { matchRestEndpoint, REST_ENDPOINTS } from './mlflow-endpoints';
 import { MlflowPermissionService } from './mlflow-permission.service';
+import { MlflowRegistryDecider } from './mlflow-registry';
 import { MlflowRestDecider } from './mlflow-rest';
 import { targetOf } from './mlflow-target';
 import type { MlflowClient } from './mlflow.client';
@@ -33,6 +34,8 @@ const SEARCH_LISTS: Record<string, (experimentId: string) => Record<string, unkn
   'search-experiments': (e) => ({ experiments: [{ experiment_id: e, name: ids.name }] }),
   'search-runs': (e) => ({ runs: [{ info: { run_id: ids.run, experiment_id: e } }] }),
   'search-models': (e) => ({ models: [{ info: { model_id: ids.model, experiment_id: e } }] }),
+  'search-registered-models': () => ({ registered_models: [{ name: ids.registered }] }),
+  'search-model-versions': () => ({ model_versions: [{ name: ids.registered, version: '1' }] }),
 };
 
 let decider: MlflowRestDecider;
@@ -47,12 +50,16 @@ beforeAll(async () => {
   } as unknown as MlflowClient;
   permissions = new MlflowPermissionService(config, new StateStore(config, new ReadinessRegistry()), client);
   const metrics = { counter: () => ({ inc: () => undefined }) } as unknown as MetricsService;
-  decider = new MlflowRestDecider(permissions, new MlflowDenials(metrics));
-  // Each user's level comes from a grant on the test's experiment alone (no group default).
+  const denials = new MlflowDenials(metrics);
+  decider = new MlflowRestDecider(permissions, denials, client, new MlflowRegistryDecider(permissions, denials, client));
+  // Each user's level comes from a grant on the test's experiment alone (no group default), and the same
+  // level on the registered model (under its name and the name the rename case gives it).
   for (const level of LEVELS) {
     const username = `user-${level.toLowerCase()}`;
     users.set(level, principalFromClaims({ sub: `sub-${username}`, preferred_username: username, iss: 'https://idp.test', exp: 9e9 }, 'platform-bff'));
-    if (level !== 'NO_PERMISSIONS') await permissions.setGrant(ids.experiment, username, level, 'owner');
+    if (level === 'NO_PERMISSIONS') continue;
+    await permissions.setGrant(ids.experiment, username, level, 'owner');
+    for (const name of [ids.registered, `${ids.registered}-renamed`]) await permissions.setGrant(name, username, level, 'owner', 'registered-model');
   }
 });
 beforeEach(() => {
@@ -77,7 +84,8 @@ async function outcome(c: { row: string; method: string; request: (i: typeof ids
     const inspect = decision.forward.inspect;
     if (SEARCH_LISTS[op]) {
       const shown = inspect ? await inspect(SEARCH_LISTS[op](ids.experiment)) : undefined;
-      return `forwarded, ${JSON.stringify(shown).includes(`"experiment_id":"${ids.experiment}"`) ? 'listed' : 'left out'}`;
+      const text = JSON.stringify(shown) ?? '';
+      return `forwarded, ${text.includes(`"experiment_id":"${ids.experiment}"`) || text.includes(`"name":"${ids.registered}"`) ? 'listed' : 'left out'}`;
     }
     // get-by-name: decided on MLflow's answer.
     if (op === 'get-by-name') await inspect!({ experiment: { experiment_id: ids.experiment, name: ids.name } });
@@ -103,6 +111,12 @@ const DECIDED_ON_EXPERIMENTS = new Set([
   'model',
   'create-model',
   'search-models',
+  // The model registry: decided on the registered model (the level users have it on ids.registered too).
+  'registered-model',
+  'create-registered-model',
+  'create-model-version',
+  'search-registered-models',
+  'search-model-versions',
 ]);
 const CASES = [...ROW_CASES, ...REAL_ROW_CASES].filter((c) => DECIDED_ON_EXPERIMENTS.has(REST_ENDPOINTS[c.row]?.rule.op));
 
@@ -131,7 +145,8 @@ describe('MlflowRestDecider: every row of the endpoint table needs exactly its l
       } else if (c.need === 'FILTER') {
         outcomes.push(`${name}: NO_PERMISSIONS → ${await outcome(c, 'NO_PERMISSIONS')}, READ → ${await outcome(c, 'READ')}`);
         // A search over experiment ids with none readable is answered without asking MLflow.
-        const hidden = REST_ENDPOINTS[c.row].rule.op === 'search-experiments' ? 'forwarded, left out' : 'answered {}';
+        const op = REST_ENDPOINTS[c.row].rule.op;
+        const hidden = ['search-experiments', 'search-registered-models', 'search-model-versions'].includes(op) ? 'forwarded, left out' : 'answered {}';
         expected.push(`${name}: NO_PERMISSIONS → ${hidden}, READ → forwarded, listed`);
       } else {
         outcomes.push(`${name}: ${BELOW[c.need]} → ${await outcome(c, BELOW[c.need])}, ${c.need} → ${await outcome(c, c.need)}`);

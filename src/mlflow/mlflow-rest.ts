@@ -6,19 +6,21 @@ import { problem, ProblemException } from '../common/problem';
 import type { MlflowPermissionLevel } from '../config/app-config';
 import { bodyStream, originalContentType } from './mlflow-body';
 import { MlflowDenials } from './mlflow-denials';
-import { EXPERIMENT_ID, matchRestEndpoint, MLFLOW_USER_TAG, MODEL_ID, paramsInQuery, RUN_ID } from './mlflow-endpoints';
+import type { RestCall, RestDecision } from './mlflow-call';
+import { EXPERIMENT_ID, matchRestEndpoint, MLFLOW_USER_TAG, MODEL_ID, needOf, paramsInQuery, RUN_ID } from './mlflow-endpoints';
 import { decideMessage, decideQuery, toQuery, type Decided } from './mlflow-fields';
 import type { Forward } from './mlflow-forwarder';
 import { MlflowPermissionService } from './mlflow-permission.service';
+import { MlflowRegistryDecider } from './mlflow-registry';
+import { pagedSearch } from './mlflow-search';
 import type { Target } from './mlflow-target';
-import { PayloadTooLarge, readAll } from './mlflow.client';
+import { MlflowClient, PayloadTooLarge, readAll } from './mlflow.client';
 import { parseStrictJson } from './strict-json';
+
+export type { RestDecision } from './mlflow-call';
 
 /** REST bodies the BFF reads to decide (MLflow itself caps log-batch at about 1 MB). */
 const MAX_JSON_REQUEST = 2 * 1024 * 1024;
-
-/** What the proxy does with a REST call: forward what it decided on, or answer itself. */
-export type RestDecision = { forward: Forward } | { answer: Record<string, unknown> };
 
 /**
  * The REST decisions: the endpoint table's row, the request read into the row's fields (both
@@ -34,6 +36,8 @@ export class MlflowRestDecider {
   constructor(
     private readonly permissions: MlflowPermissionService,
     private readonly denials: MlflowDenials,
+    private readonly client: MlflowClient,
+    private readonly registry: MlflowRegistryDecider,
   ) {}
 
   async decide(req: FastifyRequest, target: Target, principal: Principal, method: string): Promise<RestDecision> {
@@ -59,6 +63,7 @@ export class MlflowRestDecider {
       const v = p[name];
       return v === undefined || v === '' ? undefined : (v as string);
     };
+    const call: RestCall = { principal, username, target, method, endpoint, p, inQuery, upstreamMethod, send, text };
 
     switch (rule.op) {
       case 'experiment':
@@ -144,21 +149,14 @@ export class MlflowRestDecider {
         });
 
       case 'search-experiments':
-        return send({
-          inspect: async (answer) => {
-            const found = Array.isArray(answer.experiments) ? (answer.experiments as Array<{ experiment_id?: unknown }>) : [];
-            const readable = await this.permissions.readable(
-              principal,
-              found.map((e) => String(e.experiment_id)),
-            );
-            const experiments = found.filter((e) => readable.has(String(e.experiment_id)));
-            const { experiments: _all, ...rest } = answer;
-            return experiments.length > 0 ? { experiments, ...rest } : rest;
-          },
+        return pagedSearch(this.client, call, 'experiments', async (items) => {
+          const ids = (items as Array<{ experiment_id?: unknown }>).map((e) => String(e.experiment_id));
+          const readable = await this.permissions.readable(principal, ids);
+          return ids.map((id) => readable.has(id));
         });
 
       case 'search-runs':
-        return this.searchReadable(principal, p, 'runs', send);
+        return this.searchReadable(call, 'runs');
 
       case 'model': {
         const modelId = endpoint.params?.model_id ?? '';
@@ -167,7 +165,7 @@ export class MlflowRestDecider {
         if (p.model_id !== undefined && p.model_id !== modelId) throw problem.badRequest('model_id must be the logged model of the path');
         if (!inQuery && 'model_id' in fields) p.model_id = modelId;
         const experimentId = await this.modelExperiment(modelId);
-        await this.require(principal, target, experimentId, rule.need[method] ?? 'MANAGE');
+        await this.require(principal, target, experimentId, needOf(rule.need, method));
         return send();
       }
 
@@ -195,7 +193,14 @@ export class MlflowRestDecider {
       }
 
       case 'search-models':
-        return this.searchReadable(principal, p, 'models', send);
+        return this.searchReadable(call, 'models');
+
+      case 'registered-model':
+      case 'create-registered-model':
+      case 'create-model-version':
+      case 'search-registered-models':
+      case 'search-model-versions':
+        return this.registry.decide(call, rule);
 
       case 'artifact-list':
       case 'artifact': {
@@ -203,7 +208,7 @@ export class MlflowRestDecider {
         if (rule.op === 'artifact-list' && artifactPath === undefined) throw problem.badRequest('path is required (an experiment id first)');
         const experimentId = artifactPath?.split('/')[0] ?? '';
         if (!EXPERIMENT_ID.test(experimentId)) throw this.denials.denied(principal, target, 'artifact_path', 'artifact paths start with the experiment id');
-        const need: MlflowPermissionLevel = rule.op === 'artifact' ? (rule.need[method] ?? 'MANAGE') : 'READ';
+        const need: MlflowPermissionLevel = rule.op === 'artifact' ? needOf(rule.need, method) : 'READ';
         await this.require(principal, target, experimentId, need);
         return rule.op === 'artifact' ? { forward: { method, query: toQuery(p), body: bodyStream(req), contentType: originalContentType(req) } } : send();
       }
@@ -214,29 +219,19 @@ export class MlflowRestDecider {
 
   /**
    * A search over `experiment_ids` (runs, logged models): MLflow is asked only about the experiments the
-   * caller may read, and only their items come back. Nothing readable: MLflow's answer for no results,
-   * without asking MLflow.
+   * caller may read, and only their items come back, pages refilled. Nothing readable: MLflow's answer
+   * for no results, without asking MLflow.
    */
-  private async searchReadable(
-    principal: Principal,
-    p: Decided,
-    list: 'runs' | 'models',
-    send: (extra?: Partial<Forward>) => { forward: Forward },
-  ): Promise<RestDecision> {
-    const requested = (p.experiment_ids ?? []) as string[];
+  private async searchReadable(call: RestCall, list: 'runs' | 'models'): Promise<RestDecision> {
+    const requested = (call.p.experiment_ids ?? []) as string[];
     if (requested.some((id) => !EXPERIMENT_ID.test(id))) throw problem.badRequest('experiment_ids must be a list of numeric experiment ids');
-    const readable = await this.permissions.readable(principal, requested);
+    const readable = await this.permissions.readable(call.principal, requested);
     const allowed = requested.filter((id) => readable.has(id));
     if (allowed.length === 0) return { answer: {} };
-    p.experiment_ids = allowed;
-    return send({
-      inspect: async (answer) => {
-        const items = Array.isArray(answer[list]) ? (answer[list] as Array<{ info?: { experiment_id?: unknown } }>) : [];
-        const kept = items.filter((item) => readable.has(String(item.info?.experiment_id)));
-        const { [list]: _all, ...rest } = answer;
-        return kept.length > 0 ? { [list]: kept, ...rest } : rest;
-      },
-    });
+    call.p.experiment_ids = allowed;
+    return pagedSearch(this.client, call, list, async (items) =>
+      (items as Array<{ info?: { experiment_id?: unknown } }>).map((item) => readable.has(String(item.info?.experiment_id))),
+    );
   }
 
   private async require(principal: Principal, target: Target, experimentId: string, need: MlflowPermissionLevel): Promise<void> {

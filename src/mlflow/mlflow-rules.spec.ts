@@ -1,9 +1,12 @@
 import { principalFromClaims } from '../auth/principal';
+import type { ProblemException } from '../common/problem';
 import { ConfigError, loadConfig } from '../config/load-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
 import { StateStore } from '../state/state-store';
 import { matchRestEndpoint, paramsInQuery } from './mlflow-endpoints';
 import { mlflowPathClass } from '../config/mlflow-paths';
+import { sourceOf } from './mlflow-registry';
+import { MAX_REFILL_PAGES, refill, startSearch } from './mlflow-search';
 import { MlflowPermissionService } from './mlflow-permission.service';
 import type { MlflowClient } from './mlflow.client';
 
@@ -41,7 +44,7 @@ describe('the REST endpoint table', () => {
     expect(matchRestEndpoint('/api/2.0/mlflow-artifacts/artifacts')?.rule).toEqual({ op: 'artifact-list' });
     expect(matchRestEndpoint('/get-artifact')).toMatchObject({ name: '/get-artifact', rule: { op: 'run', need: 'READ' }, spelling: 'args' });
     for (const path of [
-      '/api/2.0/mlflow/registered-models/search',
+      '/api/2.0/mlflow/registered-models/list',
       '/api/2.0/mlflow/users/create',
       '/api/2.0/preview/mlflow/runs/get',
       '/api/3.0/mlflow/traces',
@@ -53,12 +56,115 @@ describe('the REST endpoint table', () => {
     ]) {
       expect([path, matchRestEndpoint(path)]).toEqual([path, undefined]);
     }
+    // MLflow reads request.args on GET only: a DELETE's parameters are its JSON body, as for POST.
     expect([paramsInQuery('GET'), paramsInQuery('DELETE'), paramsInQuery('POST'), paramsInQuery('PUT', { op: 'artifact', need: {} })]).toEqual([
       true,
-      true,
+      false,
       false,
       true,
     ]);
+  });
+
+  it('decides the model registry on registered-model permissions, as MLflow’s auth app does', () => {
+    expect(matchRestEndpoint('/ajax-api/2.0/mlflow/registered-models/search')?.rule).toEqual({ op: 'search-registered-models' });
+    expect(matchRestEndpoint('/api/2.0/mlflow/registered-models/delete')?.rule).toEqual({ op: 'registered-model', need: 'MANAGE', after: 'delete' });
+    expect(matchRestEndpoint('/api/2.0/mlflow/registered-models/rename')?.rule).toEqual({ op: 'registered-model', need: 'EDIT', after: 'rename' });
+    expect(matchRestEndpoint('/api/2.0/mlflow/registered-models/alias')?.rule).toEqual({
+      op: 'registered-model',
+      need: { GET: 'READ', HEAD: 'READ', POST: 'EDIT', DELETE: 'MANAGE' },
+    });
+    expect(matchRestEndpoint('/model-versions/get-artifact')).toMatchObject({ rule: { op: 'registered-model', need: 'READ' }, spelling: 'args' });
+    expect(matchRestEndpoint('/api/2.0/mlflow/model-versions/create')?.rule).toEqual({ op: 'create-model-version' });
+  });
+});
+
+/** The detail of the problem a call throws. */
+function detailOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (err) {
+    return (err as ProblemException).detail;
+  }
+  return undefined;
+}
+
+describe('a model version’s source', () => {
+  it('names what the caller must be able to read', () => {
+    expect(sourceOf('models:/m-0123456789abcdef')).toEqual({ loggedModel: 'm-0123456789abcdef' });
+    expect(sourceOf('models:/churn/3')).toEqual({ registeredModel: 'churn' });
+    expect(sourceOf('models:/churn@champion')).toEqual({ registeredModel: 'churn' });
+    expect(sourceOf('runs:/abc123/model')).toEqual({ run: 'abc123' });
+    expect(sourceOf('mlflow-artifacts:/7/models/m-1/artifacts')).toEqual({ experiment: '7' });
+    expect(sourceOf('mlflow-artifacts:/7/../8/models')).toEqual({ experiment: '8' });
+  });
+
+  it('refuses anything MLflow would read from its own disk or another store', () => {
+    for (const source of ['/etc', 'file:///etc/passwd', 's3://bucket/m', 'mlflow-artifacts:/../x', 'runs:/', 'models:/', 'http://x/y', 'mlflow-artifacts:/x/1']) {
+      expect([source, detailOf(() => sourceOf(source))]).toEqual([source, expect.stringContaining('source must be')]);
+    }
+  });
+});
+
+describe('filtered searches, refilled', () => {
+  /** MLflow's pages over `items`, `size` at a time, its token the offset. */
+  const upstream = (items: string[]) => (token: string | undefined, size: number) => {
+    const from = token ? Number(token) : 0;
+    const page = items.slice(from, from + size);
+    return { items: page.map((name) => ({ name })), ...(from + size < items.length ? { next_page_token: String(from + size) } : {}) };
+  };
+  const readAll = async (items: string[], visible: Set<string>, size?: number) => {
+    const mlflow = upstream(items);
+    const pages: string[][] = [];
+    let token: string | undefined;
+    let fetches = 0;
+    do {
+      const p: Record<string, unknown> = { ...(size ? { max_results: size } : {}), ...(token ? { page_token: token } : {}) };
+      const cursor = startSearch(p);
+      const first = mlflow(p.page_token as string | undefined, (p.max_results as number | undefined) ?? 3);
+      const page = await refill(
+        first,
+        cursor,
+        'items',
+        async (xs) => (xs as Array<{ name: string }>).map((x) => visible.has(x.name)),
+        async (t, n) => {
+          fetches++;
+          return mlflow(t, n);
+        },
+      );
+      pages.push(((page.items as Array<{ name: string }> | undefined) ?? []).map((x) => x.name));
+      token = page.next_page_token as string | undefined;
+    } while (token);
+    return { pages, fetches };
+  };
+
+  it('pages are full until the last, every visible item once, in MLflow’s order', async () => {
+    const items = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+    expect((await readAll(items, new Set(['b', 'c', 'f', 'g', 'j']), 2)).pages).toEqual([['b', 'c'], ['f', 'g'], ['j']]);
+    expect((await readAll(items, new Set(['a', 'j']), 1)).pages).toEqual([['a'], ['j']]);
+    expect((await readAll(items, new Set(items), 4)).pages).toEqual([
+      ['a', 'b', 'c', 'd'],
+      ['e', 'f', 'g', 'h'],
+      ['i', 'j'],
+    ]);
+    expect((await readAll(items, new Set(), 3)).pages).toEqual([[]]);
+  });
+
+  it('without max_results, MLflow’s own page size is kept', async () => {
+    expect((await readAll(['a', 'b', 'c', 'd', 'e', 'f', 'g'], new Set(['a', 'e', 'f', 'g']))).pages).toEqual([['a', 'e', 'f'], ['g']]);
+  });
+
+  it('reads at most MAX_REFILL_PAGES of MLflow’s pages for one answer, then goes on from the cursor', async () => {
+    const items = Array.from({ length: 100 }, (_, i) => `x${String(i).padStart(3, '0')}`);
+    const r = await readAll(items, new Set(['x099']), 1);
+    expect(r.pages.flat()).toEqual(['x099']);
+    // Each of MLflow's 100 pages read once: the first of each answer, then the refills.
+    expect(r.pages.length).toBe(Math.ceil(100 / MAX_REFILL_PAGES));
+    expect(r.fetches + r.pages.length).toBe(100);
+  });
+
+  it('refuses a forged cursor', () => {
+    expect(detailOf(() => startSearch({ page_token: 'bff1.not-json' }))).toBe('page_token is malformed');
+    expect(detailOf(() => startSearch({ page_token: `bff1.${Buffer.from(JSON.stringify({ s: -1 })).toString('base64url')}` }))).toBe('page_token is malformed');
   });
 });
 
@@ -134,6 +240,25 @@ describe('experiment permissions', () => {
     expect(await permissions.removeGrant('1', 'reader')).toBe(true);
     expect(await permissions.removeGrant('1', 'reader')).toBe(false);
     expect(await permissions.can(user('reader'), '1', 'READ')).toBe(false);
+  });
+
+  it('registered models: their own grants, by name; the creator’s MANAGE; grants follow a rename and go with a deletion', async () => {
+    await permissions.setGrant('7', 'alice', 'MANAGE', 'owner');
+    // An experiment grant gives nothing on a registered model of the same name, nor the reverse.
+    expect(await permissions.can(user('alice'), '7', 'READ', 'registered-model')).toBe(false);
+    await permissions.setGrant('stale', 'mallory', 'MANAGE', 'mallory', 'registered-model');
+    await permissions.registeredModelCreated('stale', 'bob');
+    expect((await permissions.grants('stale', 'registered-model')).map((g) => [g.username, g.permission])).toEqual([['bob', 'MANAGE']]);
+    await permissions.setGrant('stale', 'carol', 'READ', 'bob', 'registered-model');
+    await permissions.registeredModelRenamed('stale', 'fresh');
+    expect(await permissions.grants('stale', 'registered-model')).toEqual([]);
+    expect([
+      await permissions.can(user('carol'), 'fresh', 'READ', 'registered-model'),
+      await permissions.can(user('carol'), 'fresh', 'EDIT', 'registered-model'),
+    ]).toEqual([true, false]);
+    expect(await permissions.can(user('reader', [], ['READERS']), 'any-model', 'READ', 'registered-model')).toBe(true);
+    await permissions.forgetRegisteredModel('fresh');
+    expect(await permissions.can(user('bob'), 'fresh', 'READ', 'registered-model')).toBe(false);
   });
 
   it('resolves a run to its experiment once, then from the cache', async () => {

@@ -10,7 +10,8 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 export const MLFLOW_HEADERS_TIMEOUT_MS = 30_000;
 /** The BFF's own lookups (run → experiment, experiment exists). */
 const LOOKUP_TIMEOUT_MS = 10_000;
-const LOOKUP_MAX_BYTES = 4 * 1024 * 1024;
+/** The BFF's own reads (lookups, and the further pages of a filtered search). */
+const LOOKUP_MAX_BYTES = 32 * 1024 * 1024;
 /**
  * How long a pooled keep-alive connection to MLflow may sit idle before the BFF closes it: below
  * the idle timeout of the servers MLflow runs under (gunicorn's --keep-alive defaults to 2 s,
@@ -150,15 +151,22 @@ export class MlflowClient implements OnApplicationShutdown {
   }
 
   /** A GET of MLflow's REST API by the BFF itself: status and parsed JSON body (problems for network failures). */
-  async getJson(endpoint: string, params: Record<string, string>): Promise<{ status: number; body: unknown }> {
+  getJson(endpoint: string, params: Record<string, string>): Promise<{ status: number; body: unknown }> {
+    return this.requestJson('GET', `/api/2.0/mlflow/${endpoint}`, new URLSearchParams(params).toString());
+  }
+
+  /** A JSON call of MLflow's REST API by the BFF itself (a lookup, the next page of a search): status and parsed body. */
+  async requestJson(method: string, path: string, query: string, body?: unknown): Promise<{ status: number; body: unknown }> {
     let res: http.IncomingMessage;
     const signal = AbortSignal.timeout(LOOKUP_TIMEOUT_MS);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     try {
       res = await this.send({
-        method: 'GET',
-        path: `/api/2.0/mlflow/${endpoint}`,
-        query: new URLSearchParams(params).toString(),
-        headers: { accept: 'application/json' },
+        method,
+        path,
+        query,
+        headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}) },
+        body: payload,
         signal,
       });
       const text = (await readAll(res, LOOKUP_MAX_BYTES)).toString('utf8');
@@ -184,6 +192,14 @@ export class MlflowClient implements OnApplicationShutdown {
     const id = (body as { model?: { info?: { experiment_id?: unknown } } })?.model?.info?.experiment_id;
     if (status !== 200 || typeof id !== 'string') throw problem.badGateway(`MLflow answered ${status} to logged-models/get`);
     return id;
+  }
+
+  /** Whether a registered model (or prompt) of that name exists. */
+  async registeredModelExists(name: string): Promise<boolean> {
+    const { status } = await this.getJson('registered-models/get', { name });
+    if (status === 200) return true;
+    if (status === 404 || status === 400) return false;
+    throw problem.badGateway(`MLflow answered ${status} to registered-models/get`);
   }
 
   /** Whether the experiment exists (active or deleted). */

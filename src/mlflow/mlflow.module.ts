@@ -4,12 +4,15 @@ import { degradedWhenUnreachable, ReadinessRegistry } from '../common/readiness.
 import { SessionModule } from '../session/session.module';
 import { MlflowDenials } from './mlflow-denials';
 import { MlflowForwarder } from './mlflow-forwarder';
+import { MlflowGrants } from './mlflow-grants';
 import { MlflowPermissionService } from './mlflow-permission.service';
 import { MlflowPermissionsController } from './mlflow-permissions.controller';
 import { MlflowProxyController } from './mlflow-proxy.controller';
 import { MlflowProxyService } from './mlflow-proxy.service';
+import { MlflowRegistryDecider } from './mlflow-registry';
 import { MlflowRestDecider } from './mlflow-rest';
 import { MlflowClient } from './mlflow.client';
+import { RegisteredModelPermissionsController } from './registered-model-permissions.controller';
 
 /**
  * mlflow: /mlflow/** proxied to MLFLOW_URL (UI, REST API, artifacts, OTLP traces) with the BFF as
@@ -19,8 +22,8 @@ import { MlflowClient } from './mlflow.client';
  */
 @Module({
   imports: [AuthModule, SessionModule],
-  controllers: [MlflowProxyController, MlflowPermissionsController],
-  providers: [MlflowClient, MlflowPermissionService, MlflowDenials, MlflowRestDecider, MlflowForwarder, MlflowProxyService],
+  controllers: [MlflowProxyController, MlflowPermissionsController, RegisteredModelPermissionsController],
+  providers: [MlflowClient, MlflowPermissionService, MlflowGrants, MlflowDenials, MlflowRegistryDecider, MlflowRestDecider, MlflowForwarder, MlflowProxyService],
 })
 export class MlflowModule implements OnModuleInit {
   constructor(

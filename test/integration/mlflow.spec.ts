@@ -490,7 +490,7 @@ describe('MLflow behind the BFF', () => {
       for (const path of [
         '/mlflow/graphql',
         '/mlflow/admin',
-        '/mlflow/api/2.0/mlflow/registered-models/search',
+        '/mlflow/ajax-api/3.0/mlflow/roles/list',
         '/mlflow/api/2.0/preview/mlflow/experiments/list',
         '/mlflow/api/2.0/mlflow/users/list',
       ]) {

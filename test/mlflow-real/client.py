@@ -125,6 +125,72 @@ def register(args):
     }
 
 
+def log_registered(args):
+    """mlflow.<flavor>.log_model with registered_model_name: a logged model and a new version of the registered model."""
+    mlflow.set_experiment(args["experiment"])
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(_model(), name="model", registered_model_name=args["model"])
+    return {"version": str(info.registered_model_version), "model_id": info.model_id}
+
+
+def registry_read(args):
+    """What a reader of a registered model does: get it and a version, load it by version and alias, find it."""
+    client = MlflowClient()
+    name = args["model"]
+    got = client.get_registered_model(name)
+    version = client.get_model_version(name, args["version"])
+    by_alias = client.get_model_version_by_alias(name, args["alias"]) if args.get("alias") else None
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}/{args['version']}")
+    found = [m.name for m in client.search_registered_models()]
+    versions = [(v.name, v.version) for v in client.search_model_versions(f"name = '{name}'")]
+    return {
+        "name": got.name,
+        "status": version.status,
+        "alias_version": by_alias.version if by_alias else None,
+        "prediction": float(loaded.predict([[5.0]])[0]),
+        "searched": found,
+        "versions": versions,
+    }
+
+
+def registry_edit(args):
+    """An editor's changes: a tag and an alias on the registered model, a tag and a description on a version."""
+    client = MlflowClient()
+    name = args["model"]
+    client.set_registered_model_tag(name, "team", "ml")
+    client.set_registered_model_alias(name, args["alias"], args["version"])
+    client.set_model_version_tag(name, args["version"], "validated", "yes")
+    client.update_model_version(name, args["version"], description="checked")
+    got = client.get_registered_model(name)
+    return {"tags": got.tags, "aliases": got.aliases}
+
+
+def registry_manage(args):
+    """What MANAGE adds: deleting an alias, a version, and renaming the registered model."""
+    client = MlflowClient()
+    name = args["model"]
+    client.delete_registered_model_alias(name, args["alias"])
+    client.delete_model_version(name, args["delete_version"])
+    client.rename_registered_model(name, args["new_name"])
+    return {"versions": sorted(v.version for v in client.search_model_versions(f"name = '{args['new_name']}'"))}
+
+
+def get_registered(args):
+    return {"name": MlflowClient().get_registered_model(args["model"]).name}
+
+
+def search_registered(args):
+    client = MlflowClient()
+    names, pages, token = [], [], None
+    while True:
+        page = client.search_registered_models(max_results=args["page_size"], page_token=token)
+        names += [m.name for m in page]
+        pages.append(len(page))
+        token = page.token
+        if not token:
+            return {"names": names, "pages": pages}
+
+
 def trace(args):
     mlflow.set_experiment(args["experiment"])
 
@@ -194,7 +260,28 @@ def log_metric(args):
     return {}
 
 
-SCENARIOS = {f.__name__: f for f in [experiments, runs, artifacts, log_model, register, trace, paginate, create_runs, get_experiment, get_run, log_metric]}
+SCENARIOS = {
+    f.__name__: f
+    for f in [
+        experiments,
+        runs,
+        artifacts,
+        log_model,
+        register,
+        log_registered,
+        registry_read,
+        registry_edit,
+        registry_manage,
+        get_registered,
+        search_registered,
+        trace,
+        paginate,
+        create_runs,
+        get_experiment,
+        get_run,
+        log_metric,
+    ]
+}
 
 if __name__ == "__main__":
     scenario = SCENARIOS[sys.argv[1]]

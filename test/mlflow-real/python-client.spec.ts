@@ -1,12 +1,9 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { startTestBff, type TestBff } from '../support/app';
+import { runPython } from '../support/mlflow-python';
 import { startRealMlflow, type RealMlflow } from '../support/mlflow-server';
 
-jest.setTimeout(300_000);
-
-/** What client.py printed: the scenario's result, or the MlflowException the client raised. */
-type PyResult = { error?: { error_code: string; message: string } } & Record<string, unknown>;
+// A real MLflow and the Python client start slowly on a loaded machine.
+jest.setTimeout(900_000);
 
 /**
  * The real MLflow (docker/mlflow/VERSION) behind the BFF, driven by the real Python client
@@ -21,30 +18,7 @@ describe('the Python mlflow client through the BFF, against the real MLflow', ()
   const tokenOf = (username: string) =>
     bff.sandbox.issuer.issueToken({ user: 'viewer', claims: { preferred_username: username, sub: `sub-${username}`, email: `${username}@example.com` } });
 
-  async function python(token: string, scenario: string, args: Record<string, unknown> = {}): Promise<PyResult> {
-    const env = {
-      ...process.env,
-      MLFLOW_TRACKING_URI: `${bff.url}/mlflow`,
-      MLFLOW_TRACKING_TOKEN: token,
-      // A refusal must reach the test as the client reports it, not after minutes of retries.
-      MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
-      MLFLOW_HTTP_REQUEST_TIMEOUT: '60',
-      // No background trace export that outlives the scenario.
-      MLFLOW_ENABLE_ASYNC_TRACE_LOGGING: 'false',
-      PYTHONUNBUFFERED: '1',
-    };
-    const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve) => {
-      const child = execFile(
-        mlflow.python,
-        [join(__dirname, 'client.py'), scenario, JSON.stringify(args)],
-        { env, maxBuffer: 16 * 1024 * 1024 },
-        (err, out, errOut) => resolve({ stdout: out, stderr: errOut, code: err ? (child.exitCode ?? 1) : 0 }),
-      );
-    });
-    const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
-    if (code !== 0 || !line) throw new Error(`client.py ${scenario} exited ${code}\n${stderr.slice(-4000)}\n${stdout.slice(-2000)}`);
-    return JSON.parse(line.slice('RESULT '.length)) as PyResult;
-  }
+  const python = (token: string, scenario: string, args: Record<string, unknown> = {}) => runPython(mlflow.python, bff.url, token, scenario, args);
 
   beforeAll(async () => {
     mlflow = await startRealMlflow();

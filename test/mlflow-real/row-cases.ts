@@ -1,14 +1,19 @@
 /**
  * Level cases of the endpoint table's rows that the sandbox MLflow does not serve (MLflow 3's logged
- * models, runs/outputs): test/mlflow-real/endpoint-levels.spec.ts runs them against the real MLflow,
- * test/integration/mlflow-decisions.spec.ts checks that every row has a case in one of the two lists.
+ * models, runs/outputs, the model registry): test/mlflow-real/endpoint-levels.spec.ts runs them
+ * against the real MLflow, test/integration/mlflow-decisions.spec.ts checks that every row has a
+ * case in one of the two lists. The registry's rows are decided on the registered model's grants,
+ * the others on the experiment's.
  */
-export type Need = 'READ' | 'EDIT' | 'MANAGE' | 'FILTER';
+export type Need = 'ANY' | 'READ' | 'EDIT' | 'MANAGE' | 'FILTER';
 
 export interface Ids {
   experiment: string;
   run: string;
+  /** A logged model of the run. */
   model: string;
+  /** A registered model with version 1 made from the logged model. */
+  registered: string;
 }
 
 export interface RealRowCase {
@@ -16,10 +21,164 @@ export interface RealRowCase {
   method: string;
   need: Need;
   request: (ids: Ids) => { path: string; body?: unknown };
+  /** FILTER: what the answer holds when the caller may see the item (default: the logged model's id). */
+  marker?: (ids: Ids) => string;
 }
 
 const api = (p: string) => `/api/${p}`;
 const ajax = (p: string) => `/ajax-api/${p}`;
+const q = (p: string, params: Record<string, string>) => `${api(p)}?${new URLSearchParams(params).toString()}`;
+const registeredMarker = (i: Ids) => `"${i.registered}"`;
+const RENAMED = (i: Ids) => `${i.registered}-renamed`;
+
+/** The model registry's rows, in order: a version 2 is made, tagged, deleted; the model renamed last, then deleted. */
+const REGISTRY_CASES: RealRowCase[] = [
+  {
+    row: '2.0/mlflow/registered-models/create',
+    method: 'POST',
+    need: 'ANY',
+    request: () => ({ path: api('2.0/mlflow/registered-models/create'), body: { name: `any-${Math.random().toString(36).slice(2)}` } }),
+  },
+  ...['GET', 'HEAD'].flatMap((method): RealRowCase[] => [
+    { row: '2.0/mlflow/registered-models/get', method, need: 'READ', request: (i) => ({ path: q('2.0/mlflow/registered-models/get', { name: i.registered }) }) },
+    {
+      row: '2.0/mlflow/registered-models/search',
+      method,
+      need: 'FILTER',
+      marker: registeredMarker,
+      request: (i) => ({ path: q('2.0/mlflow/registered-models/search', { filter: `name = '${i.registered}'` }) }),
+    },
+    {
+      row: '2.0/mlflow/registered-models/get-latest-versions',
+      method,
+      need: 'READ',
+      request: (i) => ({ path: q('2.0/mlflow/registered-models/get-latest-versions', { name: i.registered }) }),
+    },
+    {
+      row: '2.0/mlflow/model-versions/get',
+      method,
+      need: 'READ',
+      request: (i) => ({ path: q('2.0/mlflow/model-versions/get', { name: i.registered, version: '1' }) }),
+    },
+    {
+      row: '2.0/mlflow/model-versions/get-download-uri',
+      method,
+      need: 'READ',
+      request: (i) => ({ path: q('2.0/mlflow/model-versions/get-download-uri', { name: i.registered, version: '1' }) }),
+    },
+    {
+      row: '2.0/mlflow/model-versions/search',
+      method,
+      need: 'FILTER',
+      marker: registeredMarker,
+      request: (i) => ({ path: q('2.0/mlflow/model-versions/search', { filter: `name = '${i.registered}'` }) }),
+    },
+    // A Flask handler reading request.args (the UI's model version page).
+    {
+      row: '/model-versions/get-artifact',
+      method,
+      need: 'READ',
+      request: (i) => ({ path: `/model-versions/get-artifact?${new URLSearchParams({ name: i.registered, version: '1', path: 'MLmodel' }).toString()}` }),
+    },
+  ]),
+  {
+    row: '2.0/mlflow/registered-models/get-latest-versions',
+    method: 'POST',
+    need: 'READ',
+    request: (i) => ({ path: api('2.0/mlflow/registered-models/get-latest-versions'), body: { name: i.registered } }),
+  },
+  {
+    row: '2.0/mlflow/registered-models/update',
+    method: 'PATCH',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/registered-models/update'), body: { name: i.registered, description: 'levels' } }),
+  },
+  {
+    row: '2.0/mlflow/registered-models/set-tag',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/registered-models/set-tag'), body: { name: i.registered, key: 't', value: 'v' } }),
+  },
+  {
+    row: '2.0/mlflow/registered-models/delete-tag',
+    method: 'DELETE',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/registered-models/delete-tag'), body: { name: i.registered, key: 't' } }),
+  },
+  {
+    row: '2.0/mlflow/registered-models/alias',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/registered-models/alias'), body: { name: i.registered, alias: 'champion', version: '1' } }),
+  },
+  ...['GET', 'HEAD'].map((method): RealRowCase => ({
+    row: '2.0/mlflow/registered-models/alias',
+    method,
+    need: 'READ',
+    request: (i) => ({ path: q('2.0/mlflow/registered-models/alias', { name: i.registered, alias: 'champion' }) }),
+  })),
+  {
+    row: '2.0/mlflow/registered-models/alias',
+    method: 'DELETE',
+    need: 'MANAGE',
+    request: (i) => ({ path: api('2.0/mlflow/registered-models/alias'), body: { name: i.registered, alias: 'champion' } }),
+  },
+  {
+    row: '2.0/mlflow/model-versions/create',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({
+      path: api('2.0/mlflow/model-versions/create'),
+      body: { name: i.registered, source: `models:/${i.model}`, model_id: i.model, run_id: i.run },
+    }),
+  },
+  {
+    row: '2.0/mlflow/model-versions/update',
+    method: 'PATCH',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/model-versions/update'), body: { name: i.registered, version: '1', description: 'levels' } }),
+  },
+  {
+    row: '2.0/mlflow/model-versions/transition-stage',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({
+      path: api('2.0/mlflow/model-versions/transition-stage'),
+      body: { name: i.registered, version: '1', stage: 'Staging', archive_existing_versions: false },
+    }),
+  },
+  {
+    row: '2.0/mlflow/model-versions/set-tag',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/model-versions/set-tag'), body: { name: i.registered, version: '1', key: 't', value: 'v' } }),
+  },
+  {
+    row: '2.0/mlflow/model-versions/delete-tag',
+    method: 'DELETE',
+    need: 'MANAGE',
+    request: (i) => ({ path: api('2.0/mlflow/model-versions/delete-tag'), body: { name: i.registered, version: '1', key: 't' } }),
+  },
+  {
+    row: '2.0/mlflow/model-versions/delete',
+    method: 'DELETE',
+    need: 'MANAGE',
+    request: (i) => ({ path: api('2.0/mlflow/model-versions/delete'), body: { name: i.registered, version: '2' } }),
+  },
+  {
+    row: '2.0/mlflow/registered-models/rename',
+    method: 'POST',
+    need: 'EDIT',
+    request: (i) => ({ path: api('2.0/mlflow/registered-models/rename'), body: { name: i.registered, new_name: RENAMED(i) } }),
+  },
+  // The grants followed the model to its new name.
+  {
+    row: '2.0/mlflow/registered-models/delete',
+    method: 'DELETE',
+    need: 'MANAGE',
+    request: (i) => ({ path: api('2.0/mlflow/registered-models/delete'), body: { name: RENAMED(i) } }),
+  },
+];
 
 /** In order: what a case changes (a tag, the status, a deletion) leaves the next ones possible. */
 export const REAL_ROW_CASES: RealRowCase[] = [
@@ -81,5 +240,6 @@ export const REAL_ROW_CASES: RealRowCase[] = [
     need: 'EDIT',
     request: (i) => ({ path: api('2.0/mlflow/runs/outputs'), body: { run_id: i.run, models: [{ model_id: i.model, step: 0 }] } }),
   },
+  ...REGISTRY_CASES,
   { row: '2.0/mlflow/logged-models/{model_id}', method: 'DELETE', need: 'MANAGE', request: (i) => ({ path: api(`2.0/mlflow/logged-models/${i.model}`) }) },
 ];

@@ -49,7 +49,7 @@ export async function startRealMlflow(): Promise<RealMlflow> {
     ],
     cwd: dir,
     // The database migrations and the first import take a while on a shared machine.
-    timeoutMs: 180_000,
+    timeoutMs: 600_000,
     ready: async () => {
       try {
         const res = await fetch(`${url}/health`);

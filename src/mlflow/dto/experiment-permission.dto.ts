@@ -4,7 +4,8 @@ import { MLFLOW_GRANTABLE, MLFLOW_PERMISSION_LEVELS, type MlflowPermissionLevel 
 import type { ExperimentGrant } from '../mlflow-permission.service';
 
 const EXPERIMENT_ID_MESSAGE = 'experimentId must be a numeric MLflow experiment id';
-const USERNAME = /^[\p{L}\p{N}._@+-]{1,255}$/u;
+export const USERNAME = /^[\p{L}\p{N}._@+-]{1,255}$/u;
+export const USERNAME_MESSAGE = 'username must be 1-255 letters, digits or ._@+-';
 
 /** :experimentId */
 export class ExperimentParamsDto {
@@ -16,7 +17,7 @@ export class ExperimentParamsDto {
 /** :experimentId/users/:username */
 export class ExperimentUserParamsDto extends ExperimentParamsDto {
   @ApiProperty({ example: 'alice', description: 'The user’s preferred_username (service accounts: service-account-<client id>)' })
-  @Matches(USERNAME, { message: 'username must be 1-255 letters, digits or ._@+-' })
+  @Matches(USERNAME, { message: USERNAME_MESSAGE })
   username!: string;
 }
 

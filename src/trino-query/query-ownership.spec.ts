@@ -62,3 +62,31 @@ describe('QueryOwnership', () => {
     expect(await status(owners.assertOwner(id, ALICE))).toBe('passed');
   });
 });
+
+describe('QueryOwnership.releaseSession (a logged-out identity-provider session)', () => {
+  const inSession = (issuer: string, subject: string, sid: string) => ({ issuer, subject, claims: { sid } }) as unknown as Principal;
+  const ISS = 'https://idp.test/realms/a';
+
+  it('unbinds exactly the queries of that session (issuer and sid), once', async () => {
+    const store = new StateStore({} as AppConfig, new ReadinessRegistry());
+    const owners = new QueryOwnership(store);
+    const alice = inSession(ISS, 'alice-sub', 'sid-1');
+    await owners.bind('q_1', alice, 'alice');
+    await owners.bind('q_2', alice, 'alice-etl');
+    await owners.bind('q_3', inSession(ISS, 'alice-sub', 'sid-2'), 'alice');
+    await owners.bind('q_4', inSession('https://other.test', 'alice-sub', 'sid-1'), 'alice');
+
+    expect((await owners.releaseSession(ISS, 'sid-1')).sort((a, b) => a.queryId.localeCompare(b.queryId))).toEqual([
+      { queryId: 'q_1', user: 'alice' },
+      { queryId: 'q_2', user: 'alice-etl' },
+    ]);
+    const status = async (id: string, who: Principal) =>
+      owners.assertOwner(id, who).then(
+        () => 'passed',
+        (e: ProblemException) => e.getStatus(),
+      );
+    expect([await status('q_1', alice), await status('q_2', alice), await status('q_3', alice)]).toEqual([404, 404, 'passed']);
+    expect(await status('q_4', inSession('https://other.test', 'alice-sub', 'sid-1'))).toBe('passed');
+    expect(await owners.releaseSession(ISS, 'sid-1')).toEqual([]);
+  });
+});

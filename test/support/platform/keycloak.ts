@@ -76,37 +76,50 @@ export async function startKeycloak(opts: { timeoutMs?: number; heap?: string; b
   const secrets = Object.fromEntries(REALM_PLACEHOLDERS.map((k) => [k, secret()])) as RealmSecrets;
   const adminUser = 'kc-bootstrap-admin';
   const adminPassword = secret();
-  const [port, managementPort] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${port}`;
-  const issuer = `${url}/realms/${KEYCLOAK_REALM}`;
+  const issuerOf = (p: number) => `http://127.0.0.1:${p}/realms/${KEYCLOAK_REALM}`;
   const started = Date.now();
-  const proc = await spawnProcess(join(home, 'bin', 'kc.sh'), {
-    name: `keycloak ${KEYCLOAK_VERSION}`,
-    processGroup: true,
-    args: [
-      'start-dev',
-      '--import-realm',
-      '--db=dev-mem',
-      '--http-host=127.0.0.1',
-      `--http-port=${port}`,
-      `--http-management-port=${managementPort}`,
-      '--health-enabled=true',
-    ],
-    env: {
-      ...secrets,
-      // The realm's back-channel logout URL (a BFF the test starts on that port; nothing listening there otherwise).
-      BFF_BACKCHANNEL_LOGOUT_URL: opts.backchannelLogoutUrl ?? 'http://127.0.0.1:9/auth/backchannel-logout',
-      // By default Keycloak takes 70 % of the machine's memory.
-      JAVA_OPTS_KC_HEAP: opts.heap ?? '-Xms64m -Xmx512m',
-      KC_BOOTSTRAP_ADMIN_USERNAME: adminUser,
-      KC_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
-      KC_LOG_CONSOLE_COLOR: 'false',
-    },
-    timeoutMs: opts.timeoutMs ?? 480_000,
-    graceMs: 20_000,
-    ready: async () =>
-      (await status(`http://127.0.0.1:${managementPort}/health/ready`)) === 200 && (await status(`${issuer}/.well-known/openid-configuration`)) === 200,
-  });
+  const launch = (port: number, managementPort: number) =>
+    spawnProcess(join(home, 'bin', 'kc.sh'), {
+      name: `keycloak ${KEYCLOAK_VERSION}`,
+      processGroup: true,
+      args: [
+        'start-dev',
+        '--import-realm',
+        '--db=dev-mem',
+        '--http-host=127.0.0.1',
+        `--http-port=${port}`,
+        `--http-management-port=${managementPort}`,
+        '--health-enabled=true',
+      ],
+      env: {
+        ...secrets,
+        // The realm's back-channel logout URL (a BFF the test starts on that port; nothing listening there otherwise).
+        BFF_BACKCHANNEL_LOGOUT_URL: opts.backchannelLogoutUrl ?? 'http://127.0.0.1:9/auth/backchannel-logout',
+        // By default Keycloak takes 70 % of the machine's memory.
+        JAVA_OPTS_KC_HEAP: opts.heap ?? '-Xms64m -Xmx512m',
+        KC_BOOTSTRAP_ADMIN_USERNAME: adminUser,
+        KC_BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
+        KC_LOG_CONSOLE_COLOR: 'false',
+      },
+      timeoutMs: opts.timeoutMs ?? 480_000,
+      graceMs: 20_000,
+      ready: async () =>
+        (await status(`http://127.0.0.1:${managementPort}/health/ready`)) === 200 && (await status(`${issuerOf(port)}/.well-known/openid-configuration`)) === 200,
+    });
+  // The ports are free when taken but bound only when Keycloak is up (minutes later on a busy machine): another
+  // process may take one meanwhile ("Address already in use"). Then once more on other ports.
+  let proc: Awaited<ReturnType<typeof spawnProcess>> | undefined;
+  let port = 0;
+  for (let attempt = 1; !proc; attempt++) {
+    port = await freePort();
+    try {
+      proc = await launch(port, await freePort());
+    } catch (err) {
+      if (attempt >= 2 || !/Address already in use/.test(err instanceof Error ? err.message : String(err))) throw err;
+    }
+  }
+  const url = `http://127.0.0.1:${port}`;
+  const issuer = issuerOf(port);
   const rebuilt = /Quarkus augmentation completed/.test(proc.output());
   if (rebuilt) saveBuilt(join(home, 'lib', 'quarkus'), built);
 

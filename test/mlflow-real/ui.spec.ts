@@ -37,11 +37,9 @@ const NOT_YET_ALLOWED = new Set([
   'GET /ajax-api/3.0/mlflow/assistant/providers',
   'POST /ajax-api/2.0/mlflow/experiments/search-datasets',
   'GET /ajax-api/2.0/mlflow/gateway-proxy',
-  'GET /ajax-api/2.0/mlflow/model-versions/search',
   'POST /ajax-api/3.0/mlflow/datasets/search',
   'POST /ajax-api/3.0/mlflow/traces/search',
   'POST /ajax-api/3.0/mlflow/traces/metrics',
-  'GET /ajax-api/2.0/mlflow/registered-models/search',
 ]);
 
 interface PageCase {
@@ -60,7 +58,7 @@ const PAGES: PageCase[] = [
   { name: 'run artifacts', hash: (s) => `#/experiments/${s.experiment_id}/runs/${s.run_id}/artifacts` },
   { name: 'traces', hash: (s) => `#/experiments/${s.experiment_id}/traces` },
   { name: 'logged models', hash: (s) => `#/experiments/${s.experiment_id}/models`, shows: (s) => `model-${s.marker}` },
-  { name: 'registered models', hash: () => '#/models' },
+  { name: 'registered models', hash: () => '#/models', shows: (s) => `registry-${s.marker}` },
   { name: 'prompts', hash: () => '#/prompts' },
 ];
 
@@ -134,6 +132,19 @@ describe('the real MLflow UI through the BFF, in Chromium, at each permission le
     const hex = () => randomBytes(4).toString('hex');
     [visible, hidden] = await Promise.all([experimentOf('ui-owner', `vis${hex()}`), experimentOf('ui-other', `hid${hex()}`)]);
     await usersAtEachLevel(bff.url, await tokenOf('ui-owner'), visible.experiment_id, 'ui', tokenOf);
+    // A registered model the owner makes through the BFF (so the BFF knows its owner), with the same levels granted on it.
+    const owner = { authorization: `Bearer ${await tokenOf('ui-owner')}`, 'content-type': 'application/json' };
+    const model = `registry-${visible.marker}`;
+    const made = await fetch(`${bff.url}/mlflow/api/2.0/mlflow/registered-models/create`, { method: 'POST', headers: owner, body: JSON.stringify({ name: model }) });
+    expect(made.status).toBe(200);
+    for (const level of ['MANAGE', 'EDIT', 'READ']) {
+      const put = await fetch(`${bff.url}/mlflow-permissions/registered-models/${model}/users/ui-${level.toLowerCase()}`, {
+        method: 'PUT',
+        headers: owner,
+        body: JSON.stringify({ permission: level }),
+      });
+      expect(put.status).toBe(200);
+    }
   });
   afterAll(async () => {
     await browser?.close();

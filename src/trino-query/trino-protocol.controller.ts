@@ -17,7 +17,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { getAuthContext } from '../auth/auth-context';
 import { Authenticated, Public } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
-import { problem } from '../common/problem';
+import { problem, PROBLEM_CONTENT_TYPE } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { clientGoneSignal } from './client-gone';
 import { QueryResultsDto, TrinoQueryInfoDto, TrinoServerInfoDto } from './dto/query-results.dto';
@@ -52,6 +52,21 @@ function ApiTrinoSessionHeaders(): MethodDecorator {
 
 /** A Trino query id (io.trino.spi.QueryId: lowercase letters, digits, underscores). */
 const QUERY_ID = /^[a-z0-9_]{1,128}$/;
+
+/**
+ * 404 on a nextUri: problem+json when the BFF refuses it (no such query, or not the caller's), or Trino's own
+ * text/plain answer (`Query not found`) when the query is the caller's but the coordinator does not know the
+ * slug or token: the answer of the protocol, passed through as Trino clients expect it.
+ */
+const ApiNextUriNotFound = () =>
+  ApiResponse({
+    status: 404,
+    description: 'Not found, or not yours (not_found, problem+json); or Trino’s own answer for an unknown slug or token (text/plain)',
+    content: {
+      [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDto' } },
+      'text/plain': { schema: { type: 'string', example: 'Query not found' } },
+    },
+  });
 
 const FOLLOW_DOC =
   'nextUri / partialCancelUri of a query, as the BFF rewrote them: `{queryId}/{slug}/{token}` ' +
@@ -97,7 +112,8 @@ export class TrinoProtocolController {
   @ApiQuery({ name: 'maxWait', required: false, example: '1s' })
   @ApiOkResponse({ type: QueryResultsDto })
   @ApiResponse({ status: 410, description: 'Token no longer valid (as Trino answers)' })
-  @ApiProblems(404, 502, 503, 504)
+  @ApiNextUriNotFound()
+  @ApiProblems(502, 503, 504)
   async followQueued(@Req() req: FastifyRequest, @Res() reply: FastifyReply, @Param('*') rest: string, @Query() query: unknown): Promise<void> {
     await this.follow(req, reply, 'queued', rest, 'GET', query);
   }
@@ -107,7 +123,8 @@ export class TrinoProtocolController {
   @ApiOperation({ summary: 'Cancel a queued query', description: FOLLOW_DOC })
   @ApiParam({ name: 'path', description: '{queryId}/{slug}/{token}', example: `${EXAMPLE_QUERY_ID}/y1a2b3c4d/1` })
   @ApiNoContentResponse({ description: 'Cancelled' })
-  @ApiProblems(404, 502, 503, 504)
+  @ApiNextUriNotFound()
+  @ApiProblems(502, 503, 504)
   async cancelQueued(@Req() req: FastifyRequest, @Res() reply: FastifyReply, @Param('*') rest: string): Promise<void> {
     await this.follow(req, reply, 'queued', rest, 'DELETE', undefined);
   }
@@ -123,7 +140,8 @@ export class TrinoProtocolController {
   @ApiQuery({ name: 'targetResultSize', required: false, example: '1MB' })
   @ApiOkResponse({ type: QueryResultsDto, description: 'QueryResults: a page of data, or the final state (a failed query has `error`)' })
   @ApiResponse({ status: 410, description: 'Token no longer valid (as Trino answers)' })
-  @ApiProblems(404, 502, 503, 504)
+  @ApiNextUriNotFound()
+  @ApiProblems(502, 503, 504)
   async followExecuting(@Req() req: FastifyRequest, @Res() reply: FastifyReply, @Param('*') rest: string, @Query() query: unknown): Promise<void> {
     await this.follow(req, reply, 'executing', rest, 'GET', query);
   }
@@ -137,7 +155,8 @@ export class TrinoProtocolController {
     example: `${EXAMPLE_QUERY_ID}/y0c6c1f2e/3`,
   })
   @ApiNoContentResponse({ description: 'Cancelled' })
-  @ApiProblems(404, 502, 503, 504)
+  @ApiNextUriNotFound()
+  @ApiProblems(502, 503, 504)
   async cancelExecuting(@Req() req: FastifyRequest, @Res() reply: FastifyReply, @Param('*') rest: string): Promise<void> {
     await this.follow(req, reply, 'executing', rest, 'DELETE', undefined);
   }

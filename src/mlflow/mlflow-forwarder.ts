@@ -41,10 +41,6 @@ const REQUEST_HEADERS_DROPPED = new Set([
   'sec-fetch-mode',
   'sec-fetch-dest',
   'sec-fetch-user',
-  // MLflow's own routing headers: set by the proxy when it decided on them (OTLP traces), never passed through.
-  'x-mlflow-experiment-id',
-  'x-mlflow-run-id',
-  'x-mlflow-workspace',
 ]);
 /** Never returned from MLflow: hop-by-hop, cookies (the BFF owns the cookie namespace), CORS (the BFF's own policy applies). */
 const RESPONSE_HEADERS_DROPPED = /^(?:connection|keep-alive|proxy-connection|te|trailer|transfer-encoding|upgrade|set-cookie|access-control-.*)$/i;

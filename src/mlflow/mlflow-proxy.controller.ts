@@ -23,7 +23,7 @@ const PROXY_DOC =
   'read as MLflow reads it (a field spelled `experiment_id` or `experimentId`) into the fields its endpoint takes, and MLflow ' +
   'gets a body or query rebuilt from those fields alone; a field given twice (both spellings, a repeated key or parameter), ' +
   'an unknown field or a value of the wrong type is a 400 `validation_failed`, never forwarded. HEAD is decided as its GET;\n' +
-  '- `POST /v1/traces` (OTLP/HTTP, protobuf or JSON, gzip or deflate): users, and the service accounts of `MLFLOW_TRACE_CLIENTS`, with EDIT on ' +
+  '- `POST /v1/traces` (OTLP/HTTP, protobuf or JSON): only the service accounts of `MLFLOW_TRACE_CLIENTS`, with EDIT on ' +
   'the experiment in `X-Mlflow-Experiment-Id`.\n\n' +
   'Bodies are streamed both ways. MLflow’s own answers (including its `{error_code, message}` errors) pass through; the ' +
   'BFF’s refusals are problem+json with MLflow’s `error_code` and `message` added (`PERMISSION_DENIED`, `UNAUTHENTICATED`, ' +

@@ -11,7 +11,7 @@ import { assertSameOrigin, publicBase } from '../common/same-origin';
 import { SessionService } from '../session/session.service';
 import { bodyStream, originalContentType } from './mlflow-body';
 import { MlflowDenials } from './mlflow-denials';
-import { EXPERIMENT_ID, RUN_ID } from './mlflow-endpoints';
+import { EXPERIMENT_ID } from './mlflow-endpoints';
 import { MlflowForwarder } from './mlflow-forwarder';
 import { mlflowPathClass, type MlflowPathClass } from '../config/mlflow-paths';
 import { MlflowPermissionService } from './mlflow-permission.service';
@@ -33,7 +33,7 @@ interface Caller {
  * no prefix or forwarded-header tricks) → public paths (MLFLOW_PUBLIC_PATHS) → identify the caller
  * (bearer token, else the browser session, else a login redirect for page navigations) → CSRF
  * check for cookie requests that change state → decide by the kind of path (UI: any caller; OTLP
- * traces: EDIT on the experiment, service accounts only when listed; REST: the endpoint table's experiment permission on
+ * traces: listed service accounts with EDIT; REST: the endpoint table's experiment permission on
  * the request as MLflow will read it, fail closed — mlflow-rest.ts) → forward what was decided
  * (mlflow-forwarder.ts).
  */
@@ -116,50 +116,23 @@ export class MlflowProxyService {
     throw problem.unauthorized('token_missing', 'a bearer token or a browser session (/auth/login) is required');
   }
 
-  /**
-   * OTLP traces (the OpenTelemetry Collector, MLflow's Python client logging `@mlflow.trace` spans):
-   * EDIT on the experiment of X-Mlflow-Experiment-Id, as MLflow's auth app decides it; a service
-   * account only when listed in MLFLOW_TRACE_CLIENTS. X-Mlflow-Run-Id (the run the traces belong to)
-   * must be a run of that experiment. MLflow gets the decided headers only, the body as OTLP/HTTP
-   * sends it (protobuf or JSON, gzip or deflate as the Collector compresses it).
-   */
+  /** OTLP traces: listed service accounts, with EDIT on the experiment of X-Mlflow-Experiment-Id. */
   private async traces(req: FastifyRequest, reply: FastifyReply, target: Target, principal: Principal, method: string): Promise<void> {
     if (method !== 'POST') throw new ProblemException(405, 'method_not_allowed', 'OTLP traces are POSTed');
     const client = principal.clientId;
     const serviceAccount = client !== undefined && principal.username?.toLowerCase() === `service-account-${client}`.toLowerCase();
-    if (serviceAccount && !this.traceClients.has(client)) {
-      throw this.denials.denied(principal, target, 'trace_client', 'service accounts send traces only when listed in MLFLOW_TRACE_CLIENTS');
+    if (!client || !serviceAccount || !this.traceClients.has(client)) {
+      throw this.denials.denied(principal, target, 'trace_client', 'trace ingestion is only for the service accounts listed in MLFLOW_TRACE_CLIENTS');
     }
-    const experimentId = singleHeader(req, 'x-mlflow-experiment-id');
-    if (experimentId === undefined || !EXPERIMENT_ID.test(experimentId)) throw problem.badRequest('X-Mlflow-Experiment-Id must name one experiment (a numeric id)');
-    const contentType = originalContentType(req);
-    const media = contentType?.split(';')[0].trim().toLowerCase();
-    if (media !== 'application/x-protobuf' && media !== 'application/json') throw problem.badRequest('OTLP traces are application/x-protobuf or application/json');
-    const encoding = singleHeader(req, 'content-encoding')?.toLowerCase();
-    if (encoding !== undefined && encoding !== 'gzip' && encoding !== 'deflate' && encoding !== 'identity') {
-      throw problem.badRequest('OTLP traces are sent uncompressed, gzip or deflate');
-    }
+    const header = req.headers['x-mlflow-experiment-id'];
+    const experimentId = typeof header === 'string' ? header.trim() : '';
+    if (!EXPERIMENT_ID.test(experimentId)) throw problem.badRequest('X-Mlflow-Experiment-Id must name one experiment (a numeric id)');
     if (!(await this.permissions.can(principal, experimentId, 'EDIT'))) {
       throw this.denials.denied(principal, target, 'permission', `EDIT on experiment ${experimentId} is needed`);
     }
     const headers: OutgoingHttpHeaders = { 'x-mlflow-experiment-id': experimentId };
-    const runId = singleHeader(req, 'x-mlflow-run-id');
-    if (runId !== undefined) {
-      if (!RUN_ID.test(runId) || (await this.permissions.experimentOfRun(runId)) !== experimentId) {
-        throw problem.badRequest('X-Mlflow-Run-Id must be a run of the experiment of X-Mlflow-Experiment-Id');
-      }
-      headers['x-mlflow-run-id'] = runId;
-    }
-    return this.forwarder.forward(req, reply, target, { method, query: target.query, body: bodyStream(req), contentType, headers });
+    return this.forwarder.forward(req, reply, target, { method, query: target.query, body: bodyStream(req), contentType: originalContentType(req), headers });
   }
-}
-
-/** A header given once (trimmed), undefined when absent; given twice is refused. */
-function singleHeader(req: FastifyRequest, name: string): string | undefined {
-  const value = req.headers[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw problem.badRequest(`${name} must be given once`);
-  return value.trim();
 }
 
 /** A browser page load (not a fetch): these get the login redirect instead of a 401. */

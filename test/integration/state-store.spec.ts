@@ -77,7 +77,8 @@ describe('StateStore with a real Valkey: the memory copy stays bounded, outage w
       what: 'the outage writes to be replayed',
     });
     expect(await redis.command('GET', 'trino:query-owner:outage:0')).toBe('{"n":0}');
-    expect(await redis.command('DBSIZE')).toBe(`:${during}`);
+    // Every outage write is back (counted by its own prefix: keys of the earlier tests still in the memory copy may be replayed too).
+    expect(await redis.command('EVAL', "return #redis.call('KEYS', ARGV[1])", '0', 'trino:query-owner:outage:*')).toBe(`:${during}`);
     // Copied back, they are ordinary copies again: the next writes trim memory to the bound.
     await store.setJson('after:1', { ok: true });
     expect(store.memoryKeys).toBeLessThanOrEqual(MIRROR_MAX_KEYS);

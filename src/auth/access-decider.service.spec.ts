@@ -1,4 +1,9 @@
 import { Logger } from '@nestjs/common';
+import type { ModuleRef } from '@nestjs/core';
+import type { FastifyRequest } from 'fastify';
+import { ProblemException } from '../common/problem';
+import { SESSION_CREDENTIALS, type SessionCredentials } from './credentials';
+import { BREAK_GLASS_AUTHENTICATOR, type BreakGlassAuthenticator } from './decorators';
 import { hs256 } from '../../test/support/jwt';
 import { WsTicketService } from './ws-ticket.service';
 import type { AppConfig } from '../config/app-config';
@@ -215,5 +220,71 @@ describe('AccessDecider and revocations (back-channel logout)', () => {
     expect(await decider.decide(bearer(after), AUTHENTICATED_POLICY, '/r')).toMatchObject({ allow: true });
     // The same user at another issuer is someone else.
     expect(revocations.isRevoked({ issuer: 'https://elsewhere', subject: 'u-REGULAR', claims: { iat: 1 } } as never)).toBe(false);
+  });
+});
+
+describe('AccessDecider: the credential loaders feed the one chain', () => {
+  /** A decider whose ModuleRef finds these loaders (as the session and Trino Gateway admin modules register them). */
+  function withLoaders(loaders: { session?: SessionCredentials; breakGlass?: BreakGlassAuthenticator }) {
+    const moduleRef = {
+      get: (t: symbol) => {
+        const found = t === SESSION_CREDENTIALS ? loaders.session : t === BREAK_GLASS_AUTHENTICATOR ? loaders.breakGlass : undefined;
+        if (!found) throw new Error('not registered');
+        return found;
+      },
+    } as unknown as ModuleRef;
+    return new AccessDecider(verifier, { authFailures: { inc } } as unknown as MetricsService, tickets, revocations, moduleRef);
+  }
+
+  it('a browser session: its token is decided like a bearer one (roles, revocation), and an ended session is refused 401', async () => {
+    const sessions = new Map([
+      ['s-regular', token(['REGULAR'], { sid: 'kc-1' })],
+      ['s-viewer', token([])],
+    ]);
+    const d = withLoaders({ session: { accessToken: (id) => Promise.resolve(sessions.get(id)) } });
+    expect(await d.decide({ sessionId: 's-regular' }, AGENTS_POLICY, '/r')).toMatchObject({ allow: true, via: 'session', principal: { subject: 'u-REGULAR' } });
+    expect(await d.decide({ sessionId: 's-viewer' }, AGENTS_POLICY, '/r')).toMatchObject({ allow: false, status: 403, reason: 'insufficient_role', via: 'session' });
+    expect(await d.decide({ sessionId: 's-gone' }, AGENTS_POLICY, '/r')).toMatchObject({ allow: false, status: 401, reason: 'token_missing', via: 'session' });
+    await revocations.revoke({ issuer: ISS, sid: 'kc-1', sub: 'u-REGULAR' });
+    expect(await d.decide({ sessionId: 's-regular' }, AGENTS_POLICY, '/r')).toMatchObject({ allow: false, status: 401, reason: 'token_revoked', via: 'session' });
+    // An Authorization header wins over the cookie; the fast path never loads a session.
+    expect(await d.decide({ sessionId: 's-regular', authorization: 'Bearer a.b.c' }, AUTHENTICATED_POLICY, '/r')).toMatchObject({ allow: false, via: 'bearer' });
+    expect(d.allowedNow({ sessionId: 's-viewer' }, AUTHENTICATED_POLICY)).toBeUndefined();
+  });
+
+  it('break-glass: HTTP Basic goes to the registered authenticator only where the route allows it; its refusal is the answer', async () => {
+    const authenticate = jest.fn((req: { headers: { authorization?: string } }) =>
+      req.headers.authorization === 'Basic b2s6b2s='
+        ? Promise.resolve()
+        : Promise.reject(new ProblemException(401, 'token_invalid', 'break-glass credentials rejected')),
+    );
+    const d = withLoaders({ breakGlass: { authenticate } as unknown as BreakGlassAuthenticator });
+    const basic = (value: string, scope?: string) => {
+      const req = { headers: { authorization: value } } as unknown as FastifyRequest;
+      return { authorization: value, ...(scope ? { breakGlass: { req, scope } } : {}) };
+    };
+    expect(await d.decide(basic('Basic b2s6b2s=', 'gw'), ADMIN_POLICY, '/r')).toEqual({ allow: true, via: 'break-glass' });
+    expect(await d.decide(basic('Basic bm86bm8=', 'gw'), ADMIN_POLICY, '/r')).toMatchObject({
+      allow: false,
+      status: 401,
+      reason: 'token_invalid',
+      via: 'break-glass',
+    });
+    // Without the route's consent, Basic is no credential at all.
+    expect(refusal(await d.decide(basic('Basic b2s6b2s='), ADMIN_POLICY, '/r'))).toEqual({ status: 401, reason: 'token_missing' });
+    expect(authenticate).toHaveBeenCalledTimes(2);
+    // No authenticator registered: as without a token.
+    expect(refusal(await withLoaders({}).decide(basic('Basic b2s6b2s=', 'gw'), ADMIN_POLICY, '/r'))).toEqual({ status: 401, reason: 'token_missing' });
+  });
+
+  it('a ws-ticket is checked for /api/auth (still usable after) and redeemed for the upgrade (single use)', async () => {
+    const { ticket } = await tickets.issue('agent-1', token());
+    const shown = { agentId: 'agent-1', ticket, ambiguous: false };
+    expect(await decider.decide({ wsTicket: shown }, AGENTS_POLICY, '/api/auth')).toMatchObject({ allow: true, via: 'ws-ticket' });
+    expect(await decider.decide({ wsTicket: { ...shown, redeem: true } }, AGENTS_POLICY, '/api/agents/:id/react')).toMatchObject({ allow: true, via: 'ws-ticket' });
+    expect(refusal(await decider.decide({ wsTicket: { ...shown, redeem: true } }, AGENTS_POLICY, '/api/agents/:id/react'))).toEqual({
+      status: 401,
+      reason: 'token_invalid',
+    });
   });
 });

@@ -1,33 +1,36 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { ProblemException } from '../common/problem';
-import { AccessDecider, type Decision } from './access-decider.service';
+import { AccessDecider, type Decision, type Refusal } from './access-decider.service';
 import { setAuthContext } from './auth-context';
-import { BREAK_GLASS_AUTHENTICATOR, type BreakGlassAuthenticator } from './decorators';
-import { RoutePolicyResolver } from './route-policy.resolver';
-
-const BASIC = /^Basic\s/i;
+import type { Presented } from './credentials';
+import { RoutePolicyResolver, type ResolvedRoute } from './route-policy.resolver';
 
 /** Turns a denial into the problem the client sees (401 with WWW-Authenticate, 403, 400, 503). */
-export function denialProblem(decision: Extract<Decision, { allow: false }>): ProblemException {
+export function denialProblem(decision: Refusal): ProblemException {
   const headers = decision.status === 401 ? { 'www-authenticate': 'Bearer realm="platform-bff"' } : undefined;
   return new ProblemException(decision.status, decision.reason, decision.detail, undefined, headers);
 }
 
 /**
+ * What an HTTP route's request presents to the identity chain: the Authorization header, and on a
+ * route marked @AllowBreakGlass the request for the break-glass loader. The guard and the hot
+ * routes' fast path both read it here, so they decide on the same credentials.
+ */
+export function routePresented(req: FastifyRequest, route: Extract<ResolvedRoute, { kind: 'policy' }>): Presented {
+  return { authorization: req.headers.authorization, ...(route.breakGlass ? { breakGlass: { req, scope: route.breakGlass } } : {}) };
+}
+
+/**
  * The global guard: every HTTP route is authenticated and authorized here, by the policy its
- * decorators declare (read by the RoutePolicyResolver), through the shared AccessDecider. A route that declares nothing is refused
- * (and the app does not boot with one: see RouteInventory).
+ * decorators declare (read by the RoutePolicyResolver), through the identity chain (AccessDecider).
+ * A route that declares nothing is refused (and the app does not boot with one: see RouteInventory).
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private breakGlass?: BreakGlassAuthenticator | null;
-
   constructor(
     private readonly routes: RoutePolicyResolver,
     private readonly decider: AccessDecider,
-    private readonly moduleRef: ModuleRef,
   ) {}
 
   canActivate(ctx: ExecutionContext): boolean | Promise<boolean> {
@@ -35,39 +38,18 @@ export class AuthGuard implements CanActivate {
     const r = this.routes.resolve(ctx.getHandler(), ctx.getClass());
     if (r.kind === 'self') return true;
     if (r.kind === 'undeclared') throw new ProblemException(403, 'insufficient_role', 'this route declares no access policy');
+    // Public routes read no credential.
     if (r.policy.kind === 'public') return true;
     const req = ctx.switchToHttp().getRequest<FastifyRequest>();
-    const route = req.routeOptions?.url ?? 'unknown';
-    if (r.breakGlass && BASIC.test(firstHeader(req.headers.authorization))) {
-      const authenticator = this.breakGlassAuthenticator();
-      if (!authenticator)
-        throw new ProblemException(401, 'token_missing', 'a bearer token is required', undefined, { 'www-authenticate': 'Bearer realm="platform-bff"' });
-      return authenticator.authenticate(req, r.breakGlass, route).then(() => true);
-    }
-    const decision = this.decider.decide({ authorization: req.headers.authorization }, r.policy, route);
+    const decision = this.decider.decide(routePresented(req, r), r.policy, req.routeOptions?.url ?? 'unknown');
     // A token seen before is decided synchronously: no promise on the hot path.
-    return decision instanceof Promise ? decision.then((d) => this.admit(req, d)) : this.admit(req, decision);
-  }
-
-  private admit(req: FastifyRequest, decision: Decision): true {
-    if (!decision.allow) throw denialProblem(decision);
-    setAuthContext(req, { principal: decision.principal!, token: decision.token! });
-    return true;
-  }
-
-  /** The break-glass provider, when a module registered one (looked up once, lazily). */
-  private breakGlassAuthenticator(): BreakGlassAuthenticator | undefined {
-    if (this.breakGlass === undefined) {
-      try {
-        this.breakGlass = this.moduleRef.get<BreakGlassAuthenticator>(BREAK_GLASS_AUTHENTICATOR, { strict: false });
-      } catch {
-        this.breakGlass = null;
-      }
-    }
-    return this.breakGlass ?? undefined;
+    return decision instanceof Promise ? decision.then((d) => admit(req, d)) : admit(req, decision);
   }
 }
 
-function firstHeader(v: string | string[] | undefined): string {
-  return (Array.isArray(v) ? v[0] : v) ?? '';
+function admit(req: FastifyRequest, decision: Decision): true {
+  if (!decision.allow) throw denialProblem(decision);
+  // A break-glass user is named by the break-glass context its loader set; a token caller by the auth context.
+  if (decision.principal) setAuthContext(req, { principal: decision.principal, token: decision.token });
+  return true;
 }

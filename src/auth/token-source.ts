@@ -21,6 +21,8 @@ export interface PresentedWsTicket {
   ticket: string;
   /** More than one ticket value in one URI, or different ones across the URIs: refused as two tokens are. */
   ambiguous: boolean;
+  /** The upgrade itself consumes the ticket; a gateway check (unset) only checks it. */
+  redeem?: boolean;
 }
 
 /** The agent conversation WebSocket, exactly as written: the one path a ws-ticket opens. */

@@ -7,10 +7,10 @@ import { Gauge, type Counter } from 'prom-client';
 import { WebSocketServer } from 'ws';
 import { AccessDecider } from '../auth/access-decider.service';
 import { AGENTS_POLICY } from '../auth/access-policy';
-import { AuthFailure } from '../auth/auth-failure';
+import type { Presented } from '../auth/credentials';
 import type { Principal } from '../auth/principal';
 import { Revocations } from '../auth/revocation.service';
-import { queryValues, type TokenSources } from '../auth/token-source';
+import { queryValues } from '../auth/token-source';
 import { MetricsService } from '../common/metrics.service';
 import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemReason } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -21,7 +21,6 @@ import { LlmProvider } from './llm-provider';
 import { OriginPolicy } from './origin-policy';
 import { QuotaService, type QuotaState } from './quota.service';
 import { CLOSE, MAX_FRAME_BYTES } from './ws-protocol';
-import { WsTicketService } from '../auth/ws-ticket.service';
 
 export const REACT_ROUTE = '/api/agents/:id/react';
 const REACT_PATH = /^\/api\/agents\/([^/]+)\/react$/;
@@ -60,9 +59,10 @@ const refusal = (status: number, reason: ProblemReason, detail: string): Refusal
  * and /api/auth — and a refusal is a real HTTP 400/401/403/404 answer with a problem+json body,
  * as the HTTP routes give it:
  *
- *   method GET → path → Origin (OriginPolicy, 403 origin_not_allowed) → token (?access-token=, Authorization: Bearer,
- *   or a single-use ?ticket= from POST /api/agents/:id/ws-ticket; two of them: 400) →
- *   AccessDecider.decide(…, AGENTS_POLICY) (401/403) → agent id (400) → the token has life left (401)
+ *   method GET → path → Origin (OriginPolicy, 403 origin_not_allowed) → the identity chain,
+ *   AccessDecider.decide(…, AGENTS_POLICY), on the credential presented (?access-token=, Authorization: Bearer,
+ *   or a single-use ?ticket= from POST /api/agents/:id/ws-ticket, redeemed there; two of them: 400; 401/403)
+ *   → agent id (400) → the token has life left (401)
  *   → the agent is the caller's or the caller is ADMIN (404) → 101 Switching Protocols.
  *
  * Sessions are drained on shutdown (close 1001) and kept honest by a ping/pong heartbeat.
@@ -91,7 +91,6 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly adapterHost: HttpAdapterHost,
     private readonly decider: AccessDecider,
     private readonly agents: AgentsService,
-    private readonly tickets: WsTicketService,
     private readonly quota: QuotaService,
     private readonly revocations: Revocations,
     llm: LlmProvider,
@@ -199,22 +198,14 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     const originProblem = this.origins.check(req.headers);
     if (originProblem) return refusal(403, 'origin_not_allowed', originProblem);
 
-    const queryTokens = queryValues(req.url, 'access-token');
-    const ticketValues = queryValues(req.url, 'ticket');
-    let sources: TokenSources = { authorization: req.headers.authorization, queryTokens };
-    if (ticketValues.length > 0) {
-      const bearer = /^bearer\s/i.test(String(req.headers.authorization ?? ''));
-      if (ticketValues.length > 1 || bearer || queryTokens.some((t) => t)) {
-        return refusal(400, 'ambiguous_token', 'the request carries a ticket and another credential; send one');
-      }
-      try {
-        sources = { queryTokens: [await this.tickets.redeem(ticketValues[0], id)] };
-      } catch (err) {
-        if (!(err instanceof AuthFailure)) throw err;
-        return refusal(err.status, err.reason, err.detail);
-      }
-    }
-    const decision = await this.decider.decide(sources, AGENTS_POLICY, REACT_ROUTE);
+    // The ticket is redeemed (consumed) by the chain, whatever the outcome.
+    const tickets = queryValues(req.url, 'ticket');
+    const presented: Presented = {
+      authorization: req.headers.authorization,
+      queryTokens: queryValues(req.url, 'access-token'),
+      ...(tickets.length > 0 ? { wsTicket: { agentId: id, ticket: tickets[0], ambiguous: tickets.length > 1, redeem: true } } : {}),
+    };
+    const decision = await this.decider.decide(presented, AGENTS_POLICY, REACT_ROUTE);
     if (!decision.allow) return { ...refusal(decision.status, decision.reason, decision.detail), decided: true };
     const principal = decision.principal!;
 

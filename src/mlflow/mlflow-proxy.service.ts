@@ -91,21 +91,18 @@ export class MlflowProxyService {
     }
   }
 
-  /** Bearer token first (a cookie alongside it is ignored), else the session cookie; page navigations without either go to the login. */
+  /**
+   * The identity chain on a bearer token, else the browser session (a cookie beside an Authorization
+   * header is ignored: credentialOf); page navigations without either go to the login.
+   */
   private async identify(req: FastifyRequest, reply: FastifyReply, target: Target, kind: MlflowPathClass, method: string): Promise<Caller | undefined> {
     const authorization = req.headers.authorization;
-    if (authorization !== undefined && authorization !== '') {
-      const decision = await this.decider.decide({ authorization }, MLFLOW_POLICY, target.route);
-      if (!decision.allow) throw denialProblem(decision);
-      return { principal: decision.principal!, via: 'bearer' };
-    }
     const sessionId = this.sessions.sessionIdOf(req);
-    if (sessionId) {
-      const access = await this.sessions.access(sessionId);
-      if (access) {
-        const decision = await this.decider.decide({ authorization: `Bearer ${access.accessToken}` }, MLFLOW_POLICY, target.route);
-        if (decision.allow) return { principal: decision.principal!, via: 'session' };
-      }
+    if ((authorization !== undefined && authorization !== '') || sessionId) {
+      const decision = await this.decider.decide({ authorization, sessionId }, MLFLOW_POLICY, target.route);
+      if (decision.allow) return { principal: decision.principal!, via: decision.via === 'session' ? 'session' : 'bearer' };
+      if (decision.via !== 'session') throw denialProblem(decision);
+      // A session that is gone or no longer good: its cookie is cleared, and the caller is treated as anonymous.
       this.sessions.dropCookie(reply);
     }
     if (kind === 'ui' && (method === 'GET' || method === 'HEAD') && isNavigation(req)) {

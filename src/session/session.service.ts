@@ -7,6 +7,7 @@ import { AccessDecider } from '../auth/access-decider.service';
 import { denialProblem } from '../auth/auth.guard';
 import type { AccessPolicy } from '../auth/access-policy';
 import { Revocations, sessionOf, type Revocation } from '../auth/revocation.service';
+import type { SessionCredentials } from '../auth/credentials';
 import { MetricsService } from '../common/metrics.service';
 import { problem, ProblemException } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -75,7 +76,7 @@ const bySidKey = (issuer: string, sid: string) => `session:sid:${createHash('sha
  * the AccessDecider like any bearer token.
  */
 @Injectable()
-export class SessionService {
+export class SessionService implements SessionCredentials {
   private readonly log = new Logger('Session');
   private readonly sealer: SessionSealer;
   private readonly refreshing = new Map<string, Promise<SessionAccess | undefined>>();
@@ -195,6 +196,11 @@ export class SessionService {
   /** Clears the session cookie of a request whose session is gone or no longer good. */
   dropCookie(reply: FastifyReply): void {
     clearSessionCookie(reply, this.config);
+  }
+
+  /** The session credential loader of the identity chain (SESSION_CREDENTIALS): the session's current access token. */
+  async accessToken(sessionId: string): Promise<string | undefined> {
+    return (await this.access(sessionId))?.accessToken;
   }
 
   /**

@@ -46,7 +46,9 @@ export type RestRule =
   /** Results filtered to the registered models the caller may read, pages refilled. */
   | { op: 'search-registered-models' }
   /** Results filtered to the versions of registered models the caller may read, pages refilled. */
-  | { op: 'search-model-versions' };
+  | { op: 'search-model-versions' }
+  /** Any authenticated caller: what the server supports, nothing of anyone's (server-info). */
+  | { op: 'authenticated' };
 
 /** The level a row needs: one for every method, or one per method. */
 export type LevelNeed = MlflowPermissionLevel | Readonly<Record<string, MlflowPermissionLevel>>;
@@ -266,6 +268,8 @@ export const REST_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.fre
   '2.0/mlflow/model-versions/set-tag': { methods: POST, rule: registered('EDIT'), fields: { ...VERSION, key: string, value: string } },
   '2.0/mlflow/model-versions/delete-tag': { methods: ['DELETE'], rule: registered('MANAGE'), fields: { ...VERSION, key: string } },
   '2.0/mlflow/model-versions/delete': { methods: ['DELETE'], rule: registered('MANAGE'), fields: VERSION },
+  // MLflow 3: the server's version and store (the Python client asks before logging trace spans, the UI at start).
+  '3.0/mlflow/server-info': { methods: GET, rule: { op: 'authenticated' }, fields: {} },
   // A Flask handler reading request.args (the UI's model version page, `models:/` downloads).
   '/model-versions/get-artifact': { methods: GET, rule: registered('READ'), fields: { ...VERSION, path: string }, spelling: 'args' },
   // A Flask handler reading request.args: names as spelled.

@@ -117,6 +117,8 @@ const DECIDED_ON_EXPERIMENTS = new Set([
   'create-model-version',
   'search-registered-models',
   'search-model-versions',
+  // Decided on nothing but the caller's token.
+  'authenticated',
 ]);
 const CASES = [...ROW_CASES, ...REAL_ROW_CASES].filter((c) => DECIDED_ON_EXPERIMENTS.has(REST_ENDPOINTS[c.row]?.rule.op));
 

@@ -202,6 +202,9 @@ export class MlflowRestDecider {
       case 'search-model-versions':
         return this.registry.decide(call, rule);
 
+      case 'authenticated':
+        return send();
+
       case 'artifact-list':
       case 'artifact': {
         const artifactPath = rule.op === 'artifact' ? endpoint.rest : text('path') === undefined ? undefined : normalisePath(text('path')!)?.slice(1);

@@ -32,6 +32,14 @@ const registeredMarker = (i: Ids) => `"${i.registered}"`;
 const RENAMED = (i: Ids) => `${i.registered}-renamed`;
 
 /** The model registry's rows, in order: a version 2 is made, tagged, deleted; the model renamed last, then deleted. */
+/** MLflow 3's server-info: any authenticated caller. */
+const SERVER_INFO_CASES: RealRowCase[] = ['GET', 'HEAD'].map((method) => ({
+  row: '3.0/mlflow/server-info',
+  method,
+  need: 'ANY',
+  request: () => ({ path: api('3.0/mlflow/server-info') }),
+}));
+
 const REGISTRY_CASES: RealRowCase[] = [
   {
     row: '2.0/mlflow/registered-models/create',
@@ -240,6 +248,7 @@ export const REAL_ROW_CASES: RealRowCase[] = [
     need: 'EDIT',
     request: (i) => ({ path: api('2.0/mlflow/runs/outputs'), body: { run_id: i.run, models: [{ model_id: i.model, step: 0 }] } }),
   },
+  ...SERVER_INFO_CASES,
   ...REGISTRY_CASES,
   { row: '2.0/mlflow/logged-models/{model_id}', method: 'DELETE', need: 'MANAGE', request: (i) => ({ path: api(`2.0/mlflow/logged-models/${i.model}`) }) },
 ];

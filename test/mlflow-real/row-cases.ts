@@ -31,7 +31,6 @@ const q = (p: string, params: Record<string, string>) => `${api(p)}?${new URLSea
 const registeredMarker = (i: Ids) => `"${i.registered}"`;
 const RENAMED = (i: Ids) => `${i.registered}-renamed`;
 
-/** The model registry's rows, in order: a version 2 is made, tagged, deleted; the model renamed last, then deleted. */
 /** MLflow 3's server-info: any authenticated caller. */
 const SERVER_INFO_CASES: RealRowCase[] = ['GET', 'HEAD'].map((method) => ({
   row: '3.0/mlflow/server-info',
@@ -40,6 +39,7 @@ const SERVER_INFO_CASES: RealRowCase[] = ['GET', 'HEAD'].map((method) => ({
   request: () => ({ path: api('3.0/mlflow/server-info') }),
 }));
 
+/** The model registry's rows, in order: a version 2 is made, tagged, deleted; the model renamed last, then deleted. */
 const REGISTRY_CASES: RealRowCase[] = [
   {
     row: '2.0/mlflow/registered-models/create',

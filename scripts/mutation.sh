@@ -20,7 +20,7 @@ MODULES=(
   "ws-ticket|src/auth/ws-ticket.service.ts|src/auth/ws-ticket.service.spec.ts,src/auth/access-decider.service.spec.ts"
   "query-ownership|src/trino-query/query-ownership.ts|src/trino-query/query-ownership.spec.ts"
   "uri-rewriter|src/trino-query/uri-rewriter.ts|src/trino-query/uri-rewriter.spec.ts"
-  "token-exchange-cache|src/token-exchange/token-exchange.service.ts:23-34,src/token-exchange/exchanged-token-cache.ts:42-44|src/token-exchange/token-exchange.service.spec.ts"
+  "token-exchange-cache|src/token-exchange/token-exchange.service.ts:23-34,src/token-exchange/exchanged-token-cache.ts:37-39|src/token-exchange/token-exchange.service.spec.ts"
   "route-policy|src/auth/route-policy.resolver.ts,src/auth/hot-routes.ts|src/auth/route-policy.resolver.spec.ts,src/auth/hot-routes.spec.ts"
   "mlflow-endpoints|src/mlflow/mlflow-endpoints.ts|src/mlflow/mlflow-rest.spec.ts,src/mlflow/mlflow-rules.spec.ts"
   "mlflow-permission|src/mlflow/mlflow-permission.service.ts|src/mlflow/mlflow-rules.spec.ts,src/mlflow/mlflow-rest.spec.ts"

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Principal } from '../auth/principal';
 import type { AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { ValkeyClient } from '../state/valkey-client';
 import { StateStore } from '../state/state-store';
 import { MAX_AGENTS_PER_OWNER } from './agent.model';
 import { AgentsService } from './agents.service';
@@ -16,7 +17,7 @@ describe('AgentsService', () => {
   let agents: AgentsService;
   beforeEach(() => {
     jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
-    store = new StateStore(config, new ReadinessRegistry());
+    store = new StateStore(config, new ValkeyClient(config, new ReadinessRegistry()));
     agents = new AgentsService(store, config);
   });
 

@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/principal';
 import type { AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { ValkeyClient } from '../state/valkey-client';
 import { StateStore } from '../state/state-store';
 import { ownerKeyOf } from './agent.model';
 import { QuotaService } from './quota.service';
@@ -10,7 +11,7 @@ const user = (subject: string, issuer = 'https://idp/realms/platform') => ({ sub
 describe('QuotaService', () => {
   const make = (tokenQuota: number) => {
     const config = { agents: { tokenQuota, wsAllowedOrigins: [] } } as unknown as AppConfig;
-    const store = new StateStore(config, new ReadinessRegistry());
+    const store = new StateStore(config, new ValkeyClient(config, new ReadinessRegistry()));
     return { store, quota: new QuotaService(store, config) };
   };
 

@@ -9,6 +9,7 @@ import { WsTicketService } from './ws-ticket.service';
 import type { AppConfig } from '../config/app-config';
 import type { MetricsService } from '../common/metrics.service';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { ValkeyClient } from '../state/valkey-client';
 import { StateStore } from '../state/state-store';
 import { AccessDecider, type Decision } from './access-decider.service';
 import { ADMIN_POLICY, AGENTS_POLICY, AUTHENTICATED_POLICY, PUBLIC_POLICY } from './access-policy';
@@ -38,10 +39,10 @@ let warn: jest.SpyInstance;
 
 beforeEach(() => {
   verifier = new TokenVerifier(config);
-  tickets = new WsTicketService(new StateStore({} as AppConfig, new ReadinessRegistry()));
+  tickets = new WsTicketService(new StateStore({} as AppConfig, new ValkeyClient({} as AppConfig, new ReadinessRegistry())));
   inc = jest.fn();
   warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-  revocations = new Revocations(config, new StateStore({} as AppConfig, new ReadinessRegistry()));
+  revocations = new Revocations(config, new StateStore({} as AppConfig, new ValkeyClient({} as AppConfig, new ReadinessRegistry())));
   revocations.onModuleInit();
   decider = new AccessDecider(verifier, { authFailures: { inc } } as unknown as MetricsService, tickets, revocations);
 });

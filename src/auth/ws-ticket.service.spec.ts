@@ -1,6 +1,7 @@
 import { createDecipheriv, createHash, hkdfSync, randomUUID } from 'node:crypto';
 import type { AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { ValkeyClient } from '../state/valkey-client';
 import { StateStore } from '../state/state-store';
 import { WS_TICKET_TTL_S, WsTicketService } from './ws-ticket.service';
 
@@ -12,7 +13,7 @@ describe('WsTicketService', () => {
   const agent = randomUUID();
 
   beforeEach(() => {
-    store = new StateStore({} as AppConfig, new ReadinessRegistry()); // memory backend
+    store = new StateStore({} as AppConfig, new ValkeyClient({} as AppConfig, new ReadinessRegistry())); // memory backend
     tickets = new WsTicketService(store);
   });
 

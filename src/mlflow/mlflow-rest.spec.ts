@@ -8,6 +8,7 @@ import type { MetricsService } from '../common/metrics.service';
 import { ProblemException } from '../common/problem';
 import { loadConfig } from '../config/load-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { ValkeyClient } from '../state/valkey-client';
 import { StateStore } from '../state/state-store';
 import { MlflowDenials } from './mlflow-denials';
 import { matchRestEndpoint, REST_ENDPOINTS } from './mlflow-endpoints';
@@ -48,7 +49,7 @@ beforeAll(async () => {
     experimentOfRun: async (run: string) => (run === ids.run ? ids.experiment : undefined),
     experimentOfModel: async (model: string) => (model === ids.model ? ids.experiment : undefined),
   } as unknown as MlflowClient;
-  permissions = new MlflowPermissionService(config, new StateStore(config, new ReadinessRegistry()), client);
+  permissions = new MlflowPermissionService(config, new StateStore(config, new ValkeyClient(config, new ReadinessRegistry())), client);
   const metrics = { counter: () => ({ inc: () => undefined }) } as unknown as MetricsService;
   const denials = new MlflowDenials(metrics);
   decider = new MlflowRestDecider(permissions, denials, client, new MlflowRegistryDecider(permissions, denials, client));

@@ -2,6 +2,7 @@ import { principalFromClaims } from '../auth/principal';
 import type { ProblemException } from '../common/problem';
 import { ConfigError, loadConfig } from '../config/load-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { ValkeyClient } from '../state/valkey-client';
 import { StateStore } from '../state/state-store';
 import { matchRestEndpoint, paramsInQuery } from './mlflow-endpoints';
 import { mlflowPathClass } from '../config/mlflow-paths';
@@ -215,7 +216,7 @@ describe('MLflow configuration', () => {
 
 describe('experiment permissions', () => {
   const config = loadConfig({ ...BASE_ENV, MLFLOW_GROUP_PERMISSIONS: '{"/data-team":"EDIT","ADMIN":"MANAGE","READERS":"READ"}' });
-  const store = new StateStore(config, new ReadinessRegistry());
+  const store = new StateStore(config, new ValkeyClient(config, new ReadinessRegistry()));
   const client = { experimentOfRun: jest.fn(async (run: string) => (run === 'r1' ? '7' : undefined)) } as unknown as MlflowClient;
   const permissions = new MlflowPermissionService(config, store, client);
   const user = (username: string, groups: string[] = [], roles: string[] = []) =>

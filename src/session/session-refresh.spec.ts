@@ -4,6 +4,7 @@ import { MetricsService } from '../common/metrics.service';
 import { problem } from '../common/problem';
 import type { AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { ValkeyClient } from '../state/valkey-client';
 import { StateStore } from '../state/state-store';
 import { LoginRejected, type LoginTokens, type OidcLoginClient } from './oidc-login.client';
 import { SessionService } from './session.service';
@@ -39,7 +40,7 @@ function fakeIdp() {
 }
 
 async function twoReplicas() {
-  const store = new StateStore(config, new ReadinessRegistry());
+  const store = new StateStore(config, new ValkeyClient(config, new ReadinessRegistry()));
   const idp = fakeIdp();
   const decider = { decide: async () => ({ allow: true, principal: { subject: 'sub-alice', username: 'alice', issuer: 'https://idp.test', claims: {} } }) };
   const revocations = { listen: () => undefined } as unknown as Revocations;

@@ -1,11 +1,13 @@
 import type { AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { ValkeyClient } from './valkey-client';
 import { KEY_KINDS, KeyKindIndex, keyKinds, StateFull } from './key-kinds';
 import { StateStore } from './state-store';
 
 const MAX = 3;
 /** A memory-only store (no VALKEY_URL) whose every kind holds MAX keys. */
-const smallStore = () => new StateStore({} as AppConfig, new ReadinessRegistry(), keyKinds(Object.fromEntries(KEY_KINDS.map((k) => [k.name, MAX]))));
+const smallStore = () =>
+  new StateStore({} as AppConfig, new ValkeyClient({} as AppConfig, new ReadinessRegistry()), keyKinds(Object.fromEntries(KEY_KINDS.map((k) => [k.name, MAX]))));
 /** The i-th distinct key of a kind, shaped like its example. */
 const keyOf = (example: string, i: number) => (example === 'agents:all' ? example : `${example}-${i}`);
 
@@ -20,7 +22,10 @@ describe('key kinds', () => {
   });
 
   it('pending logins take LOGIN_PENDING_MAX from the configuration', () => {
-    const store = new StateStore({ session: { login: { pendingMax: 2 } } } as AppConfig, new ReadinessRegistry());
+    const store = new StateStore(
+      { session: { login: { pendingMax: 2 } } } as AppConfig,
+      new ValkeyClient({ session: { login: { pendingMax: 2 } } } as AppConfig, new ReadinessRegistry()),
+    );
     return (async () => {
       await store.setJson('session:login:a', 1, 60_000);
       await store.setJson('session:login:b', 1, 60_000);
@@ -31,7 +36,7 @@ describe('key kinds', () => {
 
 describe('in-memory StateStore, setIfAbsent', () => {
   it('writes only an absent or expired key, and says whether it wrote', async () => {
-    const store = new StateStore({} as AppConfig, new ReadinessRegistry());
+    const store = new StateStore({} as AppConfig, new ValkeyClient({} as AppConfig, new ReadinessRegistry()));
     expect(await Promise.all([1, 2, 3].map((n) => store.setIfAbsent('session:refresh:x', n, 60_000)))).toEqual([true, false, false]);
     expect(await store.getJson('session:refresh:x')).toBe(1);
     await store.del('session:refresh:x');
@@ -86,7 +91,7 @@ describe.each(KEY_KINDS.filter((k) => k.name !== 'agent-index').map((k) => [k.na
 
 describe('in-memory StateStore, kind agent-index (one key: agents:all)', () => {
   it('holds its one key, and it is refused a second', async () => {
-    const store = new StateStore({} as AppConfig, new ReadinessRegistry(), keyKinds());
+    const store = new StateStore({} as AppConfig, new ValkeyClient({} as AppConfig, new ReadinessRegistry()), keyKinds());
     await store.sAdd('agents:all', 'a');
     await store.sAdd('agents:all', 'b');
     await expect(store.sMembers('agents:all')).resolves.toEqual(['a', 'b']);

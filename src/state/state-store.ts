@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { createClient, type RedisClientType } from '@redis/client';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { ReadinessRegistry } from '../common/readiness.registry';
 import { KeyKindIndex, keyKinds, type KeyKind } from './key-kinds';
 import { MemoryBackend, ValkeyBackend, type Backend } from './state-backends';
+import { ValkeyClient } from './valkey-client';
 
 /** Replaces the key kinds' bounds (tests; the app derives them from its configuration). */
 export const STATE_KEY_KINDS = Symbol('STATE_KEY_KINDS');
 
-/** Valkey commands that do not answer within this are treated as Valkey being down. */
-const COMMAND_TIMEOUT_MS = 500;
 /**
  * While Valkey is up, memory keeps a copy of the most recent writes (for reads during an outage),
  * at most this many keys: the oldest copies are dropped first. Keys written while Valkey is down
@@ -26,30 +23,28 @@ export interface Subscriber {
 }
 
 /**
- * The BFF's shared state: Valkey when VALKEY_URL is set, so that every replica sees the same
+ * The BFF's shared state: Valkey when it is configured, so that every replica sees the same
  * agents, query owners, tickets and quotas; memory otherwise. When Valkey is unreachable or
- * slow, operations fall back to memory (logged once per outage, never a 500) and return to
- * Valkey by themselves when it is back.
+ * slow, operations fall back to memory (never a 500; the outage behaviour is ValkeyClient's) and
+ * return to Valkey by themselves when it is back, copying back what was written meanwhile.
  */
 @Injectable()
 export class StateStore implements OnModuleInit, OnApplicationShutdown {
   private readonly log = new Logger('StateStore');
   private readonly memory: MemoryBackend;
-  private client?: RedisClientType;
-  private valkey?: ValkeyBackend;
-  private degraded = false;
+  /** The Valkey side of every operation (undefined without Valkey). */
+  private readonly valkey?: ValkeyBackend;
   /** Keys written to memory while Valkey was unavailable, to be copied back on recovery. */
   private readonly dirty = new Set<string>();
   private sweeper?: NodeJS.Timeout;
   /** Pub/sub: the subscribers of each channel, and the connection that receives from Valkey. */
   private readonly channels = new Map<string, Subscriber[]>();
-  private subscriber?: RedisClientType;
   /** Tags this process's own broadcasts, which it delivers to itself at once (not again from Valkey). */
   private readonly origin = randomBytes(8).toString('hex');
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly readiness: ReadinessRegistry,
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly connection: ValkeyClient,
     @Optional() @Inject(STATE_KEY_KINDS) kinds?: KeyKind[],
   ) {
     // Without Valkey, memory is the store itself: each kind of key bounded by its row of key-kinds.ts
@@ -57,7 +52,19 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
     // except the keys written during an outage and not yet copied back.
     const pendingMax = config.session?.login?.pendingMax;
     const index = new KeyKindIndex(kinds ?? keyKinds(pendingMax === undefined ? {} : { 'pending-login': pendingMax }));
-    this.memory = config.valkeyUrl ? new MemoryBackend(index, true, MIRROR_MAX_KEYS, (key) => this.dirty.has(key)) : new MemoryBackend(index);
+    if (!connection.configured) {
+      this.memory = new MemoryBackend(index);
+      return;
+    }
+    this.memory = new MemoryBackend(index, true, MIRROR_MAX_KEYS, (key) => this.dirty.has(key));
+    this.valkey = new ValkeyBackend(connection.commands);
+    connection.onState((s) => {
+      if (s.state === 'recovered') void this.replay();
+    });
+    // After (re)connecting the pub/sub connection: broadcasts sent meanwhile were lost.
+    connection.onPubSubReady(() => {
+      for (const list of this.channels.values()) for (const s of list) s.onResync();
+    });
   }
 
   /** Keys held in memory (the outage copy with Valkey, the whole state without). */
@@ -70,41 +77,18 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
     return this.memory.sizeOf(kind);
   }
 
-  async onModuleInit(): Promise<void> {
+  onModuleInit(): void {
     this.sweeper = setInterval(() => this.memory.sweep(), 60_000);
     this.sweeper.unref();
-    if (!this.config.valkeyUrl) return;
-    this.client = createClient({
-      url: this.config.valkeyUrl,
-      disableOfflineQueue: true,
-      socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
-    }) as RedisClientType;
-    this.client.on('error', () => this.markDegraded('connection error'));
-    this.client.on('ready', () => {
-      if (this.degraded) this.log.log({ event: 'valkey.recovered' }, 'Valkey is reachable again; shared state restored');
-      this.degraded = false;
-      void this.replay();
-    });
-    this.valkey = new ValkeyBackend(this.client);
-    this.readiness.register('valkey', async () =>
-      this.client?.isReady ? { status: 'up' } : { status: 'degraded', detail: 'Valkey unreachable: serving from memory' },
-    );
-    // Do not block boot on Valkey: the app serves from memory until it connects.
-    this.client.connect().catch(() => this.markDegraded('initial connection failed'));
-    if (this.channels.size > 0) this.connectSubscriber();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  onApplicationShutdown(): void {
     clearInterval(this.sweeper);
-    const sub = this.subscriber;
-    this.subscriber = undefined;
-    if (sub?.isOpen) await sub.close().catch(() => sub.destroy());
-    if (this.client?.isOpen) await this.client.close().catch(() => this.client?.destroy());
   }
 
   /** Whether state is currently shared through Valkey. */
   get shared(): boolean {
-    return !!this.client?.isReady;
+    return this.connection.usable;
   }
 
   async getJson<T>(key: string): Promise<T | undefined> {
@@ -142,16 +126,7 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
   }
   /** The values of the live keys starting with `prefix` (a SCAN in Valkey: for rare resyncs, not for requests). */
   async scanJson<T>(prefix: string): Promise<T[]> {
-    let keys: string[] | undefined;
-    if (this.client?.isReady) {
-      const scanned = await this.attempt(async () => {
-        const found: string[] = [];
-        for await (const batch of this.client!.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) found.push(...batch);
-        return found;
-      });
-      if (scanned.ok) keys = scanned.value;
-    }
-    keys ??= this.memory.keysWithPrefix(prefix);
+    const keys = (this.valkey && (await this.connection.scanKeys(prefix))) || this.memory.keysWithPrefix(prefix);
     const values = await Promise.all(keys.map((k) => this.getJson<T>(k).catch(() => undefined)));
     return values.filter((v): v is Awaited<T> => v !== undefined) as T[];
   }
@@ -163,10 +138,7 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
    */
   async publish(channel: string, message: string): Promise<void> {
     this.deliver(channel, message);
-    if (!this.client?.isReady) return;
-    await this.attempt(async () => {
-      await this.client!.publish(channel, `${this.origin} ${message}`);
-    });
+    if (this.valkey) await this.connection.publish(channel, `${this.origin} ${message}`);
   }
 
   /** Subscribes to a channel (see publish); onResync is also called once Valkey is first connected. */
@@ -174,7 +146,7 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
     const list = this.channels.get(channel) ?? [];
     list.push(subscriber);
     this.channels.set(channel, list);
-    if (this.client) this.connectSubscriber();
+    if (this.valkey) this.listen(channel);
   }
 
   private deliver(channel: string, message: string): void {
@@ -187,29 +159,12 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** The pub/sub connection (a second one: a subscribed connection takes no other command), subscribed to every channel. */
-  private connectSubscriber(): void {
-    if (!this.client) return;
-    if (!this.subscriber) {
-      // Commands wait for the connection here (a subscription asked for before it is up is sent when it is).
-      const sub = this.client.duplicate({ disableOfflineQueue: false }) as RedisClientType;
-      this.subscriber = sub;
-      sub.on('error', () => this.markDegraded('pub/sub connection error'));
-      // Also after a reconnection (the client subscribes again by itself): what was published meanwhile is lost.
-      sub.on('ready', () => {
-        for (const list of this.channels.values()) for (const s of list) s.onResync();
-      });
-      sub.connect().catch(() => this.markDegraded('pub/sub connection failed'));
-    }
-    for (const channel of this.channels.keys()) this.listen(channel);
-  }
-
   private readonly listening = new Set<string>();
   private listen(channel: string): void {
-    if (!this.subscriber || this.listening.has(channel)) return;
+    if (this.listening.has(channel)) return;
     this.listening.add(channel);
     const own = `${this.origin} `;
-    void this.subscriber
+    void this.connection
       .subscribe(channel, (raw: string) => {
         if (raw.startsWith(own)) return;
         const space = raw.indexOf(' ');
@@ -239,7 +194,7 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
    */
   private async write<T>(key: string | string[], op: (b: Backend) => Promise<T>): Promise<T> {
     const keys = typeof key === 'string' ? [key] : key;
-    if (this.valkey && this.client?.isReady) {
+    if (this.valkey && this.connection.usable) {
       const result = await this.attempt(op);
       if (result.ok) {
         for (const k of keys) this.dirty.delete(k);
@@ -271,36 +226,16 @@ export class StateStore implements OnModuleInit, OnApplicationShutdown {
     if (replayed > 0) this.log.log({ event: 'valkey.replayed', keys: replayed }, 'state written during the Valkey outage copied back');
   }
 
-  private async attempt<T>(op: (b: Backend) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const value = await Promise.race([
-        op(this.valkey!),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('Valkey command timed out')), COMMAND_TIMEOUT_MS);
-        }),
-      ]);
-      return { ok: true, value };
-    } catch (err) {
-      this.markDegraded((err as Error).message);
-      return { ok: false };
-    } finally {
-      clearTimeout(timer);
-    }
+  private attempt<T>(op: (b: Backend) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+    return this.connection.attempt(() => op(this.valkey!));
   }
 
   /** A read: from Valkey when it is up, except a key written during an outage and not yet copied back. */
   private async run<T>(key: string, op: (b: Backend) => Promise<T>): Promise<T> {
-    if (this.valkey && this.client?.isReady && !this.dirty.has(key)) {
+    if (this.valkey && this.connection.usable && !this.dirty.has(key)) {
       const result = await this.attempt(op);
       if (result.ok) return result.value;
     }
     return op(this.memory);
-  }
-
-  private markDegraded(why: string): void {
-    if (this.degraded) return;
-    this.degraded = true;
-    this.log.warn({ event: 'valkey.degraded', why }, 'Valkey unavailable: falling back to in-memory state until it is back');
   }
 }

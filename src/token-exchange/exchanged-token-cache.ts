@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import KeyvRedis from '@keyv/redis';
-import { createClient, type RedisClientType } from '@redis/client';
 import { createCache, type Cache } from 'cache-manager';
 import type { Counter } from 'prom-client';
 import { Keyv } from 'keyv';
 import { Revocations, type Revocation } from '../auth/revocation.service';
 import { MetricsService } from '../common/metrics.service';
-import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { ValkeyClient } from '../state/valkey-client';
 import { BoundedMemoryStore } from './bounded-memory-store';
 
 /** The identity-provider session (issuer and sid) an exchange was made for: its entries are purged when it is logged out. */
@@ -28,10 +27,6 @@ export interface ExchangeCacheEntry {
 
 /** Valkey key namespace of the exchanged-token cache (keys are `bff:token-exchange::<audience>:<sha256>`). */
 export const TOKEN_CACHE_NAMESPACE = 'bff:token-exchange';
-/** A Valkey command that does not answer within this counts as Valkey being down. */
-const SHARED_COMMAND_TIMEOUT_MS = 250;
-/** After a failure (a timeout on a live connection), Valkey is tried again after this pause. */
-const SHARED_RETRY_AFTER_MS = 2000;
 /** Upper bound of the in-process tier. */
 const LOCAL_MAX_ENTRIES = 20_000;
 
@@ -47,8 +42,8 @@ export function exchangeCacheKey(audience: string, subjectToken: string): string
  * The exchanged-token cache: cache-manager (v7) over Keyv stores, in two tiers.
  *
  * - local: an in-process memory store (bounded), consulted first — a hit costs no I/O;
- * - shared: Valkey through `@keyv/redis`, when VALKEY_URL is set, so that every replica
- *   reuses an exchange any of them made.
+ * - shared: Valkey through `@keyv/redis` over the BFF's one Valkey connection (ValkeyClient, the
+ *   StateStore's too), when Valkey is configured, so that every replica reuses an exchange any of them made.
  *
  * Why `@keyv/redis` and not `cache-manager-ioredis-yet` (which the design first named): the latter
  * (last release 2.1.2, Dec 2024) implements cache-manager v5's `Store` interface and imports
@@ -59,9 +54,9 @@ export function exchangeCacheKey(audience: string, subjectToken: string): string
  * BFF already uses. `@keyv/redis` is the store cache-manager v7 documents, maintained with it,
  * built on @redis/client.
  *
- * Valkey failures never fail a request: a failed or slow (> 250 ms) command is a miss/no-op, the
- * cache falls back to the local tier (logged once per outage), and Valkey is used again as soon
- * as its connection is ready again (or, for a hung server, after a 2 s pause).
+ * Valkey failures never fail a request: the outage behaviour is ValkeyClient's (a failed or slow
+ * command is a miss/no-op here, Valkey paused 2 s after it, used again as soon as it answers); the
+ * local tier serves meanwhile, and the cache logs once per outage what that means for it.
  */
 @Injectable()
 export class ExchangedTokenCache implements OnModuleInit, OnApplicationShutdown {
@@ -69,15 +64,13 @@ export class ExchangedTokenCache implements OnModuleInit, OnApplicationShutdown 
   private readonly localStore = new BoundedMemoryStore(LOCAL_MAX_ENTRIES);
   private readonly local: Cache;
   private shared?: Cache;
-  private client?: RedisClientType;
-  private pausedUntil = 0;
   private degraded = false;
   private readonly fallbacks: Counter;
   /** The local tier's keys of each session (by sessionIndexKey), for the purge on logout. */
   private readonly localBySession = new Map<string, Map<string, number>>();
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly valkey: ValkeyClient,
     private readonly readiness: ReadinessRegistry,
     metrics: MetricsService,
     revocations: Revocations,
@@ -95,54 +88,41 @@ export class ExchangedTokenCache implements OnModuleInit, OnApplicationShutdown 
       shared: (r) => this.purgeShared(r),
       last: true,
     });
+    valkey.onState((s) => (s.state === 'degraded' ? this.sharedFailed(s.why) : this.sharedRecovered()));
   }
 
   onModuleInit(): void {
-    if (!this.config.valkeyUrl) return;
-    this.client = createClient({
-      url: this.config.valkeyUrl,
-      // Fail fast while disconnected instead of queueing: the local tier answers meanwhile.
-      disableOfflineQueue: true,
-      socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
-    }) as RedisClientType;
-    this.client.on('error', (err: Error) => this.sharedFailed(err.message, false));
-    this.client.on('ready', () => this.sharedRecovered());
-    const store = new KeyvRedis(this.client, { namespace: TOKEN_CACHE_NAMESPACE, throwOnErrors: true, throwOnConnectError: true });
-    store.on('error', () => undefined); // reported through the client's own events
+    if (!this.valkey.configured) return;
+    const store = new KeyvRedis(this.valkey.commands, { namespace: TOKEN_CACHE_NAMESPACE, throwOnErrors: true, throwOnConnectError: true });
+    store.on('error', () => undefined); // reported through ValkeyClient
     const keyv = new Keyv({ store, namespace: TOKEN_CACHE_NAMESPACE, useKeyPrefix: false, throwOnErrors: true });
     keyv.on('error', () => undefined);
     this.shared = createCache({ stores: [keyv] });
     // cache-manager reports a failed get as an event (and a miss), not as a rejection.
     this.shared.on('get', (e: { error?: unknown }) => {
-      if (e.error) this.sharedFailed(e.error instanceof Error ? e.error.message : 'get failed');
+      if (!e.error) return;
+      this.fallbacks.inc();
+      this.valkey.failed(e.error instanceof Error ? e.error.message : 'get failed');
     });
     this.readiness.register('token-exchange-cache', async () =>
-      this.sharedUsable() ? { status: 'up' } : { status: 'degraded', detail: 'Valkey unreachable: exchanged tokens cached in memory only' },
+      this.valkey.usable ? { status: 'up' } : { status: 'degraded', detail: 'Valkey unreachable: exchanged tokens cached in memory only' },
     );
-    // Boot does not wait for Valkey: the local tier serves until it connects.
-    this.client.connect().catch(() => undefined);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  onApplicationShutdown(): void {
     this.localStore.stop();
-    const client = this.client;
-    this.client = undefined;
-    if (!client?.isOpen) return;
-    // A connected client finishes its commands; one that is reconnecting is dropped at once.
-    if (client.isReady) await client.close().catch(() => client.destroy());
-    else client.destroy();
   }
 
   /** Whether Valkey is currently in use (false without VALKEY_URL). */
   get sharedAvailable(): boolean {
-    return this.sharedUsable();
+    return !!this.shared && this.valkey.usable;
   }
 
   /** The cached exchange, from memory or else Valkey; undefined on a miss. Never throws. */
   async get(key: string, session?: ExchangeSession): Promise<ExchangeCacheEntry | undefined> {
     const local = await this.getLocal(key);
     if (local) return local;
-    if (!this.shared || !this.sharedUsable()) return undefined;
+    if (!this.sharedAvailable) return undefined;
     const shared = await this.sharedOp((c) => c.get<ExchangeCacheEntry>(key));
     const entry = shared && isLive(shared) ? shared : undefined;
     if (entry) await this.setLocal(key, entry, entry.until - Date.now(), session);
@@ -152,8 +132,8 @@ export class ExchangedTokenCache implements OnModuleInit, OnApplicationShutdown 
   /** The live entries cached for a session, by cache key (both tiers). */
   async sessionEntries(session: ExchangeSession): Promise<Map<string, ExchangeCacheEntry>> {
     const keys = new Set(this.localBySession.get(sessionIndexKey(session))?.keys());
-    if (this.client && this.sharedUsable()) {
-      const members = await this.sharedOp(() => this.client!.sMembers(sessionIndexKey(session)));
+    if (this.sharedAvailable) {
+      const members = await this.sharedOp(() => this.valkey.commands.sMembers(sessionIndexKey(session)));
       for (const k of members ?? []) keys.add(k);
     }
     const out = new Map<string, ExchangeCacheEntry>();
@@ -176,12 +156,12 @@ export class ExchangedTokenCache implements OnModuleInit, OnApplicationShutdown 
     if (ttl <= 0) return;
     const entry: ExchangeCacheEntry = { token, until: Date.now() + ttl };
     await this.setLocal(key, entry, ttl, session);
-    if (!this.shared || !this.sharedUsable()) return;
+    if (!this.sharedAvailable) return;
     await this.sharedOp((c) => c.set(key, entry, ttl));
     if (session) {
       const index = sessionIndexKey(session);
       // The index lives as long as the session's longest entry (GT: never shortened).
-      await this.sharedOp(() => this.client!.multi().sAdd(index, key).pExpire(index, ttl, 'NX').pExpire(index, ttl, 'GT').exec());
+      await this.sharedOp(() => this.valkey.commands.multi().sAdd(index, key).pExpire(index, ttl, 'NX').pExpire(index, ttl, 'GT').exec());
     }
   }
 
@@ -204,11 +184,11 @@ export class ExchangedTokenCache implements OnModuleInit, OnApplicationShutdown 
   }
 
   private async purgeShared(r: Revocation): Promise<void> {
-    if (r.sid === undefined || !this.client || !this.shared || !this.sharedUsable()) return;
+    if (r.sid === undefined || !this.sharedAvailable) return;
     const index = sessionIndexKey({ issuer: r.issuer, sid: r.sid });
-    const keys = (await this.sharedOp(() => this.client!.sMembers(index))) ?? [];
+    const keys = (await this.sharedOp(() => this.valkey.commands.sMembers(index))) ?? [];
     if (keys.length > 0) await this.sharedOp((c) => c.mdel(keys));
-    await this.sharedOp(() => this.client!.del(index));
+    await this.sharedOp(() => this.valkey.commands.del(index));
   }
 
   /** Forgets the expired entries of the local session index (the entries themselves expire in the local tier). */
@@ -220,41 +200,22 @@ export class ExchangedTokenCache implements OnModuleInit, OnApplicationShutdown 
     }
   }
 
-  private sharedUsable(): boolean {
-    return !!this.client?.isReady && Date.now() >= this.pausedUntil;
-  }
-
+  /** One Valkey operation of the cache, through ValkeyClient's outage behaviour; undefined when it failed. */
   private async sharedOp<T>(op: (cache: Cache) => Promise<T>): Promise<T | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const result = await Promise.race([
-        op(this.shared!),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('Valkey command timed out')), SHARED_COMMAND_TIMEOUT_MS);
-        }),
-      ]);
-      if (this.degraded) this.sharedRecovered();
-      return result;
-    } catch (err) {
-      this.sharedFailed((err as Error).message);
-      return undefined;
-    } finally {
-      clearTimeout(timer);
-    }
+    const result = await this.valkey.attempt(() => op(this.shared!));
+    if (result.ok) return result.value;
+    this.fallbacks.inc();
+    return undefined;
   }
 
-  private sharedFailed(why: string, pause = true): void {
-    if (pause) {
-      this.pausedUntil = Date.now() + SHARED_RETRY_AFTER_MS;
-      this.fallbacks.inc();
-    }
+  /** Logs once per outage what it means for the cache (ValkeyClient logs the outage itself). */
+  private sharedFailed(why: string): void {
     if (this.degraded) return;
     this.degraded = true;
     this.log.warn({ event: 'token_cache.degraded', why }, 'Valkey unavailable: exchanged tokens are cached in memory until it is back');
   }
 
   private sharedRecovered(): void {
-    this.pausedUntil = 0;
     if (!this.degraded) return;
     this.degraded = false;
     this.log.log({ event: 'token_cache.recovered' }, 'Valkey is reachable again: exchanged tokens are shared again');

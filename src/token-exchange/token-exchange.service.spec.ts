@@ -3,6 +3,7 @@ import { MetricsService } from '../common/metrics.service';
 import { ProblemException } from '../common/problem';
 import type { AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { ValkeyClient } from '../state/valkey-client';
 import { Revocations } from '../auth/revocation.service';
 import { StateStore } from '../state/state-store';
 import { ExchangedTokenCache, exchangeCacheKey } from './exchanged-token-cache';
@@ -36,9 +37,9 @@ function fakeEndpoint(answer: (subject: string, audience: string) => Promise<Tok
 
 function service(endpoint: TokenEndpointClient) {
   const metrics = new MetricsService();
-  const revocations = new Revocations(config, new StateStore({} as AppConfig, new ReadinessRegistry()));
+  const revocations = new Revocations(config, new StateStore({} as AppConfig, new ValkeyClient({} as AppConfig, new ReadinessRegistry())));
   revocations.onModuleInit();
-  const cache = new ExchangedTokenCache(config, new ReadinessRegistry(), metrics, revocations);
+  const cache = new ExchangedTokenCache(new ValkeyClient(config, new ReadinessRegistry()), new ReadinessRegistry(), metrics, revocations);
   return { svc: new TokenExchangeService(config, endpoint, cache, metrics), cache, metrics, revocations };
 }
 

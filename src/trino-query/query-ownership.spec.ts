@@ -2,6 +2,7 @@ import type { Principal } from '../auth/principal';
 import { ProblemException } from '../common/problem';
 import type { AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { ValkeyClient } from '../state/valkey-client';
 import { StateStore } from '../state/state-store';
 import { QUERY_ID, QUERY_OWNERSHIP_TTL_MS, QueryOwnership } from './query-ownership';
 
@@ -25,7 +26,7 @@ describe('QueryOwnership', () => {
   let store: StateStore;
   let owners: QueryOwnership;
   beforeEach(() => {
-    store = new StateStore({} as AppConfig, new ReadinessRegistry()); // memory backend
+    store = new StateStore({} as AppConfig, new ValkeyClient({} as AppConfig, new ReadinessRegistry())); // memory backend
     owners = new QueryOwnership(store);
   });
 
@@ -68,7 +69,7 @@ describe('QueryOwnership.releaseSession (a logged-out identity-provider session)
   const ISS = 'https://idp.test/realms/a';
 
   it('unbinds exactly the queries of that session (issuer and sid), once', async () => {
-    const store = new StateStore({} as AppConfig, new ReadinessRegistry());
+    const store = new StateStore({} as AppConfig, new ValkeyClient({} as AppConfig, new ReadinessRegistry()));
     const owners = new QueryOwnership(store);
     const alice = inSession(ISS, 'alice-sub', 'sid-1');
     await owners.bind('q_1', alice, 'alice');

@@ -1,5 +1,6 @@
 import type { AppConfig } from '../../src/config/app-config';
 import { ReadinessRegistry } from '../../src/common/readiness.registry';
+import { ValkeyClient } from '../../src/state/valkey-client';
 import { MIRROR_MAX_KEYS, StateStore } from '../../src/state/state-store';
 import { waitUntil } from '../support/net';
 import { startRedis, type RedisServer } from '../support/redis';
@@ -14,15 +15,27 @@ jest.setTimeout(60_000);
 describe('StateStore with a real Valkey: the memory copy stays bounded, outage writes are kept', () => {
   let redis: RedisServer;
   let store: StateStore;
+  const opened: ValkeyClient[] = [];
+
+  /** A StateStore over its own ValkeyClient (as one replica of the BFF has), started as Nest starts them. */
+  const openStore = () => {
+    const config = { valkeyUrl: redis.url } as AppConfig;
+    const valkey = new ValkeyClient(config, new ReadinessRegistry());
+    opened.push(valkey);
+    const s = new StateStore(config, valkey);
+    valkey.onModuleInit();
+    s.onModuleInit();
+    return s;
+  };
 
   beforeAll(async () => {
     redis = await startRedis();
-    store = new StateStore({ valkeyUrl: redis.url } as AppConfig, new ReadinessRegistry());
-    await store.onModuleInit();
+    store = openStore();
     await waitUntil(() => store.shared, { timeoutMs: 5000, what: 'the store to reach Valkey' });
   });
   afterAll(async () => {
-    await store?.onApplicationShutdown();
+    store?.onApplicationShutdown();
+    for (const v of opened) await v.onApplicationShutdown();
     await redis?.stop();
   });
 
@@ -38,8 +51,7 @@ describe('StateStore with a real Valkey: the memory copy stays bounded, outage w
   });
 
   it('setIfAbsent is one lease across replicas: of many concurrent takers on two stores exactly one wins, until it is released or expires', async () => {
-    const other = new StateStore({ valkeyUrl: redis.url } as AppConfig, new ReadinessRegistry());
-    await other.onModuleInit();
+    const other = openStore();
     try {
       await waitUntil(() => other.shared, { timeoutMs: 5000, what: 'the second store to reach Valkey' });
       const key = 'session:refresh:lease-test';
@@ -53,7 +65,8 @@ describe('StateStore with a real Valkey: the memory copy stays bounded, outage w
       expect(await other.setIfAbsent(key, 'again', 60_000)).toBe(true);
       expect(await store.setIfAbsent(key, 'late', 60_000)).toBe(false);
     } finally {
-      await other.onApplicationShutdown();
+      other.onApplicationShutdown();
+      await opened.pop()!.onApplicationShutdown();
     }
   });
 

@@ -1,0 +1,187 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { createClient, type RedisClientType } from '@redis/client';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { ReadinessRegistry } from '../common/readiness.registry';
+
+/** Valkey commands that do not answer within this are treated as Valkey being down. */
+export const COMMAND_TIMEOUT_MS = 500;
+/** After a failed or timed-out command on a live connection, Valkey is tried again after this pause (memory serves meanwhile). */
+export const RETRY_AFTER_MS = 2000;
+
+/** The command connection: the commands the BFF sends (every key-based command routes by its key). */
+export type ValkeyCommands = RedisClientType;
+
+/** Valkey's availability: `degraded` once per outage; `recovered` on every (re)connection and when it answers again after an outage. */
+export type ValkeyState = { state: 'degraded'; why: string } | { state: 'recovered' };
+
+/**
+ * The BFF's one connection to Valkey (VALKEY_URL), shared by the StateStore and the exchanged-token cache,
+ * with one outage behaviour for both:
+ * - boot does not wait for Valkey; a command that fails or does not answer within 500 ms counts as an
+ *   outage: the caller serves from memory, and Valkey is skipped for 2 s when its connection is still up
+ *   (a hung server costs one timeout, not one per request);
+ * - while the connection is down commands fail at once (no offline queue) and the client reconnects
+ *   by itself (backoff up to 2 s);
+ * - `valkey.degraded` is logged once per outage and `valkey.recovered` when Valkey answers again; the
+ *   callers' onState listeners hear the same two transitions (the StateStore then copies back what it
+ *   wrote meanwhile).
+ * Pub/sub needs one more connection (a subscribed connection takes no other command): `subscribe` opens
+ * it on first use. Without VALKEY_URL nothing is opened and `usable` is false.
+ */
+@Injectable()
+export class ValkeyClient implements OnModuleInit, OnApplicationShutdown {
+  private readonly log = new Logger('Valkey');
+  private readonly client?: ValkeyCommands;
+  private subscriber?: RedisClientType;
+  private degraded = false;
+  private pausedUntil = 0;
+  private readonly listeners: ((s: ValkeyState) => void)[] = [];
+  private readonly pubSubReady: (() => void)[] = [];
+
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly readiness: ReadinessRegistry,
+  ) {
+    if (!config.valkeyUrl) return;
+    this.client = createClient({
+      url: config.valkeyUrl,
+      // Fail fast while disconnected instead of queueing: memory answers meanwhile.
+      disableOfflineQueue: true,
+      socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
+    }) as ValkeyCommands;
+    this.client.on('error', (err: Error) => this.markDegraded(err.message || 'connection error'));
+    this.client.on('ready', () => this.markRecovered());
+  }
+
+  /** Whether Valkey is configured at all (otherwise state lives in memory only). */
+  get configured(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** The command connection (only when configured). */
+  get commands(): ValkeyCommands {
+    if (!this.client) throw new Error('Valkey is not configured');
+    return this.client;
+  }
+
+  /** Whether commands should be sent now: connected, and not within the pause after a failure. */
+  get usable(): boolean {
+    return !!this.client?.isReady && Date.now() >= this.pausedUntil;
+  }
+
+  /** Hears every degraded/recovered transition. */
+  onState(listener: (s: ValkeyState) => void): void {
+    this.listeners.push(listener);
+  }
+
+  onModuleInit(): void {
+    if (!this.client) return;
+    this.readiness.register('valkey', async () => (this.usable ? { status: 'up' } : { status: 'degraded', detail: 'Valkey unreachable: serving from memory' }));
+    // Do not block boot on Valkey: the app serves from memory until it connects.
+    this.client.connect().catch(() => this.markDegraded('initial connection failed'));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const sub = this.subscriber;
+    this.subscriber = undefined;
+    if (sub?.isOpen) await sub.close().catch(() => sub.destroy());
+    const client = this.client;
+    if (!client?.isOpen) return;
+    // A connected client finishes its commands; one that is reconnecting is dropped at once.
+    if (client.isReady) await client.close().catch(() => client.destroy());
+    else client.destroy();
+  }
+
+  /**
+   * Runs `op` against Valkey with the command timeout; a failure or timeout marks an outage (and pauses
+   * Valkey for RETRY_AFTER_MS). Never throws: `{ ok: false }` tells the caller to use memory.
+   */
+  async attempt<T>(op: (c: ValkeyCommands) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const value = await Promise.race([
+        op(this.commands),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('Valkey command timed out')), COMMAND_TIMEOUT_MS);
+        }),
+      ]);
+      if (this.degraded) this.markRecovered();
+      return { ok: true, value };
+    } catch (err) {
+      this.failed((err as Error).message);
+      return { ok: false };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A command failed (also when a library reports it as an event rather than a rejection): an outage, Valkey paused. */
+  failed(why: string): void {
+    this.pausedUntil = Date.now() + RETRY_AFTER_MS;
+    this.markDegraded(why);
+  }
+
+  /** The keys starting with `prefix` (SCAN: for rare resyncs, not for requests); undefined when Valkey did not answer. */
+  async scanKeys(prefix: string): Promise<string[] | undefined> {
+    if (!this.usable) return undefined;
+    const scanned = await this.attempt(async (c) => {
+      const found: string[] = [];
+      for await (const batch of c.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) found.push(...batch);
+      return found;
+    });
+    return scanned.ok ? scanned.value : undefined;
+  }
+
+  /** Publishes on a channel; false when Valkey is not usable or did not take it. */
+  async publish(channel: string, message: string): Promise<boolean> {
+    if (!this.usable) return false;
+    return (await this.attempt((c) => c.publish(channel, message))).ok;
+  }
+
+  /**
+   * Subscribes to a channel on the pub/sub connection (opened on first use; a subscription asked for
+   * before it is up is sent when it is, and again after each reconnection). `onReady` runs whenever
+   * that connection is (re)established: what was published meanwhile is lost.
+   */
+  async subscribe(channel: string, onMessage: (raw: string) => void): Promise<void> {
+    if (!this.client) return;
+    await this.pubSub().subscribe(channel, onMessage);
+  }
+
+  /** Runs after each (re)connection of the pub/sub connection. */
+  onPubSubReady(listener: () => void): void {
+    this.pubSubReady.push(listener);
+  }
+
+  private pubSub(): RedisClientType {
+    if (this.subscriber) return this.subscriber;
+    const sub = this.commands.duplicate({ disableOfflineQueue: false }) as RedisClientType;
+    this.subscriber = sub;
+    sub.on('error', (err: Error) => this.markDegraded(`pub/sub connection: ${err.message}`));
+    // Also after a reconnection (the client subscribes again by itself).
+    sub.on('ready', () => {
+      for (const l of this.pubSubReady) l();
+    });
+    sub.connect().catch(() => this.markDegraded('pub/sub connection failed'));
+    return sub;
+  }
+
+  private markDegraded(why: string): void {
+    if (this.degraded) return;
+    this.degraded = true;
+    this.log.warn({ event: 'valkey.degraded', why }, 'Valkey unavailable: falling back to in-memory state until it is back');
+    this.emit({ state: 'degraded', why });
+  }
+
+  /** On every (re)connection, and on the first answer after an outage. */
+  private markRecovered(): void {
+    this.pausedUntil = 0;
+    if (this.degraded) this.log.log({ event: 'valkey.recovered' }, 'Valkey is reachable again; shared state restored');
+    this.degraded = false;
+    this.emit({ state: 'recovered' });
+  }
+
+  private emit(s: ValkeyState): void {
+    for (const l of this.listeners) l(s);
+  }
+}

@@ -7,6 +7,7 @@ import { startTrinoGateway, type TrinoGatewayEmulator } from '../../sandbox/trin
 import { hashBreakGlassPassword } from '../../src/trino-gateway-admin/break-glass/password-hash';
 import { dockerPath, parseYamlAll, readDocker, yamlFile, type Json } from '../deploy/deploy-files';
 import { startTestBff, type TestBff } from '../support/app';
+import { fileSetUp } from '../support/file-set-up';
 import { freePort } from '../support/net';
 import { BREAK_GLASS_USER, gatewayAvailable, startRealGateway, type RealGateway } from '../support/platform/trino-gateway';
 import { GATEWAY_VERSION } from '../support/platform/versions';
@@ -50,29 +51,35 @@ function gatewayBlock(name: string, start: () => Promise<{ idp: IdpTarget; gatew
     let stopGateway: () => Promise<void>;
     let bff: TestBff;
     let breakGlass: TestBff;
+    const setUp = fileSetUp();
 
-    beforeAll(async () => {
-      const started = await start();
-      idp = started.idp;
-      stopGateway = started.stop;
-      const env = { ...idp.env, WORKSPACE_ID: WORKSPACE, TRINO_GATEWAY_URL: started.gatewayUrl };
-      bff = await startTestBff(env, { sandbox: idp.sandbox });
-      breakGlass = await startTestBff(
-        {
-          ...env,
-          KEYCLOAK_URL: await deadUrl(),
-          TRINO_GATEWAY_BASIC_AUTH: started.basicAuth,
-          BREAK_GLASS_USERS: `${BREAK_GLASS_LOGIN.user}:${await hashBreakGlassPassword(BREAK_GLASS_LOGIN.password)}`,
-        },
-        { sandbox: idp.sandbox },
-      );
-    }, STARTUP_MS);
+    beforeAll(
+      () =>
+        setUp.run(async () => {
+          const started = await start();
+          idp = started.idp;
+          stopGateway = started.stop;
+          const env = { ...idp.env, WORKSPACE_ID: WORKSPACE, TRINO_GATEWAY_URL: started.gatewayUrl };
+          bff = await startTestBff(env, { sandbox: idp.sandbox });
+          breakGlass = await startTestBff(
+            {
+              ...env,
+              KEYCLOAK_URL: await deadUrl(),
+              TRINO_GATEWAY_BASIC_AUTH: started.basicAuth,
+              BREAK_GLASS_USERS: `${BREAK_GLASS_LOGIN.user}:${await hashBreakGlassPassword(BREAK_GLASS_LOGIN.password)}`,
+            },
+            { sandbox: idp.sandbox },
+          );
+        }),
+      STARTUP_MS,
+    );
     afterAll(async () => {
+      await setUp.settled();
       await breakGlass?.close();
       await bff?.close();
       await stopGateway?.();
       await idp?.stop();
-    }, 60_000);
+    }, STARTUP_MS + 60_000);
 
     const target: GatewayTarget = {
       bff: () => bff,

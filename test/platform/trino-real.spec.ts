@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { Trino } from 'trino-client';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTestBff, type TestBff } from '../support/app';
+import { fileSetUp } from '../support/file-set-up';
 import { freePort, waitUntil } from '../support/net';
 import { startTlsFront, type TlsFront } from './tls-front';
 import { GENERATED_TABLES, trinoScenarios, type TrinoTarget } from './trino-scenarios';
@@ -21,6 +22,7 @@ const execFileAsync = promisify(execFile);
  * coordinator for the whole file; one BFF per TRINO_AUTH mode.
  */
 jest.setTimeout(120_000);
+const STARTUP_MS = 400_000;
 
 // Never skipped: `npm test` and `npm run test:platform` fetch Trino first (scripts/fetch-trino.sh); a missing
 // install is a failure of the suite, not a quiet skip.
@@ -42,17 +44,23 @@ async function createGeneratedTables(trino: RealTrino): Promise<void> {
 describeTrino('a real Trino 476 (one coordinator for the file)', () => {
   let sandbox: Sandbox;
   let trino: RealTrino;
+  const setUp = fileSetUp();
 
-  beforeAll(async () => {
-    sandbox = await startSandbox();
-    trino = await startRealTrino({ jwt: { issuer: sandbox.issuer.issuer, jwksUri: sandbox.issuer.jwksUri } });
-    process.stderr.write(`[platform] real Trino ready in ${trino.startMs} ms (pid ${trino.process.pid})\n`);
-    await createGeneratedTables(trino);
-  }, 400_000);
+  beforeAll(
+    () =>
+      setUp.run(async () => {
+        sandbox = await startSandbox();
+        trino = await startRealTrino({ jwt: { issuer: sandbox.issuer.issuer, jwksUri: sandbox.issuer.jwksUri } });
+        process.stderr.write(`[platform] real Trino ready in ${trino.startMs} ms (pid ${trino.process.pid})\n`);
+        await createGeneratedTables(trino);
+      }),
+    STARTUP_MS,
+  );
   afterAll(async () => {
+    await setUp.settled();
     await trino?.stop();
     await sandbox?.close();
-  });
+  }, STARTUP_MS + 60_000);
 
   const target = (bff: () => TestBff): TrinoTarget => ({
     bff,

@@ -9,6 +9,7 @@ import { spawnNode } from './processes';
 import { redisAvailable, startRedis } from './redis';
 import { buildNginxConf, nginxAvailable, nginxTest, startNginx } from './nginx';
 import { chromiumAvailable, launchChromium } from './browser';
+import { fileSetUp } from './file-set-up';
 
 jest.setTimeout(30_000);
 
@@ -326,5 +327,33 @@ describe('browser', () => {
       await nginx.stop();
       await site.close();
     }
+  });
+});
+
+describe('fileSetUp', () => {
+  it('settled() waits for a start that outlived its hook, then whatever it made can be stopped', async () => {
+    const setUp = fileSetUp();
+    let finish!: () => void;
+    const made: string[] = [];
+    const starting = setUp.run(async () => {
+      await new Promise<void>((resolve) => (finish = resolve));
+      made.push('gateway');
+    });
+    let settled = false;
+    void setUp.settled().then(() => (settled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    // The hook has "timed out": the start is still going on, and settled() has not ended.
+    expect([settled, made]).toEqual([false, []]);
+    finish();
+    await setUp.settled();
+    expect(made).toEqual(['gateway']);
+    await starting;
+  });
+
+  it('settled() ends (and does not throw) when the start failed', async () => {
+    const setUp = fileSetUp();
+    const starting = setUp.run(() => Promise.reject(new Error('port taken')));
+    await expect(setUp.settled()).resolves.toBeUndefined();
+    await expect(starting).rejects.toThrow('port taken');
   });
 });

@@ -3,6 +3,9 @@
 #   bash scripts/mutation.sh                  every module below
 #   bash scripts/mutation.sh token-verifier   one module (or several names)
 #   MUTATION_FORCE=1 bash scripts/mutation.sh ws-ticket   every mutant again, not only those a change touched
+#   MUTATION_LINES=126-174 bash scripts/mutation.sh token-verifier   only those lines of a one-file module: a long
+#     module in chunks, each chunk's results kept in the module's incremental file (a later run of the whole
+#     module reuses them)
 # Each module is mutated with Stryker against the unit specs listed beside it (MUTATION_SPECS, read by
 # test/mutation/jest.config.js), each mutant against only the tests that cover it (perTest), and keeps its
 # own incremental file (test/mutation/incremental/<name>.json, git-ignored): a rerun after a small change
@@ -25,6 +28,7 @@ MODULES=(
   "mlflow-endpoints|src/mlflow/mlflow-endpoints.ts|src/mlflow/mlflow-rest.spec.ts,src/mlflow/mlflow-rules.spec.ts"
   "mlflow-permission|src/mlflow/mlflow-permission.service.ts|src/mlflow/mlflow-rules.spec.ts,src/mlflow/mlflow-rest.spec.ts"
   "mlflow-rest|src/mlflow/mlflow-rest.ts|src/mlflow/mlflow-rest.spec.ts"
+  "mlflow-proxy|src/mlflow/mlflow-proxy.service.ts|src/mlflow/mlflow-proxy.service.spec.ts"
 )
 
 wanted=("$@")
@@ -39,6 +43,13 @@ for row in "${MODULES[@]}"; do
   # incremental run keeps their old result even when a new test would kill them. MUTATION_FORCE=1
   # retests every mutant of the module.
   if [ "${MUTATION_FORCE:-0}" = 1 ]; then force=(--force); fi
+  if [ -n "${MUTATION_LINES:-}" ]; then
+    if [[ "$file" == *,* || "$file" == *:* ]]; then
+      echo "MUTATION_LINES needs a module of one whole file ($name mutates $file)" >&2
+      exit 2
+    fi
+    file="$file:$MUTATION_LINES"
+  fi
   MUTATION_MODULE="$name" MUTATION_SPECS="$specs" npx stryker run --mutate "$file" --concurrency "${MUTATION_CONCURRENCY:-2}" "${force[@]}"
 done
 if [ "$ran" -eq 0 ]; then

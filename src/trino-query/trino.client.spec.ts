@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ProblemException } from '../common/problem';
 import type { AppConfig } from '../config/app-config';
 import { TrinoClient } from './trino.client';
 
@@ -54,6 +55,43 @@ describe('TrinoClient', () => {
     } finally {
       client.onApplicationShutdown();
       await coordinator.close();
+    }
+  });
+
+  it('gives up on a coordinator that holds the request at TRINO_TIMEOUT_MS, not before (504)', async () => {
+    // The coordinator takes the request and never answers. The clock is jest's: the deadline is
+    // checked by moving it, not by waiting (the socket's own idle timer, on the real clock, stays far off).
+    let arrived!: () => void;
+    const reached = new Promise<void>((r) => (arrived = r));
+    const server = http.createServer(() => arrived());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const client = new TrinoClient({ trino: { url, auth: 'none', timeoutMs: 60_000 } } as AppConfig);
+    try {
+      let outcome: unknown;
+      const call = client.send({ method: 'POST', path: '/v1/statement', body: 'SELECT 1', caller: { user: 'alice' } as never }).then(
+        () => 'answered',
+        (err: unknown) => err,
+      );
+      void call.then((o) => (outcome = o));
+      await reached;
+      jest.advanceTimersByTime(59_999);
+      await new Promise((r) => setImmediate(r));
+      expect(outcome).toBeUndefined();
+      jest.advanceTimersByTime(1);
+      const err = await call;
+      expect(err).toBeInstanceOf(ProblemException);
+      expect([(err as ProblemException).getStatus(), (err as ProblemException).reason, (err as ProblemException).detail]).toEqual([
+        504,
+        'upstream_timeout',
+        'the Trino coordinator did not answer within 60000 ms',
+      ]);
+    } finally {
+      jest.useRealTimers();
+      client.onApplicationShutdown();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 });

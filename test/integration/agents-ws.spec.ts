@@ -306,12 +306,13 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
     const u = await newUser();
     const id = await createAgent(u.token);
     const shortLived = await bff.token('alice', { claims: { sub: u.sub, preferred_username: u.name }, expiresInS: 2 });
-    const started = Date.now();
+    const { exp } = JSON.parse(Buffer.from(shortLived.split('.')[1], 'base64url').toString('utf8')) as { exp: number };
     const s = await session(react(id), { headers: { authorization: `Bearer ${shortLived}` } });
     expect((await turn(s, 'before expiry')).done).toBeDefined();
+    // The BFF closes the idle session on its own (the client sends nothing more), and not before the token's exp.
     const closed = await s.closed;
     expect(closed).toEqual({ code: 4401, reason: 'token_expired' });
-    expect(Date.now() - started).toBeLessThan(4000);
+    expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000);
   });
 
   /** The user's counter of today in Valkey, as the quota service names it (SHA-256 of issuer and subject). */
@@ -412,9 +413,9 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
     llm.setFault('malformed');
     expect((await turn(s, 'c')).error!.reason).toBe('upstream_error');
     llm.setFault('hang');
-    const hung = Date.now();
+    // The provider never answers: the error is the BFF's own deadline, and it gives up its request.
     expect((await turn(s, 'd')).error).toEqual({ type: 'error', reason: 'upstream_timeout', detail: 'the LLM provider did not answer within 1000 ms' });
-    expect(Date.now() - hung).toBeLessThan(2500);
+    await waitUntil(() => llm.openRequests() === 0, { what: 'the BFF to close its request to the hung provider' });
     llm.setFault('none');
 
     llm.setStreamFault({ mode: 'error', afterEvents: 3 });
@@ -466,11 +467,11 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
     llm.setChunkDelayMs(200);
     busy.ws.send(JSON.stringify({ type: 'user_message', content: 'a long answer in progress' }));
     await busy.next(); // the turn is streaming
-    const started = Date.now();
     await other.close();
     expect(await idle.closed).toEqual({ code: 1001, reason: 'server shutting down' });
     expect((await busy.closed).code).toBe(1001);
-    expect(Date.now() - started).toBeLessThan(3000);
+    // Shutdown cut the running turn instead of waiting for it to finish.
+    expect(busy.frames.filter((f) => f.type === 'done')).toEqual([]);
   });
 
   it('cuts a session whose client stopped answering pings (AGENT_WS_HEARTBEAT_MS), and keeps one that answers', async () => {
@@ -494,10 +495,9 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
       await new Promise((resolve, reject) => silent.once('open', resolve).once('error', reject));
       expect(other.app.get(AgentGateway).openSessions).toBe(2);
 
-      const started = Date.now();
       expect(await silentClosed).toBe(1006); // terminated: no closing handshake with a peer that does not answer
-      expect(Date.now() - started).toBeLessThan(4000); // within two periods (and a tick)
-      expect(silentPings).toBeGreaterThanOrEqual(1);
+      // Cut at the first period after its unanswered ping (within two periods): one ping, not more.
+      expect(silentPings).toBe(1);
       await waitUntil(() => other.app.get(AgentGateway).openSessions === 1, { what: 'the gateway to drop the silent session' });
       // The answering session is still open, pinged as often, and still converses.
       await waitUntil(() => answeringPings >= 2, { timeoutMs: 5000, what: 'a second ping of the answering session' });

@@ -510,9 +510,11 @@ describe('Trino coordinator failures', () => {
 
   it('coordinator slower than TRINO_TIMEOUT_MS: 504, and the upstream request is closed', async () => {
     faulty.setFault('hang');
-    const started = Date.now();
-    await expectProblem(await post(bff.url), 504, 'upstream_timeout');
-    expect(Date.now() - started).toBeLessThan(2000);
+    // The coordinator never answers: the 504 is the BFF's own deadline, TRINO_TIMEOUT_MS (400 ms here).
+    const res = await post(bff.url);
+    expect(res.status).toBe(504);
+    expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(await res.json()).toMatchObject({ reason: 'upstream_timeout', detail: 'the Trino coordinator did not answer within 400 ms' });
     await waitUntil(() => faulty.openRequests() === 0, { timeoutMs: 1000, what: 'the hung request to be closed' });
   });
 

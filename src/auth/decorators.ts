@@ -17,6 +17,14 @@ export const SelfAuthorizing = Reflector.createDecorator<string>();
 /** Routes on which HTTP Basic break-glass credentials may stand in for a bearer token (see AllowBreakGlass). */
 export const BreakGlassScope = Reflector.createDecorator<string>();
 
+/**
+ * A route the hot routes' fast path may answer (see hot-routes.ts): names the method of the same
+ * controller that answers it. On a route with a policy the fast path decides first (the resolver's
+ * policy, the identity chain) and hands that method the allowed caller; a self-deciding route's
+ * method decides itself, with the chain, as its route does.
+ */
+export const HotRoute = Reflector.createDecorator<string>();
+
 /** Injection token of the one provider that decides break-glass requests (registered by the module that owns them). */
 export const BREAK_GLASS_AUTHENTICATOR = Symbol('BREAK_GLASS_AUTHENTICATOR');
 

@@ -6,7 +6,7 @@ import { PROBLEM_CONTENT_TYPE, problemBody } from '../common/problem';
 import { AccessDecider, type Decision } from './access-decider.service';
 import { normalisePath } from '../config/request-path';
 import { AUTHENTICATED_POLICY, gatewayPolicyFor, type AccessPolicy } from './access-policy';
-import { ExtAuthz } from './decorators';
+import { ExtAuthz, HotRoute } from './decorators';
 import { escapedHeaderValue, headerSafeUser, type Principal } from './principal';
 import { originalUriCredentials, queryValues, type TokenSources } from './token-source';
 
@@ -33,6 +33,7 @@ export class ExtAuthzController {
 
   @All('validate/*')
   @ExtAuthz('trino')
+  @HotRoute('validateNow')
   @OriginalPathParam()
   @ApiOperation({
     summary: 'Envoy ext_authz check for Trino traffic',
@@ -63,7 +64,7 @@ export class ExtAuthzController {
     this.allowTrino(reply, user);
   }
 
-  /** Fast path (see HotRoutes): answers now when the token is proven and allowed; false leaves it to validate(). */
+  /** Fast path (see hot-routes.ts): answers now when the token is proven and allowed; false leaves it to validate(). */
   validateNow(req: FastifyRequest, reply: FastifyReply): boolean {
     const decision = this.decider.allowedNow(validateSources(req), AUTHENTICATED_POLICY);
     const user = decision && headerSafeUser(decision.principal!, this.config.trino.userClaim);
@@ -78,6 +79,7 @@ export class ExtAuthzController {
 
   @All('auth')
   @GatewayCheckDocs()
+  @HotRoute('checkNow')
   authCheck(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     return this.check(req, reply);
   }
@@ -85,6 +87,7 @@ export class ExtAuthzController {
   @All('auth/*')
   @OriginalPathParam()
   @GatewayCheckDocs()
+  @HotRoute('checkNow')
   authCheckPath(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     return this.check(req, reply);
   }
@@ -107,7 +110,7 @@ export class ExtAuthzController {
     }
   }
 
-  /** Fast path (see HotRoutes) of /api/auth: answers now when every policy allows a proven token; false leaves it to the route. */
+  /** Fast path (see hot-routes.ts) of /api/auth: answers now when every policy allows a proven token; false leaves it to the route. */
   checkNow(req: FastifyRequest, reply: FastifyReply): boolean {
     // The body (a `token` field) is not parsed yet when the fast path runs: the route decides those.
     if (mayHaveBody(req)) return false;

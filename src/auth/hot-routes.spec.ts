@@ -1,27 +1,48 @@
 import type { INestApplicationContext } from '@nestjs/common';
+import { MetadataScanner, Reflector, type DiscoveryService } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AccessDecider } from './access-decider.service';
 import { AuthController } from './auth.controller';
 import { ExtAuthzController } from './ext-authz.controller';
 import { hotRoutes } from './hot-routes';
+import { RouteInventory } from './route-inventory';
+import { RoutePolicyResolver } from './route-policy.resolver';
 
 /** Which requests the fast path may answer, and by which route's code (anything else: false, the Nest route decides). */
 describe('hotRoutes', () => {
   const answered: string[] = [];
-  const me = { meNow: jest.fn(() => (answered.push('me'), true)) };
-  const extAuthz = {
+  // The real controllers' metadata (@HotRoute, the policies), with their fast answers recorded.
+  const me = Object.assign(Object.create(AuthController.prototype) as AuthController, { meNow: jest.fn(() => (answered.push('me'), true)) });
+  const extAuthz = Object.assign(Object.create(ExtAuthzController.prototype) as ExtAuthzController, {
     validateNow: jest.fn(() => (answered.push('validate'), true)),
     checkNow: jest.fn(() => (answered.push('check'), true)),
-  };
-  const app = { get: (type: unknown) => (type === AuthController ? me : type === ExtAuthzController ? extAuthz : undefined) } as unknown as INestApplicationContext;
+  });
+  const resolver = new RoutePolicyResolver(new Reflector());
+  const discovery = { getControllers: () => [{ instance: me }, { instance: extAuthz }] } as unknown as DiscoveryService;
+  const inventory = new RouteInventory(discovery, new MetadataScanner(), new Reflector(), resolver);
+  /** The chain's fast answer: only `Bearer ok` is an allowed, already verified caller. */
+  const decider = { allowedNow: jest.fn((p: { authorization?: string }) => (p.authorization === 'Bearer ok' ? { allow: true, principal: {} } : undefined)) };
+  const services = new Map<unknown, unknown>([
+    [AccessDecider, decider],
+    [RoutePolicyResolver, resolver],
+    [RouteInventory, inventory],
+  ]);
+  const app = { get: (type: unknown) => services.get(type) } as unknown as INestApplicationContext;
   const fast = hotRoutes(app);
   const reply = {} as FastifyReply;
-  const ask = (method: string, url: string | undefined) => {
+  const ask = (method: string, url: string | undefined, authorization = 'Bearer ok') => {
     answered.length = 0;
-    const result = fast({ method, routeOptions: { url } } as unknown as FastifyRequest, reply);
+    const result = fast({ method, routeOptions: { url }, headers: { authorization } } as unknown as FastifyRequest, reply);
     return `${method} ${url}: ${result ? answered.join(',') : 'not answered'}`;
   };
 
-  it('answers GET /auth/me and the ext-authz checks (any method) by their own routes’ code', () => {
+  it('the table is read from @HotRoute: GET /auth/me and the ext-authz checks (any method), by their own routes’ code', () => {
+    expect(
+      inventory
+        .routes()
+        .filter((r) => r.hot)
+        .map((r) => `${r.method} ${r.path} ${r.hot}`),
+    ).toEqual(['GET /auth/me meNow', 'ALL /api/validate/* validateNow', 'ALL /api/auth checkNow', 'ALL /api/auth/* checkNow']);
     expect([ask('GET', '/auth/me'), ask('GET', '/api/validate/*'), ask('POST', '/api/validate/*'), ask('GET', '/api/auth'), ask('PUT', '/api/auth/*')]).toEqual([
       'GET /auth/me: me',
       'GET /api/validate/*: validate',
@@ -39,6 +60,15 @@ describe('hotRoutes', () => {
       'GET /api/validate: not answered',
       'GET undefined: not answered',
     ]);
+  });
+
+  it('a route with a policy is decided by the chain first, with the guard’s policy for it; a caller not allowed now goes to Nest', () => {
+    decider.allowedNow.mockClear();
+    expect(ask('GET', '/auth/me', 'Bearer not-yet-verified')).toBe('GET /auth/me: not answered');
+    expect(decider.allowedNow).toHaveBeenCalledWith(
+      { authorization: 'Bearer not-yet-verified' },
+      (resolver.resolve(AuthController.prototype.me, AuthController) as { policy: unknown }).policy,
+    );
   });
 
   it('passes on the route code’s own refusal to answer (false: Nest decides)', () => {

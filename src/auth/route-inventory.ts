@@ -2,6 +2,7 @@ import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { PATH_METADATA, METHOD_METADATA } from '@nestjs/common/constants';
 import { RequestMethod, type Type } from '@nestjs/common';
+import { HotRoute } from './decorators';
 import { RoutePolicyResolver } from './route-policy.resolver';
 
 export interface RouteEntry {
@@ -16,6 +17,15 @@ export interface RouteEntry {
   audience?: string;
   /** The break-glass scope, on the routes where HTTP Basic may stand in for a bearer token (@AllowBreakGlass). */
   breakGlass?: string;
+  /** The controller method that answers the route on the hot routes' fast path (@HotRoute). */
+  hot?: string;
+}
+
+/** A route the fast path may answer, with what it needs to: its controller instance and handler. */
+export interface HotRouteEntry {
+  entry: RouteEntry & { hot: string };
+  controller: object;
+  handler: (...args: unknown[]) => unknown;
 }
 
 /** Every route of these controllers with the policy it declares, read from their decorators (no instance needed). */
@@ -40,6 +50,7 @@ export function routesOf(controllers: readonly Type[], policies: RoutePolicyReso
         ...(policy?.kind === 'authenticated' && policy.anyRole?.length ? { roles: policy.anyRole } : {}),
         ...(policy?.kind === 'authenticated' && policy.audience ? { audience: policy.audience } : {}),
         ...(route.kind === 'policy' && route.breakGlass ? { breakGlass: route.breakGlass } : {}),
+        ...(reflector.get(HotRoute, fn) ? { hot: reflector.get(HotRoute, fn) } : {}),
       });
     }
   }
@@ -60,8 +71,27 @@ export class RouteInventory implements OnApplicationBootstrap {
   ) {}
 
   routes(): RouteEntry[] {
-    const controllers = this.discovery.getControllers().flatMap((w) => (w.instance ? [w.instance.constructor as Type] : []));
-    return routesOf(controllers, this.policies, this.reflector, this.scanner);
+    return routesOf(
+      this.controllers().map((c) => c.constructor as Type),
+      this.policies,
+      this.reflector,
+      this.scanner,
+    );
+  }
+
+  /** The routes marked @HotRoute, with their controller instances: the table of the hot routes' fast path. */
+  hotRoutes(): HotRouteEntry[] {
+    return this.controllers().flatMap((controller) =>
+      routesOf([controller.constructor as Type], this.policies, this.reflector, this.scanner).flatMap((entry) =>
+        entry.hot === undefined
+          ? []
+          : [{ entry: { ...entry, hot: entry.hot }, controller, handler: (controller as Record<string, HotRouteEntry['handler']>)[entry.handler] }],
+      ),
+    );
+  }
+
+  private controllers(): object[] {
+    return this.discovery.getControllers().flatMap((w) => (w.instance ? [w.instance as object] : []));
   }
 
   onApplicationBootstrap(): void {

@@ -46,11 +46,10 @@ export function statementTarget(stage: StatementStage, rest: string): StatementT
 /** The query string forwarded with a nextUri request: only the protocol's own, well-formed parameters. */
 export function followQueryString(query: unknown): string {
   if (!query || typeof query !== 'object') return '';
-  const params = new URLSearchParams();
+  let s = '';
   for (const name of FOLLOW_PARAMS) {
     const value = (query as Record<string, unknown>)[name];
-    if (typeof value === 'string' && SIZE_OR_DURATION.test(value)) params.set(name, value);
+    if (typeof value === 'string' && SIZE_OR_DURATION.test(value)) s += `${s ? '&' : '?'}${name}=${encodeURIComponent(value).replace(/%20/g, '+')}`;
   }
-  const s = params.toString();
-  return s ? `?${s}` : '';
+  return s;
 }

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { EXAMPLE_QUERY_ID } from '../common/openapi-examples';
 import { Controller, Delete, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import {
@@ -20,6 +21,7 @@ import { ApiProblems } from '../common/api-problems.decorator';
 import { problem, PROBLEM_CONTENT_TYPE } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { clientGoneSignal } from './client-gone';
+import { writeTurnsTogether } from './page-writes';
 import { QueryResultsDto, TrinoQueryInfoDto, TrinoServerInfoDto } from './dto/query-results.dto';
 import type { StatementStage } from './statement-paths';
 import { TrinoProtocolService, type ProtocolRequest, type ProxiedAnswer } from './trino-protocol.service';
@@ -232,6 +234,7 @@ export class TrinoProtocolController {
     }
     reply.code(answer.status).headers(answer.headers);
     reply.send(answer.body);
+    if (answer.body instanceof Readable) writeTurnsTogether(reply.raw, answer.body);
   }
 
   private protocolRequest(req: FastifyRequest, reply: FastifyReply): ProtocolRequest {

@@ -1,11 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Counter } from 'prom-client';
 import type { AuthContext } from '../auth/auth-context';
 import { MetricsService } from '../common/metrics.service';
 import { problem } from '../common/problem';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { streamThrough } from './page-writes';
 import { QUERY_ID, QueryOwnership } from './query-ownership';
 import { followQueryString, statementTarget, type StatementStage } from './statement-paths';
 import { claimedIdentities, forwardedRequestHeaders, returnedResponseHeaders, trinoCallerFor } from './trino-headers';
@@ -96,7 +97,7 @@ export class TrinoProtocolService {
     this.log.log({ event: 'trino.query_submitted', queryId: id, user: caller.user, sub: req.auth.principal.subject });
     return {
       status: 200,
-      headers: { ...returnedResponseHeaders(answer.headers, answer.headersDistinct), 'content-type': 'application/json' },
+      headers: { ...returnedResponseHeaders(answer.headers, () => answer.headersDistinct), 'content-type': 'application/json' },
       body: JSON.stringify(results),
     };
   }
@@ -172,7 +173,7 @@ export class TrinoProtocolService {
       this.client.discard(answer);
       throw problem.badGateway(`the Trino coordinator answered ${status}`);
     }
-    const headers = returnedResponseHeaders(answer.headers, answer.headersDistinct);
+    const headers = returnedResponseHeaders(answer.headers, () => answer.headersDistinct);
     if (status === 204 || status === 304) {
       this.client.discard(answer);
       return { status, headers };
@@ -181,8 +182,8 @@ export class TrinoProtocolService {
     if (status === 200 && uriFields && typeof contentType === 'string' && JSON_TYPE.test(contentType)) {
       const rewriter = new JsonUriRewriter(uriFields, (uri) => rebaseUri(uri, publicBase));
       // Chunks pass as they arrive (sub-slices of the socket's own buffers, no copies). If either side
-      // fails or the client goes away, pipeline destroys both: the upstream request ends with it.
-      return { status, headers, body: pipeline(answer.body, rewriter, () => undefined) };
+      // fails or the client goes away, both are destroyed: the upstream request ends with it.
+      return { status, headers, body: streamThrough(answer.body, rewriter) };
     }
     return { status, headers, body: answer.body };
   }

@@ -73,6 +73,7 @@ export class TrinoClient implements OnApplicationShutdown {
   private readonly tls: { ca?: string[] };
   private readonly basicAuthorization?: string;
   private readonly timeoutMs: number;
+  private parsedOrigin?: { protocol: string; hostname: string; port: string; path: string };
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -108,7 +109,8 @@ export class TrinoClient implements OnApplicationShutdown {
   async send(call: TrinoCall): Promise<TrinoAnswer> {
     if (!this.base) throw problem.unavailable('upstream_unavailable', 'Trino is not configured (TRINO_URL is not set)');
     if (call.signal?.aborted) throw new ClientGoneError();
-    const headers: Record<string, string> = { ...call.headers, ...(await this.credentials(call.caller, call.owner?.exchangedToken)) };
+    const credentials = this.credentials(call.caller, call.owner?.exchangedToken);
+    const headers: Record<string, string> = { ...call.headers, ...(credentials instanceof Promise ? await credentials : credentials) };
     const user = call.caller?.user ?? call.owner?.user;
     if (user !== undefined) headers[TRINO_USER] = user;
     let body: Buffer | undefined;
@@ -118,7 +120,7 @@ export class TrinoClient implements OnApplicationShutdown {
       headers['content-length'] = String(body.length);
     }
     if (call.signal?.aborted) throw new ClientGoneError();
-    return this.request(call.method, this.url(call.path), headers, body, call.signal);
+    return this.request(call.method, this.origin.path + call.path, headers, body, call.signal);
   }
 
   /**
@@ -155,7 +157,16 @@ export class TrinoClient implements OnApplicationShutdown {
     return `${base.origin}${base.pathname.replace(/\/+$/, '')}${path}`;
   }
 
-  private async credentials(caller: TrinoCaller | undefined, exchangedToken?: string): Promise<Record<string, string>> {
+  /** TRINO_URL as node:http request options, parsed once (not a URL string to parse at every page). */
+  private get origin(): { protocol: string; hostname: string; port: string; path: string } {
+    if (this.parsedOrigin) return this.parsedOrigin;
+    const { protocol, hostname, port, pathname } = this.base as URL;
+    this.parsedOrigin = { protocol, hostname: hostname.replace(/^\[(.*)\]$/, '$1'), port, path: pathname.replace(/\/+$/, '') };
+    return this.parsedOrigin;
+  }
+
+  /** The upstream credential by TRINO_AUTH; a promise only when a token is to be exchanged (no promise hop per page otherwise). */
+  private credentials(caller: TrinoCaller | undefined, exchangedToken?: string): Record<string, string> | Promise<Record<string, string>> {
     switch (this.config.trino.auth) {
       case 'basic':
         return this.basicAuthorization ? { authorization: this.basicAuthorization } : {};
@@ -163,8 +174,7 @@ export class TrinoClient implements OnApplicationShutdown {
         if (!caller && exchangedToken !== undefined) return { authorization: `Bearer ${exchangedToken}` };
         if (!caller || !this.tokenExchange) return {};
         const { token: subjectToken, principal } = caller.auth;
-        const token = await this.tokenExchange.exchangeFor(this.config.trino.audience, subjectToken, principal);
-        return { authorization: `Bearer ${token}` };
+        return this.tokenExchange.exchangeFor(this.config.trino.audience, subjectToken, principal).then((token) => ({ authorization: `Bearer ${token}` }));
       }
       default:
         return {};
@@ -173,16 +183,17 @@ export class TrinoClient implements OnApplicationShutdown {
 
   private request(
     method: string,
-    url: string,
+    path: string,
     headers: Record<string, string>,
     body: Buffer | undefined,
     signal: AbortSignal | undefined,
     retry = false,
   ): Promise<TrinoAnswer> {
     return new Promise((resolve, reject) => {
-      const lib = url.startsWith('https:') ? https : http;
+      const { protocol, hostname, port } = this.origin;
+      const lib = protocol === 'https:' ? https : http;
       // A retry goes on a connection of its own: pooled ones released together go idle together.
-      const req = lib.request(url, { method, headers, agent: retry ? false : this.agent, ...(lib === https ? this.tls : {}) });
+      const req = lib.request({ protocol, hostname, port, path, method, headers, agent: retry ? false : this.agent, ...(lib === https ? this.tls : {}) });
       let answered = false;
       let failure: Error | undefined;
       const fail = (err: Error): void => {
@@ -208,7 +219,10 @@ export class TrinoClient implements OnApplicationShutdown {
         const answer: TrinoAnswer = {
           status: res.statusCode ?? 502,
           headers: res.headers,
-          headersDistinct: res.headersDistinct as Record<string, string[]>,
+          // Node builds it from the raw headers at each read: only when a caller asks.
+          get headersDistinct() {
+            return res.headersDistinct as Record<string, string[]>;
+          },
           body: res,
         };
         FAILURES.set(answer, () => failure);
@@ -221,7 +235,7 @@ export class TrinoClient implements OnApplicationShutdown {
         // written to it: the request never reached Trino, so it is sent once more.
         const code = (err as NodeJS.ErrnoException).code;
         if (!failure && !retry && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
-          this.request(method, url, headers, body, signal, true).then(resolve, reject);
+          this.request(method, path, headers, body, signal, true).then(resolve, reject);
           return;
         }
         reject(this.toProblem(failure ?? err));

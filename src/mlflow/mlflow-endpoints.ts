@@ -48,7 +48,9 @@ export type RestRule =
   /** Results filtered to the versions of registered models the caller may read, pages refilled. */
   | { op: 'search-model-versions' }
   /** Any authenticated caller: what the server supports, nothing of anyone's (server-info). */
-  | { op: 'authenticated' };
+  | { op: 'authenticated' }
+  /** MLflow's GraphQL endpoint, decided per query field and argument (mlflow-graphql.ts). */
+  | { op: 'graphql' };
 
 /** The level a row needs: one for every method, or one per method. */
 export type LevelNeed = MlflowPermissionLevel | Readonly<Record<string, MlflowPermissionLevel>>;
@@ -272,6 +274,8 @@ export const REST_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.fre
   '3.0/mlflow/server-info': { methods: GET, rule: { op: 'authenticated' }, fields: {} },
   // A Flask handler reading request.args (the UI's model version page, `models:/` downloads).
   '/model-versions/get-artifact': { methods: GET, rule: registered('READ'), fields: { ...VERSION, path: string }, spelling: 'args' },
+  // GraphQL (the UI's experiment and run pages): the body is a GraphQL request, decided field by field in mlflow-graphql.ts.
+  '/graphql': { methods: POST, rule: { op: 'graphql' }, fields: {} },
   // A Flask handler reading request.args: names as spelled.
   '/get-artifact': { methods: GET, rule: read('run'), fields: { ...RUN, path: string }, spelling: 'args' },
 } satisfies Record<string, RestEndpoint>);

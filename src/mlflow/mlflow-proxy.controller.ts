@@ -18,7 +18,9 @@ const PROXY_DOC =
   '`/get-artifact`, MLflow 3’s logged models (`logged-models/**`, `runs/outputs`): the experiment permission the endpoint needs ' +
   '(READ to read, EDIT to write, MANAGE to delete), found from `experiment_id`, the run (`run_id`), the logged model or the name; ' +
   'the model registry (`registered-models/**`, `model-versions/**`, `/model-versions/get-artifact`; prompts too): the registered ' +
-  'model’s permission, by `name`; searches return only what the caller may read, in full pages (refilled from MLflow’s next pages); runs are created ' +
+  'model’s permission, by `name`; `POST /graphql`: the UI’s GraphQL, decided per field (mlflowGetExperiment, mlflowGetRun, ' +
+  'mlflowSearchRuns, mlflowGetMetricHistoryBulkInterval, mlflowListArtifacts: READ on what each names; one query operation, no ' +
+  'introspection, aliases or fragments; MLflow gets a document and variables the BFF rebuilt); searches return only what the caller may read, in full pages (refilled from MLflow’s next pages); runs are created ' +
   'with `mlflow.user` = the caller; the creator of an experiment gets MANAGE; other endpoints are refused. A REST request is ' +
   'read as MLflow reads it (a field spelled `experiment_id` or `experimentId`) into the fields its endpoint takes, and MLflow ' +
   'gets a body or query rebuilt from those fields alone; a field given twice (both spellings, a repeated key or parameter), ' +

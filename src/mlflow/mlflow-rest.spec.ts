@@ -13,6 +13,7 @@ import { StateStore } from '../state/state-store';
 import { MlflowDenials } from './mlflow-denials';
 import { matchRestEndpoint, REST_ENDPOINTS } from './mlflow-endpoints';
 import { MlflowPermissionService } from './mlflow-permission.service';
+import { MlflowGraphqlDecider } from './mlflow-graphql';
 import { MlflowRegistryDecider } from './mlflow-registry';
 import { MlflowRestDecider } from './mlflow-rest';
 import { targetOf } from './mlflow-target';
@@ -52,7 +53,13 @@ beforeAll(async () => {
   permissions = new MlflowPermissionService(config, new StateStore(config, new ValkeyClient(config, new ReadinessRegistry())), client);
   const metrics = { counter: () => ({ inc: () => undefined }) } as unknown as MetricsService;
   const denials = new MlflowDenials(metrics);
-  decider = new MlflowRestDecider(permissions, denials, client, new MlflowRegistryDecider(permissions, denials, client));
+  decider = new MlflowRestDecider(
+    permissions,
+    denials,
+    client,
+    new MlflowRegistryDecider(permissions, denials, client),
+    new MlflowGraphqlDecider(permissions, denials),
+  );
   // Each user's level comes from a grant on the test's experiment alone (no group default), and the same
   // level on the registered model (under its name and the name the rename case gives it).
   for (const level of LEVELS) {
@@ -120,6 +127,8 @@ const DECIDED_ON_EXPERIMENTS = new Set([
   'search-model-versions',
   // Decided on nothing but the caller's token.
   'authenticated',
+  // GraphQL: each of the UI's documents, decided on the experiment or run it reads (mlflow-graphql.spec.ts has the rest).
+  'graphql',
 ]);
 const CASES = [...ROW_CASES, ...REAL_ROW_CASES].filter((c) => DECIDED_ON_EXPERIMENTS.has(REST_ENDPOINTS[c.row]?.rule.op));
 

@@ -11,6 +11,7 @@ import { EXPERIMENT_ID, matchRestEndpoint, MLFLOW_USER_TAG, MODEL_ID, needOf, pa
 import { decideMessage, decideQuery, toQuery, type Decided } from './mlflow-fields';
 import type { Forward } from './mlflow-forwarder';
 import { MlflowPermissionService } from './mlflow-permission.service';
+import { MlflowGraphqlDecider } from './mlflow-graphql';
 import { MlflowRegistryDecider } from './mlflow-registry';
 import { pagedSearch } from './mlflow-search';
 import type { Target } from './mlflow-target';
@@ -38,6 +39,7 @@ export class MlflowRestDecider {
     private readonly denials: MlflowDenials,
     private readonly client: MlflowClient,
     private readonly registry: MlflowRegistryDecider,
+    private readonly graphql: MlflowGraphqlDecider,
   ) {}
 
   async decide(req: FastifyRequest, target: Target, principal: Principal, method: string): Promise<RestDecision> {
@@ -50,6 +52,7 @@ export class MlflowRestDecider {
     const inQuery = paramsInQuery(method, rule);
     const spelling = endpoint.spelling ?? 'proto';
     if (!inQuery && target.query !== '') throw problem.badRequest(`MLflow reads a ${method} request from its body: the query must be empty`);
+    if (rule.op === 'graphql') return this.graphql.decide(principal, target, await this.jsonBody(req));
     const fields = endpoint.methodFields?.[method] ?? endpoint.fields;
     const p: Decided = inQuery ? decideQuery(target.query, fields, spelling) : decideMessage(await this.jsonBody(req), fields, spelling);
     // MLflow reads a protobuf request's parameters from the query on GET only (a HEAD would be read from its body).

@@ -5,6 +5,7 @@ import { SessionModule } from '../session/session.module';
 import { MlflowDenials } from './mlflow-denials';
 import { MlflowForwarder } from './mlflow-forwarder';
 import { MlflowGrants } from './mlflow-grants';
+import { MlflowGraphqlDecider } from './mlflow-graphql';
 import { MlflowPermissionService } from './mlflow-permission.service';
 import { MlflowPermissionsController } from './mlflow-permissions.controller';
 import { MlflowProxyController } from './mlflow-proxy.controller';
@@ -23,7 +24,17 @@ import { RegisteredModelPermissionsController } from './registered-model-permiss
 @Module({
   imports: [AuthModule, SessionModule],
   controllers: [MlflowProxyController, MlflowPermissionsController, RegisteredModelPermissionsController],
-  providers: [MlflowClient, MlflowPermissionService, MlflowGrants, MlflowDenials, MlflowRegistryDecider, MlflowRestDecider, MlflowForwarder, MlflowProxyService],
+  providers: [
+    MlflowClient,
+    MlflowPermissionService,
+    MlflowGrants,
+    MlflowDenials,
+    MlflowRegistryDecider,
+    MlflowGraphqlDecider,
+    MlflowRestDecider,
+    MlflowForwarder,
+    MlflowProxyService,
+  ],
 })
 export class MlflowModule implements OnModuleInit {
   constructor(

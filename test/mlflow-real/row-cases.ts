@@ -38,6 +38,16 @@ const SERVER_INFO_CASES: RealRowCase[] = ['GET', 'HEAD'].map((method) => ({
   need: 'ANY',
   request: () => ({ path: api('3.0/mlflow/server-info') }),
 }));
+/** The fields of the UI's GraphQL documents (test/support/mlflow-graphql.ts) in one operation. */
+const UI_FIELDS = (i: Ids) => ({
+  query: `query Levels($e: MlflowGetExperimentInput, $r: MlflowGetRunInput, $s: MlflowSearchRunsInput, $m: MlflowGetMetricHistoryBulkIntervalInput) {
+    mlflowGetExperiment(input: $e) { experiment { experimentId name } apiError { code } }
+    mlflowGetRun(input: $r) { run { info { runUuid } modelVersions { name version } } apiError { code } }
+    mlflowSearchRuns(input: $s) { runs { info { runUuid } } apiError { code } }
+    mlflowGetMetricHistoryBulkInterval(input: $m) { metrics { key value } apiError { code } }
+  }`,
+  variables: { e: { experimentId: i.experiment }, r: { runId: i.run }, s: { experimentIds: [i.experiment] }, m: { runIds: [i.run], metricKey: 'loss' } },
+});
 
 /** The model registry's rows, in order: a version 2 is made, tagged, deleted; the model renamed last, then deleted. */
 const REGISTRY_CASES: RealRowCase[] = [
@@ -250,5 +260,7 @@ export const REAL_ROW_CASES: RealRowCase[] = [
   },
   ...SERVER_INFO_CASES,
   ...REGISTRY_CASES,
+  // GraphQL, decided per field: one document asking the four fields the UI asks, each on what it reads.
+  { row: '/graphql', method: 'POST', need: 'READ', request: (i) => ({ path: '/graphql', body: UI_FIELDS(i) }) },
   { row: '2.0/mlflow/logged-models/{model_id}', method: 'DELETE', need: 'MANAGE', request: (i) => ({ path: api(`2.0/mlflow/logged-models/${i.model}`) }) },
 ];

@@ -146,8 +146,10 @@ describe('TokenVerifier: what it refuses', () => {
     expect(await refusal(verifier.verify(hs({ iss: 42 })))).toEqual(untrusted);
   });
 
-  it("an algorithm not allowed for the token's issuer (HS256 under the Keycloak issuer)", async () => {
+  it("an algorithm not allowed for the token's issuer (HS256 under the Keycloak issuer), before any key look-up", async () => {
+    const fetches = idp.stats.jwksFetches;
     expect(await refusal(verifier.verify(hs({ iss: idp.issuer, typ: 'Bearer' }, { kid: idp.currentKid })))).toEqual(INVALID);
+    expect(idp.stats.jwksFetches).toBe(fetches);
   });
 
   it('a Keycloak token without a kid, or with a malformed one', async () => {
@@ -209,6 +211,10 @@ describe('TokenVerifier: what it refuses', () => {
     expect(await refusal(verifier.verify(`${hs()}.x`))).toEqual(INVALID);
     expect(await refusal(verifier.verify(` ${hs()}`))).toEqual(INVALID);
     expect(await refusal(verifier.verify(`${hs()} `))).toEqual(INVALID);
+    // A Keycloak token with a fourth segment is refused as it is, before the verifier asks for any key.
+    const fetches = idp.stats.jwksFetches;
+    expect(await refusal(verifier.verify(`${await kc()}.x`))).toEqual(INVALID);
+    expect(idp.stats.jwksFetches).toBe(fetches);
   });
 
   it('another spelling of the same bytes in any segment (one token, one cache key)', async () => {
@@ -231,6 +237,10 @@ describe('TokenVerifier: what it refuses', () => {
       expect(await refusal(verifier.verify(bad))).toEqual(INVALID);
     }
     expect((await verifier.verify(good)).subject).toBe('svc-1');
+    // RS256 checks the signature's bytes, not its spelling: only the canonical-spelling check refuses this one.
+    const [kh, kp, ks] = (await kc()).split('.');
+    expect(await refusal(verifier.verify(`${kh}.${kp}.${alt(ks)}`))).toEqual(INVALID);
+    expect((await verifier.verify(`${kh}.${kp}.${ks}`)).issuer).toBe(idp.issuer);
   });
 
   it('a segment that is not JSON, or not a JSON object', async () => {

@@ -26,7 +26,7 @@ interface VerifiedEntry {
 }
 
 /** base64url segment → object, refusing non-canonical encodings (one token, one cache key). */
-function decodeSegment(segment: string, what: string): Record<string, unknown> {
+function decodeSegment(segment: string, what: 'header' | 'payload'): Record<string, unknown> {
   const bytes = Buffer.from(segment, 'base64url');
   if (bytes.toString('base64url') !== segment) throw invalid(`the token ${what} is not canonical base64url`);
   let value: unknown;

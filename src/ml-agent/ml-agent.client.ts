@@ -1,11 +1,11 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { Counter } from 'prom-client';
 import { MetricsService } from '../common/metrics.service';
 import { ProblemException, problem, type ProblemBody } from '../common/problem';
+import { MAX_UPSTREAM_RESPONSE_BYTES, UpstreamTransport, type UpstreamAnswer } from '../common/upstream-transport';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { TrinoCatalogsDto, TrinoSchemasDto, TrinoTablesDto } from './dto/trino-listing.dto';
 import type { WorkflowRunAnswer } from './dto/run-workflow.dto';
-import { fetchUpstream, MAX_UPSTREAM_RESPONSE_BYTES, type UpstreamAnswer } from '../common/upstream-fetch';
 import type { WorkflowSubmitter } from './workflow-submitter';
 
 const UPSTREAM = 'ML-Agent';
@@ -67,21 +67,23 @@ export class MlAgentRefusal extends ProblemException {
  * passed through (MlAgentRefusal).
  */
 @Injectable()
-export class MlAgentClient {
+export class MlAgentClient implements OnApplicationShutdown {
   private readonly log = new Logger('MlAgentClient');
   private readonly baseUrl?: string;
   private readonly calls: Counter<'operation' | 'outcome'>;
+  private readonly transport: UpstreamTransport;
 
-  constructor(
-    @Inject(APP_CONFIG) config: AppConfig,
-    @Inject(ML_AGENT_TIMEOUT_MS) private readonly timeoutMs: number,
-    metrics: MetricsService,
-  ) {
+  constructor(@Inject(APP_CONFIG) config: AppConfig, @Inject(ML_AGENT_TIMEOUT_MS) timeoutMs: number, metrics: MetricsService) {
     this.baseUrl = config.mlAgent.url;
+    this.transport = new UpstreamTransport({ name: UPSTREAM, headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
     this.calls = metrics.counter('bff_ml_agent_requests_total', 'Calls to ML-Agent by operation and outcome (ok, refused, failed, timeout)', [
       'operation',
       'outcome',
     ]);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.transport.close();
   }
 
   /** 503 upstream_unavailable when ML_AGENT_URL is not set (checked before any token is exchanged for it). */
@@ -170,7 +172,7 @@ export class MlAgentClient {
       payload = JSON.stringify(body);
       headers['content-type'] = 'application/json';
     }
-    return fetchUpstream(UPSTREAM, `${this.baseUrl}${path}`, { method, headers, body: payload }, this.timeoutMs, maxBytes);
+    return this.transport.fetchText({ method, url: `${this.baseUrl}${path}`, headers, body: payload }, maxBytes);
   }
 }
 

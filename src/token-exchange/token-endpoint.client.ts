@@ -1,7 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { problem, ProblemException } from '../common/problem';
-import { readBoundedText } from '../common/read-bounded';
+import { UpstreamTransport } from '../common/upstream-transport';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -45,10 +45,11 @@ export class TokenEndpointError extends Error {
  * client_secret_basic. Every call is bounded by TOKEN_EXCHANGE_TIMEOUT_MS.
  */
 @Injectable()
-export class TokenEndpointClient {
+export class TokenEndpointClient implements OnApplicationShutdown {
   private readonly endpoint: string;
   private readonly clientAuth: string;
   private readonly timeoutMs: number;
+  private readonly transport: UpstreamTransport;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.endpoint = config.keycloak.tokenEndpoint;
@@ -56,6 +57,11 @@ export class TokenEndpointClient {
     const pair = `${encodeURIComponent(config.clientId)}:${encodeURIComponent(config.clientSecret)}`;
     this.clientAuth = `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`;
     this.timeoutMs = config.tokenExchange.timeoutMs;
+    this.transport = new UpstreamTransport({ name: 'the identity provider', headersTimeoutMs: this.timeoutMs, bodyTimeoutMs: this.timeoutMs });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.transport.close();
   }
 
   /**
@@ -83,24 +89,23 @@ export class TokenEndpointClient {
   }
 
   private async post(form: URLSearchParams): Promise<TokenResponse> {
-    let res: Response;
-    let text: string;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(this.endpoint, {
-        method: 'POST',
-        headers: { authorization: this.clientAuth, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: form.toString(),
-        redirect: 'error',
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      text = await readBoundedText(res, MAX_RESPONSE_BYTES, () => new Error('token endpoint answer too large'));
+      res = await this.transport.fetchText(
+        {
+          method: 'POST',
+          url: this.endpoint,
+          headers: { authorization: this.clientAuth, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+          body: form.toString(),
+        },
+        MAX_RESPONSE_BYTES,
+      );
     } catch (err) {
-      const name = (err as Error)?.name;
-      if (name === 'TimeoutError' || name === 'AbortError') {
-        throw new TokenEndpointError('unavailable', `the identity provider did not answer within ${this.timeoutMs} ms`);
-      }
+      const timeout = err instanceof ProblemException && err.getStatus() === 504;
+      if (timeout) throw new TokenEndpointError('unavailable', `the identity provider did not answer within ${this.timeoutMs} ms`);
       throw new TokenEndpointError('unavailable', 'the identity provider is unreachable');
     }
+    const text = res.text;
     if (res.status === 400 || res.status === 401 || res.status === 403) {
       const { code, description } = oauthError(text);
       const subjectRejected = res.status === 400 && code === 'invalid_request' && description === SUBJECT_TOKEN_INVALID && form.get('subject_token') !== null;

@@ -1,9 +1,9 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ProblemException, problem } from '../common/problem';
+import { UpstreamTransport, type UpstreamAnswer } from '../common/upstream-transport';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { GatewayBackendDto } from './dto/gateway-backend.dto';
 import type { RoutingRuleDto } from './dto/routing-rule.dto';
-import { fetchUpstream, type UpstreamAnswer } from '../common/upstream-fetch';
 import type { LazyExchangedToken } from '../token-exchange/exchange-context';
 
 /**
@@ -22,16 +22,21 @@ const UPSTREAM = 'Trino Gateway';
  * raw backend name as its body. Transport failures and 5xx are 502, timeouts 504.
  */
 @Injectable()
-export class TrinoGatewayClient {
+export class TrinoGatewayClient implements OnApplicationShutdown {
   private readonly log = new Logger('TrinoGatewayClient');
   private readonly baseUrl?: string;
   private readonly basicAuth?: string;
-  private readonly timeoutMs: number;
+  private readonly transport: UpstreamTransport;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.baseUrl = config.trinoGateway.url;
     this.basicAuth = config.trinoGateway.basicAuth ? `Basic ${Buffer.from(config.trinoGateway.basicAuth, 'utf8').toString('base64')}` : undefined;
-    this.timeoutMs = config.trinoGateway.timeoutMs;
+    const timeoutMs = config.trinoGateway.timeoutMs;
+    this.transport = new UpstreamTransport({ name: UPSTREAM, headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.transport.close();
   }
 
   /** Base URL of the gateway (readiness), undefined when not configured. */
@@ -159,7 +164,7 @@ export class TrinoGatewayClient {
       payload = body.text;
       headers['content-type'] = 'text/plain; charset=utf-8';
     }
-    return fetchUpstream(UPSTREAM, `${this.baseUrl}${path}`, { method, headers, body: payload }, this.timeoutMs);
+    return this.transport.fetchText({ method, url: `${this.baseUrl}${path}`, headers, body: payload });
   }
 }
 

@@ -119,7 +119,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
       llm,
       models: config.llm.models,
       log: this.log,
-      revoked: (p) => revocations.isRevokedNow(p),
+      revoked: (p) => decider.revokedSinceNow(p),
       turns: metrics.counter('bff_agent_turns_total', 'Agent conversation turns by outcome', ['outcome']),
       tokens: metrics.counter('bff_agent_tokens_total', 'LLM tokens charged to user quotas'),
     };
@@ -133,7 +133,7 @@ export class AgentGateway implements OnApplicationBootstrap, BeforeApplicationSh
     // A logout (any replica) closes this replica's sessions of the logged-out session or user at once.
     this.revocations.listen({
       local: () => {
-        for (const s of this.sessions) if (this.revocations.isRevoked(s.principal)) s.close(CLOSE.tokenRevoked, 'token_revoked');
+        for (const s of this.sessions) if (this.decider.revokedSince(s.principal)) s.close(CLOSE.tokenRevoked, 'token_revoked');
       },
     });
   }

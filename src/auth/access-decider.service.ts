@@ -100,6 +100,19 @@ export class AccessDecider {
     return { allow: true, principal, token: credential.token, via: 'bearer' };
   }
 
+  /**
+   * Whether a caller the chain admitted has been revoked since: the check of long-lived sessions (the
+   * agent WebSocket closes its sessions on a revocation, and asks `now` before each turn, which also
+   * asks the StateStore for a revocation this replica has not heard of yet).
+   */
+  revokedSince(principal: Principal): boolean {
+    return this.revocations.isRevoked(principal);
+  }
+
+  revokedSinceNow(principal: Principal): Promise<boolean> {
+    return this.revocations.isRevokedNow(principal);
+  }
+
   /** Revocation, then the policy: undefined when the principal may pass, else why not. */
   private judge(principal: Principal, policy: AccessPolicy): AuthFailure | undefined {
     if (this.revocations.isRevoked(principal)) return new AuthFailure(401, 'token_revoked', 'the session of this token was logged out');

@@ -27,8 +27,9 @@ import { statementBodyAsText } from './trino-query/statement-body';
  *   1. Fastify (the adapter below): the HTTP parser's own errors (431, 408, 400) as problem+json, the
  *      request id (X-Request-Id when well-formed, else a UUID), the request logger (made on first use), TRUST_PROXY, the body limit; then the
  *      adapter's own onRequest hooks: 503 while shutting down, CORS (CORS_ORIGINS), unroutable targets.
- *   2. onRequest: the hot routes' fast path (src/auth/hot-routes.ts). It answers GET /auth/me and the
- *      ext-authz checks of an already verified, allowed token itself, without 3 and 5–10 (FAST_PATH_SKIPS).
+ *   2. onRequest: the hot routes' fast path (src/auth/hot-routes.ts). It answers the routes marked @HotRoute
+ *      (GET /auth/me and the ext-authz checks) for an already verified token the guard's policy and the identity
+ *      chain allow, itself, without 3 and 5–10 (FAST_PATH_SKIPS).
  *   3. Nest middleware: nestjs-pino's request logger (LoggerModule, imported by AppModule).
  *   4. onRequest: how the body is to be parsed — POST /v1/statement as text whatever its Content-Type,
  *      the form of POST /auth/backchannel-logout as text, the MLflow proxy's bodies left unparsed — and the cookies.
@@ -58,7 +59,7 @@ export const GLOBAL_GUARDS: readonly Type[] = [AuthGuard, UserThrottlerGuard];
  * here with its reason, or it would silently not apply to the hot routes (test/unit/pipeline.spec.ts).
  */
 export const FAST_PATH_SKIPS: Readonly<Record<string, string>> = {
-  AuthGuard: 'the fast path decides with the same AccessDecider and RoutePolicyResolver, and answers only an allowed, already verified token',
+  AuthGuard: 'the fast path decides with the same RoutePolicyResolver and identity chain (AccessDecider), and answers only an allowed, already verified token',
   UserThrottlerGuard: 'the hot routes are not rate-limited (neither RATE_LIMITED_ROUTES nor GET /auth/login)',
   BodyValidationPipe: 'the hot routes take no body and no DTO',
   ProblemFilter: 'the fast path answers only successes; every denial goes through the Nest route',

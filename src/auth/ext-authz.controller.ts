@@ -3,7 +3,7 @@ import { ApiHeader, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } fro
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../common/problem';
-import { AccessDecider, type Decision } from './access-decider.service';
+import { AccessDecider, type Refusal } from './access-decider.service';
 import { normalisePath } from '../config/request-path';
 import { AUTHENTICATED_POLICY, gatewayPolicyFor, type AccessPolicy } from './access-policy';
 import { ExtAuthz, HotRoute } from './decorators';
@@ -146,7 +146,7 @@ export class ExtAuthzController {
     return true;
   }
 
-  private deny(reply: FastifyReply, d: Extract<Decision, { allow: false }>, url: string): void {
+  private deny(reply: FastifyReply, d: Refusal, url: string): void {
     if (d.status === 401) reply.header('www-authenticate', 'Bearer realm="platform-bff"');
     reply
       .code(d.status)

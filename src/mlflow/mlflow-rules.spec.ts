@@ -43,13 +43,15 @@ describe('the REST endpoint table', () => {
       rest: '3/run/artifacts/m.pkl',
     });
     expect(matchRestEndpoint('/api/2.0/mlflow-artifacts/artifacts')?.rule).toEqual({ op: 'artifact-list' });
+    expect(matchRestEndpoint('/graphql')).toMatchObject({ name: '/graphql', methods: ['POST'], rule: { op: 'graphql' } });
     expect(matchRestEndpoint('/get-artifact')).toMatchObject({ name: '/get-artifact', rule: { op: 'run', need: 'READ' }, spelling: 'args' });
     for (const path of [
       '/api/2.0/mlflow/registered-models/list',
       '/api/2.0/mlflow/users/create',
       '/api/2.0/preview/mlflow/runs/get',
       '/api/3.0/mlflow/traces',
-      '/graphql',
+      '/graphql/',
+      '/api/2.0/graphql',
       '/api/get-artifact',
       '/2.0/mlflow/runs/get',
       '/api/2.0/mlflow-artifacts/artifacts/',

@@ -1,9 +1,9 @@
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { problem } from '../common/problem';
-import { upstreamProblem } from '../common/upstream-error';
+import type { UpstreamResponse } from '../common/upstream-transport';
 import { MlflowClient, PayloadTooLarge, readAll } from './mlflow.client';
 import type { Target } from './mlflow-target';
 
@@ -77,30 +77,30 @@ export class MlflowForwarder {
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) gone.abort();
     });
-    let res: IncomingMessage;
+    let res: UpstreamResponse;
     try {
       res = await this.client.send({ method: plan.method, path: target.upstreamPath, query: plan.query, headers, body: plan.body, signal: gone.signal });
     } catch (err) {
       if (gone.signal.aborted) return;
-      throw upstreamProblem(err, 'MLflow');
+      throw this.client.problemOf(err);
     }
-    const status = res.statusCode ?? 502;
+    const status = res.status;
     const out = responseHeaders(res.headers);
     const isJson = /^application\/json\b/i.test(String(res.headers['content-type'] ?? ''));
     const head = req.method === 'HEAD';
     if (!plan.inspect || status !== 200 || !isJson) {
       if (head && plan.method !== 'HEAD') {
         // The GET a HEAD mirrors: its headers, not its body.
-        res.resume();
+        res.body.resume();
         reply.code(status).headers(out).send();
         return;
       }
-      reply.code(status).headers(out).send(res);
+      reply.code(status).headers(out).send(res.body);
       return;
     }
     let answer: Record<string, unknown>;
     try {
-      const text = (await readAll(res, MAX_JSON_RESPONSE)).toString('utf8');
+      const text = (await readAll(res.body, MAX_JSON_RESPONSE)).toString('utf8');
       answer = (text.trim() ? JSON.parse(text) : {}) as Record<string, unknown>;
     } catch (err) {
       if (gone.signal.aborted) return;
@@ -126,7 +126,7 @@ function forwardHeaders(given: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out;
 }
 
-function responseHeaders(given: IncomingHttpHeaders): Record<string, string | string[]> {
+function responseHeaders(given: UpstreamResponse['headers']): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(given)) {
     if (value === undefined || RESPONSE_HEADERS_DROPPED.test(name)) continue;

@@ -1,9 +1,10 @@
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { problem } from '../common/problem';
+import { problem, type ProblemException } from '../common/problem';
+import { readBounded } from '../common/read-bounded';
 import { upstreamProblem } from '../common/upstream-error';
+import { UpstreamTransport, type UpstreamResponse } from '../common/upstream-transport';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 
 /** Longest wait for MLflow's response headers (the body then streams for as long as it takes). */
@@ -17,10 +18,9 @@ const LOOKUP_MAX_BYTES = 32 * 1024 * 1024;
  * the idle timeout of the servers MLflow runs under (gunicorn's --keep-alive defaults to 2 s,
  * uvicorn's --timeout-keep-alive to 5 s), so the BFF drops an idle connection before MLflow does.
  * 1 s is what Node's own rule (a server's `Keep-Alive: timeout` hint minus 1 s) gives for
- * gunicorn's 2 s. See the agent in the constructor.
+ * gunicorn's 2 s. See the transport in the constructor.
  */
 export const MLFLOW_IDLE_SOCKET_MS = 1_000;
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
 export interface MlflowRequest {
   method: string;
@@ -28,40 +28,39 @@ export interface MlflowRequest {
   path: string;
   /** Raw query string without `?` (may be empty). */
   query: string;
-  headers: http.OutgoingHttpHeaders;
+  headers: OutgoingHttpHeaders;
   /** A stream is piped as it arrives; a buffer is sent with its length. */
   body?: Readable | Buffer;
   /** Aborted when the client goes away. */
   signal?: AbortSignal;
 }
 
-class HeadersTimeout extends Error {
-  override readonly name = 'TimeoutError';
-}
-
 /**
  * The one way to MLflow (MLFLOW_URL, which may carry a path prefix such as MLflow's
  * --static-prefix): streaming requests for the proxy, and small JSON lookups the BFF makes
- * itself. MLflow runs without authentication behind the BFF, so no credential is ever sent.
+ * itself. Credential sent: none — MLflow runs without authentication behind the BFF.
  */
 @Injectable()
 export class MlflowClient implements OnApplicationShutdown {
   private readonly base?: URL;
-  private readonly agent: http.Agent;
+  private readonly transport: UpstreamTransport;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.base = config.mlflow.url ? new URL(config.mlflow.url) : undefined;
     // MLflow closes a keep-alive connection after a few idle seconds. When that close crosses a
-    // request the BFF writes on the connection, the request fails (ECONNRESET/EPIPE on a reused
-    // socket) though MLflow never saw it. Two defences, because a streamed body cannot always be sent twice:
-    // - avoid the race: `timeout` closes a connection idle in the pool for MLFLOW_IDLE_SOCKET_MS, before
-    //   MLflow would. (Node's agent also honours a server's `Keep-Alive: timeout=N` hint, but only to
-    //   shorten a `timeout` set here, and MLflow's servers send none.) It is not a request timeout: on a
-    //   socket in use it only emits 'timeout' events, which nothing here acts on (MLFLOW_HEADERS_TIMEOUT_MS is that).
-    // - survive it: send() sends a request once more, on a connection of its own, when its body can be
-    //   sent again (none, a buffer, or a stream not read yet); otherwise the client gets a 502 saying so.
-    const options: http.AgentOptions = { keepAlive: true, timeout: MLFLOW_IDLE_SOCKET_MS };
-    this.agent = this.base?.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+    // request the BFF writes on the connection, the request fails though MLflow never saw it. Two
+    // defences, because a streamed body cannot always be sent twice:
+    // - avoid the race: the pool closes a connection idle for MLFLOW_IDLE_SOCKET_MS, before MLflow would
+    //   (a server's shorter `Keep-Alive: timeout` hint is honoured too). It is not a request timeout: a
+    //   busy connection is never closed by it (MLFLOW_HEADERS_TIMEOUT_MS is that; the body has no limit).
+    // - survive it: the transport's keep-alive retry rule sends the request once more, on a connection of
+    //   its own, when its body can be sent again; otherwise the client gets a 502 saying so.
+    this.transport = new UpstreamTransport({
+      name: 'MLflow',
+      headersTimeoutMs: MLFLOW_HEADERS_TIMEOUT_MS,
+      bodyTimeoutMs: 0,
+      idleSocketMs: MLFLOW_IDLE_SOCKET_MS,
+    });
   }
 
   get configured(): boolean {
@@ -73,81 +72,26 @@ export class MlflowClient implements OnApplicationShutdown {
     return this.base?.toString();
   }
 
-  onApplicationShutdown(): void {
-    this.agent.destroy();
+  async onApplicationShutdown(): Promise<void> {
+    await this.transport.close();
+  }
+
+  /** The problem a failed send() is answered with (502, 504). */
+  problemOf(err: unknown): ProblemException {
+    return this.transport.problemOf(err);
   }
 
   /** Sends one request; resolves with MLflow's response once its headers arrived (the body is still a stream). */
-  send(req: MlflowRequest): Promise<http.IncomingMessage> {
+  send(req: MlflowRequest): Promise<UpstreamResponse> {
     const base = this.base;
     if (!base) return Promise.reject(problem.unavailable('upstream_unavailable', 'MLflow is not configured (MLFLOW_URL)'));
     const prefix = base.pathname.replace(/\/+$/, '');
-    const options: http.RequestOptions = {
-      protocol: base.protocol,
-      hostname: base.hostname,
-      port: base.port || undefined,
-      method: req.method,
-      path: `${prefix}${req.path}${req.query ? `?${req.query}` : ''}`,
-      headers: { ...req.headers, host: base.host },
-      agent: this.agent,
-    };
-    const lib = base.protocol === 'https:' ? https : http;
-    const body = req.body;
-    return new Promise<http.IncomingMessage>((resolve, reject) => {
-      let current: http.ClientRequest;
-      // The BFF's own reason to stop (timeout, client gone, the client's body failing): never retried.
-      let failure: Error | undefined;
-      const fail = (err: Error): void => {
-        failure ??= err;
-        current.destroy(err);
-      };
-      const timer = setTimeout(() => fail(new HeadersTimeout('MLflow did not answer in time')), MLFLOW_HEADERS_TIMEOUT_MS);
-      const abort = () => fail(Object.assign(new Error('client gone'), { name: 'AbortError' }));
-      const settle = () => {
-        clearTimeout(timer);
-        req.signal?.removeEventListener('abort', abort);
-      };
-      req.signal?.addEventListener('abort', abort, { once: true });
-      if (body !== undefined && !Buffer.isBuffer(body)) body.on('error', fail);
-
-      const attempt = (fresh: boolean): void => {
-        // A retry goes on a connection of its own (not another pooled one: connections released together go idle together).
-        const outgoing = lib.request({ ...options, agent: fresh ? false : this.agent });
-        current = outgoing;
-        let answered = false;
-        outgoing.on('response', (res) => {
-          answered = true;
-          clearTimeout(timer);
-          res.once('close', () => req.signal?.removeEventListener('abort', abort));
-          resolve(res);
-        });
-        outgoing.on('error', (err) => {
-          if (outgoing !== current || answered) return;
-          const reset = !failure && outgoing.reusedSocket && RESET_CODES.has((err as NodeJS.ErrnoException).code ?? '');
-          if (reset && !fresh && replayable(body)) {
-            // A pooled connection MLflow closed as idle just as this request was written to it: MLflow
-            // never saw the request, whose body is all here still, so it is sent once more.
-            if (body !== undefined && !Buffer.isBuffer(body)) body.unpipe(outgoing);
-            attempt(true);
-            return;
-          }
-          settle();
-          if (reset) {
-            reject(
-              problem.badGateway(
-                'MLflow closed the reused connection before answering; the request body was streamed, so it cannot be sent again and may not have reached MLflow: retry the request',
-              ),
-            );
-            return;
-          }
-          reject(failure ?? err);
-        });
-        if (body === undefined) outgoing.end();
-        else if (Buffer.isBuffer(body)) outgoing.end(body);
-        else body.pipe(outgoing);
-      };
-      attempt(false);
-    });
+    const headers: Record<string, string | string[]> = { host: base.host };
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined && name !== 'host') headers[name] = typeof value === 'number' ? String(value) : value;
+    }
+    const url = `${base.origin}${prefix}${req.path}${req.query ? `?${req.query}` : ''}`;
+    return this.transport.send({ method: req.method, url, headers, body: req.body, signal: req.signal });
   }
 
   /** A GET of MLflow's REST API by the BFF itself: status and parsed JSON body (problems for network failures). */
@@ -157,11 +101,10 @@ export class MlflowClient implements OnApplicationShutdown {
 
   /** A JSON call of MLflow's REST API by the BFF itself (a lookup, the next page of a search): status and parsed body. */
   async requestJson(method: string, path: string, query: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-    let res: http.IncomingMessage;
     const signal = AbortSignal.timeout(LOOKUP_TIMEOUT_MS);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     try {
-      res = await this.send({
+      const res = await this.send({
         method,
         path,
         query,
@@ -169,10 +112,10 @@ export class MlflowClient implements OnApplicationShutdown {
         body: payload,
         signal,
       });
-      const text = (await readAll(res, LOOKUP_MAX_BYTES)).toString('utf8');
-      return { status: res.statusCode ?? 502, body: text ? JSON.parse(text) : {} };
+      const text = await this.transport.readText(res, LOOKUP_MAX_BYTES);
+      return { status: res.status, body: text ? JSON.parse(text) : {} };
     } catch (err) {
-      throw upstreamProblem(signal.aborted ? Object.assign(new Error('timeout'), { name: 'TimeoutError' }) : err, 'MLflow');
+      throw upstreamProblem(err, 'MLflow', signal.aborted ? LOOKUP_TIMEOUT_MS : MLFLOW_HEADERS_TIMEOUT_MS);
     }
   }
 
@@ -211,29 +154,9 @@ export class MlflowClient implements OnApplicationShutdown {
   }
 }
 
-/** Whether a request body can be sent again: none, a buffer, or a stream nothing has been read from yet. */
-function replayable(body: Readable | Buffer | undefined): boolean {
-  return body === undefined || Buffer.isBuffer(body) || !body.readableDidRead;
-}
-
-/** Reads a whole body, refusing more than `limit` bytes (502: an upstream answer the BFF will not hold). */
+/** Reads a whole body, refusing more than `limit` bytes (PayloadTooLarge: the caller says what that means to its client). */
 export function readAll(stream: Readable, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        stream.destroy();
-        reject(new PayloadTooLarge(limit));
-      } else chunks.push(c);
-    });
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-    stream.on('close', () => {
-      if (!stream.readableEnded) reject(new Error('stream closed before its end'));
-    });
-  });
+  return readBounded(stream, limit, () => new PayloadTooLarge(limit));
 }
 
 export class PayloadTooLarge extends Error {

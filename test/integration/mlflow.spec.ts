@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createServer, request as httpRequest, type Agent } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { MLFLOW_IDLE_SOCKET_MS, MlflowClient } from '../../src/mlflow/mlflow.client';
+import type { UpstreamTransport } from '../../src/common/upstream-transport';
 import { StateStore } from '../../src/state/state-store';
 import type { MlflowEmulator } from '../../sandbox/mlflow';
 import { SANDBOX_LOGIN_CLIENT_ID, startSandbox, type Sandbox } from '../../sandbox/index';
@@ -526,10 +527,12 @@ describe('MLflow behind the BFF', () => {
       await standIn?.close();
     });
     /** The BFF's pool of connections to MLflow (private), read to know when a connection is back in it or taken. */
-    const bffAgent = () => (b.app.get(MlflowClient) as unknown as { agent: Agent }).agent;
-    const count = (sockets: NodeJS.ReadOnlyDict<unknown[]>) => Object.values(sockets).reduce((n, list) => n + (list?.length ?? 0), 0);
-    const free = () => count(bffAgent().freeSockets);
-    const busy = () => count(bffAgent().sockets);
+    const pooled = () => {
+      const { stats } = (b.app.get(MlflowClient) as unknown as { transport: UpstreamTransport }).transport;
+      return (stats[standIn.url] ?? { connected: 0, free: 0 }) as { connected: number; free: number };
+    };
+    const free = () => pooled().free;
+    const busy = () => pooled().connected - pooled().free;
     /** One request that leaves a keep-alive connection in the BFF's pool (back there once the answer is read). */
     async function pool(): Promise<void> {
       expect((await call('GET', '/mlflow/health', { base: b.url })).status).toBe(200);

@@ -7,8 +7,12 @@ import { ownerKeyOf } from './agent.model';
 /** A day's counter outlives the day by this much, so a turn that ends just after midnight UTC is still counted. */
 const KEY_GRACE_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** agents:quota:<owner>:<day> → agents:quota-reserved:<owner>:<day> */
-const reservedKeyOf = (usedKey: string) => `agents:quota-reserved:${usedKey.slice('agents:quota:'.length)}`;
+/**
+ * agents:quota:<owner>:<day> → agents:quota-reserved:{agents:quota:<owner>:<day>}. The two are read and
+ * written by one Lua script, so they must share a hash slot in a Valkey cluster: the reserved key's hash
+ * tag is the whole used key (which has no braces, so it hashes as a whole) — the used key's name is unchanged.
+ */
+export const reservedKeyOf = (usedKey: string) => `agents:quota-reserved:{${usedKey}}`;
 
 /**
  * A reservation lives this long after the last reservation or settlement of its user: a turn whose

@@ -1,4 +1,5 @@
 import type { LlmModelSettingsOverrides } from './llm-model-settings';
+import type { ValkeyTopology } from './valkey-topology';
 /** The validated, typed configuration the application runs on. Built once by loadConfig(). */
 export interface IssuerConfig {
   /** Exact `iss` value. */
@@ -36,7 +37,10 @@ export interface AppConfig {
      */
     originalUriHeader?: string;
   };
+  /** VALKEY_URL: the single-server topology (also in `valkey`). */
   valkeyUrl?: string;
+  /** How Valkey is reached (one server, Sentinel or a cluster); undefined: state in memory. */
+  valkey?: ValkeyTopology;
   tokenExchange: { cacheTtlS: number; timeoutMs: number };
   /** OIDC back-channel logout and the revocations it records. */
   revocation: {

@@ -116,6 +116,19 @@ export class EnvSchema {
   @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] })
   VALKEY_URL?: string;
 
+  // host:port lists, checked with the topology rules in valkey-topology.ts
+  @IsOptional()
+  @IsString()
+  VALKEY_SENTINELS?: string;
+
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._-]{1,64}$/, { message: 'VALKEY_SENTINEL_MASTER must be a name of letters, digits, dots, dashes and underscores' })
+  VALKEY_SENTINEL_MASTER?: string;
+
+  @IsOptional()
+  @IsString()
+  VALKEY_CLUSTER_NODES?: string;
+
   @Transform(toInt)
   @IsOptional()
   @IntRange(1, 3600)

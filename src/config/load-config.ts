@@ -6,6 +6,7 @@ import { normalisePath } from './request-path';
 import { mlflowPathClass, PUBLIC_PATH_METHODS } from './mlflow-paths';
 import { MLFLOW_GRANTABLE, type AppConfig, type IssuerConfig, type MlflowPermissionLevel } from './app-config';
 import { EnvSchema } from './env.schema';
+import { valkeyTopology } from './valkey-topology';
 
 export type Env = Record<string, string | undefined>;
 
@@ -213,8 +214,9 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
   if (s.BFF_SESSION_COOKIE && /^__(Host|Secure)-/.test(s.BFF_SESSION_COOKIE) && !httpsPublicUrl) {
     problems.push({ key: 'BFF_SESSION_COOKIE', rule: 'a __Host- or __Secure- name needs an https PUBLIC_URL' });
   }
-  if (nodeEnv === 'production' && s.VALKEY_URL && !s.BFF_SESSION_SECRET) {
-    problems.push({ key: 'BFF_SESSION_SECRET', rule: 'is required in production when VALKEY_URL is set (replicas share the sessions)' });
+  const valkey = valkeyTopology(s, problems);
+  if (nodeEnv === 'production' && valkey && !s.BFF_SESSION_SECRET) {
+    problems.push({ key: 'BFF_SESSION_SECRET', rule: 'is required in production when Valkey is configured (replicas share the sessions)' });
   }
   if (s.BFF_LOGIN_CLIENT_ID && !s.BFF_LOGIN_CLIENT_SECRET && s.BFF_LOGIN_CLIENT_ID !== s.BFF_CLIENT_ID) {
     problems.push({ key: 'BFF_LOGIN_CLIENT_SECRET', rule: 'is required when BFF_LOGIN_CLIENT_ID names another client than BFF_CLIENT_ID' });
@@ -258,6 +260,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
     workspaceId: s.WORKSPACE_ID ?? 'default',
     auth: { audiences, issuers, clockSkewS: s.AUTH_CLOCK_SKEW_S ?? 30, originalUriHeader },
     valkeyUrl: s.VALKEY_URL,
+    valkey,
     revocation: {
       backchannelClients: s.BACKCHANNEL_LOGOUT_CLIENTS
         ? list(s.BACKCHANNEL_LOGOUT_CLIENTS)

@@ -1,22 +1,22 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { createClient, type RedisClientType } from '@redis/client';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
+import { openConnection, type ValkeyCommands, type ValkeyConnection } from './valkey-topologies';
+
+export type { ValkeyCommands } from './valkey-topologies';
 
 /** Valkey commands that do not answer within this are treated as Valkey being down. */
 export const COMMAND_TIMEOUT_MS = 500;
 /** After a failed or timed-out command on a live connection, Valkey is tried again after this pause (memory serves meanwhile). */
 export const RETRY_AFTER_MS = 2000;
 
-/** The command connection: the commands the BFF sends (every key-based command routes by its key). */
-export type ValkeyCommands = RedisClientType;
-
 /** Valkey's availability: `degraded` once per outage; `recovered` on every (re)connection and when it answers again after an outage. */
 export type ValkeyState = { state: 'degraded'; why: string } | { state: 'recovered' };
 
 /**
- * The BFF's one connection to Valkey (VALKEY_URL), shared by the StateStore and the exchanged-token cache,
- * with one outage behaviour for both:
+ * The BFF's one connection to Valkey — one server, the primary Sentinel names, or a cluster
+ * (src/config/valkey-topology.ts) — shared by the StateStore and the exchanged-token cache, with one outage
+ * behaviour for both:
  * - boot does not wait for Valkey; a command that fails or does not answer within 500 ms counts as an
  *   outage: the caller serves from memory, and Valkey is skipped for 2 s when its connection is still up
  *   (a hung server costs one timeout, not one per request);
@@ -26,13 +26,13 @@ export type ValkeyState = { state: 'degraded'; why: string } | { state: 'recover
  *   callers' onState listeners hear the same two transitions (the StateStore then copies back what it
  *   wrote meanwhile).
  * Pub/sub needs one more connection (a subscribed connection takes no other command): `subscribe` opens
- * it on first use. Without VALKEY_URL nothing is opened and `usable` is false.
+ * it on first use (Sentinel and cluster clients keep theirs). Without Valkey nothing is opened and
+ * `usable` is false.
  */
 @Injectable()
 export class ValkeyClient implements OnModuleInit, OnApplicationShutdown {
   private readonly log = new Logger('Valkey');
-  private readonly client?: ValkeyCommands;
-  private subscriber?: RedisClientType;
+  private readonly connection?: ValkeyConnection;
   private degraded = false;
   private pausedUntil = 0;
   private readonly listeners: ((s: ValkeyState) => void)[] = [];
@@ -42,31 +42,31 @@ export class ValkeyClient implements OnModuleInit, OnApplicationShutdown {
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly readiness: ReadinessRegistry,
   ) {
-    if (!config.valkeyUrl) return;
-    this.client = createClient({
-      url: config.valkeyUrl,
-      // Fail fast while disconnected instead of queueing: memory answers meanwhile.
-      disableOfflineQueue: true,
-      socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
-    }) as ValkeyCommands;
-    this.client.on('error', (err: Error) => this.markDegraded(err.message || 'connection error'));
-    this.client.on('ready', () => this.markRecovered());
+    const topology = config.valkey ?? (config.valkeyUrl ? { mode: 'single' as const, url: config.valkeyUrl } : undefined);
+    if (!topology) return;
+    this.connection = openConnection(topology, {
+      error: (why) => this.markDegraded(why),
+      ready: () => this.markRecovered(),
+      pubSubReady: () => {
+        for (const l of this.pubSubReady) l();
+      },
+    });
   }
 
   /** Whether Valkey is configured at all (otherwise state lives in memory only). */
   get configured(): boolean {
-    return this.client !== undefined;
+    return this.connection !== undefined;
   }
 
   /** The command connection (only when configured). */
   get commands(): ValkeyCommands {
-    if (!this.client) throw new Error('Valkey is not configured');
-    return this.client;
+    if (!this.connection) throw new Error('Valkey is not configured');
+    return this.connection.commands;
   }
 
   /** Whether commands should be sent now: connected, and not within the pause after a failure. */
   get usable(): boolean {
-    return !!this.client?.isReady && Date.now() >= this.pausedUntil;
+    return !!this.connection?.connected && Date.now() >= this.pausedUntil;
   }
 
   /** Hears every degraded/recovered transition. */
@@ -75,21 +75,14 @@ export class ValkeyClient implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
-    if (!this.client) return;
+    if (!this.connection) return;
     this.readiness.register('valkey', async () => (this.usable ? { status: 'up' } : { status: 'degraded', detail: 'Valkey unreachable: serving from memory' }));
     // Do not block boot on Valkey: the app serves from memory until it connects.
-    this.client.connect().catch(() => this.markDegraded('initial connection failed'));
+    this.connection.connect().catch((err: Error) => this.markDegraded(`initial connection failed: ${err.message}`));
   }
 
   async onApplicationShutdown(): Promise<void> {
-    const sub = this.subscriber;
-    this.subscriber = undefined;
-    if (sub?.isOpen) await sub.close().catch(() => sub.destroy());
-    const client = this.client;
-    if (!client?.isOpen) return;
-    // A connected client finishes its commands; one that is reconnecting is dropped at once.
-    if (client.isReady) await client.close().catch(() => client.destroy());
-    else client.destroy();
+    await this.connection?.close();
   }
 
   /**
@@ -124,11 +117,7 @@ export class ValkeyClient implements OnModuleInit, OnApplicationShutdown {
   /** The keys starting with `prefix` (SCAN: for rare resyncs, not for requests); undefined when Valkey did not answer. */
   async scanKeys(prefix: string): Promise<string[] | undefined> {
     if (!this.usable) return undefined;
-    const scanned = await this.attempt(async (c) => {
-      const found: string[] = [];
-      for await (const batch of c.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) found.push(...batch);
-      return found;
-    });
+    const scanned = await this.attempt(() => this.connection!.scan(`${prefix}*`));
     return scanned.ok ? scanned.value : undefined;
   }
 
@@ -144,26 +133,12 @@ export class ValkeyClient implements OnModuleInit, OnApplicationShutdown {
    * that connection is (re)established: what was published meanwhile is lost.
    */
   async subscribe(channel: string, onMessage: (raw: string) => void): Promise<void> {
-    if (!this.client) return;
-    await this.pubSub().subscribe(channel, onMessage);
+    await this.connection?.subscribe(channel, onMessage);
   }
 
   /** Runs after each (re)connection of the pub/sub connection. */
   onPubSubReady(listener: () => void): void {
     this.pubSubReady.push(listener);
-  }
-
-  private pubSub(): RedisClientType {
-    if (this.subscriber) return this.subscriber;
-    const sub = this.commands.duplicate({ disableOfflineQueue: false }) as RedisClientType;
-    this.subscriber = sub;
-    sub.on('error', (err: Error) => this.markDegraded(`pub/sub connection: ${err.message}`));
-    // Also after a reconnection (the client subscribes again by itself).
-    sub.on('ready', () => {
-      for (const l of this.pubSubReady) l();
-    });
-    sub.connect().catch(() => this.markDegraded('pub/sub connection failed'));
-    return sub;
   }
 
   private markDegraded(why: string): void {

@@ -82,34 +82,49 @@ async function isOurs(port: number, pid: number): Promise<boolean> {
   }
 }
 
-/** Starts a real, throw-away redis-server (no persistence) on 127.0.0.1. */
-export async function startRedis(opts: { port?: number; timeoutMs?: number } = {}): Promise<RedisServer> {
+export interface RedisOptions {
+  port?: number;
+  timeoutMs?: number;
+  /** More redis-server options, e.g. ['--cluster-enabled', 'yes'] or ['--replicaof', '127.0.0.1', '6379']. */
+  args?: string[];
+  /** Runs a Sentinel instead, with this configuration (written to a file in its own directory: Sentinel rewrites it). */
+  sentinelConfig?: string;
+}
+
+/** Starts a real, throw-away redis-server (no persistence) on 127.0.0.1 — or a Sentinel (opts.sentinelConfig). */
+export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bff-redis-'));
   let port = opts.port ?? 0;
   let proc: ManagedProcess | undefined;
+  const sentinelConf = path.join(dir, 'sentinel.conf');
+  if (opts.sentinelConfig !== undefined) fs.writeFileSync(sentinelConf, opts.sentinelConfig);
 
   const spawnOn = (p: number) =>
     spawnProcess('redis-server', {
-      name: `redis-server:${p}`,
+      name: `${opts.sentinelConfig === undefined ? 'redis-server' : 'redis-sentinel'}:${p}`,
       cwd: dir,
-      args: [
-        '--port',
-        String(p),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--daemonize',
-        'no',
-        '--dir',
-        dir,
-        '--protected-mode',
-        'no',
-        '--loglevel',
-        'warning',
-      ],
+      args:
+        opts.sentinelConfig !== undefined
+          ? [sentinelConf, '--sentinel', '--port', String(p), '--bind', '127.0.0.1', '--dir', dir, '--protected-mode', 'no', '--loglevel', 'warning']
+          : [
+              '--port',
+              String(p),
+              '--bind',
+              '127.0.0.1',
+              '--save',
+              '',
+              '--appendonly',
+              'no',
+              '--daemonize',
+              'no',
+              '--dir',
+              dir,
+              '--protected-mode',
+              'no',
+              '--loglevel',
+              'warning',
+              ...(opts.args ?? []),
+            ],
       ready: (proc) => isOurs(p, proc.pid),
       timeoutMs: opts.timeoutMs ?? 10_000,
       graceMs: 5000,

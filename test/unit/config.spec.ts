@@ -73,6 +73,54 @@ describe('configuration', () => {
     expect(loadConfig({ ...BASE, TRINO_URL: 'http://trino:8080' }).trino.auth).toBe('none');
   });
 
+  it('Valkey topology: one server, Sentinel or a cluster, chosen by which keys are set; every mistake listed at once', () => {
+    expect(loadConfig({ ...BASE, VALKEY_URL: 'redis://:pw-value@valkey:6379' }).valkey).toEqual({ mode: 'single', url: 'redis://:pw-value@valkey:6379' });
+    expect(loadConfig({ ...BASE, VALKEY_SENTINELS: 's0:26379, s1:26379,[::1]:26380', VALKEY_SENTINEL_MASTER: 'bff-primary' }).valkey).toEqual({
+      mode: 'sentinel',
+      master: 'bff-primary',
+      sentinels: [
+        { host: 's0', port: 26379 },
+        { host: 's1', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+    });
+    expect(loadConfig({ ...BASE, VALKEY_CLUSTER_NODES: 'v0:6379,v1:6379' }).valkey).toEqual({
+      mode: 'cluster',
+      nodes: [
+        { host: 'v0', port: 6379 },
+        { host: 'v1', port: 6379 },
+      ],
+    });
+    expect(loadConfig(BASE).valkey).toBeUndefined();
+
+    const err = problems({
+      ...BASE,
+      VALKEY_URL: 'redis://:pw-value@valkey:6379',
+      VALKEY_SENTINELS: 's0:26379,s1',
+      VALKEY_CLUSTER_NODES: 'v0:70000',
+      PORT: 'x',
+    });
+    expect(err.problems).toEqual(
+      expect.arrayContaining([
+        {
+          key: 'VALKEY_URL, VALKEY_SENTINELS, VALKEY_CLUSTER_NODES',
+          rule: expect.stringMatching(/^set at most one of VALKEY_URL, VALKEY_SENTINELS, VALKEY_CLUSTER_NODES/),
+        },
+        { key: 'VALKEY_SENTINEL_MASTER', rule: expect.stringMatching(/^is required with VALKEY_SENTINELS/) },
+        { key: 'VALKEY_SENTINELS', rule: 'must be a comma-separated list of host:port (port 1-65535)' },
+        { key: 'VALKEY_CLUSTER_NODES', rule: 'must be a comma-separated list of host:port (port 1-65535)' },
+      ]),
+    );
+    expect(err.problems.map((p) => p.key)).toContain('PORT');
+    expect(err.message).not.toContain('pw-value');
+    expect(problems({ ...BASE, VALKEY_SENTINEL_MASTER: 'bff-primary' }).problems).toEqual([
+      { key: 'VALKEY_SENTINEL_MASTER', rule: 'is only used with VALKEY_SENTINELS' },
+    ]);
+    expect(problems({ ...BASE, VALKEY_SENTINELS: 's0:26379', VALKEY_SENTINEL_MASTER: 'no spaces' }).problems.map((p) => p.key)).toEqual(['VALKEY_SENTINEL_MASTER']);
+    // Production with shared state: the session secret is required, whichever the topology.
+    expect(problems({ ...BASE, NODE_ENV: 'production', VALKEY_CLUSTER_NODES: 'v0:6379' }).problems.map((p) => p.key)).toEqual(['BFF_SESSION_SECRET']);
+  });
+
   it('requires KEYCLOAK_URL in production, so sandbox mode is refused there', () => {
     expect(problems({ NODE_ENV: 'production' }, { sandbox: true }).problems.map((p) => p.key)).toContain('KEYCLOAK_URL');
   });

@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { waitUntil } from './net';
+import { startRedis, type RedisServer } from './redis';
+
+/*
+ * Highly available Valkey as teams run it, from real redis-server processes on loopback: a primary with a
+ * replica watched by three Sentinels, and a cluster of three primaries. Every process is stopped by its pid.
+ */
+
+const run = promisify(execFile);
+
+/** redis-cli's reply to one command, one line per element (arrays flattened). */
+export async function redisCli(port: number, ...args: string[]): Promise<string[]> {
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 });
+  return stdout.split('\n').filter((l) => l.length > 0);
+}
+
+/** INFO <section> as a map of its fields. */
+export async function redisInfo(server: RedisServer, section: string): Promise<Map<string, string>> {
+  const text = await server.command('INFO', section);
+  return new Map(
+    text
+      .split(/\r?\n/)
+      .filter((l) => l.includes(':'))
+      .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]),
+  );
+}
+
+export interface SentinelSet {
+  /** The name the Sentinels monitor the primary by. */
+  readonly master: string;
+  /** The data servers: [0] starts as the primary, [1] as its replica. */
+  readonly servers: RedisServer[];
+  readonly sentinels: RedisServer[];
+  /** The BFF's environment for this set. */
+  readonly env: { VALKEY_SENTINELS: string; VALKEY_SENTINEL_MASTER: string };
+  /** The port of the primary the Sentinels name now. */
+  primaryPort(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * One primary, one replica, three Sentinels (quorum 2; a primary that does not answer for 1 s is down).
+ * Resolves once the replica is in sync and every Sentinel knows the replica and the other two Sentinels.
+ */
+export async function startSentinelSet(master = 'bff-primary'): Promise<SentinelSet> {
+  const started: RedisServer[] = [];
+  const stop = async () => {
+    for (const s of started.reverse()) await s.stop();
+  };
+  try {
+    const primary = await startRedis();
+    started.push(primary);
+    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+    started.push(replica);
+    await waitUntil(async () => (await redisInfo(replica, 'replication')).get('master_link_status') === 'up', { timeoutMs: 10_000, what: 'the replica in sync' });
+    const config = [
+      `sentinel monitor ${master} 127.0.0.1 ${primary.port} 2`,
+      `sentinel down-after-milliseconds ${master} 1000`,
+      `sentinel failover-timeout ${master} 10000`,
+      `sentinel parallel-syncs ${master} 1`,
+      '',
+    ].join('\n');
+    const sentinels: RedisServer[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await startRedis({ sentinelConfig: config });
+      started.push(s);
+      sentinels.push(s);
+    }
+    for (const s of sentinels) {
+      await waitUntil(
+        async () => {
+          const fields = await redisCli(s.port, 'SENTINEL', 'master', master);
+          const at = (name: string) => fields[fields.indexOf(name) + 1];
+          return at('num-slaves') === '1' && at('num-other-sentinels') === '2';
+        },
+        { timeoutMs: 30_000, what: `sentinel :${s.port} to know the replica and the other sentinels` },
+      );
+    }
+    return {
+      master,
+      servers: [primary, replica],
+      sentinels,
+      env: { VALKEY_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','), VALKEY_SENTINEL_MASTER: master },
+      async primaryPort() {
+        const [, port] = await redisCli(sentinels[0].port, 'SENTINEL', 'get-master-addr-by-name', master);
+        return Number(port);
+      },
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+export interface RedisCluster {
+  /** The three primaries, each owning a third of the hash slots. */
+  readonly nodes: RedisServer[];
+  readonly env: { VALKEY_CLUSTER_NODES: string };
+  /** The node that owns a key's hash slot. */
+  ownerOf(key: string): Promise<RedisServer>;
+  stop(): Promise<void>;
+}
+
+/** Three primaries in cluster mode, no replicas (`redis-cli --cluster create`); resolves once every node says cluster_state:ok. */
+export async function startCluster(): Promise<RedisCluster> {
+  const nodes: RedisServer[] = [];
+  const stop = async () => {
+    for (const s of nodes.reverse()) await s.stop();
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      nodes.push(await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] }));
+    }
+    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    for (const n of nodes) {
+      await waitUntil(async () => (await n.command('CLUSTER', 'INFO')).includes('cluster_state:ok'), {
+        timeoutMs: 20_000,
+        what: `node :${n.port} cluster_state:ok`,
+      });
+    }
+    const ordered = [...nodes];
+    return {
+      nodes: ordered,
+      env: { VALKEY_CLUSTER_NODES: ordered.map((n) => `127.0.0.1:${n.port}`).join(',') },
+      async ownerOf(key: string) {
+        // EXISTS on a node that does not own the slot answers -MOVED; the owner answers :0 or :1.
+        for (const n of ordered) if ((await n.command('EXISTS', key)).startsWith(':')) return n;
+        throw new Error(`no node owns the slot of ${key}`);
+      },
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

@@ -123,7 +123,10 @@ describe('LlmProvider', () => {
     });
     try {
       const p = provider(srv.url);
-      for (let i = 0; i < 3; i++) await collect(p);
+      for (let i = 0; i < 3; i++) {
+        await collect(p);
+        await new Promise((r) => setTimeout(r, 20)); // the connection is back in the pool
+      }
       expect(ports.size).toBe(1);
     } finally {
       await srv.close();

@@ -1,9 +1,7 @@
-import * as http from 'node:http';
-import type { IncomingMessage } from 'node:http';
-import * as https from 'node:https';
-import { urlToHttpOptions } from 'node:url';
+import type { Readable } from 'node:stream';
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { createParser } from 'eventsource-parser';
+import { UpstreamTransport, type UpstreamResponse } from '../common/upstream-transport';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { modelSettingsFor, type LlmModelSettings } from '../config/llm-model-settings';
 
@@ -68,28 +66,23 @@ export const estimateTokens = (text: string): number => Math.ceil(text.length / 
 @Injectable()
 export class LlmProvider implements OnApplicationShutdown {
   private readonly log = new Logger('LlmProvider');
-  private readonly endpoint?: URL;
-  /** Keep-alive connections to the provider (node:http: less latency per streamed event than fetch's web streams). */
-  private readonly agent?: http.Agent;
-  private readonly transport: typeof http | typeof https = http;
-  /** The request options but the headers, resolved from the URL once (not per turn). */
-  private readonly target?: http.RequestOptions;
+  private readonly endpoint?: string;
+  /**
+   * Keep-alive connections to the provider. No transport timeouts: LLM_TIMEOUT_MS (per model) bounds the
+   * wait for the headers and every next event, and a pause for a slow consumer does not count (ProviderCall).
+   */
+  private readonly transport = new UpstreamTransport({ name: 'the LLM provider', headersTimeoutMs: 0, bodyTimeoutMs: 0 });
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
-    if (config.llm.baseUrl) {
-      this.endpoint = new URL(`${config.llm.baseUrl}/chat/completions`);
-      this.transport = this.endpoint.protocol === 'https:' ? https : http;
-      this.agent = new this.transport.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: 'lifo' });
-      this.target = { ...urlToHttpOptions(this.endpoint), method: 'POST', agent: this.agent };
-    }
+    if (config.llm.baseUrl) this.endpoint = new URL(`${config.llm.baseUrl}/chat/completions`).toString();
   }
 
   get configured(): boolean {
     return this.endpoint !== undefined;
   }
 
-  onApplicationShutdown(): void {
-    this.agent?.destroy();
+  async onApplicationShutdown(): Promise<void> {
+    await this.transport.close();
   }
 
   /**
@@ -103,16 +96,16 @@ export class LlmProvider implements OnApplicationShutdown {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const settings = modelSettingsFor(req.model, this.config.llm.modelSettings, this.config.llm.timeoutMs);
     const body = JSON.stringify(chatCompletionBody(req, settings));
-    const headers: Record<string, string | number> = {
+    const headers: Record<string, string> = {
       'content-type': 'application/json',
       accept: 'text/event-stream',
-      'content-length': Buffer.byteLength(body),
+      'content-length': String(Buffer.byteLength(body)),
     };
     if (this.config.llm.apiKey) headers.authorization = `Bearer ${this.config.llm.apiKey}`;
     return new Promise<LlmUsage>((resolve, reject) => {
       const call = new ProviderCall(settings.idleTimeoutMs, this.log, req, sink, signal, resolve, reject);
-      // `fresh`: a connection of its own, not one from the keep-alive pool.
-      call.start((fresh) => this.transport.request({ ...this.target!, ...(fresh ? { agent: false } : {}), headers }), body);
+      // The transport sends it once more when a reused keep-alive connection was closed under it (the provider's idle timeout, e.g. uvicorn's 5 s).
+      call.start((cancel) => this.transport.send({ method: 'POST', url: this.endpoint!, headers, body, signal: cancel }));
     });
   }
 }
@@ -165,14 +158,16 @@ const malformed = () => new LlmProviderError('upstream_error', 'the LLM provider
  */
 class ProviderCall {
   private readonly started = Date.now();
-  private request?: http.ClientRequest;
-  private res?: IncomingMessage;
+  /** Cancels the provider request (and its response body) when the call settles before its end. */
+  private readonly cancel = new AbortController();
+  private res?: Readable;
+  /** The response was read to its end (its connection goes back to the pool). */
+  private ended = false;
   private timer?: NodeJS.Timeout;
   /** Date.now() of the last read from the provider (or of the end of a pause for a slow consumer). */
   private lastRead = this.started;
   private paused = false;
   private settled = false;
-  private retried = false;
   /** The stream's events, as they complete (the parser keeps the unterminated rest between reads). */
   private readonly events = createParser({
     maxBufferSize: MAX_EVENT_CHARS,
@@ -197,30 +192,10 @@ class ProviderCall {
     private readonly reject: (err: unknown) => void,
   ) {}
 
-  start(open: (fresh: boolean) => http.ClientRequest, body: string): void {
+  start(send: (cancel: AbortSignal) => Promise<UpstreamResponse>): void {
     this.signal?.addEventListener('abort', this.onAbort, { once: true });
     this.timer = setTimeout(this.onTimer, this.timeoutMs);
-    this.send(open, body);
-  }
-
-  private send(open: (fresh: boolean) => http.ClientRequest, body: string): void {
-    const request = open(this.retried);
-    this.request = request;
-    request.on('error', (err: unknown) => {
-      if (this.settled || request !== this.request) return;
-      // A keep-alive connection the provider closed as it was reused (its idle timeout, e.g. uvicorn's 5 s, met
-      // our request): the request never reached it, so it is sent once more, on a new connection (not another
-      // pooled one: connections released together time out together).
-      const code = (err as { code?: unknown })?.code;
-      if (request.reusedSocket && !this.res && !this.retried && (code === 'ECONNRESET' || code === 'EPIPE')) {
-        this.retried = true;
-        this.send(open, body);
-        return;
-      }
-      this.onRequestError(err);
-    });
-    request.on('response', this.onResponse);
-    request.end(body);
+    send(this.cancel.signal).then(this.onResponse, this.onRequestError);
   }
 
   private readonly onAbort = (): void => this.fail(this.signal!.reason);
@@ -243,12 +218,12 @@ class ProviderCall {
     this.fail(new LlmProviderError('upstream_unavailable', detail, undefined, typeof code === 'string' ? code : undefined));
   };
 
-  private readonly onResponse = (res: IncomingMessage): void => {
+  private readonly onResponse = ({ status, body: res }: UpstreamResponse): void => {
     this.res = res;
     res.on('error', this.onRequestError);
-    const status = res.statusCode ?? 0;
+    if (this.settled) return void res.destroy();
     if (status < 200 || status >= 300) {
-      res.resume(); // drained, never read: providers echo (parts of) the key in their errors
+      // Never read: providers echo (parts of) the key in their errors.
       this.fail(statusFailure(status, this.req.model));
       return;
     }
@@ -333,6 +308,7 @@ class ProviderCall {
   }
 
   private readonly onEnd = (): void => {
+    this.ended = true;
     if (this.settled) return;
     if (!this.finished && !this.sawFinish) {
       this.fail(new LlmProviderError('upstream_error', 'the LLM provider ended the stream before finishing'));
@@ -343,7 +319,7 @@ class ProviderCall {
   };
 
   private readonly onClose = (): void => {
-    if (!this.settled && !this.res!.complete) this.onRequestError(undefined);
+    if (!this.settled && !this.ended) this.onRequestError(undefined);
   };
 
   private fail(err: unknown): void {
@@ -361,9 +337,9 @@ class ProviderCall {
     clearTimeout(this.timer);
     this.signal?.removeEventListener('abort', this.onAbort);
     // Not read to its end (a failure, the caller left): the connection is not reusable.
-    if (this.res ? !this.res.complete : true) {
+    if (!this.ended) {
+      this.cancel.abort();
       this.res?.destroy();
-      this.request?.destroy();
     }
   }
 }

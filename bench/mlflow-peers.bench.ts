@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { startSandbox } from '../sandbox/index';
 import { alternate, run, type RunResult } from './lib';
 import { deviations, matrixTable, runMatrix, setUp, startBffPeer, startOidcAuthPeer, tokenFor, userOf, type RunningPeer, type Setup } from './mlflow-peers/peers';
-import { MLFLOW_VERSION, OIDC_AUTH_VERSION } from './mlflow-peers/servers';
+import { MLFLOW_VERSION } from '../scripts/mlflow-server';
+import { OIDC_AUTH_VERSION } from './mlflow-peers/servers';
 
 /**
  * `npm run bench:mlflow-peers`: the BFF side by side with mlflow-oidc-auth (bench/mlflow-peers/MLFLOW_OIDC_AUTH_VERSION),

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Sandbox } from '../../sandbox/index';
 import { SANDBOX_CLIENT_ID } from '../../sandbox/index';
+import { mlflowVenv } from '../../scripts/mlflow-server';
 import { freePort, startBffProcess, type BffProcess } from '../lib';
 import {
   expected,
@@ -17,7 +18,7 @@ import {
   type Req,
   type Verdict,
 } from './scenarios';
-import { OIDC_AUTH_VENV, PLAIN_VENV, startMlflow, type MlflowServer } from './servers';
+import { OIDC_AUTH_VENV, startMlflow, type MlflowServer } from './servers';
 
 /** The users of the comparison: one per level, the owner of everything, each with a token both peers accept. */
 export const OWNER = 'peer-owner';
@@ -62,7 +63,7 @@ export interface RunningPeer extends Peer {
 
 /** The built BFF (dist/main.js) in front of its own real MLflow, as docker/compose.yaml deploys them. */
 export async function startBffPeer(sandbox: Sandbox): Promise<RunningPeer> {
-  const mlflow = await startMlflow(PLAIN_VENV());
+  const mlflow = await startMlflow(mlflowVenv());
   let bff: BffProcess;
   try {
     bff = await startBffProcess({ ...sandbox.env, MLFLOW_URL: mlflow.url });

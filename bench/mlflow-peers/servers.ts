@@ -1,21 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MLFLOW_VERSION, mlflowServerArgs, REPO_ROOT, toolCache } from '../../scripts/mlflow-server';
 import { freePort } from '../lib';
 
-/** The repository root, from bench/mlflow-peers (ts-jest) or dist/app/bench/mlflow-peers (the build). */
-const ROOT = [join(__dirname, '../..'), join(__dirname, '../../../..')].find((d) => existsSync(join(d, 'docker/mlflow/VERSION')));
-if (!ROOT) throw new Error('docker/mlflow/VERSION not found: run from the repository');
+export const OIDC_AUTH_VERSION = readFileSync(join(REPO_ROOT, 'bench/mlflow-peers/MLFLOW_OIDC_AUTH_VERSION'), 'utf8').trim();
 
-const read = (path: string) => readFileSync(join(ROOT, path), 'utf8').trim();
-export const MLFLOW_VERSION = read('docker/mlflow/VERSION');
-export const OIDC_AUTH_VERSION = read('bench/mlflow-peers/MLFLOW_OIDC_AUTH_VERSION');
-
-const cache = () => process.env.PLATFORM_BFF_CACHE ?? join(homedir(), '.cache', 'platform-bff');
-/** scripts/setup-mlflow.sh's venv and scripts/setup-mlflow-oidc-auth.sh's. */
-export const PLAIN_VENV = () => join(cache(), `venv-mlflow-${MLFLOW_VERSION}`);
-export const OIDC_AUTH_VENV = () => join(cache(), `venv-mlflow-oidc-auth-${OIDC_AUTH_VERSION}-mlflow-${MLFLOW_VERSION}`);
+/** scripts/setup-mlflow-oidc-auth.sh's venv (scripts/setup-mlflow.sh's is mlflowVenv()). */
+export const OIDC_AUTH_VENV = () => join(toolCache(), `venv-mlflow-oidc-auth-${OIDC_AUTH_VERSION}-mlflow-${MLFLOW_VERSION}`);
 
 export interface MlflowServer {
   url: string;
@@ -36,20 +29,12 @@ export async function startMlflow(venv: string, opts: { app?: string; env?: Reco
   const dir = mkdtempSync(join(tmpdir(), 'bench-mlflow-'));
   const port = opts.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(
-    bin,
-    [
-      'server',
-      '--host=127.0.0.1',
-      `--port=${port}`,
-      `--backend-store-uri=sqlite:///${join(dir, 'mlflow.db')}`,
-      `--artifacts-destination=${join(dir, 'artifacts')}`,
-      '--serve-artifacts',
-      '--workers=1',
-      ...(opts.app ? ['--app-name', opts.app] : []),
-    ],
-    { cwd: dir, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
+  const child = spawn(bin, mlflowServerArgs({ port, dir, app: opts.app }), {
+    cwd: dir,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let output = '';
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-200_000));
   child.stdout?.on('data', keep);

@@ -1,19 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MLFLOW_VERSION, mlflowServerArgs, mlflowVenv } from '../../scripts/mlflow-server';
 import { freePort } from './net';
 import { spawnProcess, type ManagedProcess } from './processes';
-
-/** The MLflow version the tests and docker/compose.yaml run (docker/mlflow/VERSION). */
-export async function mlflowVersion(): Promise<string> {
-  return (await readFile(join(__dirname, '..', '..', 'docker', 'mlflow', 'VERSION'), 'utf8')).trim();
-}
-
-/** The venv of scripts/setup-mlflow.sh: `mlflow` and `python` with the MLflow client and scikit-learn. */
-export async function mlflowVenv(): Promise<string> {
-  const cache = process.env.PLATFORM_BFF_CACHE ?? join(homedir(), '.cache', 'platform-bff');
-  return join(cache, `venv-mlflow-${await mlflowVersion()}`);
-}
 
 export interface RealMlflow {
   url: string;
@@ -31,22 +21,14 @@ export interface RealMlflow {
  * directory removed.
  */
 export async function startRealMlflow(): Promise<RealMlflow> {
-  const venv = await mlflowVenv();
-  const version = await mlflowVersion();
+  const venv = mlflowVenv();
+  const version = MLFLOW_VERSION;
   const dir = await mkdtemp(join(tmpdir(), 'bff-mlflow-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const proc = await spawnProcess(join(venv, 'bin', 'mlflow'), {
     name: `mlflow server ${version}`,
-    args: [
-      'server',
-      '--host=127.0.0.1',
-      `--port=${port}`,
-      `--backend-store-uri=sqlite:///${join(dir, 'mlflow.db')}`,
-      `--artifacts-destination=${join(dir, 'artifacts')}`,
-      '--serve-artifacts',
-      '--workers=1',
-    ],
+    args: mlflowServerArgs({ port, dir }),
     cwd: dir,
     // The database migrations and the first import take a while on a shared machine.
     timeoutMs: 600_000,

@@ -2,8 +2,9 @@
 # The real MLflow server and Python client for the test tier test/mlflow-real: MLflow of the version in
 # docker/mlflow/VERSION (the same as docker/compose.yaml's image tag), in a virtual environment cached
 # outside the repository, ~/.cache/platform-bff/venv-mlflow-<version> (PLATFORM_BFF_CACHE overrides the
-# cache directory). scikit-learn is installed beside it for log_model. Idempotent: nothing is fetched
-# when the venv already has that version.
+# cache directory). scikit-learn is installed beside it for log_model, and flit_core, the build backend of
+# the repository's auth plugin (clients/python/platform-bff-mlflow-auth), which the tests install from
+# source without network. Idempotent: nothing is fetched when the venv already has all of them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +13,7 @@ CACHE="${PLATFORM_BFF_CACHE:-$HOME/.cache/platform-bff}"
 VENV="$CACHE/venv-mlflow-$VERSION"
 log() { printf '[setup-mlflow] %s\n' "$*"; }
 
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import mlflow, sklearn, sys; sys.exit(mlflow.__version__ != '$VERSION')" 2>/dev/null; then
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import mlflow, sklearn, flit_core, sys; sys.exit(mlflow.__version__ != '$VERSION')" 2>/dev/null; then
   log "mlflow $VERSION present in $VENV"
   exit 0
 fi
@@ -24,5 +25,5 @@ fi
 mkdir -p "$CACHE"
 log "creating $VENV"
 python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "mlflow==$VERSION" scikit-learn
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "mlflow==$VERSION" scikit-learn "flit_core>=3.4,<5"
 log "mlflow $("$VENV/bin/python" -c 'import mlflow; print(mlflow.__version__)') installed in $VENV"

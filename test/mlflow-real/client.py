@@ -7,10 +7,12 @@ result is printed as one JSON line prefixed with RESULT; an MlflowException is a
 ({"error": {"error_code": ..., "message": ...}}), as the client reports it to its user.
 """
 
+import base64
 import json
 import os
 import sys
 import tempfile
+import time
 
 import mlflow
 from mlflow import MlflowClient
@@ -260,6 +262,51 @@ def log_metric(args):
     return {}
 
 
+def _outcome(fn):
+    """What one call did: {"ok": True, "value": ...} or the error the client raised, with MLflow's error_code if it has one."""
+    try:
+        return {"ok": True, "value": fn()}
+    except Exception as e:  # an artifact upload raises requests' HTTPError, not an MlflowException
+        return {"ok": False, "error_code": getattr(e, "error_code", None), "error": f"{type(e).__name__}: {str(e)[:300]}"}
+
+
+def long_run(args):
+    """A job longer than its token's life: one metric every interval_s for duration_s, then an artifact, the
+    run's end and its history read back. The caller's auth is the environment's (MLFLOW_TRACKING_AUTH=platform-bff,
+    or MLFLOW_TRACKING_TOKEN). With static_token, the job starts as a CI script would: one client-credentials
+    token fetched at its start and put in MLFLOW_TRACKING_TOKEN for the rest of the job; its exp is returned."""
+    import requests
+
+    result = {}
+    if args.get("static_token"):
+        t = args["static_token"]
+        form = {"grant_type": "client_credentials", "client_id": t["client_id"], "client_secret": t["client_secret"]}
+        token = requests.post(t["token_url"], data=form, timeout=30).json()["access_token"]
+        os.environ["MLFLOW_TRACKING_TOKEN"] = token
+        payload = token.split(".")[1]
+        result["token_exp"] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+    client = MlflowClient()
+    exp_id = args.get("experiment_id") or client.create_experiment(args["experiment"])
+    run_id = client.create_run(exp_id).info.run_id
+    calls = []
+    started = time.time()
+    step = 0
+    while time.time() - started < args["duration_s"]:
+        at = time.time()
+        calls.append({"at": at, **_outcome(lambda: client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step))})
+        step += 1
+        time.sleep(args["interval_s"])
+    result.update(
+        experiment_id=exp_id,
+        run_id=run_id,
+        calls=[{k: v for k, v in c.items() if k != "value"} for c in calls],
+        artifact=_outcome(lambda: client.log_text(run_id, "trained", "result.txt")),
+        end=_outcome(lambda: client.set_terminated(run_id)),
+        history=_outcome(lambda: len(client.get_metric_history(run_id, "loss"))),
+    )
+    return result
+
+
 SCENARIOS = {
     f.__name__: f
     for f in [
@@ -280,6 +327,7 @@ SCENARIOS = {
         get_experiment,
         get_run,
         log_metric,
+        long_run,
     ]
 }
 

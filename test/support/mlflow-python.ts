@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** What client.py printed: the scenario's result, or the MlflowException the client raised. */
@@ -40,4 +42,35 @@ export async function runPython(
   const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
   if (code !== 0 || !line) throw new Error(`client.py ${scenario} exited ${code}\n${stderr.slice(-4000)}\n${stdout.slice(-2000)}`);
   return JSON.parse(line.slice('RESULT '.length)) as PyResult;
+}
+
+/** The repository's MLflow auth plugin (clients/python/platform-bff-mlflow-auth). */
+export const AUTH_PLUGIN_DIR = join(__dirname, '..', '..', 'clients', 'python', 'platform-bff-mlflow-auth');
+
+/**
+ * Installs the auth plugin with the venv's pip, as a user would, into a fresh directory to put on
+ * PYTHONPATH (its entry point is found there; the cached venv is left as it is). Offline: the build
+ * backend (flit_core) comes from the venv, which scripts/setup-mlflow.sh provides.
+ */
+export async function installAuthPlugin(python: string): Promise<{ pythonPath: string; remove(): Promise<void> }> {
+  const target = await mkdtemp(join(tmpdir(), 'bff-mlflow-auth-'));
+  const args = [
+    '-m',
+    'pip',
+    'install',
+    '--quiet',
+    '--disable-pip-version-check',
+    '--no-deps',
+    '--no-build-isolation',
+    '--no-index',
+    '--target',
+    target,
+    AUTH_PLUGIN_DIR,
+  ];
+  await new Promise<void>((resolve, reject) =>
+    execFile(python, args, (err, _out, errOut) =>
+      err ? reject(new Error(`pip install of the auth plugin failed (scripts/setup-mlflow.sh installs flit_core):\n${errOut.slice(-3000)}`)) : resolve(),
+    ),
+  );
+  return { pythonPath: target, remove: () => rm(target, { recursive: true, force: true }) };
 }

@@ -23,6 +23,8 @@ export const SECRET_KEYS = [
   'TRINO_BASIC_AUTH',
   'BREAK_GLASS_USERS',
   'VALKEY_URL',
+  'VALKEY_PASSWORD',
+  'VALKEY_SENTINEL_PASSWORD',
   'BFF_LOGIN_CLIENT_SECRET',
   'BFF_SESSION_SECRET',
 ] as const;
@@ -128,6 +130,14 @@ export class EnvSchema {
   @IsOptional()
   @IsString()
   VALKEY_CLUSTER_NODES?: string;
+
+  @IsOptional()
+  @IsString()
+  VALKEY_PASSWORD?: string;
+
+  @IsOptional()
+  @IsString()
+  VALKEY_SENTINEL_PASSWORD?: string;
 
   @Transform(toInt)
   @IsOptional()

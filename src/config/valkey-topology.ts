@@ -11,14 +11,20 @@ export interface HostPort {
  * - `VALKEY_URL`: one server (or a proxy in front of several);
  * - `VALKEY_SENTINELS` + `VALKEY_SENTINEL_MASTER`: the primary that Sentinel names, followed across failovers;
  * - `VALKEY_CLUSTER_NODES`: a Valkey cluster (cluster mode; any reachable nodes, the rest is discovered).
+ * With the last two, `VALKEY_PASSWORD` is the data nodes' password and `VALKEY_SENTINEL_PASSWORD` the sentinels'.
  */
-export type ValkeyTopology = { mode: 'single'; url: string } | { mode: 'sentinel'; sentinels: HostPort[]; master: string } | { mode: 'cluster'; nodes: HostPort[] };
+export type ValkeyTopology =
+  | { mode: 'single'; url: string }
+  | { mode: 'sentinel'; sentinels: HostPort[]; master: string; password?: string; sentinelPassword?: string }
+  | { mode: 'cluster'; nodes: HostPort[]; password?: string };
 
 export interface ValkeyEnv {
   VALKEY_URL?: string;
   VALKEY_SENTINELS?: string;
   VALKEY_SENTINEL_MASTER?: string;
   VALKEY_CLUSTER_NODES?: string;
+  VALKEY_PASSWORD?: string;
+  VALKEY_SENTINEL_PASSWORD?: string;
 }
 
 const TOPOLOGY_KEYS = ['VALKEY_URL', 'VALKEY_SENTINELS', 'VALKEY_CLUSTER_NODES'] as const;
@@ -35,12 +41,22 @@ export function valkeyTopology(s: ValkeyEnv, problems: ConfigProblem[]): ValkeyT
   if (s.VALKEY_SENTINELS !== undefined && s.VALKEY_SENTINEL_MASTER === undefined) {
     problems.push({ key: 'VALKEY_SENTINEL_MASTER', rule: 'is required with VALKEY_SENTINELS (the name the sentinels monitor the primary by)' });
   }
+  if (s.VALKEY_PASSWORD !== undefined && s.VALKEY_SENTINELS === undefined && s.VALKEY_CLUSTER_NODES === undefined) {
+    problems.push({ key: 'VALKEY_PASSWORD', rule: 'is only used with VALKEY_SENTINELS or VALKEY_CLUSTER_NODES (VALKEY_URL carries its own)' });
+  }
+  if (s.VALKEY_SENTINEL_PASSWORD !== undefined && s.VALKEY_SENTINELS === undefined) {
+    problems.push({ key: 'VALKEY_SENTINEL_PASSWORD', rule: 'is only used with VALKEY_SENTINELS' });
+  }
   const sentinels = hostPorts('VALKEY_SENTINELS', s.VALKEY_SENTINELS, problems);
   const nodes = hostPorts('VALKEY_CLUSTER_NODES', s.VALKEY_CLUSTER_NODES, problems);
   if (set.length !== 1) return undefined;
   if (s.VALKEY_URL !== undefined) return { mode: 'single', url: s.VALKEY_URL };
-  if (sentinels && s.VALKEY_SENTINEL_MASTER) return { mode: 'sentinel', sentinels, master: s.VALKEY_SENTINEL_MASTER };
-  if (nodes) return { mode: 'cluster', nodes };
+  const password = s.VALKEY_PASSWORD === undefined ? {} : { password: s.VALKEY_PASSWORD };
+  if (sentinels && s.VALKEY_SENTINEL_MASTER) {
+    const sentinelPassword = s.VALKEY_SENTINEL_PASSWORD === undefined ? {} : { sentinelPassword: s.VALKEY_SENTINEL_PASSWORD };
+    return { mode: 'sentinel', sentinels, master: s.VALKEY_SENTINEL_MASTER, ...password, ...sentinelPassword };
+  }
+  if (nodes) return { mode: 'cluster', nodes, ...password };
   return undefined;
 }
 

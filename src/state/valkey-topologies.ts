@@ -48,14 +48,17 @@ export function openConnection(topology: ValkeyTopology, events: ConnectionEvent
         createSentinel({
           name: topology.master,
           sentinelRootNodes: topology.sentinels,
-          nodeClientOptions: NODE_OPTIONS,
-          sentinelClientOptions: { socket: SOCKET },
+          nodeClientOptions: { ...NODE_OPTIONS, password: topology.password },
+          sentinelClientOptions: { socket: SOCKET, password: topology.sentinelPassword },
         }) as unknown as RedisSentinelType,
         events,
       );
     case 'cluster':
       return new ClusterConnection(
-        createCluster({ rootNodes: topology.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })), defaults: NODE_OPTIONS }) as unknown as RedisClusterType,
+        createCluster({
+          rootNodes: topology.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
+          defaults: { ...NODE_OPTIONS, password: topology.password },
+        }) as unknown as RedisClusterType,
         events,
       );
   }

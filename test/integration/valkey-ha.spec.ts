@@ -45,7 +45,9 @@ describe('Valkey behind Sentinel: state survives a failover', () => {
   let bff: TestBff;
 
   beforeAll(async () => {
-    [sandbox, set] = await Promise.all([startSandbox(), startSentinelSet()]);
+    // Passwords as deployments have them: the data nodes' (VALKEY_PASSWORD) and the sentinels' own (VALKEY_SENTINEL_PASSWORD).
+    const passwords = { password: randomBytes(12).toString('hex'), sentinelPassword: randomBytes(12).toString('hex') };
+    [sandbox, set] = await Promise.all([startSandbox(), startSentinelSet(passwords)]);
     bff = await startTestBff({ ...set.env, BFF_SESSION_SECRET: randomBytes(32).toString('base64url'), RATE_LIMIT_PER_MINUTE: '0' }, { sandbox });
     await waitUntil(() => bff.app.get(StateStore).shared, { timeoutMs: 10_000, what: 'the BFF to reach the primary' });
   });
@@ -107,7 +109,7 @@ describe('Valkey cluster (3 primaries): every feature, keys on every slot range'
   let b: TestBff;
 
   beforeAll(async () => {
-    [sandbox, cluster] = await Promise.all([startSandbox(), startCluster()]);
+    [sandbox, cluster] = await Promise.all([startSandbox(), startCluster({ password: randomBytes(12).toString('hex') })]);
     const env = { ...cluster.env, BFF_SESSION_SECRET: randomBytes(32).toString('base64url'), RATE_LIMIT_PER_MINUTE: '3' };
     a = await startTestBff(env, { sandbox });
     b = await startTestBff(env, { sandbox });

@@ -11,8 +11,9 @@ import { startRedis, type RedisServer } from './redis';
 const run = promisify(execFile);
 
 /** redis-cli's reply to one command, one line per element (arrays flattened). */
-export async function redisCli(port: number, ...args: string[]): Promise<string[]> {
-  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 });
+export async function redisCli(port: number, password: string | undefined, ...args: string[]): Promise<string[]> {
+  const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...auth, ...args], { timeout: 10_000 });
   return stdout.split('\n').filter((l) => l.length > 0);
 }
 
@@ -34,7 +35,7 @@ export interface SentinelSet {
   readonly servers: RedisServer[];
   readonly sentinels: RedisServer[];
   /** The BFF's environment for this set. */
-  readonly env: { VALKEY_SENTINELS: string; VALKEY_SENTINEL_MASTER: string };
+  readonly env: { VALKEY_SENTINELS: string; VALKEY_SENTINEL_MASTER: string; VALKEY_PASSWORD?: string; VALKEY_SENTINEL_PASSWORD?: string };
   /** The port of the primary the Sentinels name now. */
   primaryPort(): Promise<number>;
   stop(): Promise<void>;
@@ -43,16 +44,19 @@ export interface SentinelSet {
 /**
  * One primary, one replica, three Sentinels (quorum 2; a primary that does not answer for 1 s is down).
  * Resolves once the replica is in sync and every Sentinel knows the replica and the other two Sentinels.
+ * With passwords: the data servers require `password`, the Sentinels `sentinelPassword`.
  */
-export async function startSentinelSet(master = 'bff-primary'): Promise<SentinelSet> {
+export async function startSentinelSet(opts: { master?: string; password?: string; sentinelPassword?: string } = {}): Promise<SentinelSet> {
+  const master = opts.master ?? 'bff-primary';
+  const { password, sentinelPassword } = opts;
   const started: RedisServer[] = [];
   const stop = async () => {
     for (const s of started.reverse()) await s.stop();
   };
   try {
-    const primary = await startRedis();
+    const primary = await startRedis({ password });
     started.push(primary);
-    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+    const replica = await startRedis({ password, args: ['--replicaof', '127.0.0.1', String(primary.port)] });
     started.push(replica);
     await waitUntil(async () => (await redisInfo(replica, 'replication')).get('master_link_status') === 'up', { timeoutMs: 10_000, what: 'the replica in sync' });
     const config = [
@@ -60,18 +64,19 @@ export async function startSentinelSet(master = 'bff-primary'): Promise<Sentinel
       `sentinel down-after-milliseconds ${master} 1000`,
       `sentinel failover-timeout ${master} 10000`,
       `sentinel parallel-syncs ${master} 1`,
+      ...(password === undefined ? [] : [`sentinel auth-pass ${master} ${password}`]),
       '',
     ].join('\n');
     const sentinels: RedisServer[] = [];
     for (let i = 0; i < 3; i++) {
-      const s = await startRedis({ sentinelConfig: config });
+      const s = await startRedis({ sentinelConfig: config, password: sentinelPassword });
       started.push(s);
       sentinels.push(s);
     }
     for (const s of sentinels) {
       await waitUntil(
         async () => {
-          const fields = await redisCli(s.port, 'SENTINEL', 'master', master);
+          const fields = await redisCli(s.port, sentinelPassword, 'SENTINEL', 'master', master);
           const at = (name: string) => fields[fields.indexOf(name) + 1];
           return at('num-slaves') === '1' && at('num-other-sentinels') === '2';
         },
@@ -82,9 +87,14 @@ export async function startSentinelSet(master = 'bff-primary'): Promise<Sentinel
       master,
       servers: [primary, replica],
       sentinels,
-      env: { VALKEY_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','), VALKEY_SENTINEL_MASTER: master },
+      env: {
+        VALKEY_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
+        VALKEY_SENTINEL_MASTER: master,
+        ...(password === undefined ? {} : { VALKEY_PASSWORD: password }),
+        ...(sentinelPassword === undefined ? {} : { VALKEY_SENTINEL_PASSWORD: sentinelPassword }),
+      },
       async primaryPort() {
-        const [, port] = await redisCli(sentinels[0].port, 'SENTINEL', 'get-master-addr-by-name', master);
+        const [, port] = await redisCli(sentinels[0].port, sentinelPassword, 'SENTINEL', 'get-master-addr-by-name', master);
         return Number(port);
       },
       stop,
@@ -98,23 +108,30 @@ export async function startSentinelSet(master = 'bff-primary'): Promise<Sentinel
 export interface RedisCluster {
   /** The three primaries, each owning a third of the hash slots. */
   readonly nodes: RedisServer[];
-  readonly env: { VALKEY_CLUSTER_NODES: string };
+  readonly env: { VALKEY_CLUSTER_NODES: string; VALKEY_PASSWORD?: string };
   /** The node that owns a key's hash slot. */
   ownerOf(key: string): Promise<RedisServer>;
   stop(): Promise<void>;
 }
 
-/** Three primaries in cluster mode, no replicas (`redis-cli --cluster create`); resolves once every node says cluster_state:ok. */
-export async function startCluster(): Promise<RedisCluster> {
+/**
+ * Three primaries in cluster mode, no replicas (`redis-cli --cluster create`), each requiring `password` when
+ * given; resolves once every node says cluster_state:ok.
+ */
+export async function startCluster(opts: { password?: string } = {}): Promise<RedisCluster> {
+  const { password } = opts;
   const nodes: RedisServer[] = [];
   const stop = async () => {
     for (const s of nodes.reverse()) await s.stop();
   };
   try {
     for (let i = 0; i < 3; i++) {
-      nodes.push(await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] }));
+      nodes.push(await startRedis({ password, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] }));
     }
-    await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+    await run('redis-cli', [...auth, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+      timeout: 30_000,
+    });
     for (const n of nodes) {
       await waitUntil(async () => (await n.command('CLUSTER', 'INFO')).includes('cluster_state:ok'), {
         timeoutMs: 20_000,
@@ -124,7 +141,7 @@ export async function startCluster(): Promise<RedisCluster> {
     const ordered = [...nodes];
     return {
       nodes: ordered,
-      env: { VALKEY_CLUSTER_NODES: ordered.map((n) => `127.0.0.1:${n.port}`).join(',') },
+      env: { VALKEY_CLUSTER_NODES: ordered.map((n) => `127.0.0.1:${n.port}`).join(','), ...(password === undefined ? {} : { VALKEY_PASSWORD: password }) },
       async ownerOf(key: string) {
         // EXISTS on a node that does not own the slot answers -MOVED; the owner answers :0 or :1.
         for (const n of ordered) if ((await n.command('EXISTS', key)).startsWith(':')) return n;

@@ -35,8 +35,9 @@ export function redisAvailable(): boolean {
 /**
  * Sends `args` as one RESP command to 127.0.0.1:port and resolves with the first reply line
  * (without CRLF) — or, for a bulk string reply, with the string's contents. No client library.
+ * With `password`, AUTH is sent first (its +OK is skipped).
  */
-export function redisRawCommand(port: number, args: string[], timeoutMs = 1000): Promise<string> {
+export function redisRawCommand(port: number, args: string[], timeoutMs = 1000, password?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ port, host: '127.0.0.1' });
     let buf = '';
@@ -49,13 +50,19 @@ export function redisRawCommand(port: number, args: string[], timeoutMs = 1000):
     };
     sock.setTimeout(timeoutMs, () => done(new Error(`redis :${port}: no reply within ${timeoutMs} ms`)));
     sock.once('error', (e) => done(e));
-    sock.once('connect', () => {
-      const resp = `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');
-      sock.write(resp);
-    });
+    const resp = (cmd: string[]) => `*${cmd.length}\r\n` + cmd.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');
+    sock.once('connect', () => sock.write((password === undefined ? '' : resp(['AUTH', password])) + resp(args)));
+    let authPending = password !== undefined;
     sock.setEncoding('utf8');
     sock.on('data', (chunk: string) => {
       buf += chunk;
+      if (authPending) {
+        const end = buf.indexOf('\r\n');
+        if (end < 0) return;
+        if (buf.slice(0, end) !== '+OK') return done(new Error(`redis :${port}: AUTH refused (${buf.slice(0, end)})`));
+        buf = buf.slice(end + 2);
+        authPending = false;
+      }
       const eol = buf.indexOf('\r\n');
       if (eol < 0) return;
       const first = buf.slice(0, eol);
@@ -73,9 +80,9 @@ export function redisRawCommand(port: number, args: string[], timeoutMs = 1000):
 }
 
 /** Ready = answers on the port AND it is our process answering (not whoever else holds the port). */
-async function isOurs(port: number, pid: number): Promise<boolean> {
+async function isOurs(port: number, pid: number, password?: string): Promise<boolean> {
   try {
-    const info = await redisRawCommand(port, ['INFO', 'server'], 500);
+    const info = await redisRawCommand(port, ['INFO', 'server'], 500, password);
     return new RegExp(`^process_id:${pid}\\r?$`, 'm').test(info);
   } catch {
     return false;
@@ -89,6 +96,8 @@ export interface RedisOptions {
   args?: string[];
   /** Runs a Sentinel instead, with this configuration (written to a file in its own directory: Sentinel rewrites it). */
   sentinelConfig?: string;
+  /** The server's password (requirepass; also masterauth, for a replica): command() then authenticates. */
+  password?: string;
 }
 
 /** Starts a real, throw-away redis-server (no persistence) on 127.0.0.1 — or a Sentinel (opts.sentinelConfig). */
@@ -97,6 +106,8 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
   let port = opts.port ?? 0;
   let proc: ManagedProcess | undefined;
   const sentinelConf = path.join(dir, 'sentinel.conf');
+  const password = opts.password;
+  const auth = password === undefined ? [] : ['--requirepass', password, ...(opts.sentinelConfig === undefined ? ['--masterauth', password] : [])];
   if (opts.sentinelConfig !== undefined) fs.writeFileSync(sentinelConf, opts.sentinelConfig);
 
   const spawnOn = (p: number) =>
@@ -105,7 +116,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
       cwd: dir,
       args:
         opts.sentinelConfig !== undefined
-          ? [sentinelConf, '--sentinel', '--port', String(p), '--bind', '127.0.0.1', '--dir', dir, '--protected-mode', 'no', '--loglevel', 'warning']
+          ? [sentinelConf, '--sentinel', '--port', String(p), '--bind', '127.0.0.1', '--dir', dir, '--protected-mode', 'no', '--loglevel', 'warning', ...auth]
           : [
               '--port',
               String(p),
@@ -123,9 +134,10 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
               'no',
               '--loglevel',
               'warning',
+              ...auth,
               ...(opts.args ?? []),
             ],
-      ready: (proc) => isOurs(p, proc.pid),
+      ready: (proc) => isOurs(p, proc.pid, password),
       timeoutMs: opts.timeoutMs ?? 10_000,
       graceMs: 5000,
     });
@@ -183,7 +195,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
       fs.mkdirSync(dir, { recursive: true });
       proc = await spawnOn(port);
     },
-    command: (...args: string[]) => redisRawCommand(port, args),
+    command: (...args: string[]) => redisRawCommand(port, args, 1000, password),
   };
   return server;
 }

@@ -67,6 +67,10 @@ function cpuMs(pid: number): { user: number; system: number } {
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 const round3 = (n: number) => Math.round(n * 1000) / 1000;
 const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 /** Child process: the coordinator emulator, so that it does not share the client's event loop. */
 async function coordinatorMain(): Promise<void> {
@@ -135,6 +139,20 @@ async function readAll(server: string, headers: Record<string, string>, rows: nu
   return { ms, requests };
 }
 
+/** What the bench reports of one side (CPU and memory for the sides that are a process of their own). */
+interface SideReport {
+  ms: number[];
+  pagesPerRun: number;
+  ratio: number;
+  bestRatio: number;
+  cpuMsPerPage?: number;
+  userMsPerPage?: number;
+  systemMsPerPage?: number;
+  cpuMsPerPageByRound?: number[];
+  cpuToRelay?: number;
+  peakRssMb?: Record<string, number> & { growthTo1M: number };
+}
+
 /** One side of the comparison: where the client reads from, with which headers, and the process to measure. */
 interface Side {
   name: string;
@@ -147,6 +165,8 @@ interface Side {
   cpu: { user: number; system: number };
   /** Peak RSS (VmHWM) after the warm-up's 100,000 rows, after the first timed run, after all rounds. */
   rss: { small: number; large: number; all: number };
+  /** CPU ms per page of each round. */
+  cpuPerPage: number[];
 }
 
 async function main(): Promise<void> {
@@ -173,6 +193,7 @@ async function main(): Promise<void> {
       requests: 0,
       cpu: { user: 0, system: 0 },
       rss: { small: 0, large: 0, all: 0 },
+      cpuPerPage: [],
     });
     const bff = await startBffProcess(bffEnv);
     bffs.push(bff);
@@ -203,6 +224,7 @@ async function main(): Promise<void> {
           const after = cpuMs(s.pid);
           s.cpu.user += after.user - before.user;
           s.cpu.system += after.system - before.system;
+          s.cpuPerPage.push((after.user - before.user + after.system - before.system) / run.requests);
         }
         if (s.pid && r === 0) s.rss.large = peakRss(s.pid);
       }
@@ -210,8 +232,11 @@ async function main(): Promise<void> {
     for (const s of sides) if (s.pid) s.rss.all = peakRss(s.pid);
 
     const directMean = avg(sides[0].ms);
-    const report = Object.fromEntries(
-      sides.map((s) => [
+    const relay = sides.find((s) => s.name === 'relay');
+    /** The median over the rounds of this side's CPU per page over the relay's in the same round: the load of other processes cancels. */
+    const toRelay = (s: Side) => (relay && s !== relay ? { cpuToRelay: round3(median(s.cpuPerPage.map((c, r) => c / relay.cpuPerPage[r]))) } : {});
+    const report: Record<string, SideReport> = Object.fromEntries(
+      sides.map((s): [string, SideReport] => [
         s.name,
         {
           ms: s.ms.map(Math.round),
@@ -223,6 +248,8 @@ async function main(): Promise<void> {
                 cpuMsPerPage: round3((s.cpu.user + s.cpu.system) / s.requests),
                 userMsPerPage: round3(s.cpu.user / s.requests),
                 systemMsPerPage: round3(s.cpu.system / s.requests),
+                cpuMsPerPageByRound: s.cpuPerPage.map(round3),
+                ...toRelay(s),
                 peakRssMb: {
                   [`after${SMALL_ROWS}Rows`]: mb(s.rss.small),
                   [`after${ROWS}Rows`]: mb(s.rss.large),

@@ -52,6 +52,32 @@ describe('JsonUriRewriter', () => {
     expect(await run([...doc].map((b) => Buffer.from([b])))).toBe(expected);
   });
 
+  it("reads a page without partialCancelUri (most of Trino's data pages) to its end, however it is cut", async () => {
+    // Rows of strings with escaped quotes and runs of backslashes (the rewriter skips strings it does not
+    // keep with a native search); a top-level nextUri after the rows must still be found and rewritten.
+    const rows = [
+      ['a \\"nextUri\\": "http://trino-internal:8080/v1/x"', '\\', '\\\\"', 'ends with a backslash \\'],
+      ['{"nextUri":"http://trino-internal:8080/v1/y"}', '"', '', '\\\\\\"]}'],
+    ];
+    const doc = Buffer.from(
+      `{"id":"q","infoUri":"http://trino-internal:8080/ui/query.html?q","columns":[{"name":"s","type":"varchar"}],` +
+        `"data":${JSON.stringify(rows)},"stats":{"nextUri":"http://trino-internal:8080/v1/keep"},"nextUri":"http://trino-internal:8080/v1/statement/executing/q/y/2"}`,
+    );
+    const want = JSON.stringify({
+      id: 'q',
+      infoUri: `${BASE}/ui/query.html?q`,
+      columns: [{ name: 's', type: 'varchar' }],
+      data: rows,
+      stats: { nextUri: 'http://trino-internal:8080/v1/keep' },
+      nextUri: `${BASE}/v1/statement/executing/q/y/2`,
+    });
+    expect(await run([doc])).toBe(want);
+    for (let cut = 1; cut < doc.length; cut++) {
+      expect(await run([doc.subarray(0, cut), doc.subarray(cut)])).toBe(want);
+    }
+    expect(await run([...doc].map((b) => Buffer.from([b])))).toBe(want);
+  });
+
   it('handles whitespace, escaped URIs and fields in any order', async () => {
     const doc = '{ "stats" : {"state":"FINISHED"} ,\n "nextUri" :\t"http:\\/\\/c:8080\\/v1\\/statement\\/executing\\/q\\/y\\/1", "id":"q" }';
     expect(JSON.parse(await run([Buffer.from(doc)]))).toEqual({

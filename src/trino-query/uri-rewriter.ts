@@ -17,6 +17,19 @@ const MAX_KEY_BYTES = 64;
 const COMMA = 0x2c;
 const QUOTE_BYTES = Buffer.from('"');
 
+/** What each byte is to a scan below the top level (0: nothing to follow). */
+const QUOTE_BYTE = 1;
+const BACKSLASH_BYTE = 2;
+const OPEN_BYTE = 3;
+const CLOSE_BYTE = 4;
+const BYTE_KIND = new Uint8Array(256);
+BYTE_KIND[QUOTE] = QUOTE_BYTE;
+BYTE_KIND[BACKSLASH] = BACKSLASH_BYTE;
+BYTE_KIND[OPEN_BRACE] = OPEN_BYTE;
+BYTE_KIND[OPEN_BRACKET] = OPEN_BYTE;
+BYTE_KIND[CLOSE_BRACE] = CLOSE_BYTE;
+BYTE_KIND[CLOSE_BRACKET] = CLOSE_BYTE;
+
 const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
 const PREFIX = /^(?:\/[A-Za-z0-9._~-]+){1,8}$/;
 const PROTOCOL_PATH = /\/(?:v1|ui)\//;
@@ -131,6 +144,12 @@ export class JsonUriRewriter extends Transform {
     let valueStart = 0;
     const n = chunk.length;
     for (let i = 0; i < n; i++) {
+      // Trino leaves partialCancelUri out of most data pages, so the rewriter reads those to their end:
+      // below the top level (the rows) it only follows nesting and strings, in a loop of its own.
+      if (this.depth >= 2) {
+        i = this.skipNested(chunk, i);
+        continue;
+      }
       const c = chunk[i];
       if (this.inString) {
         if (this.escaped) {
@@ -203,6 +222,40 @@ export class JsonUriRewriter extends Transform {
     else if (emitFrom < n) emit(emitFrom === 0 ? chunk : chunk.subarray(emitFrom));
     // Done once every target key's value has been passed (none pending after its colon, none half-read).
     if (!this.valueParts && this.valueKey === undefined && this.seen.size === this.keys.size) this.done = true;
+  }
+
+  /**
+   * Reads from `from` while the depth is 2 or more, where nothing is kept or rewritten: only nesting and
+   * strings are followed, in locals and with one table look-up per byte (about twice as fast as the
+   * general loop, on rows). Returns the index of the last byte read: the bracket or brace back at
+   * depth 1, or the chunk's last byte.
+   */
+  private skipNested(chunk: Buffer, from: number): number {
+    const n = chunk.length;
+    let depth = this.depth;
+    let inString = this.inString;
+    let escaped = this.escaped;
+    let i = from;
+    for (; i < n; i++) {
+      const kind = BYTE_KIND[chunk[i]];
+      if (kind === 0) {
+        escaped = false;
+      } else if (inString) {
+        if (escaped) escaped = false;
+        else if (kind === BACKSLASH_BYTE) escaped = true;
+        else if (kind === QUOTE_BYTE) inString = false;
+      } else if (kind === QUOTE_BYTE) {
+        inString = true;
+      } else if (kind === OPEN_BYTE) {
+        depth++;
+      } else if (kind === CLOSE_BYTE && --depth < 2) {
+        break;
+      }
+    }
+    this.depth = depth;
+    this.inString = inString;
+    this.escaped = escaped;
+    return Math.min(i, n - 1);
   }
 
   /** A captured string value (raw JSON bytes, without quotes) after rewriting; left as it came when undecodable. */

@@ -142,25 +142,41 @@ class SingleConnection implements ValkeyConnection {
   }
 }
 
+/** While Valkey cannot be reached at boot, connecting is tried again this often (memory serves meanwhile). */
+const CONNECT_RETRY_MS = 2000;
+
 /**
- * Subscriptions asked for before the connection is up, sent once it is (Sentinel and cluster clients keep
- * them across reconnections and failovers themselves).
+ * Connecting until it succeeds (a BFF may boot before its Valkey), then the subscriptions asked for before the
+ * connection was up. Sentinel and cluster clients keep their subscriptions across reconnections and failovers.
  */
 abstract class ManagedConnection implements ValkeyConnection {
   protected open = false;
+  private closed = false;
+  private retry?: NodeJS.Timeout;
   private readonly pending = new Map<string, (raw: string) => void>();
 
   abstract readonly commands: ValkeyCommands;
   abstract readonly connected: boolean;
+  /** Connects, or rejects (then it is called again CONNECT_RETRY_MS later). */
   protected abstract start(): Promise<void>;
   protected abstract listen(channel: string, onMessage: (raw: string) => void): Promise<unknown>;
   abstract scan(pattern: string): Promise<string[]>;
-  abstract close(): Promise<void>;
+  protected abstract shutdown(): Promise<void>;
 
   constructor(protected readonly events: ConnectionEvents) {}
 
   async connect(): Promise<void> {
-    await this.start();
+    for (;;) {
+      try {
+        await this.start();
+        break;
+      } catch (err) {
+        if (this.closed) return;
+        this.events.error(`connection failed: ${(err as Error).message}`);
+        await new Promise<void>((resolve) => (this.retry = setTimeout(resolve, CONNECT_RETRY_MS)));
+        if (this.closed) return;
+      }
+    }
     this.open = true;
     for (const [channel, onMessage] of this.pending) await this.listen(channel, onMessage);
     this.pending.clear();
@@ -171,6 +187,13 @@ abstract class ManagedConnection implements ValkeyConnection {
   async subscribe(channel: string, onMessage: (raw: string) => void): Promise<void> {
     if (this.open) await this.listen(channel, onMessage);
     else this.pending.set(channel, onMessage);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.open = false;
+    clearTimeout(this.retry);
+    await this.shutdown();
   }
 }
 
@@ -199,6 +222,11 @@ class SentinelConnection extends ManagedConnection {
   }
 
   protected async start(): Promise<void> {
+    // After a failed first connect the client goes on trying by itself: wait for it to be ready.
+    if (this.sentinel.isOpen) {
+      if (!this.sentinel.isReady) throw new Error('no sentinel reachable yet');
+      return;
+    }
     await this.sentinel.connect();
   }
 
@@ -210,8 +238,7 @@ class SentinelConnection extends ManagedConnection {
     return scanServer(this.commands, pattern);
   }
 
-  async close(): Promise<void> {
-    this.open = false;
+  protected async shutdown(): Promise<void> {
     await closeWithin(
       () => this.sentinel.close(),
       () => this.sentinel.destroy(),
@@ -256,8 +283,8 @@ class ClusterConnection extends ManagedConnection {
     return perPrimary.flat();
   }
 
-  async close(): Promise<void> {
-    this.open = false;
+  protected async shutdown(): Promise<void> {
+    if (!this.cluster.isOpen) return;
     await closeWithin(
       () => this.cluster.close(),
       () => this.cluster.destroy(),

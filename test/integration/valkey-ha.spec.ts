@@ -9,7 +9,7 @@ import { StateStore } from '../../src/state/state-store';
 import { ExchangedTokenCache } from '../../src/token-exchange/exchanged-token-cache';
 import { cookieHeader, formLogin } from '../platform/browser-login';
 import { startTestBff, type TestBff } from '../support/app';
-import { httpRequest, waitUntil } from '../support/net';
+import { freePort, httpRequest, waitUntil } from '../support/net';
 import { startCluster, startSentinelSet, type RedisCluster, type SentinelSet } from '../support/redis-ha';
 import type { RedisServer } from '../support/redis';
 
@@ -222,5 +222,31 @@ describe('Valkey cluster (3 primaries): every feature, keys on every slot range'
     const admin = sandbox.issuer.users.find((u) => u.username === 'admin')!;
     const jar = await formLogin(a.url, admin.username, admin.password);
     expect(await sessionCall(b, jar)).toBe(200);
+  });
+
+  it('a BFF that boots before its cluster serves from memory, then connects by itself once the cluster is up', async () => {
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const password = randomBytes(12).toString('hex');
+    const early = await startTestBff({ VALKEY_CLUSTER_NODES: ports.map((p) => `127.0.0.1:${p}`).join(','), VALKEY_PASSWORD: password }, { sandbox });
+    let late: RedisCluster | undefined;
+    try {
+      const store = early.app.get(StateStore);
+      expect(store.shared).toBe(false);
+      await store.setJson('trino:query-owner:before-the-cluster', { n: 1 });
+      late = await startCluster({ password, ports });
+      await waitUntil(() => store.shared, { timeoutMs: 20_000, what: 'the BFF to connect to the cluster' });
+      await store.setJson('trino:query-owner:after-the-cluster', { n: 2 });
+      const owner = await late.ownerOf('trino:query-owner:after-the-cluster');
+      expect(await owner.command('GET', 'trino:query-owner:after-the-cluster')).toBe('{"n":2}');
+      // Written before, copied into the cluster once it answered.
+      const before = await late.ownerOf('trino:query-owner:before-the-cluster');
+      await waitUntil(async () => (await before.command('GET', 'trino:query-owner:before-the-cluster')) === '{"n":1}', {
+        timeoutMs: 10_000,
+        what: 'the early write copied back',
+      });
+    } finally {
+      await early.close();
+      await late?.stop();
+    }
   });
 });

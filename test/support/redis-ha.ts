@@ -116,9 +116,9 @@ export interface RedisCluster {
 
 /**
  * Three primaries in cluster mode, no replicas (`redis-cli --cluster create`), each requiring `password` when
- * given; resolves once every node says cluster_state:ok.
+ * given, on `ports` when given; resolves once every node says cluster_state:ok.
  */
-export async function startCluster(opts: { password?: string } = {}): Promise<RedisCluster> {
+export async function startCluster(opts: { password?: string; ports?: number[] } = {}): Promise<RedisCluster> {
   const { password } = opts;
   const nodes: RedisServer[] = [];
   const stop = async () => {
@@ -126,7 +126,13 @@ export async function startCluster(opts: { password?: string } = {}): Promise<Re
   };
   try {
     for (let i = 0; i < 3; i++) {
-      nodes.push(await startRedis({ password, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] }));
+      nodes.push(
+        await startRedis({
+          port: opts.ports?.[i],
+          password,
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'],
+        }),
+      );
     }
     const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
     await run('redis-cli', [...auth, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {

@@ -20,7 +20,7 @@ describe('MlAgentClient', () => {
   let agent: MlAgentEmulator;
   let client: MlAgentClient;
   let bearer: string;
-  const call = () => ({ bearer, requestId: 'req-42' });
+  const call = () => ({ credential: { get: async () => bearer }, requestId: 'req-42' });
   const submission: MlAgentWorkflowSubmission = {
     catalog: 'tpch',
     schema: 'tiny',
@@ -100,11 +100,15 @@ describe('MlAgentClient', () => {
     const unset = new MlAgentClient(config(undefined), TIMEOUT_MS, new MetricsService());
     expect(() => unset.assertConfigured()).toThrow(ProblemException);
     expect(((await unset.listCatalogs(call()).catch((e: unknown) => e)) as ProblemException).getStatus()).toBe(503);
+    // The credential (a token exchange) is resolved only for a call that will be sent.
+    const credential = { get: jest.fn(async () => bearer) };
+    await expect(unset.runWorkflow({ credential, requestId: 'r' }, submission)).rejects.toMatchObject({ reason: 'upstream_unavailable' });
+    expect(credential.get).not.toHaveBeenCalled();
   });
 
   it('ML-Agent not accepting the token (its 401) is a 502 upstream_error, not the caller’s 401', async () => {
     const wrongAudience = await issuer.issueToken({ user: 'alice', claims: { aud: 'platform-bff' } });
-    const err = (await client.listCatalogs({ bearer: wrongAudience, requestId: 'r' }).catch((e: unknown) => e)) as ProblemException;
+    const err = (await client.listCatalogs({ credential: { get: async () => wrongAudience }, requestId: 'r' }).catch((e: unknown) => e)) as ProblemException;
     expect([err.getStatus(), err.reason]).toEqual([502, 'upstream_error']);
     expect(JSON.stringify(err.body())).not.toContain(wrongAudience);
   });

@@ -18,10 +18,14 @@ export const MAX_WORKFLOW_ANSWER_BYTES = 1024 * 1024;
 /** Longest non-JSON error body passed through in `upstreamBody`. */
 const TEXT_BODY_LIMIT = 16 * 1024;
 
-/** How one call to ML-Agent is made: the bearer token it carries, and the request id it is traced by. */
+/** How one call to ML-Agent is made: the credential it carries, and the request id it is traced by. */
 export interface MlAgentCall {
-  /** A token for ML-Agent's audience (exchanged), or the raw token in ML_AGENT_TOKEN_MODE=forward. Never logged. */
-  bearer: string;
+  /**
+   * The bearer token ML-Agent gets: the caller's token exchanged for ML-Agent's audience, or the raw token in
+   * ML_AGENT_TOKEN_MODE=forward. Resolved by the client as it sends (after validation and the configuration
+   * check: a refused request costs no exchange). Never logged.
+   */
+  credential: { get(): Promise<string> };
   requestId: string;
 }
 
@@ -120,9 +124,12 @@ export class MlAgentClient implements OnApplicationShutdown {
     shape: (value: unknown) => T,
     maxBytes = MAX_UPSTREAM_RESPONSE_BYTES,
   ): Promise<T> {
+    this.assertConfigured();
+    // The exchange's own failures (403 token_exchange_denied, 503 identity_provider_unavailable) are not ML-Agent's.
+    const bearer = await call.credential.get();
     let answer: UpstreamAnswer;
     try {
-      answer = await this.send(call, method, path, body, maxBytes);
+      answer = await this.send(call, bearer, method, path, body, maxBytes);
     } catch (err) {
       const timeout = err instanceof ProblemException && err.getStatus() === 504;
       this.calls.inc({ operation, outcome: timeout ? 'timeout' : 'failed' });
@@ -160,11 +167,10 @@ export class MlAgentClient implements OnApplicationShutdown {
     throw new ProblemException(502, 'upstream_error', `${UPSTREAM} answered an unexpected status ${status}`);
   }
 
-  private async send(call: MlAgentCall, method: 'GET' | 'POST', path: string, body: unknown, maxBytes: number): Promise<UpstreamAnswer> {
-    this.assertConfigured();
+  private async send(call: MlAgentCall, bearer: string, method: 'GET' | 'POST', path: string, body: unknown, maxBytes: number): Promise<UpstreamAnswer> {
     const headers: Record<string, string> = {
       accept: 'application/json',
-      authorization: `Bearer ${call.bearer}`,
+      authorization: `Bearer ${bearer}`,
       'x-request-id': call.requestId,
     };
     let payload: string | undefined;

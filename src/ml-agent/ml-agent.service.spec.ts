@@ -28,18 +28,20 @@ function setup(tokenMode: 'exchange' | 'forward', opts: { url?: string | null; e
       return `exchanged-for-${audience}`;
     },
   } as unknown as TokenExchangeService;
-  const calls: Array<{ op: string; call: MlAgentCall; args: unknown[] }> = [];
+  /** What the client sent: like the real one, it checks its configuration, then resolves the call's credential as it sends. */
+  const calls: Array<{ op: string; call: { bearer: string; requestId: string }; args: unknown[] }> = [];
+  const send = async (op: string, call: MlAgentCall, args: unknown[]) => {
+    client.assertConfigured();
+    calls.push({ op, call: { bearer: await call.credential.get(), requestId: call.requestId }, args });
+  };
   const client = {
     assertConfigured: () => {
       if (!config.mlAgent.url) throw new ProblemException(503, 'upstream_unavailable', 'not configured');
     },
-    listCatalogs: async (call: MlAgentCall) => (calls.push({ op: 'catalogs', call, args: [] }), { catalogs: ['tpch'] }),
-    listSchemas: async (call: MlAgentCall, c: string) => (calls.push({ op: 'schemas', call, args: [c] }), { schemas: ['tiny'] }),
-    listTables: async (call: MlAgentCall, c: string, s: string) => (calls.push({ op: 'tables', call, args: [c, s] }), { tables: ['nation'] }),
-    runWorkflow: async (call: MlAgentCall, sub: MlAgentWorkflowSubmission) => (
-      calls.push({ op: 'run', call, args: [sub] }),
-      { runId: 'run-1', status: 'SUBMITTED' }
-    ),
+    listCatalogs: async (call: MlAgentCall) => (await send('catalogs', call, []), { catalogs: ['tpch'] }),
+    listSchemas: async (call: MlAgentCall, c: string) => (await send('schemas', call, [c]), { schemas: ['tiny'] }),
+    listTables: async (call: MlAgentCall, c: string, s: string) => (await send('tables', call, [c, s]), { tables: ['nation'] }),
+    runWorkflow: async (call: MlAgentCall, sub: MlAgentWorkflowSubmission) => (await send('run', call, [sub]), { runId: 'run-1', status: 'SUBMITTED' }),
   } as unknown as MlAgentClient;
   return { service: new MlAgentService(config, client, exchange), exchanged, calls };
 }

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { lazyExchangedToken } from '../token-exchange/exchange-context';
 import { TokenExchangeService } from '../token-exchange/token-exchange.service';
 import type { RunWorkflowRequestDto, WorkflowRunAnswer } from './dto/run-workflow.dto';
 import type { TrinoCatalogsDto, TrinoSchemasDto, TrinoTablesDto } from './dto/trino-listing.dto';
@@ -12,7 +13,7 @@ import { workflowSubmitter } from './workflow-submitter';
  * exchanged (RFC 8693, cached) for `${WORKSPACE_ID}-${ML_AGENT_AUDIENCE}` — or, only with
  * ML_AGENT_TOKEN_MODE=forward, the caller's raw token. The exchange runs after input validation
  * (the pipes) and after the configuration check, so neither a bad identifier nor a missing
- * ML_AGENT_URL costs a call to the identity provider.
+ * ML_AGENT_URL costs a call to the identity provider: the client resolves the credential as it sends.
  */
 @Injectable()
 export class MlAgentService {
@@ -23,15 +24,15 @@ export class MlAgentService {
   ) {}
 
   async listCatalogs(caller: MlAgentCaller): Promise<TrinoCatalogsDto> {
-    return this.client.listCatalogs(await this.callFor(caller));
+    return this.client.listCatalogs(this.callFor(caller));
   }
 
   async listSchemas(caller: MlAgentCaller, catalog: string): Promise<TrinoSchemasDto> {
-    return this.client.listSchemas(await this.callFor(caller), catalog);
+    return this.client.listSchemas(this.callFor(caller), catalog);
   }
 
   async listTables(caller: MlAgentCaller, catalog: string, schema: string): Promise<TrinoTablesDto> {
-    return this.client.listTables(await this.callFor(caller), catalog, schema);
+    return this.client.listTables(this.callFor(caller), catalog, schema);
   }
 
   /**
@@ -42,8 +43,7 @@ export class MlAgentService {
   async runWorkflow(caller: MlAgentCaller, request: RunWorkflowRequestDto): Promise<WorkflowRunAnswer> {
     this.client.assertConfigured();
     const submitter = workflowSubmitter(caller.principal);
-    const call = await this.callFor(caller);
-    return this.client.runWorkflow(call, {
+    return this.client.runWorkflow(this.callFor(caller), {
       catalog: request.catalog,
       schema: request.schema,
       table: request.table,
@@ -53,15 +53,16 @@ export class MlAgentService {
     });
   }
 
-  private async callFor(caller: MlAgentCaller): Promise<MlAgentCall> {
-    this.client.assertConfigured();
-    return { bearer: await this.bearerFor(caller), requestId: caller.requestId };
-  }
-
-  /** The token ML-Agent gets: exchanged for its audience (403 token_exchange_denied / 503 identity_provider_unavailable), or raw in forward mode. */
-  private bearerFor(caller: MlAgentCaller): Promise<string> {
+  /**
+   * The call's credential, resolved by the client as it sends: the caller's token exchanged for ML-Agent's audience
+   * (403 token_exchange_denied / 503 identity_provider_unavailable), or the raw token in forward mode.
+   */
+  private callFor(caller: MlAgentCaller): MlAgentCall {
     const { audience, tokenMode } = this.config.mlAgent;
-    if (tokenMode === 'forward') return Promise.resolve(caller.subjectToken);
-    return this.exchange.exchangeFor(audience, caller.subjectToken, caller.principal);
+    const credential =
+      tokenMode === 'forward'
+        ? { get: () => Promise.resolve(caller.subjectToken) }
+        : lazyExchangedToken(audience, () => this.exchange.exchangeFor(audience, caller.subjectToken, caller.principal));
+    return { credential, requestId: caller.requestId };
   }
 }

@@ -1,5 +1,6 @@
 import type { MlflowPermissionLevel } from '../config/app-config';
 import { field, type MessageFields, type Spelling } from './mlflow-fields';
+import { TRACE_ENDPOINTS } from './mlflow-trace-endpoints';
 
 /**
  * What a REST call needs, and where the request names what it acts on. The fields named here
@@ -50,7 +51,23 @@ export type RestRule =
   /** Any authenticated caller: what the server supports, nothing of anyone's (server-info). */
   | { op: 'authenticated' }
   /** MLflow's GraphQL endpoint, decided per query field and argument (mlflow-graphql.ts). */
-  | { op: 'graphql' };
+  | { op: 'graphql' }
+  /**
+   * A trace (MLflow 3), named by the path's `{trace_id}` or the request's `trace_id`, decided on its
+   * experiment; a `trace_id` in the body (an assessment's too) must be the path's.
+   */
+  | { op: 'trace'; need: LevelNeed }
+  /** Every trace of `trace_ids`, each decided on its experiment; every `experiment_ids` readable. */
+  | { op: 'traces'; need: LevelNeed }
+  /**
+   * EDIT on the trace's experiment (trace.trace_info.trace_location); a trace id already used must be
+   * of that experiment, and the run and logged model its metadata names (mlflow.sourceRun, mlflow.modelId) too.
+   */
+  | { op: 'start-trace' }
+  /** The locations narrowed to readable experiments, results filtered too, pages refilled. */
+  | { op: 'search-traces' }
+  /** READ on every one of `experiment_ids` (none: refused), as MLflow's auth app decides QueryTraceMetrics. */
+  | { op: 'trace-metrics' };
 
 /** The level a row needs: one for every method, or one per method. */
 export type LevelNeed = MlflowPermissionLevel | Readonly<Record<string, MlflowPermissionLevel>>;
@@ -270,8 +287,9 @@ export const REST_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.fre
   '2.0/mlflow/model-versions/set-tag': { methods: POST, rule: registered('EDIT'), fields: { ...VERSION, key: string, value: string } },
   '2.0/mlflow/model-versions/delete-tag': { methods: ['DELETE'], rule: registered('MANAGE'), fields: { ...VERSION, key: string } },
   '2.0/mlflow/model-versions/delete': { methods: ['DELETE'], rule: registered('MANAGE'), fields: VERSION },
-  // MLflow 3: the server's version and store (the Python client asks before logging trace spans, the UI at start).
+  // MLflow 3: what the server supports (the Python client asks before logging spans).
   '3.0/mlflow/server-info': { methods: GET, rule: { op: 'authenticated' }, fields: {} },
+  ...TRACE_ENDPOINTS,
   // A Flask handler reading request.args (the UI's model version page, `models:/` downloads).
   '/model-versions/get-artifact': { methods: GET, rule: registered('READ'), fields: { ...VERSION, path: string }, spelling: 'args' },
   // GraphQL (the UI's experiment and run pages): the body is a GraphQL request, decided field by field in mlflow-graphql.ts.
@@ -336,6 +354,8 @@ export function paramsInQuery(method: string, rule?: RestRule): boolean {
 
 export const EXPERIMENT_ID = /^[0-9]{1,19}$/;
 export const RUN_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** A trace's id (MLflow 3 makes `tr-` and 32 hex digits). */
+export const TRACE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** A logged model's id (MLflow 3 makes `m-` and 32 hex digits). */
 export const MODEL_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** A registered model's name: MLflow refuses `/` and `:`; control characters are refused too. */

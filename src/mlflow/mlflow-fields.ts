@@ -7,7 +7,14 @@ import { problem } from '../common/problem';
  * single-valued field), each value must have its field's type. What comes out is what the proxy
  * decides on and the only thing it forwards, rebuilt in the canonical spelling.
  */
-export type FieldType = { kind: 'string' | 'int' | 'double' | 'bool' } | { kind: 'enum'; values: readonly string[] } | { kind: 'message'; fields: MessageFields };
+export type FieldType =
+  | { kind: 'string' | 'int' | 'double' | 'bool' }
+  /** A protobuf map<string, string>: a JSON object of strings. */
+  | { kind: 'map' }
+  /** Data the BFF decides nothing on (google.protobuf.Value, an assessment's value): any JSON. */
+  | { kind: 'json' }
+  | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'message'; fields: MessageFields };
 
 export interface FieldSpec {
   type: FieldType;
@@ -32,6 +39,8 @@ export const field = {
   int: one({ kind: 'int' }),
   double: one({ kind: 'double' }),
   bool: one({ kind: 'bool' }),
+  map: one({ kind: 'map' }),
+  json: one({ kind: 'json' }),
   enumOf: (...values: string[]): FieldSpec => one({ kind: 'enum', values: Object.freeze(values) }),
   message: (fields: Record<string, FieldSpec>): FieldSpec => one({ kind: 'message', fields: Object.freeze(fields) }),
   list: (of: FieldSpec): FieldSpec => Object.freeze({ type: of.type, repeated: true }),
@@ -74,6 +83,13 @@ function scalarFromJson(value: unknown, type: FieldType, where: string): unknown
     case 'enum':
       if (!(typeof value === 'string' && type.values.includes(value)) && !(typeof value === 'number' && Number.isInteger(value) && value >= 0))
         refuse(where, `must be one of ${type.values.join(', ')}`);
+      return value;
+    case 'map':
+      if (!value || typeof value !== 'object' || Array.isArray(value) || Object.values(value).some((v) => typeof v !== 'string')) {
+        refuse(where, 'must be an object of strings');
+      }
+      return value;
+    case 'json':
       return value;
     case 'message':
       if (!value || typeof value !== 'object' || Array.isArray(value)) refuse(where, 'must be an object');
@@ -123,6 +139,8 @@ function scalarFromQuery(value: string, type: FieldType, where: string): string 
     case 'enum':
       if (!type.values.includes(value) && !/^[0-9]{1,9}$/.test(value)) refuse(where, `must be one of ${type.values.join(', ')}`);
       return value;
+    case 'map':
+    case 'json':
     case 'message':
       refuse(where, 'cannot be given as a query parameter');
   }

@@ -41,6 +41,10 @@ const REQUEST_HEADERS_DROPPED = new Set([
   'sec-fetch-mode',
   'sec-fetch-dest',
   'sec-fetch-user',
+  // MLflow's own routing headers: set by the proxy when it decided on them (OTLP traces), never passed through.
+  'x-mlflow-experiment-id',
+  'x-mlflow-run-id',
+  'x-mlflow-workspace',
 ]);
 /** Never returned from MLflow: hop-by-hop, cookies (the BFF owns the cookie namespace), CORS (the BFF's own policy applies). */
 const RESPONSE_HEADERS_DROPPED = /^(?:connection|keep-alive|proxy-connection|te|trailer|transfer-encoding|upgrade|set-cookie|access-control-.*)$/i;
@@ -68,8 +72,11 @@ export class MlflowForwarder {
     const headers = forwardHeaders(req.headers);
     headers['x-request-id'] = String(req.id);
     if (plan.contentType) headers['content-type'] = plan.contentType;
-    if (Buffer.isBuffer(plan.body)) headers['content-length'] = String(plan.body.length);
-    else if (plan.body && req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
+    // A body the BFF rebuilt is sent as it is, never in the client's Content-Encoding.
+    if (Buffer.isBuffer(plan.body)) {
+      headers['content-length'] = String(plan.body.length);
+      delete headers['content-encoding'];
+    } else if (plan.body && req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
     if (plan.inspect) headers['accept-encoding'] = 'identity';
     Object.assign(headers, plan.headers);
 

@@ -33,6 +33,7 @@ const grantKey = (kind: GrantKind, id: string, username: string) => `${PREFIX[ki
 const granteesKey = (kind: GrantKind, id: string) => `${GRANTEES[kind]}:${keyOf(kind, id)}`;
 const runKey = (runId: string) => `mlflow:run-experiment:${runId}`;
 const modelKey = (modelId: string) => `mlflow:model-experiment:${modelId}`;
+const traceKey = (traceId: string) => `mlflow:trace-experiment:${traceId}`;
 
 export const rank = (p: MlflowPermissionLevel): number => MLFLOW_PERMISSION_LEVELS.indexOf(p);
 export const atLeast = (have: MlflowPermissionLevel, need: MlflowPermissionLevel): boolean => rank(have) >= rank(need);
@@ -145,6 +146,15 @@ export class MlflowPermissionService {
     if (cached) return cached;
     const experimentId = await this.client.experimentOfModel(modelId);
     if (experimentId) await this.store.setJson(modelKey(modelId), experimentId, RUN_EXPERIMENT_TTL_MS);
+    return experimentId;
+  }
+
+  /** The experiment of a trace (cached: through the BFF a trace never moves, see mlflow-traces.ts); undefined when MLflow does not know it. */
+  async experimentOfTrace(traceId: string): Promise<string | undefined> {
+    const cached = await this.store.getJson<string>(traceKey(traceId));
+    if (cached) return cached;
+    const experimentId = await this.client.experimentOfTrace(traceId);
+    if (experimentId) await this.store.setJson(traceKey(traceId), experimentId, RUN_EXPERIMENT_TTL_MS);
     return experimentId;
   }
 

@@ -16,6 +16,7 @@ import { MlflowPermissionService } from './mlflow-permission.service';
 import { MlflowGraphqlDecider } from './mlflow-graphql';
 import { MlflowRegistryDecider } from './mlflow-registry';
 import { MlflowRestDecider } from './mlflow-rest';
+import { MlflowTraceDecider } from './mlflow-traces';
 import { targetOf } from './mlflow-target';
 import type { MlflowClient } from './mlflow.client';
 
@@ -26,7 +27,7 @@ import type { MlflowClient } from './mlflow.client';
  * one at it. A new row is covered as soon as it has its case, which mlflow-decisions.spec.ts requires.
  */
 const BASE_ENV = { NODE_ENV: 'test', KEYCLOAK_URL: 'https://kc.example.com', KEYCLOAK_REALM: 'platform', BFF_CLIENT_ID: 'platform-bff', BFF_CLIENT_SECRET: 's' };
-const ids = { experiment: '7', run: 'run-of-7', model: 'm-of-7', name: 'experiment-7', registered: 'registered-7' };
+const ids = { experiment: '7', run: 'run-of-7', model: 'm-of-7', name: 'experiment-7', registered: 'registered-7', trace: 'tr-of-7', assessment: 'a-of-7' };
 const LEVELS = ['NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE'] as const;
 type Level = (typeof LEVELS)[number];
 const BELOW: Record<string, Level> = { READ: 'NO_PERMISSIONS', EDIT: 'READ', MANAGE: 'EDIT' };
@@ -38,6 +39,7 @@ const SEARCH_LISTS: Record<string, (experimentId: string) => Record<string, unkn
   'search-models': (e) => ({ models: [{ info: { model_id: ids.model, experiment_id: e } }] }),
   'search-registered-models': () => ({ registered_models: [{ name: ids.registered }] }),
   'search-model-versions': () => ({ model_versions: [{ name: ids.registered, version: '1' }] }),
+  'search-traces': (e) => ({ traces: [{ trace_id: ids.trace, trace_location: { type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: e } } }] }),
 };
 
 let decider: MlflowRestDecider;
@@ -49,6 +51,7 @@ beforeAll(async () => {
   const client = {
     experimentOfRun: async (run: string) => (run === ids.run ? ids.experiment : undefined),
     experimentOfModel: async (model: string) => (model === ids.model ? ids.experiment : undefined),
+    experimentOfTrace: async (trace: string) => (trace === ids.trace ? ids.experiment : undefined),
   } as unknown as MlflowClient;
   permissions = new MlflowPermissionService(config, new StateStore(config, new ValkeyClient(config, new ReadinessRegistry())), client);
   const metrics = { counter: () => ({ inc: () => undefined }) } as unknown as MetricsService;
@@ -59,6 +62,7 @@ beforeAll(async () => {
     client,
     new MlflowRegistryDecider(permissions, denials, client),
     new MlflowGraphqlDecider(permissions, denials),
+    new MlflowTraceDecider(permissions, denials, client),
   );
   // Each user's level comes from a grant on the test's experiment alone (no group default), and the same
   // level on the registered model (under its name and the name the rename case gives it).
@@ -129,6 +133,12 @@ const DECIDED_ON_EXPERIMENTS = new Set([
   'authenticated',
   // GraphQL: each of the UI's documents, decided on the experiment or run it reads (mlflow-graphql.spec.ts has the rest).
   'graphql',
+  // MLflow 3's traces: decided on the experiment of the trace (ids.trace is a trace of the test's experiment).
+  'trace',
+  'traces',
+  'start-trace',
+  'search-traces',
+  'trace-metrics',
 ]);
 const CASES = [...ROW_CASES, ...REAL_ROW_CASES].filter((c) => DECIDED_ON_EXPERIMENTS.has(REST_ENDPOINTS[c.row]?.rule.op));
 
@@ -175,6 +185,25 @@ describe('MlflowRestDecider: every row of the endpoint table needs exactly its l
     const outcomes = [];
     for (const c of refused) outcomes.push(`${c.method} ${c.row}: ${await outcome(c, elsewhere)}`);
     expect(outcomes).toEqual(refused.map((c) => `${c.method} ${c.row}: 403 insufficient_role`));
+  });
+
+  it('a trace id or a run of another experiment cannot be named by a trace started in one’s own', async () => {
+    await permissions.setGrant('8', 'editor-8', 'EDIT', 'owner');
+    const editor = principalFromClaims({ sub: 'sub-editor-8', preferred_username: 'editor-8', iss: 'https://idp.test', exp: 9e9 }, 'platform-bff');
+    const start = (info: Record<string, unknown>) => ({
+      row: '3.0/mlflow/traces',
+      method: 'POST',
+      request: () => ({
+        path: '/api/3.0/mlflow/traces',
+        body: { trace: { trace_info: { trace_location: { type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: '8' } }, ...info } } },
+      }),
+    });
+    expect([
+      await outcome(start({ trace_id: 'tr-new' }), editor),
+      await outcome(start({ trace_id: ids.trace }), editor),
+      await outcome(start({ trace_id: 'tr-new', trace_metadata: { 'mlflow.sourceRun': ids.run } }), editor),
+      await outcome(start({ trace_id: 'tr-new', trace_metadata: { 'mlflow.modelId': ids.model } }), editor),
+    ]).toEqual(['forwarded', '403 insufficient_role', '400 validation_failed', '400 validation_failed']);
   });
 
   it('a path the table does not list, or a method its row does not take, is refused before anything is decided', async () => {

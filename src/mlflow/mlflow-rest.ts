@@ -13,6 +13,7 @@ import type { Forward } from './mlflow-forwarder';
 import { MlflowPermissionService } from './mlflow-permission.service';
 import { MlflowGraphqlDecider } from './mlflow-graphql';
 import { MlflowRegistryDecider } from './mlflow-registry';
+import { MlflowTraceDecider } from './mlflow-traces';
 import { pagedSearch } from './mlflow-search';
 import type { Target } from './mlflow-target';
 import { MlflowClient, PayloadTooLarge, readAll } from './mlflow.client';
@@ -40,6 +41,7 @@ export class MlflowRestDecider {
     private readonly client: MlflowClient,
     private readonly registry: MlflowRegistryDecider,
     private readonly graphql: MlflowGraphqlDecider,
+    private readonly traces: MlflowTraceDecider,
   ) {}
 
   async decide(req: FastifyRequest, target: Target, principal: Principal, method: string): Promise<RestDecision> {
@@ -207,6 +209,13 @@ export class MlflowRestDecider {
 
       case 'authenticated':
         return send();
+
+      case 'trace':
+      case 'traces':
+      case 'start-trace':
+      case 'search-traces':
+      case 'trace-metrics':
+        return this.traces.decide(call, rule);
 
       case 'artifact-list':
       case 'artifact': {

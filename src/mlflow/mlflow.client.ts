@@ -137,6 +137,16 @@ export class MlflowClient implements OnApplicationShutdown {
     return id;
   }
 
+  /** The experiment of a trace (MLflow 3), or undefined when MLflow does not know it. */
+  async experimentOfTrace(traceId: string): Promise<string | undefined> {
+    const { status, body } = await this.requestJson('GET', `/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}`, '');
+    if (status === 404 || status === 400) return undefined;
+    const info = (body as { trace?: { trace_info?: { trace_location?: { mlflow_experiment?: { experiment_id?: unknown } } } } })?.trace?.trace_info;
+    const id = info?.trace_location?.mlflow_experiment?.experiment_id;
+    if (status !== 200 || typeof id !== 'string') throw problem.badGateway(`MLflow answered ${status} to traces/get-info`);
+    return id;
+  }
+
   /** Whether a registered model (or prompt) of that name exists. */
   async registeredModelExists(name: string): Promise<boolean> {
     const { status } = await this.getJson('registered-models/get', { name });

@@ -12,6 +12,7 @@ import { MlflowProxyController } from './mlflow-proxy.controller';
 import { MlflowProxyService } from './mlflow-proxy.service';
 import { MlflowRegistryDecider } from './mlflow-registry';
 import { MlflowRestDecider } from './mlflow-rest';
+import { MlflowTraceDecider } from './mlflow-traces';
 import { MlflowClient } from './mlflow.client';
 import { RegisteredModelPermissionsController } from './registered-model-permissions.controller';
 
@@ -31,6 +32,7 @@ import { RegisteredModelPermissionsController } from './registered-model-permiss
     MlflowDenials,
     MlflowRegistryDecider,
     MlflowGraphqlDecider,
+    MlflowTraceDecider,
     MlflowRestDecider,
     MlflowForwarder,
     MlflowProxyService,

@@ -194,7 +194,22 @@ def search_registered(args):
 
 
 def trace(args):
-    mlflow.set_experiment(args["experiment"])
+    """@mlflow.trace in an experiment (by id), then the trace read back and searched, with what the span
+    exporter reported (it logs a refused export instead of raising)."""
+    import logging
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    collected = Collect()
+    logging.getLogger("mlflow.tracing").addHandler(collected)
+    # As a served model sets it: the experiment without asking the server (a caller with no grant gets this far).
+    os.environ["MLFLOW_EXPERIMENT_ID"] = args["experiment_id"]
 
     @mlflow.trace(name="predict")
     def predict(x):
@@ -206,14 +221,27 @@ def trace(args):
 
     out = predict(20)
     trace_id = mlflow.get_last_active_trace_id()
-    mlflow.flush_trace_async_logging() if hasattr(mlflow, "flush_trace_async_logging") else None
-    got = mlflow.get_trace(trace_id)
-    exp = mlflow.get_experiment_by_name(args["experiment"])
-    found = mlflow.search_traces(locations=[exp.experiment_id], return_type="list")
+    if hasattr(mlflow, "flush_trace_async_logging"):
+        mlflow.flush_trace_async_logging()
+    result = {"output": out, "trace_id": trace_id, "export_errors": collected.messages}
+    try:
+        got = mlflow.get_trace(trace_id)
+        found = mlflow.search_traces(locations=[args["experiment_id"]], return_type="list")
+    except MlflowException as e:
+        return {**result, "read_error": e.error_code}
     return {
-        "output": out,
-        "trace_id": trace_id,
-        "spans": sorted(s.name for s in got.data.spans),
+        **result,
+        "spans": sorted(s.name for s in got.data.spans) if got else None,
+        "searched": [t.info.trace_id for t in found],
+    }
+
+
+def read_traces(args):
+    """What a reader does with traces of an experiment: get one (when named), search them."""
+    got = mlflow.get_trace(args["trace_id"]) if args.get("trace_id") else None
+    found = mlflow.search_traces(locations=[args["experiment_id"]], return_type="list")
+    return {
+        "spans": sorted(s.name for s in got.data.spans) if got else None,
         "searched": [t.info.trace_id for t in found],
     }
 
@@ -322,6 +350,7 @@ SCENARIOS = {
         get_registered,
         search_registered,
         trace,
+        read_traces,
         paginate,
         create_runs,
         get_experiment,

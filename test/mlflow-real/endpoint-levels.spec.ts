@@ -1,6 +1,7 @@
 import { startTestBff, type TestBff } from '../support/app';
 import { startRealMlflow, type RealMlflow } from '../support/mlflow-server';
 import { REAL_ROW_CASES, type Ids } from './row-cases';
+import { newTraceId, otlpJsonSpan, startTraceBody } from './trace-row-cases';
 import { usersAtEachLevel, type Level } from '../support/mlflow-levels';
 
 // A real MLflow and the Python client start slowly on a loaded machine.
@@ -16,7 +17,7 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
   let mlflow: RealMlflow;
   let bff: TestBff;
   const tokens = new Map<Level, string>();
-  const ids: Ids = { experiment: '', run: '', model: '', registered: 'level-registered' };
+  const ids: Ids = { experiment: '', run: '', model: '', registered: 'level-registered', trace: newTraceId(), assessment: '' };
 
   async function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
     const res = await fetch(`${bff.url}/mlflow${path}`, {
@@ -64,13 +65,27 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
       model_id: ids.model,
       run_id: ids.run,
     });
-    expect([ids.experiment, ids.run, ids.model, put.status, registered.status, version.status]).toEqual([
+    const trace = await call('POST', '/api/3.0/mlflow/traces', owner, startTraceBody(ids.experiment, ids.trace));
+    // The trace's span, straight to MLflow (traces/get and batchGet read the spans from its store).
+    const spans = await fetch(`${mlflow.url}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-mlflow-experiment-id': ids.experiment },
+      body: otlpJsonSpan(ids.trace, 'level-root'),
+    });
+    const assessment = await call('POST', `/api/3.0/mlflow/traces/${ids.trace}/assessments`, owner, {
+      assessment: { assessment_name: 'quality', source: { source_type: 'HUMAN', source_id: 'level-owner' }, feedback: { value: 'good' } },
+    });
+    ids.assessment = (assessment.json.assessment as { assessment_id?: string } | undefined)?.assessment_id ?? '';
+    expect([ids.experiment, ids.run, ids.model, put.status, registered.status, version.status, trace.status, spans.status, ids.assessment]).toEqual([
       expect.any(String),
       expect.any(String),
       expect.stringMatching(/^m-/),
       200,
       200,
       200,
+      200,
+      200,
+      expect.stringMatching(/^a-/),
     ]);
     // Each level user has that level on the experiment and on the registered model.
     const levels = await usersAtEachLevel(bff.url, owner, [`experiments/${ids.experiment}`, `registered-models/${ids.registered}`], 'level', as);
@@ -127,5 +142,24 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
     const outputs = await call('POST', '/api/2.0/mlflow/runs/outputs', mine, { run_id: run, models: [{ model_id: ids.model, step: 0 }] });
     const created = await call('POST', '/api/2.0/mlflow/logged-models', mine, { experiment_id: exp, source_run_id: ids.run });
     expect([outputs.status, outputs.json.error_code, created.status]).toEqual([400, 'INVALID_PARAMETER_VALUE', 403]);
+  });
+
+  it('a trace of another experiment cannot be started again in one’s own (MLflow would move it there)', async () => {
+    const owner = tokens.get('MANAGE')!;
+    const mine = await bff.sandbox.issuer.issueToken({ user: 'viewer', claims: { preferred_username: 'level-thief', sub: 'sub-level-thief' } });
+    const exp = (await call('POST', '/api/2.0/mlflow/experiments/create', mine, { name: 'levels-thief' })).json.experiment_id as string;
+    const theirs = newTraceId();
+    const started = await call('POST', '/api/3.0/mlflow/traces', owner, startTraceBody(ids.experiment, theirs));
+    const moved = await call('POST', '/api/3.0/mlflow/traces', mine, startTraceBody(exp, theirs));
+    const own = await call('POST', '/api/3.0/mlflow/traces', mine, startTraceBody(exp, newTraceId()));
+    const where = await call('GET', `/api/3.0/mlflow/traces/${theirs}`, owner);
+    const location = (where.json.trace as { trace_info: { trace_location: { mlflow_experiment: { experiment_id: string } } } }).trace_info.trace_location;
+    expect([started.status, moved.status, moved.json.error_code, own.status, location.mlflow_experiment.experiment_id]).toEqual([
+      200,
+      403,
+      'PERMISSION_DENIED',
+      200,
+      ids.experiment,
+    ]);
   });
 });

@@ -1,6 +1,8 @@
+import { TRACE_CASES } from './trace-row-cases';
+
 /**
  * Level cases of the endpoint table's rows that the sandbox MLflow does not serve (MLflow 3's logged
- * models, runs/outputs, the model registry): test/mlflow-real/endpoint-levels.spec.ts runs them
+ * models, runs/outputs, the model registry, traces and assessments): test/mlflow-real/endpoint-levels.spec.ts runs them
  * against the real MLflow, test/integration/mlflow-decisions.spec.ts checks that every row has a
  * case in one of the two lists. The registry's rows are decided on the registered model's grants,
  * the others on the experiment's.
@@ -14,6 +16,9 @@ export interface Ids {
   model: string;
   /** A registered model with version 1 made from the logged model. */
   registered: string;
+  /** A trace of the experiment (MLflow 3), with one assessment. */
+  trace: string;
+  assessment: string;
 }
 
 export interface RealRowCase {
@@ -262,5 +267,6 @@ export const REAL_ROW_CASES: RealRowCase[] = [
   ...REGISTRY_CASES,
   // GraphQL, decided per field: one document asking the four fields the UI asks, each on what it reads.
   { row: '/graphql', method: 'POST', need: 'READ', request: (i) => ({ path: '/graphql', body: UI_FIELDS(i) }) },
+  ...TRACE_CASES,
   { row: '2.0/mlflow/logged-models/{model_id}', method: 'DELETE', need: 'MANAGE', request: (i) => ({ path: api(`2.0/mlflow/logged-models/${i.model}`) }) },
 ];

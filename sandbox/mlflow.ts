@@ -30,6 +30,7 @@
  * memory), GET /api/2.0/mlflow-artifacts/artifacts?path= -> {files}.
  * OTLP/HTTP: POST /v1/traces (MLflow >= 3.6) with `x-mlflow-experiment-id`; application/json
  * (OTLP/JSON) or application/x-protobuf (ExportTraceServiceRequest), recorded with its spans.
+ * GraphQL: POST /graphql, the query fields MLflow's UI asks (mlflow-graphql.ts).
  * Probes: GET /health -> "OK", GET /version -> the version. UI: GET / (a small single-page app
  * with hash routes #/ and #/experiments/{id} that calls the ajax API with relative URLs, so it
  * works under any path prefix, e.g. /mlflow/ behind the BFF) and /static-files/static/js/main.js.
@@ -56,6 +57,7 @@ import {
   type Params,
 } from './mlflow-messages';
 import { loggedModels, type LoggedModel } from './mlflow-logged-models';
+import { graphqlAnswer } from './mlflow-graphql';
 import { registry } from './mlflow-registry';
 import type { SandboxServer } from './types';
 
@@ -761,6 +763,18 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
     send(res, 200, h.run(params));
   }
 
+  async function graphqlCall(req: http.IncomingMessage, res: http.ServerResponse, record: RecordedMlflowRequest) {
+    const raw = (await readRaw(req, MAX_JSON_BODY)).toString('utf8');
+    record.body = raw;
+    let body: Params;
+    try {
+      body = JSON.parse(raw) as Params;
+    } catch {
+      throw new MlflowError(400, 'MALFORMED_REQUEST', 'Malformed request body: invalid JSON');
+    }
+    send(res, 200, await graphqlAnswer((endpoint, params) => handlers[endpoint].run(params), body));
+  }
+
   async function artifactCall(req: http.IncomingMessage, res: http.ServerResponse, path: string, query: URLSearchParams) {
     const rel = path.replace(/^\/(?:api|ajax-api)\/2\.0\/mlflow-artifacts\/artifacts\/?/, '');
     if (rel === '' && req.method === 'GET') {
@@ -826,6 +840,7 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
         if (req.method !== 'POST') throw new MlflowError(405, 'BAD_REQUEST', 'The method is not allowed for the requested URL.');
         return traceCall(req, res);
       }
+      if (path === '/graphql' && req.method === 'POST') return graphqlCall(req, res, record);
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new MlflowError(405, 'BAD_REQUEST', 'The method is not allowed for the requested URL.');
       if (path === '/get-artifact') return getArtifact(req, res, query);
       if (path === '/health') {

@@ -50,6 +50,13 @@ export type RestRule =
   | { op: 'search-model-versions' }
   /** Any authenticated caller: what the server supports, nothing of anyone's (server-info). */
   | { op: 'authenticated' }
+  /**
+   * Answered by the BFF itself, never forwarded: who the caller is (MLflow's basic-auth shape), and the
+   * answers of an MLflow without an AI gateway or an assistant provider (the UI asks at start).
+   */
+  | { op: 'answer'; answer: BffAnswer }
+  /** Requested experiment ids narrowed to the readable ones, results (each names its experiment) filtered too. */
+  | { op: 'search-datasets' }
   /** MLflow's GraphQL endpoint, decided per query field and argument (mlflow-graphql.ts). */
   | { op: 'graphql' }
   /**
@@ -68,6 +75,9 @@ export type RestRule =
   | { op: 'search-traces' }
   /** READ on every one of `experiment_ids` (none: refused), as MLflow's auth app decides QueryTraceMetrics. */
   | { op: 'trace-metrics' };
+
+/** What the BFF answers itself (mlflow-rest.ts). */
+export type BffAnswer = 'current-user' | 'gateway-proxy' | 'assistant-config' | 'assistant-providers';
 
 /** The level a row needs: one for every method, or one per method. */
 export type LevelNeed = MlflowPermissionLevel | Readonly<Record<string, MlflowPermissionLevel>>;
@@ -292,6 +302,21 @@ export const REST_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.fre
   ...TRACE_ENDPOINTS,
   // A Flask handler reading request.args (the UI's model version page, `models:/` downloads).
   '/model-versions/get-artifact': { methods: GET, rule: registered('READ'), fields: { ...VERSION, path: string }, spelling: 'args' },
+  // The datasets runs were logged with (run inputs), per experiment; MLflow 3's evaluation datasets, searched by experiment.
+  '2.0/mlflow/experiments/search-datasets': { methods: POST, rule: { op: 'search-datasets' }, fields: { experiment_ids: list(string) } },
+  '3.0/mlflow/datasets/search': {
+    methods: POST,
+    rule: { op: 'search-datasets' },
+    fields: { experiment_ids: list(string), filter_string: string, max_results: int, order_by: list(string), page_token: string },
+  },
+  // The BFF's user, in the shape MLflow's basic-auth app answers (the UI asks who is signed in).
+  '2.0/mlflow/users/current': { methods: ['GET'], rule: { op: 'answer', answer: 'current-user' }, fields: {} },
+  // MLflow without MLFLOW_DEPLOYMENTS_TARGET answers an empty gateway; the BFF never lets MLflow call one for a user.
+  '2.0/mlflow/gateway-proxy': { methods: ['GET'], rule: { op: 'answer', answer: 'gateway-proxy' }, fields: { gateway_path: string }, spelling: 'args' },
+  // MLflow's assistant trusts a caller from localhost (as every request through the BFF is) to run local tools: never
+  // forwarded; the UI gets what MLflow answers a remote caller when no provider is set up.
+  '3.0/mlflow/assistant/config': { methods: ['GET'], rule: { op: 'answer', answer: 'assistant-config' }, fields: {} },
+  '3.0/mlflow/assistant/providers': { methods: ['GET'], rule: { op: 'answer', answer: 'assistant-providers' }, fields: {} },
   // GraphQL (the UI's experiment and run pages): the body is a GraphQL request, decided field by field in mlflow-graphql.ts.
   '/graphql': { methods: POST, rule: { op: 'graphql' }, fields: {} },
   // A Flask handler reading request.args: names as spelled.

@@ -20,7 +20,10 @@ const PROXY_DOC =
   'the model registry (`registered-models/**`, `model-versions/**`, `/model-versions/get-artifact`; prompts too): the registered ' +
   'model’s permission, by `name`; `POST /graphql`: the UI’s GraphQL, decided per field (mlflowGetExperiment, mlflowGetRun, ' +
   'mlflowSearchRuns, mlflowGetMetricHistoryBulkInterval, mlflowListArtifacts: READ on what each names; one query operation, no ' +
-  'introspection, aliases or fragments; MLflow gets a document and variables the BFF rebuilt); searches return only what the caller may read, in full pages (refilled from MLflow’s next pages); runs are created ' +
+  'introspection, aliases or fragments; MLflow gets a document and variables the BFF rebuilt); dataset searches ' +
+  '(`experiments/search-datasets`, `/ajax-api/3.0/mlflow/datasets/search`): narrowed to the readable experiments; answered by the BFF ' +
+  'itself, never forwarded: `users/current` (the caller, in MLflow’s basic-auth shape), `gateway-proxy` (no AI gateway) and ' +
+  '`assistant/config` and `assistant/providers` (no assistant provider; the rest of the assistant is refused); searches return only what the caller may read, in full pages (refilled from MLflow’s next pages); runs are created ' +
   'with `mlflow.user` = the caller; the creator of an experiment gets MANAGE; other endpoints are refused. A REST request is ' +
   'read as MLflow reads it (a field spelled `experiment_id` or `experimentId`) into the fields its endpoint takes, and MLflow ' +
   'gets a body or query rebuilt from those fields alone; a field given twice (both spellings, a repeated key or parameter), ' +

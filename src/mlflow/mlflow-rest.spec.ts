@@ -32,8 +32,10 @@ const LEVELS = ['NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE'] as const;
 type Level = (typeof LEVELS)[number];
 const BELOW: Record<string, Level> = { READ: 'NO_PERMISSIONS', EDIT: 'READ', MANAGE: 'EDIT' };
 
-/** The list each search answers with, where its items name their experiment. */
+/** The list each search answers with, where its items name their experiment (by row where one op serves several lists). */
 const SEARCH_LISTS: Record<string, (experimentId: string) => Record<string, unknown>> = {
+  '2.0/mlflow/experiments/search-datasets': (e) => ({ dataset_summaries: [{ experiment_id: e, name: ids.name }] }),
+  '3.0/mlflow/datasets/search': (e) => ({ datasets: [{ dataset_id: 'd-1', experiment_ids: [e, '9'] }] }),
   'search-experiments': (e) => ({ experiments: [{ experiment_id: e, name: ids.name }] }),
   'search-runs': (e) => ({ runs: [{ info: { run_id: ids.run, experiment_id: e } }] }),
   'search-models': (e) => ({ models: [{ info: { model_id: ids.model, experiment_id: e } }] }),
@@ -92,12 +94,20 @@ async function outcome(c: { row: string; method: string; request: (i: typeof ids
   const op = REST_ENDPOINTS[c.row].rule.op;
   try {
     const decision = await decider.decide(req, targetOf(req, c.method), typeof level === 'string' ? users.get(level)! : level, c.method);
-    if ('answer' in decision) return `answered ${JSON.stringify(decision.answer)}`;
+    if ('answer' in decision) return op === 'answer' ? 'answered' : `answered ${JSON.stringify(decision.answer)}`;
     const inspect = decision.forward.inspect;
-    if (SEARCH_LISTS[op]) {
-      const shown = inspect ? await inspect(SEARCH_LISTS[op](ids.experiment)) : undefined;
+    const list = SEARCH_LISTS[c.row] ?? SEARCH_LISTS[op];
+    if (list) {
+      const shown = inspect ? await inspect(list(ids.experiment)) : undefined;
       const text = JSON.stringify(shown) ?? '';
-      return `forwarded, ${text.includes(`"experiment_id":"${ids.experiment}"`) || text.includes(`"name":"${ids.registered}"`) ? 'listed' : 'left out'}`;
+      return `forwarded, ${
+        text.includes(`"experiment_id":"${ids.experiment}"`) ||
+        // An item naming several experiments is listed with the readable ones alone.
+        text.includes(`"experiment_ids":["${ids.experiment}"]`) ||
+        text.includes(`"name":"${ids.registered}"`)
+          ? 'listed'
+          : 'left out'
+      }`;
     }
     // get-by-name: decided on MLflow's answer.
     if (op === 'get-by-name') await inspect!({ experiment: { experiment_id: ids.experiment, name: ids.name } });
@@ -131,6 +141,9 @@ const DECIDED_ON_EXPERIMENTS = new Set([
   'search-model-versions',
   // Decided on nothing but the caller's token.
   'authenticated',
+  // Answered by the BFF, and dataset searches (narrowed to the readable experiments, results filtered).
+  'answer',
+  'search-datasets',
   // GraphQL: each of the UI's documents, decided on the experiment or run it reads (mlflow-graphql.spec.ts has the rest).
   'graphql',
   // MLflow 3's traces: decided on the experiment of the trace (ids.trace is a trace of the test's experiment).
@@ -163,7 +176,8 @@ describe('MlflowRestDecider: every row of the endpoint table needs exactly its l
       const name = `${c.method} ${c.row}`;
       if (c.need === 'ANY') {
         outcomes.push(`${name}: NO_PERMISSIONS → ${await outcome(c, 'NO_PERMISSIONS')}`);
-        expected.push(`${name}: NO_PERMISSIONS → forwarded`);
+        // The BFF's own answers (users/current, the assistant's and the gateway's empty answers) are never forwarded.
+        expected.push(`${name}: NO_PERMISSIONS → ${REST_ENDPOINTS[c.row].rule.op === 'answer' ? 'answered' : 'forwarded'}`);
       } else if (c.need === 'FILTER') {
         outcomes.push(`${name}: NO_PERMISSIONS → ${await outcome(c, 'NO_PERMISSIONS')}, READ → ${await outcome(c, 'READ')}`);
         // A search over experiment ids with none readable is answered without asking MLflow.

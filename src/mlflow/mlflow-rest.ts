@@ -7,7 +7,7 @@ import type { MlflowPermissionLevel } from '../config/app-config';
 import { bodyStream, originalContentType } from './mlflow-body';
 import { MlflowDenials } from './mlflow-denials';
 import type { RestCall, RestDecision } from './mlflow-call';
-import { EXPERIMENT_ID, matchRestEndpoint, MLFLOW_USER_TAG, MODEL_ID, needOf, paramsInQuery, RUN_ID } from './mlflow-endpoints';
+import { EXPERIMENT_ID, matchRestEndpoint, type BffAnswer, MLFLOW_USER_TAG, MODEL_ID, needOf, paramsInQuery, RUN_ID } from './mlflow-endpoints';
 import { decideMessage, decideQuery, toQuery, type Decided } from './mlflow-fields';
 import type { Forward } from './mlflow-forwarder';
 import { MlflowPermissionService } from './mlflow-permission.service';
@@ -217,6 +217,20 @@ export class MlflowRestDecider {
       case 'trace-metrics':
         return this.traces.decide(call, rule);
 
+      case 'answer':
+        return { answer: this.answerOf(rule.answer, principal, username) };
+
+      case 'search-datasets': {
+        // Runs' dataset summaries name one experiment each; evaluation datasets may belong to several (only readable ones are named).
+        const list = endpoint.name.startsWith('3.0/') ? 'datasets' : 'dataset_summaries';
+        // MLflow's evaluation dataset search leaves experiment_ids out of its items: each matched a search over readable experiments only.
+        return this.searchReadable(call, list, (item) => {
+          const d = item as { experiment_id?: unknown; experiment_ids?: unknown };
+          if (list === 'datasets') return Array.isArray(d.experiment_ids) ? d.experiment_ids.map(String) : (call.p.experiment_ids as string[]);
+          return [String(d.experiment_id)];
+        });
+      }
+
       case 'artifact-list':
       case 'artifact': {
         const artifactPath = rule.op === 'artifact' ? endpoint.rest : text('path') === undefined ? undefined : normalisePath(text('path')!)?.slice(1);
@@ -237,16 +251,41 @@ export class MlflowRestDecider {
    * caller may read, and only their items come back, pages refilled. Nothing readable: MLflow's answer
    * for no results, without asking MLflow.
    */
-  private async searchReadable(call: RestCall, list: 'runs' | 'models'): Promise<RestDecision> {
+  private async searchReadable(
+    call: RestCall,
+    list: string,
+    experimentsOf: (item: unknown) => string[] = (item) => [String((item as { info?: { experiment_id?: unknown } }).info?.experiment_id)],
+  ): Promise<RestDecision> {
     const requested = (call.p.experiment_ids ?? []) as string[];
     if (requested.some((id) => !EXPERIMENT_ID.test(id))) throw problem.badRequest('experiment_ids must be a list of numeric experiment ids');
     const readable = await this.permissions.readable(call.principal, requested);
     const allowed = requested.filter((id) => readable.has(id));
     if (allowed.length === 0) return { answer: {} };
     call.p.experiment_ids = allowed;
-    return pagedSearch(this.client, call, list, async (items) =>
-      (items as Array<{ info?: { experiment_id?: unknown } }>).map((item) => readable.has(String(item.info?.experiment_id))),
-    );
+    const visible = async (items: unknown[]) =>
+      items.map((item) => {
+        const shown = experimentsOf(item).filter((id) => readable.has(id));
+        // An item that names several experiments names the readable ones (of those searched) only.
+        if (shown.length > 0 && Array.isArray((item as { experiment_ids?: unknown }).experiment_ids)) (item as { experiment_ids: string[] }).experiment_ids = shown;
+        return shown.length > 0;
+      });
+    // Searches without pages (search-datasets) are filtered the same way: no next token, nothing to refill.
+    return pagedSearch(this.client, call, list, visible);
+  }
+
+  /** What the BFF answers itself: MLflow's shapes, nothing forwarded. */
+  private answerOf(answer: BffAnswer, principal: Principal, username: string): Record<string, unknown> {
+    switch (answer) {
+      case 'current-user':
+        // is_basic_auth false: the UI then offers no basic-auth logout or password change (the BFF's login is OIDC).
+        return { user: { id: principal.subject, username, is_admin: this.permissions.groupDefault(principal) === 'MANAGE' }, is_basic_auth: false };
+      case 'gateway-proxy':
+        return { endpoints: [] };
+      case 'assistant-config':
+        return { providers: {}, projects: {}, remote_access_allowed: false };
+      case 'assistant-providers':
+        return { providers: [], resolved: null, gateway_vendor_options: {} };
+    }
   }
 
   private async require(principal: Principal, target: Target, experimentId: string, need: MlflowPermissionLevel): Promise<void> {

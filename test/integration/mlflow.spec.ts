@@ -503,6 +503,17 @@ describe('MLflow behind the BFF', () => {
       expect((await call('GET', '/mlflow/', { token: alice })).text).toContain('<main id="root">');
     });
 
+    it('answers who the caller is, and the UI’s assistant and AI-gateway questions, itself (MLflow never asked)', async () => {
+      const alice = await token('alice');
+      const get = async (path: string) => (await call('GET', `/mlflow/ajax-api/${path}`, { token: alice })).body;
+      expect(await get('2.0/mlflow/users/current')).toEqual({ user: { id: expect.any(String), username: 'alice', is_admin: false }, is_basic_auth: false });
+      expect(await get('2.0/mlflow/gateway-proxy?gateway_path=api/2.0/endpoints/')).toEqual({ endpoints: [] });
+      expect(await get('3.0/mlflow/assistant/config')).toEqual({ providers: {}, projects: {}, remote_access_allowed: false });
+      expect(await get('3.0/mlflow/assistant/providers')).toEqual({ providers: [], resolved: null, gateway_vendor_options: {} });
+      // The rest of the assistant (sessions, tools) stays refused.
+      expect((await call('POST', '/mlflow/ajax-api/3.0/mlflow/assistant/sessions', { token: alice, body: {} })).status).toBe(403);
+    });
+
     it('answers 502 when MLflow is unreachable', async () => {
       const down = await startTestBff({ ...MLFLOW_ENV, MLFLOW_URL: 'http://127.0.0.1:9' }, { sandbox });
       extra.push(down);

@@ -1,4 +1,5 @@
 import { startMlflow, type MlflowEmulator } from '../../sandbox/mlflow';
+import { uiGraphql } from '../support/mlflow-graphql';
 import { startRealMlflow, type RealMlflow } from '../support/mlflow-server';
 
 jest.setTimeout(300_000);
@@ -20,6 +21,24 @@ interface Step {
 const SCENARIO: Step[] = [
   { name: 'create experiment', method: 'POST', path: '/api/2.0/mlflow/experiments/create', body: { name: 'agreement' } },
   { name: 'create run', method: 'POST', path: '/api/2.0/mlflow/runs/create', body: { experiment_id: '1', run_name: 'r', start_time: 1700000000000 } },
+  {
+    name: 'log metric',
+    method: 'POST',
+    path: '/api/2.0/mlflow/runs/log-metric',
+    body: { run_id: '{run}', key: 'loss', value: 0.5, timestamp: 1700000000000, step: 2 },
+  },
+  { name: 'log parameter', method: 'POST', path: '/api/2.0/mlflow/runs/log-parameter', body: { run_id: '{run}', key: 'alpha', value: '0.1' } },
+  // The UI's GraphQL documents (the experiment page, the run page, its charts, the evaluation tab).
+  { name: 'graphql experiment', method: 'POST', path: '/graphql', body: uiGraphql('MlflowGetExperimentQuery', { input: { experimentId: '1' } }) },
+  { name: 'graphql run', method: 'POST', path: '/graphql', body: uiGraphql('GetRun', { data: { runId: '{run}' } }) },
+  { name: 'graphql unknown run', method: 'POST', path: '/graphql', body: uiGraphql('GetRun', { data: { runId: '0123456789abcdef0123456789abcdef' } }) },
+  { name: 'graphql search runs', method: 'POST', path: '/graphql', body: uiGraphql('SearchRuns', { data: { experimentIds: ['1'] } }) },
+  {
+    name: 'graphql metric history',
+    method: 'POST',
+    path: '/graphql',
+    body: uiGraphql('GetMetricHistoryBulkInterval', { data: { runIds: ['{run}'], metricKey: 'loss', maxResults: 320 } }),
+  },
   {
     name: 'create logged model',
     method: 'POST',
@@ -87,7 +106,8 @@ function normalize(value: unknown, ids: Record<string, string>, key = ''): unkno
     }
     return out;
   }
-  if (typeof value === 'number' && /time/.test(key)) return '<ms>';
+  // int64 times are numbers in REST answers, strings in GraphQL's (LongString).
+  if (/time/i.test(key) && (typeof value === 'number' || (typeof value === 'string' && /^[0-9]{13}$/.test(value)))) return '<ms>';
   if (typeof value !== 'string') return value;
   let s = value;
   for (const [name, id] of Object.entries(ids)) s = s.split(id).join(`{${name}}`);
@@ -107,7 +127,7 @@ describe('the sandbox MLflow answers as the real MLflow does (one scenario list,
     await real?.stop();
   });
 
-  it('logged models and proxied artifacts: same status and same JSON at every step', async () => {
+  it('logged models, proxied artifacts and the UI’s GraphQL: same status and same JSON at every step', async () => {
     const expected = await run(real.url);
     const actual = await run(emulator.url);
     // Every step, named, so that a difference says where it is.

@@ -65,6 +65,17 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
       model_id: ids.model,
       run_id: ids.run,
     });
+    // A dataset the run was logged with, and an evaluation dataset of the experiment (made on MLflow directly: the BFF does not expose datasets/create).
+    const inputs = await call('POST', '/api/2.0/mlflow/runs/log-inputs', owner, {
+      run_id: ids.run,
+      datasets: [{ dataset: { name: 'levels-data', digest: 'd1', source_type: 'local', source: '{}' } }],
+    });
+    const evaluation = await fetch(`${mlflow.url}/api/3.0/mlflow/datasets/create`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'levels-eval', experiment_ids: [ids.experiment] }),
+    });
+    expect([inputs.status, evaluation.status]).toEqual([200, 200]);
     const trace = await call('POST', '/api/3.0/mlflow/traces', owner, startTraceBody(ids.experiment, ids.trace));
     // The trace's span, straight to MLflow (traces/get and batchGet read the spans from its store).
     const spans = await fetch(`${mlflow.url}/v1/traces`, {

@@ -265,6 +265,22 @@ export const REAL_ROW_CASES: RealRowCase[] = [
   },
   ...SERVER_INFO_CASES,
   ...REGISTRY_CASES,
+  // Datasets, searched by experiment: the run's inputs (endpoint-levels logs levels-data) and evaluation datasets (levels-eval).
+  {
+    row: '2.0/mlflow/experiments/search-datasets',
+    method: 'POST',
+    need: 'FILTER',
+    marker: () => '"levels-data"',
+    // MLflow serves it under /ajax-api only (the UI's path); under /api it answers "not implemented".
+    request: (i) => ({ path: ajax('2.0/mlflow/experiments/search-datasets'), body: { experiment_ids: [i.experiment] } }),
+  },
+  {
+    row: '3.0/mlflow/datasets/search',
+    method: 'POST',
+    need: 'FILTER',
+    marker: () => '"levels-eval"',
+    request: (i) => ({ path: ajax('3.0/mlflow/datasets/search'), body: { experiment_ids: [i.experiment], max_results: 10 } }),
+  },
   // GraphQL, decided per field: one document asking the four fields the UI asks, each on what it reads.
   { row: '/graphql', method: 'POST', need: 'READ', request: (i) => ({ path: '/graphql', body: UI_FIELDS(i) }) },
   ...TRACE_CASES,

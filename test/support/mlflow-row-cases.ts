@@ -19,6 +19,13 @@ export interface RowCase {
 }
 export const api = (row: string) => `/api/${row}`;
 export const ROW_CASES: RowCase[] = [
+  // Answered by the BFF itself (never forwarded), to any caller.
+  ...['2.0/mlflow/users/current', '2.0/mlflow/gateway-proxy', '3.0/mlflow/assistant/config', '3.0/mlflow/assistant/providers'].map((row): RowCase => ({
+    row,
+    method: 'GET',
+    need: 'ANY',
+    request: () => ({ path: `/ajax-api/${row}${row.endsWith('gateway-proxy') ? '?gateway_path=api/2.0/endpoints/' : ''}` }),
+  })),
   {
     row: '2.0/mlflow/experiments/create',
     method: 'POST',

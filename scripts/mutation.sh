@@ -19,7 +19,7 @@ MODULES=(
   "access-policy|src/auth/access-policy.ts,src/config/request-path.ts|src/auth/access-policy.spec.ts,src/config/request-path.spec.ts"
   "token-source|src/auth/token-source.ts|src/auth/token-source.spec.ts"
   "token-verifier|src/auth/token-verifier.service.ts|src/auth/token-verifier.spec.ts"
-  "access-decider|src/auth/access-decider.service.ts|src/auth/access-decider.service.spec.ts"
+  "access-decider|src/auth/access-decider.service.ts,src/auth/credentials.ts|src/auth/access-decider.service.spec.ts"
   "ws-ticket|src/auth/ws-ticket.service.ts|src/auth/ws-ticket.service.spec.ts,src/auth/access-decider.service.spec.ts"
   "query-ownership|src/trino-query/query-ownership.ts|src/trino-query/query-ownership.spec.ts"
   "uri-rewriter|src/trino-query/uri-rewriter.ts|src/trino-query/uri-rewriter.spec.ts"

@@ -228,7 +228,9 @@ describe('AccessDecider: the credential loaders feed the one chain', () => {
   /** A decider whose ModuleRef finds these loaders (as the session and Trino Gateway admin modules register them). */
   function withLoaders(loaders: { session?: SessionCredentials; breakGlass?: BreakGlassAuthenticator }) {
     const moduleRef = {
-      get: (t: symbol) => {
+      // As Nest's ModuleRef: a provider of another module is found only with strict: false.
+      get: (t: symbol, opts?: { strict?: boolean }) => {
+        if (opts?.strict !== false) throw new Error('not in this module');
         const found = t === SESSION_CREDENTIALS ? loaders.session : t === BREAK_GLASS_AUTHENTICATOR ? loaders.breakGlass : undefined;
         if (!found) throw new Error('not registered');
         return found;
@@ -241,6 +243,7 @@ describe('AccessDecider: the credential loaders feed the one chain', () => {
     const sessions = new Map([
       ['s-regular', token(['REGULAR'], { sid: 'kc-1' })],
       ['s-viewer', token([])],
+      ['s-admin', token(['ADMIN'])],
     ]);
     const d = withLoaders({ session: { accessToken: (id) => Promise.resolve(sessions.get(id)) } });
     expect(await d.decide({ sessionId: 's-regular' }, AGENTS_POLICY, '/r')).toMatchObject({ allow: true, via: 'session', principal: { subject: 'u-REGULAR' } });
@@ -250,6 +253,8 @@ describe('AccessDecider: the credential loaders feed the one chain', () => {
     expect(await d.decide({ sessionId: 's-regular' }, AGENTS_POLICY, '/r')).toMatchObject({ allow: false, status: 401, reason: 'token_revoked', via: 'session' });
     // An Authorization header wins over the cookie; the fast path never loads a session.
     expect(await d.decide({ sessionId: 's-regular', authorization: 'Bearer a.b.c' }, AUTHENTICATED_POLICY, '/r')).toMatchObject({ allow: false, via: 'bearer' });
+    // An empty Authorization header is none: the cookie counts.
+    expect(await d.decide({ sessionId: 's-admin', authorization: '' }, AGENTS_POLICY, '/r')).toMatchObject({ allow: true, via: 'session' });
     expect(d.allowedNow({ sessionId: 's-viewer' }, AUTHENTICATED_POLICY)).toBeUndefined();
   });
 
@@ -273,6 +278,8 @@ describe('AccessDecider: the credential loaders feed the one chain', () => {
     });
     // Without the route's consent, Basic is no credential at all.
     expect(refusal(await d.decide(basic('Basic b2s6b2s='), ADMIN_POLICY, '/r'))).toEqual({ status: 401, reason: 'token_missing' });
+    // Only a header that IS Basic: a Bearer header that merely contains the word is a (malformed) bearer token.
+    expect(refusal(await d.decide(basic('Bearer Basic b2s6b2s=', 'gw'), ADMIN_POLICY, '/r'))).toEqual({ status: 401, reason: 'token_invalid' });
     expect(authenticate).toHaveBeenCalledTimes(2);
     // No authenticator registered: as without a token.
     expect(refusal(await withLoaders({}).decide(basic('Basic b2s6b2s=', 'gw'), ADMIN_POLICY, '/r'))).toEqual({ status: 401, reason: 'token_missing' });

@@ -1,8 +1,9 @@
-import type { INestApplicationContext } from '@nestjs/common';
+import { Controller, Get, type INestApplicationContext } from '@nestjs/common';
 import { MetadataScanner, Reflector, type DiscoveryService } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessDecider } from './access-decider.service';
 import { AuthController } from './auth.controller';
+import { Authenticated, HotRoute, Public } from './decorators';
 import { ExtAuthzController } from './ext-authz.controller';
 import { hotRoutes } from './hot-routes';
 import { RouteInventory } from './route-inventory';
@@ -74,5 +75,47 @@ describe('hotRoutes', () => {
   it('passes on the route code’s own refusal to answer (false: Nest decides)', () => {
     extAuthz.checkNow.mockReturnValueOnce(false);
     expect(ask('GET', '/api/auth')).toBe('GET /api/auth: not answered');
+  });
+});
+
+describe('hotRoutes: a @HotRoute the fast path must not take', () => {
+  @Controller('odd')
+  class OddController {
+    @Get('open')
+    @Public()
+    @HotRoute('openNow')
+    open(): void {}
+
+    openNow = jest.fn(() => true);
+  }
+
+  @Controller('broken')
+  class BrokenController {
+    @Get('me')
+    @Authenticated()
+    @HotRoute('missing')
+    me(): void {}
+  }
+
+  const appOf = (...instances: object[]) => {
+    const resolver = new RoutePolicyResolver(new Reflector());
+    const discovery = { getControllers: () => instances.map((instance) => ({ instance })) } as unknown as DiscoveryService;
+    const services = new Map<unknown, unknown>([
+      [AccessDecider, { allowedNow: () => ({ allow: true, principal: {} }) }],
+      [RoutePolicyResolver, resolver],
+      [RouteInventory, new RouteInventory(discovery, new MetadataScanner(), new Reflector(), resolver)],
+    ]);
+    return { get: (type: unknown) => services.get(type) } as unknown as INestApplicationContext;
+  };
+
+  it('a public route reads no credential: never answered fast', () => {
+    const odd = new OddController();
+    const req = { method: 'GET', routeOptions: { url: '/odd/open' }, headers: { authorization: 'Bearer ok' } } as unknown as FastifyRequest;
+    expect(hotRoutes(appOf(odd))(req, {} as FastifyReply)).toBe(false);
+    expect(odd.openNow).not.toHaveBeenCalled();
+  });
+
+  it('a @HotRoute naming no method of its controller stops the app (a wiring error, not a silent slow path)', () => {
+    expect(() => hotRoutes(appOf(new BrokenController()))).toThrow('@HotRoute on BrokenController.me names no method missing');
   });
 });

@@ -836,6 +836,14 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
       const rest = /^\/(?:api|ajax-api)\/2\.0\/mlflow\/(.+)$/.exec(path);
       if (rest) return restCall(req, res, rest[1], query, record);
       if (/^\/(?:api|ajax-api)\/2\.0\/mlflow-artifacts\/artifacts(?:\/|$)/.test(path)) return artifactCall(req, res, path, query);
+      // MLflow 3's trace info (GetTraceInfoV3), of the traces received on /v1/traces: the BFF asks it for a trace's experiment.
+      const traceInfo = /^\/(?:api|ajax-api)\/3\.0\/mlflow\/traces\/(tr-[0-9a-f]{32})$/.exec(path);
+      if (traceInfo && (req.method === 'GET' || req.method === 'HEAD')) {
+        const got = traces.find((t) => t.spans.some((sp) => `tr-${sp.traceId}` === traceInfo[1]));
+        if (!got) throw notFound(`Trace with ID '${traceInfo[1]}' not found.`);
+        const trace_location = { type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: got.experimentId } };
+        return send(res, 200, { trace: { trace_info: { trace_id: traceInfo[1], trace_location } } });
+      }
       if (path === '/v1/traces') {
         if (req.method !== 'POST') throw new MlflowError(405, 'BAD_REQUEST', 'The method is not allowed for the requested URL.');
         return traceCall(req, res);

@@ -13,11 +13,13 @@ import type { Forward, MlflowForwarder } from './mlflow-forwarder';
 import type { MlflowPermissionService } from './mlflow-permission.service';
 import { MLFLOW_POLICY, MlflowProxyService } from './mlflow-proxy.service';
 import type { MlflowRestDecider } from './mlflow-rest';
+import { passthroughBodyHook } from './mlflow-body';
+import { MlflowTraceIngest } from './mlflow-trace-ingest';
 
 /**
  * The proxy's own decisions, before any forwarding: which methods it takes, public paths, who the
  * caller is (bearer token first, else the session cookie, else a login redirect for page loads),
- * CSRF on cookie requests, UI paths GET/HEAD only, OTLP traces for listed service accounts with EDIT,
+ * CSRF on cookie requests, UI paths GET/HEAD only, OTLP traces with EDIT (mlflow-trace-ingest.ts),
  * REST through the REST decider, and everything else refused. The decider, sessions, permissions,
  * REST decider and forwarder are stand-ins that record what the proxy asked of them; the decider
  * stands for the identity chain (a non-empty Authorization header wins over the session cookie).
@@ -54,7 +56,10 @@ interface Setup {
   tokens?: Record<string, Decision>;
   /** Session id → the decision on its access token (absent: the session is gone, 401 token_missing). */
   sessions?: Record<string, Decision>;
-  edit?: boolean;
+  /** EDIT on experiments (default: all); a list: on those only. */
+  edit?: boolean | string[];
+  /** Traces MLflow knows, with their experiment. */
+  traces?: Record<string, string>;
   rest?: { answer: unknown } | { forward: Forward };
   env?: Record<string, string>;
 }
@@ -84,8 +89,9 @@ function proxy(setup: Setup = {}): { service: MlflowProxyService; rec: Recorded 
     can: async (p: Principal, experimentId: string, level: string) => {
       if (level !== 'EDIT') throw new Error(`asked for ${level}`);
       rec.edit.push({ experimentId, username: p.username });
-      return setup.edit ?? true;
+      return Array.isArray(setup.edit) ? setup.edit.includes(experimentId) : (setup.edit ?? true);
     },
+    experimentOfTrace: async (id: string) => setup.traces?.[id],
   } as unknown as MlflowPermissionService;
   const rest = {
     decide: async () => {
@@ -99,7 +105,8 @@ function proxy(setup: Setup = {}): { service: MlflowProxyService; rec: Recorded 
     },
   } as unknown as MlflowForwarder;
   const denials = new MlflowDenials({ counter: () => ({ inc: () => undefined }) } as unknown as MetricsService);
-  return { service: new MlflowProxyService(config, decider, sessions, permissions, rest, forwarder, denials), rec };
+  const traces = new MlflowTraceIngest(config, permissions, denials);
+  return { service: new MlflowProxyService(config, decider, sessions, rest, traces, forwarder, denials), rec };
 }
 
 function request(method: string, url: string, headers: Record<string, string> = {}, body?: Readable): FastifyRequest {
@@ -331,56 +338,69 @@ describe('MlflowProxyService by kind of path', () => {
 
 describe('MlflowProxyService OTLP traces', () => {
   const TRACES = '/mlflow/v1/traces';
+  const A = 'aa'.repeat(16);
+  const B = 'bb'.repeat(16);
   const tracer = { tokens: { 'Bearer good': { allow: true, principal: TRACER, token: 't', via: 'bearer' } as Decision } };
+  /** An OTLP JSON export of one span of each trace id (hex), as the client's Content-Type says. */
+  const post = (headers: Record<string, string>, traceIds: string[] = [A], method = 'POST') => {
+    const spans = traceIds.map((traceId) => ({ traceId, spanId: '01'.repeat(8), name: 's' }));
+    const req = request(
+      method,
+      TRACES,
+      { ...BEARER, 'content-type': 'application/json', ...headers },
+      Readable.from([Buffer.from(JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }))]),
+    );
+    passthroughBodyHook.call(undefined as never, { ...req, routeOptions: { url: '/mlflow/*' } } as unknown as FastifyRequest, {} as FastifyReply, () => undefined);
+    return req;
+  };
 
-  it('forwards a listed service account with EDIT, the experiment id trimmed, the body streamed', async () => {
-    const { service, rec } = proxy(tracer);
-    const body = Readable.from(['otlp']);
-    expect(await run(service, rec, request('POST', `${TRACES}?a=b`, { ...BEARER, 'x-mlflow-experiment-id': ' 7 ' }, body))).toBe('ok');
-    expect(rec.edit).toEqual([{ experimentId: '7', username: 'service-account-tracer' }]);
-    expect(rec.forwarded).toEqual([{ method: 'POST', query: 'a=b', body, contentType: undefined, headers: { 'x-mlflow-experiment-id': '7' } }]);
+  it('forwards a user with EDIT: the spans decoded and re-encoded as protobuf, only the decided headers', async () => {
+    const { service, rec } = proxy();
+    expect(await run(service, rec, post({ 'x-mlflow-experiment-id': ' 7 ', 'x-mlflow-workspace': 'other' }))).toBe('ok');
+    expect(rec.edit).toEqual([{ experimentId: '7', username: 'alice' }]);
+    const [plan] = rec.forwarded;
+    expect({ ...plan, body: undefined }).toEqual({
+      method: 'POST',
+      query: '',
+      body: undefined,
+      contentType: 'application/x-protobuf',
+      headers: { 'x-mlflow-experiment-id': '7' },
+    });
+    expect(Buffer.isBuffer(plan.body) && plan.body.includes(Buffer.from(A, 'hex'))).toBe(true);
   });
 
-  it('compares the service-account name without regard to case', async () => {
-    const upper = principal({ preferred_username: 'Service-Account-TRACER', azp: 'tracer' });
-    const { service, rec } = proxy({ tokens: { 'Bearer good': { allow: true, principal: upper, token: 't', via: 'bearer' } } });
-    expect(await run(service, rec, request('POST', TRACES, { ...BEARER, 'x-mlflow-experiment-id': '7' }))).toBe('ok');
+  it('a listed service account sends traces; one that is not listed is refused before any permission look-up', async () => {
+    const listed = proxy(tracer);
+    expect(await run(listed.service, listed.rec, post({ 'x-mlflow-experiment-id': '7' }))).toBe('ok');
+    const other = principal({ preferred_username: 'service-account-other', azp: 'other' });
+    const { service, rec } = proxy({ tokens: { 'Bearer good': { allow: true, principal: other, token: 't', via: 'bearer' } } });
+    expect(await run(service, rec, post({ 'x-mlflow-experiment-id': '7' }))).toBe('403 insufficient_role');
+    expect([rec.edit, rec.forwarded]).toEqual([[], []]);
   });
 
   it.each(['GET', 'PUT'])('refuses %s with 405', async (method) => {
-    const { service, rec } = proxy(tracer);
-    expect(await run(service, rec, request(method, TRACES, { ...BEARER, 'x-mlflow-experiment-id': '7' }))).toBe('405 method_not_allowed');
-  });
-
-  it.each([
-    ['a user (not a service account) of a listed client', principal({ preferred_username: 'alice', azp: 'tracer' })],
-    ['the service account of a client that is not listed', principal({ preferred_username: 'service-account-other', azp: 'other' })],
-    ["another client's service account presented by a listed client", principal({ preferred_username: 'service-account-other', azp: 'tracer' })],
-    ['a token without azp', principal({ preferred_username: 'service-account-tracer' })],
-    ['a token without a username', principal({ azp: 'tracer' })],
-  ])('refuses %s with 403 before any permission look-up', async (_what, p) => {
-    const { service, rec } = proxy({ tokens: { 'Bearer good': { allow: true, principal: p, token: 't', via: 'bearer' } } });
-    expect(await run(service, rec, request('POST', TRACES, { ...BEARER, 'x-mlflow-experiment-id': '7' }))).toBe('403 insufficient_role');
-    expect(rec.edit).toEqual([]);
-    expect(rec.forwarded).toEqual([]);
-  });
-
-  it('refuses the listed service account when the trace client list is empty', async () => {
-    const { service, rec } = proxy({ ...tracer, env: { MLFLOW_TRACE_CLIENTS: '' } });
-    expect(await run(service, rec, request('POST', TRACES, { ...BEARER, 'x-mlflow-experiment-id': '7' }))).toBe('403 insufficient_role');
+    const { service, rec } = proxy();
+    expect(await run(service, rec, post({ 'x-mlflow-experiment-id': '7' }, [A], method))).toBe('405 method_not_allowed');
   });
 
   it.each([[undefined], [''], ['abc'], ['7,8'], ['7 8'], ['-1']])('refuses X-Mlflow-Experiment-Id %p with 400', async (id) => {
-    const { service, rec } = proxy(tracer);
-    const headers: Record<string, string> = { ...BEARER };
-    if (id !== undefined) headers['x-mlflow-experiment-id'] = id;
-    expect(await run(service, rec, request('POST', TRACES, headers))).toBe('400 validation_failed');
+    const { service, rec } = proxy();
+    expect(await run(service, rec, post(id === undefined ? {} : { 'x-mlflow-experiment-id': id }))).toBe('400 validation_failed');
     expect(rec.edit).toEqual([]);
   });
 
-  it('refuses a listed service account without EDIT on the experiment', async () => {
-    const { service, rec } = proxy({ ...tracer, edit: false });
-    expect(await run(service, rec, request('POST', TRACES, { ...BEARER, 'x-mlflow-experiment-id': '7' }))).toBe('403 insufficient_role');
+  it('refuses a user without EDIT on the experiment', async () => {
+    const { service, rec } = proxy({ edit: false });
+    expect(await run(service, rec, post({ 'x-mlflow-experiment-id': '7' }))).toBe('403 insufficient_role');
     expect(rec.forwarded).toEqual([]);
+  });
+
+  it('spans of a trace MLflow keeps in another experiment need EDIT there too (MLflow appends them to that trace)', async () => {
+    const refused = proxy({ edit: ['7'], traces: { [`tr-${B}`]: '9' } });
+    expect(await run(refused.service, refused.rec, post({ 'x-mlflow-experiment-id': '7' }, [A, B]))).toBe('403 insufficient_role');
+    expect(refused.rec.forwarded).toEqual([]);
+    const allowed = proxy({ edit: ['7', '9'], traces: { [`tr-${B}`]: '9', [`tr-${A}`]: '7' } });
+    expect(await run(allowed.service, allowed.rec, post({ 'x-mlflow-experiment-id': '7' }, [A, B]))).toBe('ok');
+    expect(allowed.rec.edit.map((e) => e.experimentId)).toEqual(['7', '9']);
   });
 });

@@ -1,4 +1,3 @@
-import type { OutgoingHttpHeaders } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessDecider } from '../auth/access-decider.service';
@@ -11,11 +10,10 @@ import { assertSameOrigin, publicBase } from '../common/same-origin';
 import { SessionService } from '../session/session.service';
 import { bodyStream, originalContentType } from './mlflow-body';
 import { MlflowDenials } from './mlflow-denials';
-import { EXPERIMENT_ID } from './mlflow-endpoints';
 import { MlflowForwarder } from './mlflow-forwarder';
 import { mlflowPathClass, type MlflowPathClass } from '../config/mlflow-paths';
-import { MlflowPermissionService } from './mlflow-permission.service';
 import { MlflowRestDecider } from './mlflow-rest';
+import { MlflowTraceIngest } from './mlflow-trace-ingest';
 import { MLFLOW_MOUNT, targetOf, type Target } from './mlflow-target';
 
 export { MLFLOW_MOUNT } from './mlflow-target';
@@ -33,26 +31,24 @@ interface Caller {
  * no prefix or forwarded-header tricks) → public paths (MLFLOW_PUBLIC_PATHS) → identify the caller
  * (bearer token, else the browser session, else a login redirect for page navigations) → CSRF
  * check for cookie requests that change state → decide by the kind of path (UI: any caller; OTLP
- * traces: listed service accounts with EDIT; REST: the endpoint table's experiment permission on
+ * traces: EDIT on the experiment and on every trace the spans name — mlflow-trace-ingest.ts; REST: the endpoint table's experiment permission on
  * the request as MLflow will read it, fail closed — mlflow-rest.ts) → forward what was decided
  * (mlflow-forwarder.ts).
  */
 @Injectable()
 export class MlflowProxyService {
   private readonly publicPaths: ReadonlySet<string>;
-  private readonly traceClients: ReadonlySet<string>;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly decider: AccessDecider,
     private readonly sessions: SessionService,
-    private readonly permissions: MlflowPermissionService,
     private readonly rest: MlflowRestDecider,
+    private readonly traces: MlflowTraceIngest,
     private readonly forwarder: MlflowForwarder,
     private readonly denials: MlflowDenials,
   ) {
     this.publicPaths = new Set(config.mlflow.publicPaths);
-    this.traceClients = new Set(config.mlflow.traceClients);
   }
 
   async handle(req: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -77,7 +73,7 @@ export class MlflowProxyService {
         if (method !== 'GET' && method !== 'HEAD') throw new ProblemException(405, 'method_not_allowed', 'MLflow UI paths take GET and HEAD only');
         return this.forwarder.forward(req, reply, target, { method, query: target.query });
       case 'traces':
-        return this.traces(req, reply, target, caller.principal, method);
+        return this.forwarder.forward(req, reply, target, await this.traces.decide(req, target, caller.principal, method));
       case 'rest': {
         const decision = await this.rest.decide(req, target, caller.principal, method);
         if ('answer' in decision) {
@@ -111,24 +107,6 @@ export class MlflowProxyService {
       return undefined;
     }
     throw problem.unauthorized('token_missing', 'a bearer token or a browser session (/auth/login) is required');
-  }
-
-  /** OTLP traces: listed service accounts, with EDIT on the experiment of X-Mlflow-Experiment-Id. */
-  private async traces(req: FastifyRequest, reply: FastifyReply, target: Target, principal: Principal, method: string): Promise<void> {
-    if (method !== 'POST') throw new ProblemException(405, 'method_not_allowed', 'OTLP traces are POSTed');
-    const client = principal.clientId;
-    const serviceAccount = client !== undefined && principal.username?.toLowerCase() === `service-account-${client}`.toLowerCase();
-    if (!client || !serviceAccount || !this.traceClients.has(client)) {
-      throw this.denials.denied(principal, target, 'trace_client', 'trace ingestion is only for the service accounts listed in MLFLOW_TRACE_CLIENTS');
-    }
-    const header = req.headers['x-mlflow-experiment-id'];
-    const experimentId = typeof header === 'string' ? header.trim() : '';
-    if (!EXPERIMENT_ID.test(experimentId)) throw problem.badRequest('X-Mlflow-Experiment-Id must name one experiment (a numeric id)');
-    if (!(await this.permissions.can(principal, experimentId, 'EDIT'))) {
-      throw this.denials.denied(principal, target, 'permission', `EDIT on experiment ${experimentId} is needed`);
-    }
-    const headers: OutgoingHttpHeaders = { 'x-mlflow-experiment-id': experimentId };
-    return this.forwarder.forward(req, reply, target, { method, query: target.query, body: bodyStream(req), contentType: originalContentType(req), headers });
   }
 }
 

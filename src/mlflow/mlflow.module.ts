@@ -12,6 +12,7 @@ import { MlflowProxyController } from './mlflow-proxy.controller';
 import { MlflowProxyService } from './mlflow-proxy.service';
 import { MlflowRegistryDecider } from './mlflow-registry';
 import { MlflowRestDecider } from './mlflow-rest';
+import { MlflowTraceIngest } from './mlflow-trace-ingest';
 import { MlflowTraceDecider } from './mlflow-traces';
 import { MlflowClient } from './mlflow.client';
 import { RegisteredModelPermissionsController } from './registered-model-permissions.controller';
@@ -33,6 +34,7 @@ import { RegisteredModelPermissionsController } from './registered-model-permiss
     MlflowRegistryDecider,
     MlflowGraphqlDecider,
     MlflowTraceDecider,
+    MlflowTraceIngest,
     MlflowRestDecider,
     MlflowForwarder,
     MlflowProxyService,

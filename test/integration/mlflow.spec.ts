@@ -381,12 +381,13 @@ describe('MLflow behind the BFF', () => {
       expect(await exportWith(collector)).toBeUndefined();
       await waitUntil(() => mlflow.traces.length > before, { what: 'the OTLP export to reach MLflow' });
       const got = mlflow.traces[mlflow.traces.length - 1];
-      expect(got).toMatchObject({ experimentId, contentType: 'json', spans: [expect.objectContaining({ name: 'predict' })] });
+      // Decoded by the BFF and re-encoded: MLflow gets protobuf whatever the exporter sent.
+      expect(got).toMatchObject({ experimentId, contentType: 'protobuf', spans: [expect.objectContaining({ name: 'predict' })] });
       expect(got.spans[0].traceId).toMatch(/^[0-9a-f]{32}$/);
       expect(got.headers.authorization).toBeUndefined();
     });
 
-    it('OTLP protobuf bodies stream through untouched', async () => {
+    it('OTLP protobuf bodies are decoded and re-encoded: the same spans reach MLflow', async () => {
       const collector = await serviceToken('otel-collector');
       const traceId = Buffer.alloc(16, 0xab);
       const spanId = Buffer.alloc(8, 0xcd);
@@ -409,12 +410,12 @@ describe('MLflow behind the BFF', () => {
       });
     });
 
-    it('refuses /v1/traces to clients not listed, to users, without EDIT, and without the experiment header', async () => {
+    it('refuses /v1/traces to service accounts not listed, without EDIT, without the experiment header, and without spans', async () => {
       const body = { resourceSpans: [] };
       const traces = (tok: string | undefined, headers: Record<string, string>) => call('POST', '/mlflow/v1/traces', { token: tok, body, headers });
       const before = mlflow.traces.length;
       expect((await traces(ci, { 'x-mlflow-experiment-id': experimentId })).status).toBe(403); // MANAGE, but not a listed client
-      expect((await traces(await token('admin'), { 'x-mlflow-experiment-id': experimentId })).status).toBe(403); // a user
+      expect((await traces(await token('admin'), { 'x-mlflow-experiment-id': experimentId })).status).toBe(400); // a user with EDIT: an export without spans
       const collector = await serviceToken('otel-collector');
       expect((await traces(collector, { 'x-mlflow-experiment-id': '0' })).status).toBe(403); // no EDIT there
       expect((await traces(collector, {})).status).toBe(400);

@@ -78,7 +78,7 @@ export class MlflowRegistryDecider {
         const modelId = call.text('model_id');
         const source = call.text('source');
         if (source === undefined) throw problem.badRequest('source is required');
-        const reads: Source[] = [sourceOf(source)];
+        const reads: Source[] = versionSources(source, call.p.tags);
         if (runId !== undefined) reads.push({ run: runId });
         if (modelId !== undefined) reads.push({ loggedModel: modelId });
         for (const what of reads) await this.requireRead(call, what);
@@ -137,6 +137,23 @@ function nameOf(value: string | undefined, field: string): string {
   if (value === undefined) throw problem.badRequest(`${field} is required`);
   if (!MODEL_NAME.test(value)) throw problem.badRequest(`${field} must be a registered model name (no / or :)`);
   return value;
+}
+
+/** MLflow's placeholder sources of a prompt version (mlflow/prompt/constants.py): its client's and its store's. */
+const PROMPT_SOURCES = new Set(['dummy-source', 'prompt-template']);
+
+/**
+ * What a new version's source makes the caller read. A prompt version (the request's tag
+ * `mlflow.prompt.is_prompt` is "true", read as MLflow reads it: the last value of the key wins)
+ * has MLflow's placeholder as its source and nothing to read there; MLflow refuses any other
+ * source for a prompt and takes no lineage from it. Any other version: `sourceOf`.
+ */
+export function versionSources(source: string, tags: unknown): Source[] {
+  const byKey = new Map(((Array.isArray(tags) ? tags : []) as Array<{ key?: unknown; value?: unknown }>).map((t) => [t.key, t.value]));
+  const isPrompt = String(byKey.get('mlflow.prompt.is_prompt') ?? 'false').toLowerCase() === 'true';
+  if (!isPrompt) return [sourceOf(source)];
+  if (!PROMPT_SOURCES.has(source)) throw problem.badRequest(`a prompt version's source must be MLflow's placeholder (${[...PROMPT_SOURCES].join(' or ')})`);
+  return [];
 }
 
 /**

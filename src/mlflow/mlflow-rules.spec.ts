@@ -6,7 +6,7 @@ import { ValkeyClient } from '../state/valkey-client';
 import { StateStore } from '../state/state-store';
 import { matchRestEndpoint, paramsInQuery } from './mlflow-endpoints';
 import { mlflowPathClass } from '../config/mlflow-paths';
-import { sourceOf } from './mlflow-registry';
+import { sourceOf, versionSources } from './mlflow-registry';
 import { MAX_REFILL_PAGES, refill, startSearch } from './mlflow-search';
 import { MlflowPermissionService } from './mlflow-permission.service';
 import type { MlflowClient } from './mlflow.client';
@@ -106,6 +106,25 @@ describe('a model version’s source', () => {
     for (const source of ['/etc', 'file:///etc/passwd', 's3://bucket/m', 'mlflow-artifacts:/../x', 'runs:/', 'models:/', 'http://x/y', 'mlflow-artifacts:/x/1']) {
       expect([source, detailOf(() => sourceOf(source))]).toEqual([source, expect.stringContaining('source must be')]);
     }
+  });
+});
+
+describe('a prompt version’s source (MLflow keeps prompts as registered models)', () => {
+  const PROMPT = [{ key: 'mlflow.prompt.is_prompt', value: 'true' }];
+
+  it('is MLflow’s placeholder, which names nothing to read: the Python client’s register_prompt and the UI send dummy-source', () => {
+    expect(versionSources('dummy-source', PROMPT)).toEqual([]);
+    expect(versionSources('prompt-template', [{ key: 'mlflow.prompt.is_prompt', value: 'True' }])).toEqual([]);
+  });
+
+  it('is refused when it is anything else, and a placeholder is no source for a model version', () => {
+    expect(detailOf(() => versionSources('/etc', PROMPT))).toContain('placeholder');
+    expect(detailOf(() => versionSources('runs:/abc123/model', PROMPT))).toContain('placeholder');
+    // As MLflow reads the tags: the last value of a key wins, and only "true" makes a prompt.
+    const undone = [...PROMPT, { key: 'mlflow.prompt.is_prompt', value: 'false' }];
+    expect(detailOf(() => versionSources('dummy-source', undone))).toContain('source must be');
+    expect(detailOf(() => versionSources('dummy-source', undefined))).toContain('source must be');
+    expect(versionSources('runs:/abc123/model', undone)).toEqual([{ run: 'abc123' }]);
   });
 });
 

@@ -400,6 +400,13 @@ def long_run(args):
     return result
 
 
+def register_prompt(args):
+    """mlflow.genai.register_prompt: the prompt's first version makes its registered model; each call adds a version."""
+    versions = [mlflow.genai.register_prompt(name=args["name"], template=t).version for t in args["templates"]]
+    loaded = mlflow.genai.load_prompt(f"prompts:/{args['name']}/{versions[-1]}")
+    return {"versions": versions, "template": loaded.template}
+
+
 SCENARIOS = {
     f.__name__: f
     for f in [
@@ -423,6 +430,7 @@ SCENARIOS = {
         get_run,
         log_metric,
         long_run,
+        register_prompt,
     ]
 }
 

@@ -112,4 +112,13 @@ describe('the model registry through the BFF, against the real MLflow', () => {
     // and the last page is empty, with no token: nothing more exists.
     expect(r).toEqual({ names: ['page-b', 'page-e', 'page-f', 'page-g'], pages: [2, 2, 0] });
   });
+
+  it('prompts: register_prompt makes a prompt and adds versions (source: MLflow’s placeholder); a stranger adds none', async () => {
+    // Before: every prompt version was refused 400, its source 'dummy-source' not being models:/, runs:/ or mlflow-artifacts:/.
+    const made = await python('pr-owner', 'register_prompt', { name: 'greeting', templates: ['Hello {{name}}', 'Hi {{name}}!'] });
+    expect(made).toEqual({ versions: [1, 2], template: 'Hi {{name}}!' });
+    // The client reads the prompt first; refused that (PERMISSION_DENIED), it tries to create it, which exists: no version is added.
+    const stranger = await python('pr-stranger', 'register_prompt', { name: 'greeting', templates: ['Bye {{name}}'] });
+    expect(stranger).toMatchObject({ error: { error_code: 'RESOURCE_ALREADY_EXISTS' } });
+  });
 });

@@ -22,13 +22,6 @@ interface Seeded {
   prompt: string;
 }
 
-/**
- * Calls the MLflow UI makes that the BFF refuses today (403, its endpoint table has no row for them yet):
- * the pages that need them are visited, checked for leaks, and their content is not asserted. Each entry is
- * `METHOD path` after /mlflow, without the query. When a row lands, its entry goes and the page's content check comes in.
- */
-const NOT_YET_ALLOWED = new Set(['GET /ajax-api/3.0/mlflow/server-info', 'POST /ajax-api/3.0/mlflow/traces/search', 'POST /ajax-api/3.0/mlflow/traces/metrics']);
-
 interface PageCase {
   name: string;
   hash: (s: Seeded) => string;
@@ -74,8 +67,7 @@ const user = (username: string): SandboxUser => ({
  * The real MLflow UI (docker/mlflow/VERSION) through the BFF in a headless Chromium, logged in through
  * the BFF's browser login (the sandbox issuer's login page), for a user with MANAGE, one with EDIT, one
  * with READ on an experiment, and one with no grant, on the main pages. The network log shows no
- * refusal of what the user may see (apart from the calls the BFF does not allow yet, NOT_YET_ALLOWED),
- * and nothing of another user's experiment — nor, for the user without a grant, of this one — reaches
+ * refusal of what the user may see, and nothing of another user's experiment — nor, for the user without a grant, of this one — reaches
  * the page, in any answer or on the screen.
  */
 describe('the real MLflow UI through the BFF, in Chromium, at each permission level', () => {
@@ -194,16 +186,21 @@ describe('the real MLflow UI through the BFF, in Chromium, at each permission le
     return found;
   }
 
-  it.each(['MANAGE', 'EDIT', 'READ'] as Level[])('%s: every page works (but for calls not allowed yet), nothing of another experiment arrives', async (level) => {
+  it.each(['MANAGE', 'EDIT', 'READ'] as Level[])('%s: every page works, nothing of another experiment arrives', async (level) => {
     const { seen, screens } = await browse(level);
-    const refused = seen
-      .filter((s) => s.status >= 400 && !NOT_YET_ALLOWED.has(`${s.method} ${s.path}`))
-      .map((s) => `${s.page}: ${s.method} ${s.path} → ${s.status}`);
+    const refused = seen.filter((s) => s.status >= 400).map((s) => `${s.page}: ${s.method} ${s.path} → ${s.status}`);
     const missing = PAGES.filter((p) => p.shows && !screens.get(p.name)!.includes(p.shows(visible))).map((p) => p.name);
     expect({ refused, missing, leaks: await leaks(level, seen, screens) }).toEqual({ refused: [], missing: [], leaks: [] });
-    // The pages read the experiment's runs and models through the BFF.
+    // The pages read the experiment's runs, models and traces, and the server's info, through the BFF.
     const answered = (path: string) => seen.some((s) => s.path === path && s.status === 200);
-    const reads = ['/ajax-api/2.0/mlflow/experiments/search', '/ajax-api/2.0/mlflow/runs/search', '/ajax-api/2.0/mlflow/logged-models/search', '/graphql'];
+    const reads = [
+      '/ajax-api/2.0/mlflow/experiments/search',
+      '/ajax-api/2.0/mlflow/runs/search',
+      '/ajax-api/2.0/mlflow/logged-models/search',
+      '/graphql',
+      '/ajax-api/3.0/mlflow/traces/search',
+      '/ajax-api/3.0/mlflow/server-info',
+    ];
     expect(reads.filter(answered)).toEqual(reads);
   });
 

@@ -246,6 +246,15 @@ class SentinelConnection extends ManagedConnection {
   }
 }
 
+const HASH_SLOTS = 16384;
+
+/** Whether the client's slot map names a primary for every one of the cluster's hash slots. */
+function servesEverySlot(slots: ReadonlyArray<{ master?: unknown } | undefined>): boolean {
+  if (slots.length !== HASH_SLOTS) return false;
+  for (let i = 0; i < HASH_SLOTS; i++) if (!slots[i]?.master) return false;
+  return true;
+}
+
 /** A Valkey cluster (VALKEY_CLUSTER_NODES): keys routed by hash slot, SCAN on every primary. */
 class ClusterConnection extends ManagedConnection {
   private up = false;
@@ -271,6 +280,13 @@ class ClusterConnection extends ManagedConnection {
 
   protected async start(): Promise<void> {
     await this.cluster.connect();
+    // A cluster still being formed answers with none or part of its slots: the client would keep that map
+    // (nothing makes it ask again), and every command for a slot without a node would fail. Not connected until
+    // every slot has a primary; the connection is tried again CONNECT_RETRY_MS later.
+    if (!servesEverySlot(this.cluster.slots)) {
+      this.cluster.destroy();
+      throw new Error('the cluster does not serve every hash slot yet');
+    }
     this.up = true;
   }
 

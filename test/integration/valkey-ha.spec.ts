@@ -224,6 +224,21 @@ describe('Valkey cluster (3 primaries): every feature, keys on every slot range'
     expect(await sessionCall(b, jar)).toBe(200);
   });
 
+  /** Resolves once someone other than the test has connected to one of `nodes` (the BFF trying them). */
+  async function bffHasReached(nodes: RedisServer[]): Promise<void> {
+    // The test's own connections: one readiness check per node at start, then one per node at each look.
+    let ours = nodes.length;
+    await waitUntil(
+      async () => {
+        ours += nodes.length;
+        let received = 0;
+        for (const n of nodes) received += Number(/total_connections_received:(\d+)/.exec(await n.command('INFO', 'stats'))![1]);
+        return received > ours;
+      },
+      { timeoutMs: 20_000, what: 'the BFF to try the nodes' },
+    );
+  }
+
   it('a BFF that boots before its cluster serves from memory, then connects by itself once the cluster is up', async () => {
     const ports = [await freePort(), await freePort(), await freePort()];
     const password = randomBytes(12).toString('hex');
@@ -233,7 +248,8 @@ describe('Valkey cluster (3 primaries): every feature, keys on every slot range'
       const store = early.app.get(StateStore);
       expect(store.shared).toBe(false);
       await store.setJson('trino:query-owner:before-the-cluster', { n: 1 });
-      late = await startCluster({ password, ports });
+      // The BFF reaches the nodes while they listen but serve no slot yet (a cluster being formed).
+      late = await startCluster({ password, ports, beforeSlots: bffHasReached });
       await waitUntil(() => store.shared, { timeoutMs: 20_000, what: 'the BFF to connect to the cluster' });
       await store.setJson('trino:query-owner:after-the-cluster', { n: 2 });
       const owner = await late.ownerOf('trino:query-owner:after-the-cluster');

@@ -118,7 +118,13 @@ export interface RedisCluster {
  * Three primaries in cluster mode, no replicas (`redis-cli --cluster create`), each requiring `password` when
  * given, on `ports` when given; resolves once every node says cluster_state:ok.
  */
-export async function startCluster(opts: { password?: string; ports?: number[] } = {}): Promise<RedisCluster> {
+export async function startCluster(
+  opts: {
+    password?: string;
+    ports?: number[];
+    /** Runs once the nodes listen, before any slot is assigned. */ beforeSlots?: (nodes: RedisServer[]) => Promise<void>;
+  } = {},
+): Promise<RedisCluster> {
   const { password } = opts;
   const nodes: RedisServer[] = [];
   const stop = async () => {
@@ -134,6 +140,7 @@ export async function startCluster(opts: { password?: string; ports?: number[] }
         }),
       );
     }
+    await opts.beforeSlots?.(nodes);
     const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
     await run('redis-cli', [...auth, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
       timeout: 30_000,

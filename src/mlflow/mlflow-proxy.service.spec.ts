@@ -1,3 +1,4 @@
+// Longer than 400 lines: every decision of the MLflow proxy (methods, identity, cross-site check, UI paths, REST, OTLP) against one set-up of the service and its stand-ins, which Stryker runs as one module.
 import { Readable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';

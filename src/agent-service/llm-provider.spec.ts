@@ -2,6 +2,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config';
+import type { UpstreamTransport } from '../common/upstream-transport';
 import { LlmProvider, LlmProviderError, type LlmUsage } from './llm-provider';
 
 const KEY = 'sk-unit-secret-key-0123456789';
@@ -19,6 +20,12 @@ async function fakeProvider(handler: http.RequestListener) {
         server.close(() => r());
       }),
   };
+}
+
+/** Resolves once the provider's pool holds an idle connection: the last answer's connection is back for the next turn. */
+async function backInPool(p: LlmProvider, url: string): Promise<void> {
+  const { transport } = p as unknown as { transport: UpstreamTransport };
+  while (!((transport.stats[new URL(url).origin] as { free?: number } | undefined)?.free ?? 0)) await new Promise((r) => setImmediate(r));
 }
 
 const provider = (baseUrl: string | undefined, timeoutMs = 5000) =>
@@ -125,7 +132,7 @@ describe('LlmProvider', () => {
       const p = provider(srv.url);
       for (let i = 0; i < 3; i++) {
         await collect(p);
-        await new Promise((r) => setTimeout(r, 20)); // the connection is back in the pool
+        await backInPool(p, srv.url);
       }
       expect(ports.size).toBe(1);
     } finally {
@@ -332,7 +339,7 @@ describe('LlmProvider', () => {
     try {
       const p = provider(srv.url);
       await collect(p);
-      await new Promise((r) => setTimeout(r, 20)); // the connection is back in the pool
+      await backInPool(p, srv.url);
       const events = await collect(p);
       expect(resets).toBe(1);
       expect(events[0]).toEqual({ type: 'delta', content: 'x' });

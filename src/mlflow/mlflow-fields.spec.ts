@@ -36,6 +36,14 @@ describe('reading an MLflow request into its fields', () => {
       view_type: 2,
     });
     expect(decideMessage({ experiment_id: null, new_name: 'n' }, FIELDS, 'proto')).toEqual({ new_name: 'n' });
+    // MLflow reads a query's boolean without case (Python's requests sends True / False); rebuilt as true / false.
+    const flags = { allow_partial: field.bool };
+    expect(['True', 'FALSE', 'true'].map((v) => decideQuery(`allow_partial=${v}`, flags, 'proto'))).toEqual([
+      { allow_partial: 'true' },
+      { allow_partial: 'false' },
+      { allow_partial: 'true' },
+    ]);
+    expect(refusal(() => decideQuery('allow_partial=yes', flags, 'proto'))).toEqual([400, 'validation_failed', 'allow_partial']);
     const q = decideQuery('experimentId=1&order_by=a&order_by=b&max_results=5', FIELDS, 'proto');
     expect(q).toEqual({ experiment_id: '1', order_by: ['a', 'b'], max_results: '5' });
     expect(toQuery(q)).toBe('experiment_id=1&order_by=a&order_by=b&max_results=5');

@@ -133,9 +133,12 @@ function scalarFromQuery(value: string, type: FieldType, where: string): string 
     case 'double':
       if (!DOUBLE.test(value)) refuse(where, 'must be a number');
       return value;
-    case 'bool':
-      if (value !== 'true' && value !== 'false') refuse(where, 'must be true or false');
-      return value;
+    case 'bool': {
+      // MLflow reads a query's boolean without case (Python's requests sends True / False); forwarded in lower case.
+      const lower = value.toLowerCase();
+      if (lower !== 'true' && lower !== 'false') refuse(where, 'must be true or false');
+      return lower;
+    }
     case 'enum':
       if (!type.values.includes(value) && !/^[0-9]{1,9}$/.test(value)) refuse(where, `must be one of ${type.values.join(', ')}`);
       return value;

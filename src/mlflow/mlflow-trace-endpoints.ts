@@ -13,6 +13,13 @@ const { string, int, double, enumOf, message, list } = field;
 const GET = ['GET', 'HEAD'] as const;
 const POST = ['POST'] as const;
 
+/** Deleting an experiment's traces (by ids, or older than a time): MANAGE on the experiment, as MLflow's auth app says. */
+const DELETE_TRACES: RestEndpoint = {
+  methods: POST,
+  rule: { op: 'experiment', need: 'MANAGE' },
+  fields: { experiment_id: string, max_timestamp_millis: int, max_traces: int, request_ids: list(string) },
+};
+
 /** A google.protobuf.Timestamp or Duration, in protobuf's JSON mapping. */
 const TIME = string;
 const TRACE_LOCATION = message({
@@ -96,11 +103,9 @@ export const TRACE_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.fr
     fields: { trace_id: string, key: string },
     methodFields: { PATCH: { trace_id: string, key: string, value: string } },
   },
-  '3.0/mlflow/traces/delete-traces': {
-    methods: POST,
-    rule: { op: 'experiment', need: 'MANAGE' },
-    fields: { experiment_id: string, max_timestamp_millis: int, max_traces: int, request_ids: list(string) },
-  },
+  '3.0/mlflow/traces/delete-traces': DELETE_TRACES,
+  // The Python client's MlflowClient.delete_traces still calls the 2.0 path (DeleteTraces), with the same message.
+  '2.0/mlflow/traces/delete-traces': DELETE_TRACES,
   '3.0/mlflow/traces/{trace_id}/assessments': { methods: POST, rule: trace('EDIT'), fields: { assessment: ASSESSMENT } },
   '3.0/mlflow/traces/{trace_id}/assessments/{assessment_id}': {
     methods: [...GET, 'PATCH', 'DELETE'],

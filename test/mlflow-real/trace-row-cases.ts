@@ -128,6 +128,13 @@ export const TRACE_CASES: RealRowCase[] = [
     request: (i) => ({ path: api(`3.0/mlflow/traces/${i.trace}/assessments/${i.assessment}`) }),
   },
   {
+    // The 2.0 path the Python client's delete_traces calls; traces older than 1 ms after the epoch: none, the trace stays.
+    row: '2.0/mlflow/traces/delete-traces',
+    method: 'POST',
+    need: 'MANAGE',
+    request: (i) => ({ path: api('2.0/mlflow/traces/delete-traces'), body: { experiment_id: i.experiment, max_timestamp_millis: 1, max_traces: 1 } }),
+  },
+  {
     row: '3.0/mlflow/traces/delete-traces',
     method: 'POST',
     need: 'MANAGE',

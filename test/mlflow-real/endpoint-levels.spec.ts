@@ -2,7 +2,7 @@ import { startTestBff, type TestBff } from '../support/app';
 import { startRealMlflow, type RealMlflow } from '../support/mlflow-server';
 import { REAL_ROW_CASES, type Ids } from './row-cases';
 import { newTraceId, otlpJsonSpan, startTraceBody } from './trace-row-cases';
-import { usersAtEachLevel, type Level } from '../support/mlflow-levels';
+import { usersAtEachLevel, type Level, mlflowUserToken } from '../support/mlflow-levels';
 
 // A real MLflow and the Python client start slowly on a loaded machine.
 jest.setTimeout(900_000);
@@ -39,12 +39,7 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
     mlflow = await startRealMlflow();
     bff = await startTestBff({ MLFLOW_URL: mlflow.url, MLFLOW_GROUP_PERMISSIONS: JSON.stringify({ ADMIN: 'MANAGE' }), LOG_LEVEL: 'silent' });
     // Tokens for the whole file (an hour): on a loaded machine, the cases outlast Keycloak's 5 minutes.
-    const as = (username: string) =>
-      bff.sandbox.issuer.issueToken({
-        user: 'viewer',
-        expiresInS: 3600,
-        claims: { preferred_username: username, sub: `sub-${username}`, email: `${username}@example.com` },
-      });
+    const as = (username: string) => mlflowUserToken(bff.sandbox.issuer, username);
     const owner = await as('level-owner');
     ids.experiment = (await call('POST', '/api/2.0/mlflow/experiments/create', owner, { name: 'levels' })).json.experiment_id as string;
     ids.run = ((await call('POST', '/api/2.0/mlflow/runs/create', owner, { experiment_id: ids.experiment })).json.run as { info: { run_id: string } }).info.run_id;

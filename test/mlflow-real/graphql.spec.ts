@@ -1,3 +1,4 @@
+import { mlflowUserToken } from '../support/mlflow-levels';
 import { startTestBff, type TestBff } from '../support/app';
 import { uiGraphql } from '../support/mlflow-graphql';
 import { startRealMlflow, type RealMlflow } from '../support/mlflow-server';
@@ -18,12 +19,7 @@ describe('real MLflow: GraphQL through the BFF, decided per field', () => {
   let stranger: string;
   const ids = { experiment: '', run: '', model: '', registered: `graphql-registered-${Date.now()}` };
 
-  const tokenOf = (username: string) =>
-    bff.sandbox.issuer.issueToken({
-      user: 'viewer',
-      expiresInS: 3600,
-      claims: { preferred_username: username, sub: `sub-${username}`, email: `${username}@example.com` },
-    });
+  const tokenOf = (username: string) => mlflowUserToken(bff.sandbox.issuer, username);
 
   async function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
     const res = await fetch(`${bff.url}/mlflow${path}`, {

@@ -1,5 +1,5 @@
 import { startTestBff, type TestBff } from '../support/app';
-import { usersAtEachLevel, type Level } from '../support/mlflow-levels';
+import { usersAtEachLevel, type Level, mlflowUserToken } from '../support/mlflow-levels';
 import { runPython, type PyResult } from '../support/mlflow-python';
 import { startRealMlflow, type RealMlflow } from '../support/mlflow-server';
 
@@ -22,12 +22,7 @@ describe('OTLP /v1/traces through the BFF, against the real MLflow', () => {
   let victim: string;
   const tokens = new Map<Level, string>();
 
-  const tokenOf = (username: string) =>
-    bff.sandbox.issuer.issueToken({
-      user: 'viewer',
-      expiresInS: 3600,
-      claims: { preferred_username: username, sub: `sub-${username}`, email: `${username}@example.com` },
-    });
+  const tokenOf = (username: string) => mlflowUserToken(bff.sandbox.issuer, username);
   const otlp = (token: string, args: Record<string, unknown>): Promise<PyResult> => runPython(mlflow.python, bff.url, token, 'otlp_export', args);
   const experiment = async (token: string, name: string) => {
     const res = await fetch(`${bff.url}/mlflow/api/2.0/mlflow/experiments/create`, {

@@ -1,5 +1,5 @@
 import { startTestBff, type TestBff } from '../support/app';
-import { usersAtEachLevel, type Level } from '../support/mlflow-levels';
+import { usersAtEachLevel, type Level, mlflowUserToken } from '../support/mlflow-levels';
 import { runPython } from '../support/mlflow-python';
 import { startRealMlflow, type RealMlflow } from '../support/mlflow-server';
 
@@ -18,12 +18,7 @@ describe('@mlflow.trace through the BFF, against the real MLflow', () => {
   let experimentId: string;
   const tokens = new Map<Level, string>();
 
-  const tokenOf = (username: string) =>
-    bff.sandbox.issuer.issueToken({
-      user: 'viewer',
-      expiresInS: 3600,
-      claims: { preferred_username: username, sub: `sub-${username}`, email: `${username}@example.com` },
-    });
+  const tokenOf = (username: string) => mlflowUserToken(bff.sandbox.issuer, username);
   const python = (level: Level, scenario: string, args: Record<string, unknown>) => runPython(mlflow.python, bff.url, tokens.get(level)!, scenario, args);
 
   beforeAll(async () => {

@@ -193,9 +193,8 @@ def search_registered(args):
             return {"names": names, "pages": pages}
 
 
-def trace(args):
-    """@mlflow.trace in an experiment (by id), then the trace read back and searched, with what the span
-    exporter reported (it logs a refused export instead of raising)."""
+def collect_warnings(logger_name):
+    """The warnings `logger_name` logs from now on, in `.messages` (an exporter logs a refused export instead of raising)."""
     import logging
 
     class Collect(logging.Handler):
@@ -207,7 +206,14 @@ def trace(args):
             self.messages.append(record.getMessage())
 
     collected = Collect()
-    logging.getLogger("mlflow.tracing").addHandler(collected)
+    logging.getLogger(logger_name).addHandler(collected)
+    return collected
+
+
+def trace(args):
+    """@mlflow.trace in an experiment (by id), then the trace read back and searched, with what the span
+    exporter reported (it logs a refused export instead of raising)."""
+    collected = collect_warnings("mlflow.tracing")
     # As a served model sets it: the experiment without asking the server (a caller with no grant gets this far).
     os.environ["MLFLOW_EXPERIMENT_ID"] = args["experiment_id"]
 
@@ -250,7 +256,6 @@ def otlp_export(args):
     """Spans as the OpenTelemetry Collector sends them: the OTLP/HTTP protobuf exporter, gzipped, to the BFF's
     /mlflow/v1/traces with the user's token and X-Mlflow-Experiment-Id; the spans carry args["trace_id"] (hex)
     when given, else a new trace id. The exporter logs a refusal instead of raising: its messages are returned."""
-    import logging
     import random
 
     from opentelemetry import trace as otel
@@ -260,16 +265,7 @@ def otlp_export(args):
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    class Collect(logging.Handler):
-        def __init__(self):
-            super().__init__(logging.WARNING)
-            self.messages = []
-
-        def emit(self, record):
-            self.messages.append(record.getMessage())
-
-    collected = Collect()
-    logging.getLogger("opentelemetry.exporter.otlp").addHandler(collected)
+    collected = collect_warnings("opentelemetry.exporter.otlp")
     spans = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))

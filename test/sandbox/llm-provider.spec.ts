@@ -165,24 +165,34 @@ describe('LLM provider emulator (OpenAI-compatible)', () => {
     expect(((await badUrl.json()) as { error: { message: string } }).error.message).toBe('Invalid URL (POST /v1/embeddings)');
   });
 
-  it('can be made slow with setChunkDelayMs, streaming and not', async () => {
+  it('can be made slow with setChunkDelayMs, streaming and not: a client that gives up sooner gets no more, and the rest is never sent', async () => {
+    const ask = { model: DEFAULT_LLM_MODELS[0], messages: [{ role: 'user', content: 'a b c' }] };
+    // Slow, but whole: 1 role + 5 words + 1 finish + [DONE] events, and the same answer not streamed.
     llm.setChunkDelayMs(30);
-    let started = Date.now();
-    const res = await chat({ model: DEFAULT_LLM_MODELS[0], stream: true, messages: [{ role: 'user', content: 'a b c' }] });
-    await res.text();
-    // 1 role + 5 words + 1 finish + [DONE] = 8 events × 30 ms
-    expect(Date.now() - started).toBeGreaterThanOrEqual(220);
+    const streamed = sseData(await (await chat({ ...ask, stream: true })).text());
+    expect(streamed).toHaveLength(8);
+    expect(streamed.at(-1)).toBe('[DONE]');
+    const whole = (await (await chat(ask)).json()) as { choices: Array<{ message: { content: string } }> };
+    expect(whole.choices[0].message.content).toBe('Sandbox reply: a b c');
+    const completed = llm.completions();
 
-    started = Date.now();
-    await (await chat({ model: DEFAULT_LLM_MODELS[0], messages: [{ role: 'user', content: 'a b c' }] })).json();
-    // (5 words + 2) × 30 ms
-    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
-
+    // The emulator's delays and the client's timeout are timers of this one process, which fire in the order they
+    // are due whatever the machine's load: what the client got is decided by the delay, not by a wall-clock bound.
     llm.setChunkDelayMs(200);
-    await expect(
-      chat({ model: DEFAULT_LLM_MODELS[0], messages: [{ role: 'user', content: 'slow' }] }, auth, AbortSignal.timeout(100)).then((r) => r.json()),
-    ).rejects.toThrow();
+    // Not streamed, the answer waits 7 × 200 ms: a client giving up after 100 ms has nothing.
+    await expect(chat(ask, auth, AbortSignal.timeout(100)).then((r) => r.json())).rejects.toThrow();
     await waitFor(() => llm.openRequests() === 0);
+    // Streamed, each event waits 200 ms: a client giving up after 500 ms has at most 2 of the 8 events.
+    let received = '';
+    await expect(
+      (async () => {
+        const res = await chat({ ...ask, stream: true }, auth, AbortSignal.timeout(500));
+        for await (const chunk of res.body as ReadableStream<Uint8Array>) received += Buffer.from(chunk).toString('utf8');
+      })(),
+    ).rejects.toThrow();
+    expect(sseData(received).length).toBeLessThanOrEqual(2);
+    await waitFor(() => llm.openRequests() === 0);
+    expect(llm.completions()).toBe(completed);
   });
 
   it('counts an open stream until it ends and stops writing when the client goes away', async () => {
@@ -216,18 +226,17 @@ describe('LLM provider emulator (OpenAI-compatible)', () => {
     });
 
     llm.setStreamFault({ mode: 'hang', afterEvents: 3 });
-    const hung = await chat(body, auth, AbortSignal.timeout(300));
-    const reader = (hung.body as ReadableStream<Uint8Array>).getReader();
+    const giveUp = new AbortController();
+    const hung = await chat(body, auth, giveUp.signal);
     let received = '';
-    await expect(
-      (async () => {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          received += Buffer.from(value).toString('utf8');
-        }
-      })(),
-    ).rejects.toThrow();
+    const reading = (async () => {
+      for await (const chunk of hung.body as ReadableStream<Uint8Array>) received += Buffer.from(chunk).toString('utf8');
+    })();
+    // Three events, then the stream stays open (no end, no error) until the client gives up.
+    await waitFor(() => sseData(received).length === 3);
+    expect(llm.openRequests()).toBe(1);
+    giveUp.abort();
+    await expect(reading).rejects.toThrow();
     expect(sseData(received)).toHaveLength(3);
     await waitFor(() => llm.openRequests() === 0);
 
@@ -240,10 +249,13 @@ describe('LLM provider emulator (OpenAI-compatible)', () => {
   it('injects request-level faults: hang, reset, malformed, error500', async () => {
     const body = { model: DEFAULT_LLM_MODELS[0], messages: [{ role: 'user', content: 'x' }] };
     llm.setFault('hang');
-    const hung = chat(body, auth, AbortSignal.timeout(200));
-    await new Promise((r) => setTimeout(r, 80));
-    expect(llm.openRequests()).toBe(1);
-    await expect(hung).rejects.toThrow();
+    const giveUp = new AbortController();
+    const hung = chat(body, auth, giveUp.signal);
+    // The request is held open, unanswered, until the client gives up.
+    await waitFor(() => llm.openRequests() === 1);
+    giveUp.abort();
+    await expect(hung).rejects.toMatchObject({ name: 'AbortError' });
+    await waitFor(() => llm.openRequests() === 0);
 
     llm.setFault('reset');
     await expect(chat(body)).rejects.toThrow();

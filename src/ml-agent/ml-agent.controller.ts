@@ -3,11 +3,12 @@ import { ApiBody, ApiExtraModels, ApiOkResponse, ApiOperation, ApiResponse, ApiT
 import { Authenticated } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { PROBLEM_CONTENT_TYPE } from '../common/problem';
+import { ExchangeTokenFor } from '../token-exchange/exchange-token-for.decorator';
+import { CurrentCaller, type BearerCaller } from '../token-exchange/upstream-caller';
 import { MlAgentProblemDto } from './dto/ml-agent-problem.dto';
 import { RunWorkflowRequestDto, WORKFLOW_RUN_SCHEMA, type WorkflowRunAnswer } from './dto/run-workflow.dto';
 import { CatalogPathDto, SchemaPathDto } from './dto/trino-path.dto';
 import { TrinoCatalogsDto, TrinoSchemasDto, TrinoTablesDto } from './dto/trino-listing.dto';
-import { CurrentMlAgentCaller, type MlAgentCaller } from './ml-agent-caller';
 import { MlAgentService } from './ml-agent.service';
 
 const CALL =
@@ -34,6 +35,7 @@ const forbidden = () =>
 @ApiTags('ml-agent')
 @ApiExtraModels(MlAgentProblemDto)
 @Controller('chatbot')
+@ExchangeTokenFor((c) => ({ audience: c.mlAgent.audience, forwardRawToken: c.mlAgent.tokenMode === 'forward' }))
 export class MlAgentController {
   constructor(private readonly mlAgent: MlAgentService) {}
 
@@ -44,7 +46,7 @@ export class MlAgentController {
   @ApiProblems(400, 401, 502, 503, 504)
   @forbidden()
   @passedThrough(404, 'ML-Agent answered 404 (not_found; ML-Agent’s body in upstreamBody)')
-  listCatalogs(@CurrentMlAgentCaller() caller: MlAgentCaller): Promise<TrinoCatalogsDto> {
+  listCatalogs(@CurrentCaller() caller: BearerCaller): Promise<TrinoCatalogsDto> {
     return this.mlAgent.listCatalogs(caller);
   }
 
@@ -58,7 +60,7 @@ export class MlAgentController {
   @ApiProblems(400, 401, 502, 503, 504)
   @forbidden()
   @passedThrough(404, 'No such catalog (not_found; ML-Agent’s body in upstreamBody)')
-  listSchemas(@CurrentMlAgentCaller() caller: MlAgentCaller, @Param() path: CatalogPathDto): Promise<TrinoSchemasDto> {
+  listSchemas(@CurrentCaller() caller: BearerCaller, @Param() path: CatalogPathDto): Promise<TrinoSchemasDto> {
     return this.mlAgent.listSchemas(caller, path.catalog);
   }
 
@@ -72,7 +74,7 @@ export class MlAgentController {
   @ApiProblems(400, 401, 502, 503, 504)
   @forbidden()
   @passedThrough(404, 'No such catalog or schema (not_found; ML-Agent’s body in upstreamBody)')
-  listTables(@CurrentMlAgentCaller() caller: MlAgentCaller, @Param() path: SchemaPathDto): Promise<TrinoTablesDto> {
+  listTables(@CurrentCaller() caller: BearerCaller, @Param() path: SchemaPathDto): Promise<TrinoTablesDto> {
     return this.mlAgent.listTables(caller, path.catalog, path.schema);
   }
 
@@ -96,7 +98,7 @@ export class MlAgentController {
   @forbidden()
   @passedThrough(404, 'No such table (not_found; ML-Agent’s body in upstreamBody)')
   @passedThrough(422, 'ML-Agent refused the submission (upstream_error; ML-Agent’s validation errors in upstreamBody and errors)')
-  runWorkflow(@CurrentMlAgentCaller() caller: MlAgentCaller, @Body() body: RunWorkflowRequestDto): Promise<WorkflowRunAnswer> {
+  runWorkflow(@CurrentCaller() caller: BearerCaller, @Body() body: RunWorkflowRequestDto): Promise<WorkflowRunAnswer> {
     return this.mlAgent.runWorkflow(caller, body);
   }
 }

@@ -2,9 +2,10 @@ import type { Principal } from '../auth/principal';
 import { principalFromClaims } from '../auth/principal';
 import { ProblemException } from '../common/problem';
 import type { AppConfig } from '../config/app-config';
+import { downstreamToken } from '../token-exchange/exchange-context';
 import type { TokenExchangeService } from '../token-exchange/token-exchange.service';
+import type { BearerCaller } from '../token-exchange/upstream-caller';
 import type { RunWorkflowRequestDto } from './dto/run-workflow.dto';
-import type { MlAgentCaller } from './ml-agent-caller';
 import type { MlAgentClient, MlAgentCall, MlAgentWorkflowSubmission } from './ml-agent.client';
 import { MlAgentService } from './ml-agent.service';
 import { submitterEmail } from './workflow-submitter';
@@ -43,10 +44,17 @@ function setup(tokenMode: 'exchange' | 'forward', opts: { url?: string | null; e
     listTables: async (call: MlAgentCall, c: string, s: string) => (await send('tables', call, [c, s]), { tables: ['nation'] }),
     runWorkflow: async (call: MlAgentCall, sub: MlAgentWorkflowSubmission) => (await send('run', call, [sub]), { runId: 'run-1', status: 'SUBMITTED' }),
   } as unknown as MlAgentClient;
-  return { service: new MlAgentService(config, client, exchange), exchanged, calls };
+  /** The caller as @CurrentCaller() hands it over: the token the controller's @ExchangeTokenFor rule gives for ML-Agent. */
+  const rule = { audience: config.mlAgent.audience, forwardRawToken: tokenMode === 'forward' };
+  const caller = (p: Principal = principal()): BearerCaller => ({
+    via: 'bearer',
+    principal: p,
+    token: downstreamToken(rule, { principal: p, token: 'raw-user-token' }, (aud, subject, who) => exchange.exchangeFor(aud, subject, who)),
+    requestId: 'req-1',
+  });
+  return { service: new MlAgentService(client), exchanged, calls, caller };
 }
 
-const caller = (p: Principal = principal()): MlAgentCaller => ({ principal: p, subjectToken: 'raw-user-token', requestId: 'req-1' });
 const request = (extra: Partial<RunWorkflowRequestDto> = {}): RunWorkflowRequestDto => ({
   catalog: 'tpch',
   schema: 'tiny',
@@ -57,7 +65,7 @@ const request = (extra: Partial<RunWorkflowRequestDto> = {}): RunWorkflowRequest
 
 describe('MlAgentService', () => {
   it('exchange mode: every call carries the token exchanged for ML_AGENT_AUDIENCE, never the raw one', async () => {
-    const { service, exchanged, calls } = setup('exchange');
+    const { service, exchanged, calls, caller } = setup('exchange');
     await service.listCatalogs(caller());
     await service.listSchemas(caller(), 'tpch');
     await service.listTables(caller(), 'tpch', 'tiny');
@@ -71,7 +79,7 @@ describe('MlAgentService', () => {
   });
 
   it('forward mode: the raw token, and no exchange', async () => {
-    const { service, exchanged, calls } = setup('forward');
+    const { service, exchanged, calls, caller } = setup('forward');
     await service.listCatalogs(caller());
     await service.runWorkflow(caller(), request());
     expect(exchanged).toEqual([]);
@@ -79,7 +87,7 @@ describe('MlAgentService', () => {
   });
 
   it('run-workflow sends the named fields and the token’s email; a client email is dropped', async () => {
-    const { service, calls } = setup('exchange');
+    const { service, calls, caller } = setup('exchange');
     await service.runWorkflow(caller(), request({ email: 'mallory@evil.example', parameters: { sampleRows: 5 } }));
     expect(calls[0].args[0]).toEqual({
       catalog: 'tpch',
@@ -96,7 +104,7 @@ describe('MlAgentService', () => {
   it('run-workflow without a usable email claim (and not a service account) is a 403 claim_missing before any exchange', async () => {
     const notServiceAccounts = [{ client_id: 'other-client', azp: 'platform-frontend' }, { azp: 'platform-frontend' }, { clientId: 'x' }];
     for (const [email, extra] of [undefined, '', 'no-at-sign', 'two\nlines@x.y'].flatMap((e) => notServiceAccounts.map((x) => [e, x] as const))) {
-      const { service, exchanged, calls } = setup('exchange');
+      const { service, exchanged, calls, caller } = setup('exchange');
       const err = await service.runWorkflow(caller(principal({ email, ...extra })), request()).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ProblemException);
       expect([email, (err as ProblemException).getStatus(), (err as ProblemException).reason]).toEqual([email, 403, 'claim_missing']);
@@ -106,21 +114,21 @@ describe('MlAgentService', () => {
   });
 
   it('ML_AGENT_URL unset: 503 before any exchange', async () => {
-    const { service, exchanged } = setup('exchange', { url: null });
+    const { service, exchanged, caller } = setup('exchange', { url: null });
     await expect(service.listCatalogs(caller())).rejects.toMatchObject({ reason: 'upstream_unavailable' });
     await expect(service.runWorkflow(caller(), request())).rejects.toMatchObject({ reason: 'upstream_unavailable' });
     expect(exchanged).toEqual([]);
   });
 
   it('a failed exchange is the exchange’s problem, and nothing is sent', async () => {
-    const { service, calls } = setup('exchange', { exchangeFails: new ProblemException(503, 'identity_provider_unavailable') });
+    const { service, calls, caller } = setup('exchange', { exchangeFails: new ProblemException(503, 'identity_provider_unavailable') });
     await expect(service.listTables(caller(), 'tpch', 'tiny')).rejects.toMatchObject({ reason: 'identity_provider_unavailable' });
     expect(calls).toEqual([]);
   });
 
   it('a service account (client_id or clientId claim equal to azp, no email) submits as its client id from the token', async () => {
     for (const marker of [{ client_id: 'ci-pipeline' }, { clientId: 'ci-pipeline' }]) {
-      const { service, calls } = setup('exchange');
+      const { service, calls, caller } = setup('exchange');
       const sa = principal({ email: undefined, preferred_username: 'service-account-ci-pipeline', azp: 'ci-pipeline', ...marker });
       await service.runWorkflow(caller(sa), request({ email: 'mallory@evil.example' }));
       const sent = calls[0].args[0] as Record<string, unknown>;
@@ -128,7 +136,7 @@ describe('MlAgentService', () => {
       expect(sent).not.toHaveProperty('email');
     }
     // A user with an email is submitted by email, whatever else the token says.
-    const { service, calls } = setup('exchange');
+    const { service, calls, caller } = setup('exchange');
     await service.runWorkflow(caller(principal({ azp: 'ci-pipeline', client_id: 'ci-pipeline' })), request());
     expect(calls[0].args[0]).toMatchObject({ email: 'alice@example.com' });
     expect(calls[0].args[0]).not.toHaveProperty('submittedBy');

@@ -1,8 +1,18 @@
 import { Reflector } from '@nestjs/core';
+import type { AuthContext } from '../auth/auth-context';
 import type { AppConfig } from '../config/app-config';
 
+/**
+ * What a route sends downstream for its bearer caller: the caller's token exchanged for `audience`, or — only where
+ * a module's configuration says so (ML_AGENT_TOKEN_MODE=forward) — the caller's own token as it came.
+ */
+export interface DownstreamTokenRule {
+  audience: string;
+  forwardRawToken?: boolean;
+}
+
 /** The downstream audience a route exchanges the caller's token for (short name, or read from the config). */
-export type ExchangeAudienceSpec = string | ((config: AppConfig) => string);
+export type ExchangeAudienceSpec = string | ((config: AppConfig) => string | DownstreamTokenRule);
 
 /** Route metadata set by @ExchangeTokenFor, read by the ExchangeTokenInterceptor. */
 export const ExchangeAudience = Reflector.createDecorator<ExchangeAudienceSpec>();
@@ -29,6 +39,19 @@ export interface LazyExchangedToken {
 export function lazyExchangedToken(audience: string, exchange: () => Promise<string>): LazyExchangedToken {
   let pending: Promise<string> | undefined;
   return { audience, get: () => (pending ??= exchange()) };
+}
+
+/**
+ * The token a bearer caller's request carries downstream under `rule`: exchanged (by `exchange`, e.g.
+ * TokenExchangeService.exchangeFor) on the first get(), or the caller's own token in forward mode.
+ */
+export function downstreamToken(
+  rule: DownstreamTokenRule,
+  auth: AuthContext,
+  exchange: (audience: string, subjectToken: string, principal: AuthContext['principal']) => Promise<string>,
+): LazyExchangedToken {
+  if (rule.forwardRawToken) return { audience: rule.audience, get: () => Promise.resolve(auth.token) };
+  return lazyExchangedToken(rule.audience, () => exchange(rule.audience, auth.token, auth.principal));
 }
 
 type Carrier = { [EXCHANGED_TOKEN]?: LazyExchangedToken };

@@ -3,12 +3,12 @@ import { Reflector } from '@nestjs/core';
 import type { Observable } from 'rxjs';
 import { getAuthContext } from '../auth/auth-context';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { ExchangeAudience, getExchangedToken, lazyExchangedToken, setExchangedToken } from './exchange-context';
+import { downstreamToken, ExchangeAudience, getExchangedToken, setExchangedToken, type DownstreamTokenRule } from './exchange-context';
 import { TokenExchangeService } from './token-exchange.service';
 
 /**
  * Runs after the global AuthGuard on routes marked @ExchangeTokenFor(aud): leaves for the handler
- * (@ExchangedToken(), a gateway caller) the verified caller's token exchanged for that audience — a
+ * (@ExchangedToken(), @CurrentCaller()) the verified caller's token exchanged for that audience — a
  * LazyExchangedToken, exchanged (cached) only when the upstream client asks for it as it sends.
  * Nest runs interceptors before pipes, so an exchange made here would be paid by requests the
  * validation pipe then refuses (400): this interceptor makes no call at all. Failures of the
@@ -21,7 +21,7 @@ import { TokenExchangeService } from './token-exchange.service';
  */
 @Injectable()
 export class ExchangeTokenInterceptor implements NestInterceptor {
-  private readonly audiences = new WeakMap<object, string | null>();
+  private readonly rules = new WeakMap<object, DownstreamTokenRule | null>();
 
   constructor(
     private readonly reflector: Reflector,
@@ -31,27 +31,28 @@ export class ExchangeTokenInterceptor implements NestInterceptor {
 
   intercept(ctx: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (ctx.getType() !== 'http') return next.handle();
-    const audience = this.audienceOf(ctx);
-    if (!audience) return next.handle();
+    const rule = this.ruleOf(ctx);
+    if (!rule) return next.handle();
     const req = ctx.switchToHttp().getRequest<object>();
     const auth = getAuthContext(req);
-    if (auth && getExchangedToken(req)?.audience !== audience) {
+    if (auth && getExchangedToken(req)?.audience !== rule.audience) {
       setExchangedToken(
         req,
-        lazyExchangedToken(audience, () => this.exchange.exchangeFor(audience, auth.token, auth.principal)),
+        downstreamToken(rule, auth, (aud, subject, principal) => this.exchange.exchangeFor(aud, subject, principal)),
       );
     }
     return next.handle();
   }
 
-  private audienceOf(ctx: ExecutionContext): string | undefined {
+  private ruleOf(ctx: ExecutionContext): DownstreamTokenRule | undefined {
     const handler = ctx.getHandler();
-    let audience = this.audiences.get(handler);
-    if (audience === undefined) {
+    let rule = this.rules.get(handler);
+    if (rule === undefined) {
       const spec = this.reflector.getAllAndOverride(ExchangeAudience, [handler, ctx.getClass()]);
-      audience = spec === undefined ? null : typeof spec === 'function' ? spec(this.config) : spec;
-      this.audiences.set(handler, audience);
+      const resolved = typeof spec === 'function' ? spec(this.config) : spec;
+      rule = resolved === undefined ? null : typeof resolved === 'string' ? { audience: resolved } : resolved;
+      this.rules.set(handler, rule);
     }
-    return audience ?? undefined;
+    return rule ?? undefined;
   }
 }

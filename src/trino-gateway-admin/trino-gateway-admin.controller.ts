@@ -4,9 +4,9 @@ import { ADMIN_POLICY } from '../auth/access-policy';
 import { AllowBreakGlass, Authenticated } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { ExchangeTokenFor } from '../token-exchange/exchange-token-for.decorator';
+import { CurrentCaller, type UpstreamCaller } from '../token-exchange/upstream-caller';
 import { ClusterNameParamsDto, DeleteBackendDto, GatewayBackendActionDto, GatewayBackendDto, GatewayBackendInputDto } from './dto/gateway-backend.dto';
 import { RoutingRuleDto, RoutingRuleInputDto } from './dto/routing-rule.dto';
-import { CurrentGatewayCaller, type GatewayCaller } from './gateway-caller';
 import { TrinoGatewayAdminService } from './trino-gateway-admin.service';
 
 export const BREAK_GLASS_SCOPE = 'trino-gateway-admin';
@@ -30,7 +30,7 @@ export class TrinoGatewayAdminController {
   @ApiOperation({ summary: 'List every backend', description: `${READ}Upstream: GET /gateway/backend/all. ${BREAK_GLASS}` })
   @ApiOkResponse({ type: GatewayBackendDto, isArray: true })
   @ApiProblems(502, 504)
-  listBackends(@CurrentGatewayCaller() caller: GatewayCaller): Promise<GatewayBackendDto[]> {
+  listBackends(@CurrentCaller('bearer-or-break-glass') caller: UpstreamCaller): Promise<GatewayBackendDto[]> {
     return this.admin.listBackends(caller);
   }
 
@@ -39,7 +39,7 @@ export class TrinoGatewayAdminController {
   @ApiOperation({ summary: 'List the active backends', description: `${READ}Upstream: GET /gateway/backend/active. ${BREAK_GLASS}` })
   @ApiOkResponse({ type: GatewayBackendDto, isArray: true })
   @ApiProblems(502, 504)
-  listActiveBackends(@CurrentGatewayCaller() caller: GatewayCaller): Promise<GatewayBackendDto[]> {
+  listActiveBackends(@CurrentCaller('bearer-or-break-glass') caller: UpstreamCaller): Promise<GatewayBackendDto[]> {
     return this.admin.listActiveBackends(caller);
   }
 
@@ -53,7 +53,7 @@ export class TrinoGatewayAdminController {
   @ApiBody({ type: GatewayBackendInputDto })
   @ApiOkResponse({ type: GatewayBackendDto, description: 'The backend as the gateway stored it' })
   @ApiProblems(400, 409, 502, 504)
-  addBackend(@CurrentGatewayCaller() caller: GatewayCaller, @Body() body: GatewayBackendInputDto): Promise<GatewayBackendDto> {
+  addBackend(@CurrentCaller('bearer-or-break-glass') caller: UpstreamCaller, @Body() body: GatewayBackendInputDto): Promise<GatewayBackendDto> {
     return this.admin.addBackend(caller, body);
   }
 
@@ -67,7 +67,7 @@ export class TrinoGatewayAdminController {
   @ApiBody({ type: GatewayBackendInputDto })
   @ApiOkResponse({ type: GatewayBackendDto, description: 'The backend as the gateway stored it' })
   @ApiProblems(400, 502, 504)
-  updateBackend(@CurrentGatewayCaller() caller: GatewayCaller, @Body() body: GatewayBackendInputDto): Promise<GatewayBackendDto> {
+  updateBackend(@CurrentCaller('bearer-or-break-glass') caller: UpstreamCaller, @Body() body: GatewayBackendInputDto): Promise<GatewayBackendDto> {
     return this.admin.updateBackend(caller, body);
   }
 
@@ -81,7 +81,7 @@ export class TrinoGatewayAdminController {
   @ApiBody({ type: DeleteBackendDto })
   @ApiOkResponse({ type: GatewayBackendActionDto })
   @ApiProblems(400, 404, 502, 504)
-  deleteBackend(@CurrentGatewayCaller() caller: GatewayCaller, @Body() body: DeleteBackendDto): Promise<GatewayBackendActionDto> {
+  deleteBackend(@CurrentCaller('bearer-or-break-glass') caller: UpstreamCaller, @Body() body: DeleteBackendDto): Promise<GatewayBackendActionDto> {
     return this.admin.deleteBackend(caller, body.name);
   }
 
@@ -92,7 +92,7 @@ export class TrinoGatewayAdminController {
   @ApiParam({ name: 'clusterName', example: 'trino-etl-1' })
   @ApiOkResponse({ type: GatewayBackendActionDto })
   @ApiProblems(400, 404, 502, 504)
-  activate(@CurrentGatewayCaller() caller: GatewayCaller, @Param() params: ClusterNameParamsDto): Promise<GatewayBackendActionDto> {
+  activate(@CurrentCaller('bearer-or-break-glass') caller: UpstreamCaller, @Param() params: ClusterNameParamsDto): Promise<GatewayBackendActionDto> {
     return this.admin.setActive(caller, params.clusterName, true);
   }
 
@@ -103,7 +103,7 @@ export class TrinoGatewayAdminController {
   @ApiParam({ name: 'clusterName', example: 'trino-adhoc-1' })
   @ApiOkResponse({ type: GatewayBackendActionDto })
   @ApiProblems(400, 404, 502, 504)
-  deactivate(@CurrentGatewayCaller() caller: GatewayCaller, @Param() params: ClusterNameParamsDto): Promise<GatewayBackendActionDto> {
+  deactivate(@CurrentCaller('bearer-or-break-glass') caller: UpstreamCaller, @Param() params: ClusterNameParamsDto): Promise<GatewayBackendActionDto> {
     return this.admin.setActive(caller, params.clusterName, false);
   }
 
@@ -119,7 +119,7 @@ export class TrinoGatewayAdminController {
   @ApiBody({ type: RoutingRuleInputDto })
   @ApiOkResponse({ type: RoutingRuleDto, isArray: true })
   @ApiProblems(400, 404, 409, 502, 504)
-  updateRoutingRules(@CurrentGatewayCaller() caller: GatewayCaller, @Body() body: RoutingRuleInputDto): Promise<RoutingRuleDto[]> {
+  updateRoutingRules(@CurrentCaller('bearer-or-break-glass') caller: UpstreamCaller, @Body() body: RoutingRuleInputDto): Promise<RoutingRuleDto[]> {
     return this.admin.updateRoutingRule(caller, body);
   }
 
@@ -133,7 +133,7 @@ export class TrinoGatewayAdminController {
   })
   @ApiOkResponse({ type: RoutingRuleDto, isArray: true })
   @ApiProblems(409, 502, 504)
-  getRoutingRules(@CurrentGatewayCaller() caller: GatewayCaller): Promise<RoutingRuleDto[]> {
+  getRoutingRules(@CurrentCaller('bearer-or-break-glass') caller: UpstreamCaller): Promise<RoutingRuleDto[]> {
     return this.admin.getRoutingRules(caller);
   }
 }

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { AuditLog } from '../audit/audit-log.service';
 import { ProblemException, problem } from '../common/problem';
+import { auditActor, type UpstreamCaller } from '../token-exchange/upstream-caller';
 import type { GatewayBackendActionDto, GatewayBackendDto, GatewayBackendInputDto } from './dto/gateway-backend.dto';
 import type { RoutingRuleDto, RoutingRuleInputDto } from './dto/routing-rule.dto';
-import type { GatewayCaller } from './gateway-caller';
 import { TrinoGatewayClient } from './trino-gateway.client';
 
 /**
@@ -17,69 +17,69 @@ export class TrinoGatewayAdminService {
     private readonly audit: AuditLog,
   ) {}
 
-  listBackends(caller: GatewayCaller): Promise<GatewayBackendDto[]> {
-    return this.gateway.listBackends(caller.credential);
+  listBackends(caller: UpstreamCaller): Promise<GatewayBackendDto[]> {
+    return this.gateway.listBackends(caller);
   }
 
-  listActiveBackends(caller: GatewayCaller): Promise<GatewayBackendDto[]> {
-    return this.gateway.listActiveBackends(caller.credential);
+  listActiveBackends(caller: UpstreamCaller): Promise<GatewayBackendDto[]> {
+    return this.gateway.listActiveBackends(caller);
   }
 
-  getRoutingRules(caller: GatewayCaller): Promise<RoutingRuleDto[]> {
-    return this.gateway.getRoutingRules(caller.credential);
+  getRoutingRules(caller: UpstreamCaller): Promise<RoutingRuleDto[]> {
+    return this.gateway.getRoutingRules(caller);
   }
 
   /** Adds a backend; 409 when one of that name exists (the gateway itself would fail with a 500). */
-  addBackend(caller: GatewayCaller, backend: GatewayBackendInputDto): Promise<GatewayBackendDto> {
+  addBackend(caller: UpstreamCaller, backend: GatewayBackendInputDto): Promise<GatewayBackendDto> {
     return this.audited(caller, 'trino-gateway.backend.add', backend.name, async () => {
-      const existing = await this.gateway.listBackends(caller.credential);
+      const existing = await this.gateway.listBackends(caller);
       if (existing.some((b) => b.name === backend.name)) throw new ProblemException(409, 'conflict', `a backend named ${backend.name} exists (use modify/update)`);
-      return this.gateway.addBackend(caller.credential, backendBody(backend));
+      return this.gateway.addBackend(caller, backendBody(backend));
     });
   }
 
   /** Updates a backend (the gateway creates it when it does not exist). */
-  updateBackend(caller: GatewayCaller, backend: GatewayBackendInputDto): Promise<GatewayBackendDto> {
-    return this.audited(caller, 'trino-gateway.backend.update', backend.name, () => this.gateway.updateBackend(caller.credential, backendBody(backend)));
+  updateBackend(caller: UpstreamCaller, backend: GatewayBackendInputDto): Promise<GatewayBackendDto> {
+    return this.audited(caller, 'trino-gateway.backend.update', backend.name, () => this.gateway.updateBackend(caller, backendBody(backend)));
   }
 
   /** Deletes a backend; 404 when there is none of that name (the gateway itself answers 200 either way). */
-  deleteBackend(caller: GatewayCaller, name: string): Promise<GatewayBackendActionDto> {
+  deleteBackend(caller: UpstreamCaller, name: string): Promise<GatewayBackendActionDto> {
     return this.audited(caller, 'trino-gateway.backend.delete', name, async () => {
-      const existing = await this.gateway.listBackends(caller.credential);
+      const existing = await this.gateway.listBackends(caller);
       if (!existing.some((b) => b.name === name)) throw problem.notFound(`no backend named ${name}`);
-      await this.gateway.deleteBackend(caller.credential, name);
+      await this.gateway.deleteBackend(caller, name);
       return { name, action: 'deleted' as const };
     });
   }
 
-  setActive(caller: GatewayCaller, name: string, active: boolean): Promise<GatewayBackendActionDto> {
+  setActive(caller: UpstreamCaller, name: string, active: boolean): Promise<GatewayBackendActionDto> {
     return this.audited(caller, `trino-gateway.backend.${active ? 'activate' : 'deactivate'}`, name, async () => {
-      if (!(await this.gateway.setActive(caller.credential, name, active))) throw problem.notFound(`no backend named ${name}`);
+      if (!(await this.gateway.setActive(caller, name, active))) throw problem.notFound(`no backend named ${name}`);
       return { name, action: active ? ('activated' as const) : ('deactivated' as const) };
     });
   }
 
   /** Replaces the routing rule of that name; 404 when the gateway has none (it then changes nothing). */
-  updateRoutingRule(caller: GatewayCaller, rule: RoutingRuleInputDto): Promise<RoutingRuleDto[]> {
+  updateRoutingRule(caller: UpstreamCaller, rule: RoutingRuleInputDto): Promise<RoutingRuleDto[]> {
     return this.audited(caller, 'trino-gateway.routing-rule.update', rule.name, async () => {
       const body = { name: rule.name, description: rule.description ?? '', priority: rule.priority ?? 0, actions: rule.actions ?? [], condition: rule.condition };
-      const rules = await this.gateway.updateRoutingRule(caller.credential, body);
+      const rules = await this.gateway.updateRoutingRule(caller, body);
       if (!rules.some((r) => r.name === rule.name)) throw problem.notFound(`no routing rule named ${rule.name}`);
       return rules;
     });
   }
 
-  private async audited<T>(caller: GatewayCaller, action: string, target: string, run: () => Promise<T>): Promise<T> {
+  private async audited<T>(caller: UpstreamCaller, action: string, target: string, run: () => Promise<T>): Promise<T> {
     try {
       const result = await run();
       this.audit.record({
         action,
-        actor: caller.actor,
+        actor: auditActor(caller),
         target,
         outcome: 'success',
         requestId: caller.requestId,
-        level: caller.actor.via === 'break-glass' ? 'alert' : 'info',
+        level: caller.via === 'break-glass' ? 'alert' : 'info',
       });
       return result;
     } catch (err) {
@@ -87,12 +87,12 @@ export class TrinoGatewayAdminService {
       const outcome = err instanceof ProblemException && err.getStatus() === 403 ? 'denied' : 'failure';
       this.audit.record({
         action,
-        actor: caller.actor,
+        actor: auditActor(caller),
         target,
         outcome,
         reason,
         requestId: caller.requestId,
-        level: caller.actor.via === 'break-glass' ? 'alert' : 'warn',
+        level: caller.via === 'break-glass' ? 'alert' : 'warn',
       });
       throw err;
     }

@@ -4,14 +4,7 @@ import { UpstreamTransport, type UpstreamAnswer } from '../common/upstream-trans
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { GatewayBackendDto } from './dto/gateway-backend.dto';
 import type { RoutingRuleDto } from './dto/routing-rule.dto';
-import type { LazyExchangedToken } from '../token-exchange/exchange-context';
-
-/**
- * How the BFF authenticates to the gateway: the caller's token exchanged for the gateway (exchanged
- * only here, as a request is sent: never for a request refused before it), or (break-glass)
- * TRINO_GATEWAY_BASIC_AUTH.
- */
-export type GatewayCredential = { kind: 'bearer'; token: LazyExchangedToken } | { kind: 'break-glass' };
+import type { UpstreamCaller } from '../token-exchange/upstream-caller';
 
 const UPSTREAM = 'Trino Gateway';
 
@@ -44,62 +37,62 @@ export class TrinoGatewayClient implements OnApplicationShutdown {
     return this.baseUrl;
   }
 
-  async listBackends(cred: GatewayCredential): Promise<GatewayBackendDto[]> {
-    return backendList(await this.json(cred, 'GET', '/gateway/backend/all'));
+  async listBackends(caller: UpstreamCaller): Promise<GatewayBackendDto[]> {
+    return backendList(await this.json(caller, 'GET', '/gateway/backend/all'));
   }
 
-  async listActiveBackends(cred: GatewayCredential): Promise<GatewayBackendDto[]> {
-    return backendList(await this.json(cred, 'GET', '/gateway/backend/active'));
+  async listActiveBackends(caller: UpstreamCaller): Promise<GatewayBackendDto[]> {
+    return backendList(await this.json(caller, 'GET', '/gateway/backend/active'));
   }
 
-  async addBackend(cred: GatewayCredential, backend: object): Promise<GatewayBackendDto> {
-    return backendOf(await this.json(cred, 'POST', '/gateway/backend/modify/add', { json: backend }));
+  async addBackend(caller: UpstreamCaller, backend: object): Promise<GatewayBackendDto> {
+    return backendOf(await this.json(caller, 'POST', '/gateway/backend/modify/add', { json: backend }));
   }
 
-  async updateBackend(cred: GatewayCredential, backend: object): Promise<GatewayBackendDto> {
-    return backendOf(await this.json(cred, 'POST', '/gateway/backend/modify/update', { json: backend }));
+  async updateBackend(caller: UpstreamCaller, backend: object): Promise<GatewayBackendDto> {
+    return backendOf(await this.json(caller, 'POST', '/gateway/backend/modify/update', { json: backend }));
   }
 
   /** The gateway takes the raw name as the body and answers 200 with nothing, whether or not it existed. */
-  async deleteBackend(cred: GatewayCredential, name: string): Promise<void> {
-    await this.expectEmpty(cred, 'POST', '/gateway/backend/modify/delete', { text: name });
+  async deleteBackend(caller: UpstreamCaller, name: string): Promise<void> {
+    await this.expectEmpty(caller, 'POST', '/gateway/backend/modify/delete', { text: name });
   }
 
   /** False when the gateway knows no backend of that name (its 404). */
-  async setActive(cred: GatewayCredential, name: string, active: boolean): Promise<boolean> {
+  async setActive(caller: UpstreamCaller, name: string, active: boolean): Promise<boolean> {
     const path = `/gateway/backend/${active ? 'activate' : 'deactivate'}/${encodeURIComponent(name)}`;
-    const answer = await this.send(cred, 'POST', path);
+    const answer = await this.send(caller, 'POST', path);
     if (answer.status === 404) return false;
     this.refusal(answer);
     if (answer.status !== 200) throw this.unexpected(answer.status, path);
     return true;
   }
 
-  async getRoutingRules(cred: GatewayCredential): Promise<RoutingRuleDto[]> {
-    return ruleList(await this.envelope(cred, 'GET', '/webapp/getRoutingRules'));
+  async getRoutingRules(caller: UpstreamCaller): Promise<RoutingRuleDto[]> {
+    return ruleList(await this.envelope(caller, 'GET', '/webapp/getRoutingRules'));
   }
 
   /** Replaces the rule with the same name; answers every rule. */
-  async updateRoutingRule(cred: GatewayCredential, rule: object): Promise<RoutingRuleDto[]> {
-    return ruleList(await this.envelope(cred, 'POST', '/webapp/updateRoutingRules', { json: rule }));
+  async updateRoutingRule(caller: UpstreamCaller, rule: object): Promise<RoutingRuleDto[]> {
+    return ruleList(await this.envelope(caller, 'POST', '/webapp/updateRoutingRules', { json: rule }));
   }
 
-  private async json(cred: GatewayCredential, method: string, path: string, body?: { json?: unknown; text?: string }): Promise<unknown> {
-    const answer = await this.send(cred, method, path, body);
+  private async json(caller: UpstreamCaller, method: string, path: string, body?: { json?: unknown; text?: string }): Promise<unknown> {
+    const answer = await this.send(caller, method, path, body);
     this.refusal(answer);
     if (answer.status !== 200) throw this.unexpected(answer.status, path);
     return parse(answer.text);
   }
 
-  private async expectEmpty(cred: GatewayCredential, method: string, path: string, body?: { json?: unknown; text?: string }): Promise<void> {
-    const answer = await this.send(cred, method, path, body);
+  private async expectEmpty(caller: UpstreamCaller, method: string, path: string, body?: { json?: unknown; text?: string }): Promise<void> {
+    const answer = await this.send(caller, method, path, body);
     this.refusal(answer);
     if (answer.status !== 200) throw this.unexpected(answer.status, path);
   }
 
   /** `/webapp/*`: the `{code, msg, data}` envelope; the data on code 200. */
-  private async envelope(cred: GatewayCredential, method: string, path: string, body?: { json?: unknown }): Promise<unknown> {
-    const answer = await this.send(cred, method, path, body);
+  private async envelope(caller: UpstreamCaller, method: string, path: string, body?: { json?: unknown }): Promise<unknown> {
+    const answer = await this.send(caller, method, path, body);
     this.refusal(answer);
     if (answer.status === 204) {
       // The gateway's answer when its routing rules are not file-based (rulesType EXTERNAL).
@@ -148,10 +141,14 @@ export class TrinoGatewayClient implements OnApplicationShutdown {
     return new ProblemException(502, 'upstream_error', `${UPSTREAM} answered ${status}`);
   }
 
-  private async send(cred: GatewayCredential, method: string, path: string, body?: { json?: unknown; text?: string }): Promise<UpstreamAnswer> {
+  /**
+   * Sends as the caller: a bearer caller's token exchanged for TRINO_GATEWAY_AUDIENCE (exchanged only here, as the
+   * request is sent: never for a request refused before it), or for a break-glass caller TRINO_GATEWAY_BASIC_AUTH.
+   */
+  private async send(caller: UpstreamCaller, method: string, path: string, body?: { json?: unknown; text?: string }): Promise<UpstreamAnswer> {
     if (!this.baseUrl) throw problem.unavailable('upstream_unavailable', 'TRINO_GATEWAY_URL is not configured');
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (cred.kind === 'bearer') headers.authorization = `Bearer ${await cred.token.get()}`;
+    if (caller.via === 'bearer') headers.authorization = `Bearer ${await caller.token.get()}`;
     else {
       if (!this.basicAuth) throw problem.unavailable('upstream_unavailable', 'TRINO_GATEWAY_BASIC_AUTH is not configured');
       headers.authorization = this.basicAuth;

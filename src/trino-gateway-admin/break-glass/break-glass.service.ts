@@ -6,7 +6,7 @@ import type { BreakGlassAuthenticator } from '../../auth/decorators';
 import { MetricsService } from '../../common/metrics.service';
 import { ProblemException } from '../../common/problem';
 import { APP_CONFIG, type AppConfig } from '../../config/app-config';
-import { setBreakGlassContext } from './break-glass-context';
+import { setBreakGlassContext } from '../../auth/break-glass-context';
 import { IdentityProviderProbe } from './identity-provider-probe';
 import { SCRYPT_DEFAULTS, parseScryptHash, verifyScryptHash, type ScryptHash } from './password-hash';
 

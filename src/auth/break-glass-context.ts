@@ -1,4 +1,4 @@
-/** Who a break-glass request was made by (set by BreakGlassService once it accepted the request). */
+/** Who a break-glass request was made by (set by the BREAK_GLASS_AUTHENTICATOR once it accepted the request). */
 export interface BreakGlassContext {
   user: string;
   scope: string;

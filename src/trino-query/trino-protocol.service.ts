@@ -11,7 +11,8 @@ import { QUERY_ID, QueryOwnership } from './query-ownership';
 import { followQueryString, statementTarget, type StatementStage } from './statement-paths';
 import { claimedIdentities, forwardedRequestHeaders, returnedResponseHeaders, trinoCallerFor } from './trino-headers';
 import { ClientGoneError, TrinoClient, type TrinoAnswer, type TrinoCaller } from './trino.client';
-import { JsonUriRewriter, QUERY_INFO_URI_FIELDS, QUERY_RESULTS_URI_FIELDS, rebaseUri } from './uri-rewriter';
+import { MAX_QUERY_INFO_BYTES, scrubQueryInfo } from './query-info';
+import { JsonUriRewriter, QUERY_RESULTS_URI_FIELDS, rebaseUri } from './uri-rewriter';
 
 /** What the BFF answers a protocol request with; the body is streamed when it is a stream. */
 export interface ProxiedAnswer {
@@ -130,7 +131,14 @@ export class TrinoProtocolService {
       caller,
       signal: req.signal,
     });
-    return this.relay(answer, req.publicBase, QUERY_INFO_URI_FIELDS);
+    if (answer.status !== 200 || !JSON_TYPE.test(String(answer.headers['content-type'] ?? ''))) return this.relay(answer, req.publicBase);
+    const text = (await this.client.readBody(answer, MAX_QUERY_INFO_BYTES)).toString('utf8');
+    const headers = returnedResponseHeaders(answer.headers, () => answer.headersDistinct);
+    try {
+      return { status: 200, headers, body: scrubQueryInfo(text, req.publicBase) };
+    } catch {
+      throw problem.badGateway('the Trino coordinator answered a query info that is not JSON');
+    }
   }
 
   /** DELETE /v1/query/{queryId} (how trino-client cancels); only the owner's. */

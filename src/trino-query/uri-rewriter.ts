@@ -6,8 +6,6 @@ import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, OPEN_BRACE, OPEN_BRACKET,
 
 /** The QueryResults fields that hold coordinator URIs a client follows or prints. */
 export const QUERY_RESULTS_URI_FIELDS: ReadonlySet<string> = new Set(['nextUri', 'infoUri', 'partialCancelUri']);
-/** The QueryInfo field naming the query resource itself. */
-export const QUERY_INFO_URI_FIELDS: ReadonlySet<string> = new Set(['self']);
 
 /** A coordinator URI longer than this is not a URI the protocol produces: the page is refused. */
 const MAX_URI_BYTES = 16 * 1024;

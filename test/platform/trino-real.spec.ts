@@ -41,6 +41,21 @@ async function createGeneratedTables(trino: RealTrino): Promise<void> {
   }
 }
 
+/**
+ * Sends a marker request to Trino and waits until its line is in the request log (flushed per request); returns its
+ * path and the start time the log gives it (ISO-8601, which sorts as text).
+ */
+async function markTrinoLog(trino: RealTrino): Promise<{ path: string; startedAt: string }> {
+  const path = `/v1/info?platform-marker=${randomBytes(6).toString('hex')}`;
+  await fetch(`${trino.httpUrl}${path}`);
+  let line: string | undefined;
+  await waitUntil(() => (line = trino.requestLog().find((l) => l.includes(path))) !== undefined, {
+    timeoutMs: 10_000,
+    what: 'the marker in Trino’s request log',
+  });
+  return { path, startedAt: line!.split('\t')[0] };
+}
+
 describeTrino('a real Trino 476 (one coordinator for the file)', () => {
   let sandbox: Sandbox;
   let trino: RealTrino;
@@ -67,13 +82,16 @@ describeTrino('a real Trino 476 (one coordinator for the file)', () => {
     direct: (user) => Trino.create({ server: trino.httpUrl, extraHeaders: { 'X-Trino-User': user } }),
     internalHosts: () => [new URL(trino.httpUrl).host, new URL(trino.httpsUrl).host, `127.0.0.1:${new URL(trino.httpsUrl).port}`],
     requestsDuring: async (action) => {
-      const before = trino.requestLog().length;
+      // Trino writes a request's line when the request completes, so a request answered just before the action can
+      // be logged after it starts. A marker before and one after bound the window; a line counts when its request
+      // began (the line's first field) at or after the first marker's, and was logged before the second marker.
+      const firstMarker = await markTrinoLog(trino);
       await action();
-      // The log is flushed per request, in arrival order: once a marker request is in it, so is everything before.
-      const marker = `/v1/info?platform-marker=${randomBytes(6).toString('hex')}`;
-      await fetch(`${trino.httpUrl}${marker}`);
-      await waitUntil(() => trino.requestLog().some((l) => l.includes(marker)), { timeoutMs: 10_000, what: 'the marker in Trino’s request log' });
-      return trino.requestLog().slice(before);
+      const lastMarker = await markTrinoLog(trino);
+      const log = trino.requestLog();
+      const from = log.findIndex((l) => l.includes(firstMarker.path));
+      const to = log.findIndex((l) => l.includes(lastMarker.path));
+      return log.slice(0, to).filter((l, i) => i !== from && l.split('\t')[0] >= firstMarker.startedAt);
     },
   });
 

@@ -118,6 +118,11 @@ export async function startRealTrino(opts: RealTrinoOptions): Promise<RealTrino>
       'query.max-memory': '256MB',
       'query.max-memory-per-node': '256MB',
       'task.concurrency': '2',
+      // The coordinator is its own only worker. It announces itself to its embedded discovery store every ~8 s and
+      // the store forgets it 30 s after the last announcement (discovery.max-age); forgotten, queries fail with
+      // NO_NODES_AVAILABLE until the next one (seen on a loaded 2-core machine). A node that never leaves can be
+      // remembered longer; it reaches itself over loopback, the only network here.
+      'discovery.max-age': '10m',
       ...opts.extraConfig,
     }),
   );
@@ -132,7 +137,10 @@ export async function startRealTrino(opts: RealTrinoOptions): Promise<RealTrino>
   );
   writeFileSync(join(etc, 'catalog', 'tpch.properties'), shipped('catalog/tpch.properties'));
   writeFileSync(join(etc, 'catalog', 'sandbox.properties'), 'connector.name=memory\nmemory.max-data-per-node=128MB\n');
-  writeFileSync(join(etc, 'node.properties'), `node.environment=platform\nnode.id=platform-test\nnode.data-dir=${join(dir, 'data')}\n`);
+  writeFileSync(
+    join(etc, 'node.properties'),
+    `node.environment=platform\nnode.id=platform-test\nnode.internal-address=127.0.0.1\nnode.data-dir=${join(dir, 'data')}\n`,
+  );
   writeFileSync(
     join(etc, 'jvm.config'),
     ['-server', '-Xmx1G', '-XX:+UseG1GC', '-XX:+ExitOnOutOfMemoryError', '-XX:TieredStopAtLevel=1', '-Djdk.attach.allowAttachSelf=true', '-Xshare:auto'].join('\n') +

@@ -1,5 +1,6 @@
 import type { MlflowPermissionLevel } from '../config/app-config';
 import { field, type MessageFields, type Spelling } from './mlflow-fields';
+import { SCORER_ENDPOINTS, WEBHOOK_ENDPOINTS } from './mlflow-scorer-endpoints';
 import { TRACE_ENDPOINTS } from './mlflow-trace-endpoints';
 
 /**
@@ -74,7 +75,15 @@ export type RestRule =
   /** The locations narrowed to readable experiments, results filtered too, pages refilled. */
   | { op: 'search-traces' }
   /** READ on every one of `experiment_ids` (none: refused), as MLflow's auth app decides QueryTraceMetrics. */
-  | { op: 'trace-metrics' };
+  | { op: 'trace-metrics' }
+  /** EDIT on `experiment_id`; the caller becomes MANAGE of the scorer `name` (mlflow-scorers.ts). */
+  | { op: 'register-scorer' }
+  /** READ on `experiment_id`; `experiment_ids` narrowed to the readable ones; neither: scorers of readable experiments only. */
+  | { op: 'list-scorers' }
+  /** The scorer `name` of `experiment_id`, at the experiment's level or its registrant's MANAGE; `after: 'delete'` drops its grants with it. */
+  | { op: 'scorer'; need: MlflowPermissionLevel; after?: 'delete' }
+  /** Admins only (MANAGE on every experiment from the caller's groups or roles), as MLflow's auth app decides webhooks. */
+  | { op: 'admin' };
 
 /** What the BFF answers itself (mlflow-rest.ts). */
 export type BffAnswer = 'current-user' | 'gateway-proxy' | 'assistant-config' | 'assistant-providers';
@@ -300,6 +309,8 @@ export const REST_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.fre
   // MLflow 3: what the server supports (the Python client asks before logging spans).
   '3.0/mlflow/server-info': { methods: GET, rule: { op: 'authenticated' }, fields: {} },
   ...TRACE_ENDPOINTS,
+  ...SCORER_ENDPOINTS,
+  ...WEBHOOK_ENDPOINTS,
   // A Flask handler reading request.args (the UI's model version page, `models:/` downloads).
   '/model-versions/get-artifact': { methods: GET, rule: registered('READ'), fields: { ...VERSION, path: string }, spelling: 'args' },
   // The datasets runs were logged with (run inputs), per experiment; MLflow 3's evaluation datasets, searched by experiment.

@@ -7,7 +7,7 @@ import type { MlflowPermissionLevel } from '../config/app-config';
 import { MlflowPermissionService, type EffectivePermission, type ExperimentGrant, type GrantKind } from './mlflow-permission.service';
 import { MlflowClient } from './mlflow.client';
 
-const NOUN: Readonly<Record<GrantKind, string>> = { experiment: 'experiment', 'registered-model': 'registered model' };
+const NOUN: Readonly<Record<GrantKind, string>> = { experiment: 'experiment', 'registered-model': 'registered model', scorer: 'scorer' };
 
 /**
  * The grant API's decisions, the same for experiments and registered models: MANAGE on the

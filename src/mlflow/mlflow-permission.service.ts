@@ -4,8 +4,11 @@ import { APP_CONFIG, MLFLOW_PERMISSION_LEVELS, type AppConfig, type MlflowPermis
 import { StateStore } from '../state/state-store';
 import { MlflowClient } from './mlflow.client';
 
-/** What a grant is on: an experiment (by id) or a registered model of the model registry (by name; prompts are registered models too). */
-export type GrantKind = 'experiment' | 'registered-model';
+/**
+ * What a grant is on: an experiment (by id), a registered model of the model registry (by name; prompts
+ * are registered models too), or a scorer (`<experiment id>/<name>`: its registrant's MANAGE, mlflow-scorers.ts).
+ */
+export type GrantKind = 'experiment' | 'registered-model' | 'scorer';
 
 /** A per-experiment (or per-registered-model) grant as stored. */
 export interface ExperimentGrant {
@@ -26,8 +29,16 @@ export interface EffectivePermission {
 /** A run never moves to another experiment: its experiment is cached for a day. */
 const RUN_EXPERIMENT_TTL_MS = 24 * 3600_000;
 /** Experiments keep the keys they always had; a registered model's name is encoded (it may hold any character but `/` and `:`). */
-const PREFIX: Readonly<Record<GrantKind, string>> = { experiment: 'mlflow:grant', 'registered-model': 'mlflow:registered-model-grant' };
-const GRANTEES: Readonly<Record<GrantKind, string>> = { experiment: 'mlflow:grantees', 'registered-model': 'mlflow:registered-model-grantees' };
+const PREFIX: Readonly<Record<GrantKind, string>> = {
+  experiment: 'mlflow:grant',
+  'registered-model': 'mlflow:registered-model-grant',
+  scorer: 'mlflow:scorer-grant',
+};
+const GRANTEES: Readonly<Record<GrantKind, string>> = {
+  experiment: 'mlflow:grantees',
+  'registered-model': 'mlflow:registered-model-grantees',
+  scorer: 'mlflow:scorer-grantees',
+};
 const keyOf = (kind: GrantKind, id: string) => (kind === 'experiment' ? id : encodeURIComponent(id));
 const grantKey = (kind: GrantKind, id: string, username: string) => `${PREFIX[kind]}:${keyOf(kind, id)}:${username}`;
 const granteesKey = (kind: GrantKind, id: string) => `${GRANTEES[kind]}:${keyOf(kind, id)}`;
@@ -110,7 +121,12 @@ export class MlflowPermissionService {
 
   /** Every grant on a registered model removed (it was deleted: a new model of that name starts with its creator's grant alone). */
   async forgetRegisteredModel(name: string): Promise<void> {
-    for (const g of await this.grants(name, 'registered-model')) await this.removeGrant(name, g.username, 'registered-model');
+    await this.forget(name, 'registered-model');
+  }
+
+  /** Every grant on what `id` names removed (it was deleted). */
+  async forget(id: string, kind: GrantKind): Promise<void> {
+    for (const g of await this.grants(id, kind)) await this.removeGrant(id, g.username, kind);
   }
 
   /** A registered model was created: its creator's MANAGE is its only grant (nothing left from an earlier model of that name). */

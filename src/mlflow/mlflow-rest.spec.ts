@@ -16,6 +16,7 @@ import { MlflowPermissionService } from './mlflow-permission.service';
 import { MlflowGraphqlDecider } from './mlflow-graphql';
 import { MlflowRegistryDecider } from './mlflow-registry';
 import { MlflowRestDecider } from './mlflow-rest';
+import { MlflowScorerDecider } from './mlflow-scorers';
 import { MlflowTraceDecider } from './mlflow-traces';
 import { targetOf } from './mlflow-target';
 import type { MlflowClient } from './mlflow.client';
@@ -27,7 +28,17 @@ import type { MlflowClient } from './mlflow.client';
  * one at it. A new row is covered as soon as it has its case, which mlflow-decisions.spec.ts requires.
  */
 const BASE_ENV = { NODE_ENV: 'test', KEYCLOAK_URL: 'https://kc.example.com', KEYCLOAK_REALM: 'platform', BFF_CLIENT_ID: 'platform-bff', BFF_CLIENT_SECRET: 's' };
-const ids = { experiment: '7', run: 'run-of-7', model: 'm-of-7', name: 'experiment-7', registered: 'registered-7', trace: 'tr-of-7', assessment: 'a-of-7' };
+const ids = {
+  experiment: '7',
+  run: 'run-of-7',
+  model: 'm-of-7',
+  name: 'experiment-7',
+  registered: 'registered-7',
+  trace: 'tr-of-7',
+  assessment: 'a-of-7',
+  webhook: 'wh-1',
+  webhookUrl: 'https://hooks.example.com/mlflow',
+};
 const LEVELS = ['NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE'] as const;
 type Level = (typeof LEVELS)[number];
 const BELOW: Record<string, Level> = { READ: 'NO_PERMISSIONS', EDIT: 'READ', MANAGE: 'EDIT' };
@@ -42,14 +53,20 @@ const SEARCH_LISTS: Record<string, (experimentId: string) => Record<string, unkn
   'search-registered-models': () => ({ registered_models: [{ name: ids.registered }] }),
   'search-model-versions': () => ({ model_versions: [{ name: ids.registered, version: '1' }] }),
   'search-traces': (e) => ({ traces: [{ trace_id: ids.trace, trace_location: { type: 'MLFLOW_EXPERIMENT', mlflow_experiment: { experiment_id: e } } }] }),
+  'list-scorers': (e) => ({ scorers: [{ experiment_id: e, scorer_name: 'level-scorer', scorer_version: 2 }] }),
 };
 
+const admin = principalFromClaims(
+  { sub: 'sub-admin', preferred_username: 'admin', realm_access: { roles: ['ADMIN'] }, iss: 'https://idp.test', exp: 9e9 },
+  'platform-bff',
+);
 let decider: MlflowRestDecider;
 let permissions: MlflowPermissionService;
 const users = new Map<Level, Principal>();
 
 beforeAll(async () => {
-  const config = loadConfig(BASE_ENV);
+  // Admins (webhooks): MANAGE on every experiment from the ADMIN role.
+  const config = loadConfig({ ...BASE_ENV, MLFLOW_GROUP_PERMISSIONS: '{"ADMIN":"MANAGE"}' });
   const client = {
     experimentOfRun: async (run: string) => (run === ids.run ? ids.experiment : undefined),
     experimentOfModel: async (model: string) => (model === ids.model ? ids.experiment : undefined),
@@ -65,6 +82,7 @@ beforeAll(async () => {
     new MlflowRegistryDecider(permissions, denials, client),
     new MlflowGraphqlDecider(permissions, denials),
     new MlflowTraceDecider(permissions, denials, client),
+    new MlflowScorerDecider(permissions, denials, client),
   );
   // Each user's level comes from a grant on the test's experiment alone (no group default), and the same
   // level on the registered model (under its name and the name the rename case gives it).
@@ -97,8 +115,9 @@ async function outcome(c: { row: string; method: string; request: (i: typeof ids
     if ('answer' in decision) return op === 'answer' ? 'answered' : `answered ${JSON.stringify(decision.answer)}`;
     const inspect = decision.forward.inspect;
     const list = SEARCH_LISTS[c.row] ?? SEARCH_LISTS[op];
-    if (list) {
-      const shown = inspect ? await inspect(list(ids.experiment)) : undefined;
+    // A search filters MLflow's answer; a row of a search op that names one experiment (scorers/list) is forwarded as it is.
+    if (list && inspect) {
+      const shown = await inspect(list(ids.experiment));
       const text = JSON.stringify(shown) ?? '';
       return `forwarded, ${
         text.includes(`"experiment_id":"${ids.experiment}"`) ||
@@ -152,6 +171,11 @@ const DECIDED_ON_EXPERIMENTS = new Set([
   'start-trace',
   'search-traces',
   'trace-metrics',
+  // Scorers: decided on the experiment named (or the registrant's grant); webhooks: admins only (ADMIN cases).
+  'register-scorer',
+  'list-scorers',
+  'scorer',
+  'admin',
 ]);
 const CASES = [...ROW_CASES, ...REAL_ROW_CASES].filter((c) => DECIDED_ON_EXPERIMENTS.has(REST_ENDPOINTS[c.row]?.rule.op));
 
@@ -184,6 +208,9 @@ describe('MlflowRestDecider: every row of the endpoint table needs exactly its l
         const op = REST_ENDPOINTS[c.row].rule.op;
         const hidden = ['search-experiments', 'search-registered-models', 'search-model-versions'].includes(op) ? 'forwarded, left out' : 'answered {}';
         expected.push(`${name}: NO_PERMISSIONS → ${hidden}, READ → forwarded, listed`);
+      } else if (c.need === 'ADMIN') {
+        outcomes.push(`${name}: MANAGE → ${await outcome(c, 'MANAGE')}, admin → ${await outcome(c, admin)}`);
+        expected.push(`${name}: MANAGE → 403 insufficient_role, admin → forwarded`);
       } else {
         outcomes.push(`${name}: ${BELOW[c.need]} → ${await outcome(c, BELOW[c.need])}, ${c.need} → ${await outcome(c, c.need)}`);
         expected.push(`${name}: ${BELOW[c.need]} → 403 insufficient_role, ${c.need} → forwarded`);
@@ -227,5 +254,96 @@ describe('MlflowRestDecider: every row of the endpoint table needs exactly its l
     expect(
       await outcome({ row: '2.0/mlflow/runs/delete', method: 'GET', request: (i) => ({ path: `/api/2.0/mlflow/runs/delete?run_id=${i.run}` }) }, 'MANAGE'),
     ).toBe('405 method_not_allowed');
+  });
+});
+
+describe('MlflowRestDecider: scorers and webhooks', () => {
+  const editor = () => users.get('EDIT')!;
+  const scorerCall = (method: string, path: string, body?: unknown) => ({
+    row: matchRestEndpoint(path.split('?')[0])!.name,
+    method,
+    request: () => ({ path, body }),
+  });
+  const register = (name: string) => ({ experiment_id: ids.experiment, name, serialized_scorer: '{}' });
+
+  it('the registrant of a scorer may delete it (MANAGE on the scorer, as MLflow grants it), another editor may not; deleting it drops that grant', async () => {
+    const decision = await decider.decide(
+      request('POST', '/api/3.0/mlflow/scorers/register', register('mine')),
+      targetOf(request('POST', '/api/3.0/mlflow/scorers/register', undefined), 'POST'),
+      editor(),
+      'POST',
+    );
+    if (!('forward' in decision)) throw new Error('register was not forwarded');
+    // MLflow's answer names the scorer registered: the grant follows it.
+    await decision.forward.inspect!({ version: 1, experiment_id: ids.experiment, name: 'mine', scorer_id: 's-1' });
+    const other = principalFromClaims({ sub: 'sub-other-editor', preferred_username: 'other-editor', iss: 'https://idp.test', exp: 9e9 }, 'platform-bff');
+    await permissions.setGrant(ids.experiment, 'other-editor', 'EDIT', 'owner');
+    const del = (name: string, version?: number) =>
+      scorerCall('DELETE', '/api/3.0/mlflow/scorers/delete', { experiment_id: ids.experiment, name, ...(version ? { version } : {}) });
+    expect([
+      await outcome(del('mine', 1), editor()),
+      await outcome(del('mine', 1), other),
+      await outcome(del('theirs'), editor()),
+      await outcome(scorerCall('GET', `/api/3.0/mlflow/scorers/get?experiment_id=${ids.experiment}&name=mine`), editor()),
+    ]).toEqual(['forwarded', '403 insufficient_role', '403 insufficient_role', 'forwarded']);
+    // The whole scorer deleted: its grants go with it (a scorer registered again under that name starts afresh).
+    const whole = await decider.decide(
+      request('DELETE', '/api/3.0/mlflow/scorers/delete', { experiment_id: ids.experiment, name: 'mine' }),
+      targetOf(request('DELETE', '/api/3.0/mlflow/scorers/delete', undefined), 'DELETE'),
+      editor(),
+      'DELETE',
+    );
+    if (!('forward' in whole)) throw new Error('delete was not forwarded');
+    await whole.forward.inspect!({});
+    expect(await outcome(del('mine'), editor())).toBe('403 insufficient_role');
+  });
+
+  it('a registration MLflow refused grants nothing', async () => {
+    const decision = await decider.decide(
+      request('POST', '/api/3.0/mlflow/scorers/register', register('refused')),
+      targetOf(request('POST', '/api/3.0/mlflow/scorers/register', undefined), 'POST'),
+      editor(),
+      'POST',
+    );
+    if (!('forward' in decision)) throw new Error('register was not forwarded');
+    await decision.forward.inspect!({ error_code: 'INVALID_PARAMETER_VALUE', message: 'serialized_scorer must be valid JSON' });
+    expect(await permissions.grant(`${ids.experiment}/refused`, 'user-edit', 'scorer')).toBeUndefined();
+  });
+
+  it('a listing of every scorer keeps those of readable experiments only (MLflow answers experiment ids as numbers)', async () => {
+    const decision = await decider.decide(
+      request('GET', '/api/3.0/mlflow/scorers/list', undefined),
+      targetOf(request('GET', '/api/3.0/mlflow/scorers/list', undefined), 'GET'),
+      users.get('READ')!,
+      'GET',
+    );
+    if (!('forward' in decision)) throw new Error('list was not forwarded');
+    const shown = await decision.forward.inspect!({
+      scorers: [
+        { experiment_id: Number(ids.experiment), scorer_name: 'a', scorer_version: 1 },
+        { experiment_id: 8, scorer_name: 'b', scorer_version: 1 },
+      ],
+    });
+    expect(shown).toEqual({ scorers: [{ experiment_id: Number(ids.experiment), scorer_name: 'a', scorer_version: 1 }] });
+  });
+
+  it('refuses what MLflow would not read: both experiment_id and experiment_ids, an unknown field, a webhook id other than the path’s', async () => {
+    expect([
+      await outcome(scorerCall('GET', `/api/3.0/mlflow/scorers/list?experiment_id=${ids.experiment}&experiment_ids=${ids.experiment}`), 'READ'),
+      await outcome(scorerCall('POST', '/api/3.0/mlflow/scorers/register', { ...register('x'), owner: 'someone' }), 'EDIT'),
+      await outcome(scorerCall('PATCH', '/api/2.0/mlflow/webhooks/wh-1', { webhook_id: 'wh-2', description: 'd' }), admin),
+      await outcome(scorerCall('POST', '/api/2.0/mlflow/webhooks', { name: 'w', url: 'https://x', events: [], token: 't' }), admin),
+    ]).toEqual(['400 validation_failed', '400 validation_failed', '400 validation_failed', '400 validation_failed']);
+  });
+
+  it('webhooks: the path’s id is the one MLflow gets in an update’s body', async () => {
+    const decision = await decider.decide(
+      request('PATCH', '/api/2.0/mlflow/webhooks/wh-1', { description: 'd' }),
+      targetOf(request('PATCH', '/api/2.0/mlflow/webhooks/wh-1', undefined), 'PATCH'),
+      admin,
+      'PATCH',
+    );
+    if (!('forward' in decision)) throw new Error('update was not forwarded');
+    expect(JSON.parse(decision.forward.body!.toString())).toEqual({ description: 'd', webhook_id: 'wh-1' });
   });
 });

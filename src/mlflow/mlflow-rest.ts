@@ -13,6 +13,7 @@ import type { Forward } from './mlflow-forwarder';
 import { MlflowPermissionService } from './mlflow-permission.service';
 import { MlflowGraphqlDecider } from './mlflow-graphql';
 import { MlflowRegistryDecider } from './mlflow-registry';
+import { MlflowScorerDecider } from './mlflow-scorers';
 import { MlflowTraceDecider } from './mlflow-traces';
 import { pagedSearch } from './mlflow-search';
 import type { Target } from './mlflow-target';
@@ -42,6 +43,7 @@ export class MlflowRestDecider {
     private readonly registry: MlflowRegistryDecider,
     private readonly graphql: MlflowGraphqlDecider,
     private readonly traces: MlflowTraceDecider,
+    private readonly scorers: MlflowScorerDecider,
   ) {}
 
   async decide(req: FastifyRequest, target: Target, principal: Principal, method: string): Promise<RestDecision> {
@@ -216,6 +218,12 @@ export class MlflowRestDecider {
       case 'search-traces':
       case 'trace-metrics':
         return this.traces.decide(call, rule);
+
+      case 'register-scorer':
+      case 'list-scorers':
+      case 'scorer':
+      case 'admin':
+        return this.scorers.decide(call, rule);
 
       case 'answer':
         return { answer: this.answerOf(rule.answer, principal, username) };

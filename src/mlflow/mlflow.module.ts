@@ -12,6 +12,7 @@ import { MlflowProxyController } from './mlflow-proxy.controller';
 import { MlflowProxyService } from './mlflow-proxy.service';
 import { MlflowRegistryDecider } from './mlflow-registry';
 import { MlflowRestDecider } from './mlflow-rest';
+import { MlflowScorerDecider } from './mlflow-scorers';
 import { MlflowTraceIngest } from './mlflow-trace-ingest';
 import { MlflowTraceDecider } from './mlflow-traces';
 import { MlflowClient } from './mlflow.client';
@@ -34,6 +35,7 @@ import { RegisteredModelPermissionsController } from './registered-model-permiss
     MlflowRegistryDecider,
     MlflowGraphqlDecider,
     MlflowTraceDecider,
+    MlflowScorerDecider,
     MlflowTraceIngest,
     MlflowRestDecider,
     MlflowForwarder,

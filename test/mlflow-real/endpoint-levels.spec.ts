@@ -1,6 +1,8 @@
 import { startTestBff, type TestBff } from '../support/app';
-import { startRealMlflow, type RealMlflow } from '../support/mlflow-server';
+import { startRealMlflow, WEBHOOK_TEST_ENV, type RealMlflow } from '../support/mlflow-server';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver';
 import { REAL_ROW_CASES, type Ids } from './row-cases';
+import { LEVEL_SCORER, registerScorerBody, webhookBody } from './scorer-row-cases';
 import { newTraceId, otlpJsonSpan, startTraceBody } from './trace-row-cases';
 import { usersAtEachLevel, type Level, mlflowUserToken } from '../support/mlflow-levels';
 
@@ -16,8 +18,10 @@ jest.setTimeout(900_000);
 describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly its level', () => {
   let mlflow: RealMlflow;
   let bff: TestBff;
+  let receiver: WebhookReceiver;
   const tokens = new Map<Level, string>();
-  const ids: Ids = { experiment: '', run: '', model: '', registered: 'level-registered', trace: newTraceId(), assessment: '' };
+  let admin = '';
+  const ids: Ids = { experiment: '', run: '', model: '', registered: 'level-registered', trace: newTraceId(), assessment: '', webhook: '', webhookUrl: '' };
 
   async function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
     const res = await fetch(`${bff.url}/mlflow${path}`, {
@@ -36,7 +40,8 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
   }
 
   beforeAll(async () => {
-    mlflow = await startRealMlflow();
+    [mlflow, receiver] = await Promise.all([startRealMlflow({ env: WEBHOOK_TEST_ENV }), startWebhookReceiver()]);
+    ids.webhookUrl = receiver.url;
     bff = await startTestBff({ MLFLOW_URL: mlflow.url, MLFLOW_GROUP_PERMISSIONS: JSON.stringify({ ADMIN: 'MANAGE' }), LOG_LEVEL: 'silent' });
     // Tokens for the whole file (an hour): on a loaded machine, the cases outlast Keycloak's 5 minutes.
     const as = (username: string) => mlflowUserToken(bff.sandbox.issuer, username);
@@ -82,6 +87,14 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
       assessment: { assessment_name: 'quality', source: { source_type: 'HUMAN', source_id: 'level-owner' }, feedback: { value: 'good' } },
     });
     ids.assessment = (assessment.json.assessment as { assessment_id?: string } | undefined)?.assessment_id ?? '';
+    // A scorer with two versions (the owner registers both), and a webhook an admin made (ADMIN role: MANAGE on every experiment).
+    const scorer = [];
+    for (let v = 0; v < 2; v++)
+      scorer.push((await call('POST', '/api/3.0/mlflow/scorers/register', owner, registerScorerBody(ids.experiment, LEVEL_SCORER))).status);
+    admin = await bff.sandbox.issuer.issueToken({ user: 'admin', expiresInS: 3600, claims: { preferred_username: 'level-admin', sub: 'sub-level-admin' } });
+    const webhook = await call('POST', '/api/2.0/mlflow/webhooks', admin, webhookBody('level-webhook', receiver.url));
+    ids.webhook = (webhook.json.webhook as { webhook_id?: string } | undefined)?.webhook_id ?? '';
+    expect([scorer, webhook.status]).toEqual([[200, 200], 200]);
     expect([ids.experiment, ids.run, ids.model, put.status, registered.status, version.status, trace.status, spans.status, ids.assessment]).toEqual([
       expect.any(String),
       expect.any(String),
@@ -100,6 +113,7 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
   afterAll(async () => {
     await bff?.close();
     await mlflow?.stop();
+    await receiver?.close();
   });
 
   it('refuses the level just below a row’s and allows exactly its level', async () => {
@@ -122,6 +136,15 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
         const has = (text: string) => (c.method === 'HEAD' ? 'head' : text.includes(marker) ? 'listed' : 'left out');
         outcomes.push(`${name}: below READ → ${hidden.status} ${has(hidden.text)}, READ → ${shown.status} ${has(shown.text)}`);
         expected.push(`${name}: below READ → 200 ${c.method === 'HEAD' ? 'head' : 'left out'}, READ → 200 ${c.method === 'HEAD' ? 'head' : 'listed'}`);
+        continue;
+      }
+      if (c.need === 'ADMIN') {
+        // MANAGE on the experiment and the registered model is not enough: admins only, as MLflow's auth app says.
+        const refused = await call(c.method, path, tokens.get('MANAGE')!, body);
+        const allowed = await call(c.method, path, admin, body);
+        const code = c.method === 'HEAD' ? '' : ` ${String(refused.json.error_code)}`;
+        outcomes.push(`${name}: MANAGE → ${refused.status}${code}, admin → ${allowed.status}${allowed.status === 200 ? '' : ` ${allowed.text.slice(0, 200)}`}`);
+        expected.push(`${name}: MANAGE → 403${c.method === 'HEAD' ? '' : ' PERMISSION_DENIED'}, admin → 200`);
         continue;
       }
       const refused = await call(c.method, path, tokens.get(below[c.need])!, body);

@@ -1,13 +1,15 @@
+import { SCORER_CASES, WEBHOOK_CASES } from './scorer-row-cases';
 import { TRACE_CASES } from './trace-row-cases';
 
 /**
  * Level cases of the endpoint table's rows that the sandbox MLflow does not serve (MLflow 3's logged
- * models, runs/outputs, the model registry, traces and assessments): test/mlflow-real/endpoint-levels.spec.ts runs them
- * against the real MLflow, test/integration/mlflow-decisions.spec.ts checks that every row has a
- * case in one of the two lists. The registry's rows are decided on the registered model's grants,
- * the others on the experiment's.
+ * models, runs/outputs, the model registry, traces and assessments, scorers, webhooks):
+ * test/mlflow-real/endpoint-levels.spec.ts runs them against the real MLflow,
+ * test/integration/mlflow-decisions.spec.ts checks that every row has a case in one of the two lists.
+ * The registry's rows are decided on the registered model's grants, webhooks (ADMIN) on the caller's
+ * groups alone, the others on the experiment's.
  */
-export type Need = 'ANY' | 'READ' | 'EDIT' | 'MANAGE' | 'FILTER';
+export type Need = 'ANY' | 'READ' | 'EDIT' | 'MANAGE' | 'FILTER' | 'ADMIN';
 
 export interface Ids {
   experiment: string;
@@ -19,6 +21,9 @@ export interface Ids {
   /** A trace of the experiment (MLflow 3), with one assessment. */
   trace: string;
   assessment: string;
+  /** A webhook (made by an admin), and where its deliveries go. */
+  webhook: string;
+  webhookUrl: string;
 }
 
 export interface RealRowCase {
@@ -284,5 +289,7 @@ export const REAL_ROW_CASES: RealRowCase[] = [
   // GraphQL, decided per field: one document asking the four fields the UI asks, each on what it reads.
   { row: '/graphql', method: 'POST', need: 'READ', request: (i) => ({ path: '/graphql', body: UI_FIELDS(i) }) },
   ...TRACE_CASES,
+  ...SCORER_CASES,
+  ...WEBHOOK_CASES,
   { row: '2.0/mlflow/logged-models/{model_id}', method: 'DELETE', need: 'MANAGE', request: (i) => ({ path: api(`2.0/mlflow/logged-models/${i.model}`) }) },
 ];

@@ -18,9 +18,9 @@ export interface RealMlflow {
  * The real MLflow tracking server (scripts/setup-mlflow.sh installs it), as docker/compose.yaml runs
  * it: a SQLite store and proxied artifacts (`--serve-artifacts`) in a fresh temporary directory, on
  * loopback, no authentication of its own. Ready when `/health` answers; stopped by pid, the
- * directory removed.
+ * directory removed. `env` adds to its environment (WEBHOOK_TEST_ENV).
  */
-export async function startRealMlflow(): Promise<RealMlflow> {
+export async function startRealMlflow(opts: { env?: NodeJS.ProcessEnv } = {}): Promise<RealMlflow> {
   const venv = mlflowVenv();
   const version = MLFLOW_VERSION;
   const dir = await mkdtemp(join(tmpdir(), 'bff-mlflow-'));
@@ -30,6 +30,7 @@ export async function startRealMlflow(): Promise<RealMlflow> {
     name: `mlflow server ${version}`,
     args: mlflowServerArgs({ port, dir }),
     cwd: dir,
+    env: opts.env,
     // The database migrations and the first import take a while on a shared machine.
     timeoutMs: 600_000,
     ready: async () => {
@@ -52,3 +53,9 @@ export async function startRealMlflow(): Promise<RealMlflow> {
     },
   };
 }
+
+/**
+ * MLflow delivers webhooks to public https URLs only; a test's receiver is an http server on
+ * loopback, which these let MLflow reach (MLflow's own settings, for the test's server only).
+ */
+export const WEBHOOK_TEST_ENV: NodeJS.ProcessEnv = { MLFLOW_WEBHOOK_ALLOWED_SCHEMES: 'http,https', MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS: 'true' };

@@ -63,23 +63,41 @@ export interface RunResult {
   non2xx: number;
 }
 
-/** One autocannon run; `headersFor(i)` gives the i-th request's headers (cycling tokens). */
+/**
+ * One autocannon run; `headersFor(i)` gives the i-th request's headers (cycling tokens), `bodyFor(i)` its body
+ * when each request needs its own (ids that must not repeat).
+ */
 export async function run(
   name: string,
   url: string,
-  opts: { connections?: number; durationS?: number; headersFor?: (i: number) => Record<string, string>; method?: 'GET' | 'POST'; body?: string } = {},
+  opts: {
+    connections?: number;
+    durationS?: number;
+    headersFor?: (i: number) => Record<string, string>;
+    bodyFor?: (i: number) => Buffer;
+    method?: 'GET' | 'POST';
+    body?: string;
+  } = {},
 ): Promise<RunResult> {
   let i = 0;
+  const perRequest = opts.headersFor || opts.bodyFor;
   const result = await autocannon({
     url,
     method: opts.method ?? 'GET',
     body: opts.body,
     connections: opts.connections ?? 50,
     duration: opts.durationS ?? 5,
-    requests: opts.headersFor
+    requests: perRequest
       ? ([
           {
-            setupRequest: (req: autocannon.Request) => ({ ...req, headers: { ...req.headers, ...opts.headersFor!(i++) } }),
+            setupRequest: (req: autocannon.Request) => {
+              const n = i++;
+              return {
+                ...req,
+                headers: { ...req.headers, ...opts.headersFor?.(n) },
+                ...(opts.bodyFor ? { body: opts.bodyFor(n) } : {}),
+              };
+            },
           },
         ] as autocannon.Request[])
       : undefined,

@@ -1,6 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { Root } from 'protobufjs';
 import { startSandbox } from '../sandbox/index';
 import { alternate, run, type RunResult } from './lib';
 import { deviations, matrixTable, runMatrix, setUp, startBffPeer, startOidcAuthPeer, tokenFor, userOf, type RunningPeer, type Setup } from './mlflow-peers/peers';
@@ -14,12 +17,42 @@ import { OIDC_AUTH_VERSION } from './mlflow-peers/servers';
  *
  * 1. The allow/deny matrix: every row of bench/mlflow-peers/scenarios.ts, for every level and without a
  *    token, through both; ⚠ marks an answer other than what MLflow's permission model says.
- * 2. Throughput of search runs, log metric and get artifact through each, with MLflow alone (no auth, the
+ * 2. Throughput of search runs, log metric, OTLP span exports and get artifact through each, with MLflow alone (no auth, the
  *    BFF's MLflow addressed directly) as the reference, in one alternated run (A B C A B C …).
  *
  * Writes docs/mlflow-peers.md (the tables and the command) and prints the same.
  * Env: BENCH_ROUNDS (3), BENCH_DURATION_S (5), BENCH_CONNECTIONS (8), BENCH_SKIP_THROUGHPUT=1.
  */
+const OTLP_REQUEST = (() => {
+  const root = new Root();
+  root.resolvePath = (_origin, target) => join(process.cwd(), 'proto', target);
+  root.loadSync('opentelemetry/proto/collector/trace/v1/trace_service.proto');
+  return root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
+})();
+const RUN_PREFIX = randomBytes(8);
+
+/** The i-th OTLP export of the run: a trace of its own (id unique in the run), 20 spans, gzipped protobuf. */
+function otlpExport(i: number): Buffer {
+  const traceId = Buffer.concat([RUN_PREFIX, Buffer.alloc(8)]);
+  traceId.writeUInt32BE(i, 12);
+  const start = BigInt(Date.now()) * 1_000_000n;
+  const spans = Array.from({ length: 20 }, (_, k) => {
+    const spanId = Buffer.alloc(8);
+    spanId.writeUInt32BE(k + 1, 4);
+    return {
+      traceId,
+      spanId,
+      ...(k > 0 ? { parentSpanId: Buffer.from('0000000000000001', 'hex') } : {}),
+      name: k === 0 ? 'agent' : `tool-${k}`,
+      startTimeUnixNano: String(start + BigInt(k) * 1000n),
+      endTimeUnixNano: String(start + BigInt(k) * 1000n + 500n),
+      attributes: [{ key: 'mlflow.spanType', value: { stringValue: k === 0 ? '"AGENT"' : '"TOOL"' } }],
+    };
+  });
+  const message = OTLP_REQUEST.fromObject({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ scope: { name: 'bench' }, spans }] }] });
+  return gzipSync(OTLP_REQUEST.encode(message).finish());
+}
+
 async function main() {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const durationS = Number(process.env.BENCH_DURATION_S ?? 5);
@@ -85,6 +118,24 @@ async function main() {
               durationS,
               connections,
               headersFor: headers,
+            }),
+        },
+        {
+          // OTLP/HTTP as the OpenTelemetry exporter sends it: protobuf, gzipped; one new trace of 20 spans per request.
+          // The BFF decodes every export, decides each span's trace and re-encodes it (src/mlflow/mlflow-otlp.ts).
+          name: 'export spans (OTLP)',
+          go: (t: (typeof targets)[number]) =>
+            run(`${t.name}`, `${t.base}/v1/traces`, {
+              method: 'POST',
+              bodyFor: otlpExport,
+              durationS,
+              connections,
+              headersFor: () => ({
+                ...headers(),
+                'content-type': 'application/x-protobuf',
+                'content-encoding': 'gzip',
+                'x-mlflow-experiment-id': t.ids.experiment,
+              }),
             }),
         },
         {

@@ -13,7 +13,6 @@ export interface Answer {
   headers: http.IncomingHttpHeaders;
   body: string;
   json: Json | undefined;
-  ms: number;
 }
 
 /** One request over a fresh connection (no keep-alive left behind); never rejects on an HTTP status. */
@@ -23,7 +22,6 @@ export function call(
   path: string,
   opts: { token?: string; headers?: Record<string, string>; json?: unknown; body?: string; timeoutMs?: number } = {},
 ): Promise<Answer> {
-  const started = Date.now();
   const headers: Record<string, string> = { connection: 'close', ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body = opts.body;
@@ -43,7 +41,7 @@ export function call(
         } catch {
           json = undefined;
         }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json, ms: Date.now() - started });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json });
       });
       res.on('error', reject);
     });
@@ -94,7 +92,7 @@ export interface AgentSession {
   frames: AgentFrame[];
   closed: Promise<{ code: number; reason: string }>;
   /** Sends a user message and collects frames up to `done` or `error`. */
-  turn(content: string, timeoutMs?: number): Promise<{ text: string; end: AgentFrame; ms: number }>;
+  turn(content: string, timeoutMs?: number): Promise<{ text: string; end: AgentFrame }>;
 }
 
 /** Opens the agent conversation with the real `ws` client (a token or a ticket in the query, as browsers do). */
@@ -119,7 +117,6 @@ export function openAgentSession(base: string, agentId: string, token: string, c
         closed,
         turn(content, timeoutMs = 10_000) {
           const from = frames.length;
-          const started = Date.now();
           ws.send(JSON.stringify({ type: 'user_message', content }));
           return new Promise((res, rej) => {
             const timer = setTimeout(() => rej(new Error(`no end of turn within ${timeoutMs} ms`)), timeoutMs);
@@ -135,7 +132,6 @@ export function openAgentSession(base: string, agentId: string, token: string, c
                     .map((f) => f.content)
                     .join(''),
                   end,
-                  ms: Date.now() - started,
                 });
               } else if (ws.readyState === WebSocket.CLOSED) {
                 clearTimeout(timer);

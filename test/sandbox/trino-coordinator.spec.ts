@@ -283,11 +283,12 @@ describe('Trino coordinator emulator (no auth)', () => {
   });
 
   it('long-polls a slow query honouring maxWait and frees the request when the client aborts', async () => {
-    const q = (await post(coord.url, 'SELECT * FROM sandbox.gen.sleep_400')).json();
+    // Runs 3 s: every poll before that is an empty RUNNING page.
+    const q = (await post(coord.url, 'SELECT * FROM sandbox.gen.sleep_3000')).json();
     const exec0 = (await raw(q.nextUri)).json().nextUri as string;
-    const t0 = Date.now();
-    const empty = (await raw(`${exec0}?maxWait=50ms`)).json();
-    expect(Date.now() - t0).toBeLessThan(350);
+    // Without maxWait a poll lasts 1 s; with 50 ms it ends first, even for a client that gives up at 1 s (its timer,
+    // in this process, started before the emulator's): the order of the two timers, not a wall-clock bound.
+    const empty = (await raw(`${exec0}?maxWait=50ms`, { signal: AbortSignal.timeout(1000) })).json();
     expect(empty.stats.state).toBe('RUNNING');
     expect(empty.data).toBeUndefined();
     const ac = new AbortController();

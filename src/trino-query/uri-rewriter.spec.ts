@@ -97,6 +97,50 @@ describe('JsonUriRewriter', () => {
     await expect(run([Buffer.from(doc)])).rejects.toThrow(/longer than 16 KiB/);
   });
 
+  it('rewrites a URI of exactly 16 KiB and refuses one byte more', async () => {
+    const uri = (bytes: number) => `http://c/v1/${'a'.repeat(bytes - 'http://c/v1/'.length)}`;
+    expect(JSON.parse(await run([Buffer.from(`{"nextUri":"${uri(16384)}"}`)]))).toEqual({ nextUri: `${BASE}/v1/${'a'.repeat(16384 - 12)}` });
+    await expect(run([Buffer.from(`{"nextUri":"${uri(16385)}"}`)])).rejects.toThrow(/longer than 16 KiB/);
+  });
+
+  it('rewrites the nextUri after a top-level string that holds escaped quotes, the key and a URI, and leaves that string alone', async () => {
+    // A string field at the top level (here one the rewriter does not know) with an odd number of escaped quotes.
+    const text = 'SELECT \'"nextUri":"http://trino-internal:8080/v1/statement/other"\' AS "infoUri", \'\\\' AS b, \'"\' AS c';
+    const results = {
+      id: 'q',
+      updateType: text,
+      stats: { state: 'RUNNING' },
+      nextUri: 'http://trino-internal:8080/v1/statement/executing/q/y/2',
+    };
+    expect(JSON.parse(await run([Buffer.from(JSON.stringify(results))]))).toEqual({ ...results, nextUri: `${BASE}/v1/statement/executing/q/y/2` });
+  });
+
+  it('rewrites the URIs after a first key that is empty or ends in an escaped backslash', async () => {
+    for (const first of ['', '\\\\', 'a\\\\']) {
+      const doc = `{"${first}":"x","nextUri":"http://trino-internal:8080/v1/statement/executing/q/y/1"}`;
+      expect([first, (JSON.parse(await run([Buffer.from(doc)])) as { nextUri: string }).nextUri]).toEqual([first, `${BASE}/v1/statement/executing/q/y/1`]);
+    }
+  });
+
+  it('still finds the nextUri after rows holding escapes (\\n, \\u…), brackets and braces inside their strings', async () => {
+    const rows = [
+      ['line\nbreak', 'tab\tand "quotes"', 'é\u0001'],
+      ['a ] b', 'c } d', '{ [ ['],
+      ['\\', '"]'],
+    ];
+    const doc = JSON.stringify({ id: 'q', data: rows, nextUri: 'http://trino-internal:8080/v1/statement/executing/q/y/4' });
+    const want = JSON.stringify({ id: 'q', data: rows, nextUri: `${BASE}/v1/statement/executing/q/y/4` });
+    expect(await run([Buffer.from(doc)])).toBe(want);
+    expect(await run([...Buffer.from(doc)].map((b) => Buffer.from([b])))).toBe(want);
+  });
+
+  it('passes a URI value it cannot decode, and a document cut inside a URI, as they came', async () => {
+    const undecodable = '{"id":"q","nextUri":"http://c/v1/\\x"}';
+    expect(await run([Buffer.from(undecodable)])).toBe(undecodable);
+    const cut = '{"id":"q","nextUri":"http://trino-internal:8080/v1/statem';
+    expect(await run([Buffer.from(cut)])).toBe(cut);
+  });
+
   it('keeps memory flat: a large page goes through in chunks as they come', async () => {
     const rows = Array.from({ length: 50000 }, (_, i) => [i, `row-${i}`]);
     const doc = Buffer.from(JSON.stringify({ id: 'q', nextUri: 'http://c:1/v1/statement/executing/q/y/2', data: rows }));
@@ -155,6 +199,8 @@ describe('publicBaseUrl (the base the BFF writes into the URIs it hands out)', (
     expect(prefixed('/data')).toBe('http://bff/data');
     expect(prefixed('/data/trino/')).toBe('http://bff/data/trino');
     expect(prefixed('/a, /b')).toBe('http://bff/a');
+    expect(prefixed('/a , /b')).toBe('http://bff/a');
+    expect(prefixed('/data//')).toBe('http://bff/data');
     expect(prefixed(['/first', '/second'])).toBe('http://bff/first');
     expect(prefixed('/data', false)).toBe('http://bff');
     for (const bad of ['data', '//evil.example', '/a?b', '/a b', '/%2e%2e', '/' + 'a/'.repeat(9) + 'a']) {

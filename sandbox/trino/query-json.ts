@@ -178,6 +178,7 @@ export function queryInfo(q: QueryRecord, base: string): Record<string, unknown>
     fieldNames: q.outcome?.kind === 'rows' ? q.outcome.source.columns.map((c) => c.name) : [],
     query: q.sql,
     queryStats: queryStatsJson(q),
+    outputStage: q.outcome?.kind === 'rows' ? stageInfo(q, base) : undefined,
     setCatalog: e.setCatalog,
     setSchema: e.setSchema,
     setSessionProperties: e.setSession ? { [e.setSession[0]]: e.setSession[1] } : {},
@@ -200,5 +201,20 @@ export function queryInfo(q: QueryRecord, base: string): Record<string, unknown>
     retryPolicy: 'NONE',
     finalQueryInfo: done,
     pruned: false,
+  };
+}
+
+/**
+ * The query's one stage and its one task, run by this coordinator: as in Trino's QueryInfo, the task names
+ * the node that runs it by that node's own URI (a coordinator's answer names its cluster's nodes).
+ */
+function stageInfo(q: QueryRecord, base: string): Record<string, unknown> {
+  const stageId = `${q.id}.0`;
+  const state = q.state === 'QUEUED' ? 'PLANNED' : q.state;
+  return {
+    stageId,
+    state,
+    tasks: [{ taskStatus: { taskId: `${stageId}.0.0`, state, self: `${base}/v1/task/${stageId}.0.0`, nodeId: 'sandbox-coordinator' } }],
+    subStages: [],
   };
 }

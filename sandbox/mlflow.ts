@@ -21,6 +21,9 @@
  *   artifacts/list (GET ?run_id&path?) -> {root_uri, files};  GET /get-artifact?path&run_uuid (Flask args) -> the bytes
  *   logged-models (POST) | logged-models/{id} (GET, PATCH finalize, DELETE) | …/tags (PATCH) | …/tags/{key} (DELETE)
  *   | …/params (POST) | logged-models/search (POST): MLflow 3's logged models (mlflow-logged-models.ts)
+ * Under /api/3.0/mlflow/ (and /ajax-api/3.0/mlflow/): datasets/create | search | {id} (GET, DELETE) | {id}/tags (PATCH)
+ *   | {id}/tags/{key} (DELETE) | {id}/records (GET, POST, DELETE) | {id}/experiment-ids | {id}/add-experiments
+ *   | {id}/remove-experiments: MLflow 3's evaluation datasets (mlflow-datasets.ts)
  * Request messages are read as MLflow reads them (protobuf's JSON mapping): a field is spelled
  * `experiment_id` or `experimentId`, in JSON bodies (nested messages too) and GET parameters, and
  * the later key wins; repeated GET parameters fill repeated fields. The few Flask handlers that read
@@ -56,6 +59,7 @@ import {
   type MlflowTag,
   type Params,
 } from './mlflow-messages';
+import { evaluationDatasets } from './mlflow-datasets';
 import { loggedModels, type LoggedModel } from './mlflow-logged-models';
 import { graphqlAnswer } from './mlflow-graphql';
 import { registry } from './mlflow-registry';
@@ -389,6 +393,7 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
   };
   const loggedModelRoutes = loggedModels({ activeExperiment: (id) => activeExperiment(id), presetIds: opts.modelIds });
   const registryRoutes = registry();
+  const datasetRoutes = evaluationDatasets({ experimentExists: (id) => experiments.has(id) });
   const upsert = (list: MlflowTag[] | undefined, tag: MlflowTag): MlflowTag[] => [...(list ?? []).filter((t) => t.key !== tag.key), tag];
   const omitEmpty = <T extends Record<string, unknown>>(o: T): T =>
     Object.fromEntries(Object.entries(o).filter(([, v]) => !(Array.isArray(v) && v.length === 0) && v !== undefined)) as T;
@@ -739,8 +744,9 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
     },
   };
 
-  async function restCall(req: http.IncomingMessage, res: http.ServerResponse, endpoint: string, query: URLSearchParams, record: RecordedMlflowRequest) {
-    const h = handlers[endpoint] ?? loggedModelRoutes.route(endpoint, req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET')) ?? registryRoutes.route(endpoint);
+  async function restCall(req: http.IncomingMessage, res: http.ServerResponse, endpoint: string, query: URLSearchParams, record: RecordedMlflowRequest, v3 = false) {
+    const asGet = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    const h = v3 ? datasetRoutes.route(endpoint, asGet) : (handlers[endpoint] ?? loggedModelRoutes.route(endpoint, asGet) ?? registryRoutes.route(endpoint));
     if (!h) throw new MlflowError(404, 'ENDPOINT_NOT_FOUND', `No API endpoint found for ${endpoint}`);
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     if (!h.methods.includes(method)) throw new MlflowError(405, 'BAD_REQUEST', `The method is not allowed for the requested URL.`);
@@ -835,6 +841,8 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
     const handle = async () => {
       const rest = /^\/(?:api|ajax-api)\/2\.0\/mlflow\/(.+)$/.exec(path);
       if (rest) return restCall(req, res, rest[1], query, record);
+      const v3 = /^\/(?:api|ajax-api)\/3\.0\/mlflow\/(datasets\/.+)$/.exec(path);
+      if (v3) return restCall(req, res, v3[1], query, record, true);
       if (/^\/(?:api|ajax-api)\/2\.0\/mlflow-artifacts\/artifacts(?:\/|$)/.test(path)) return artifactCall(req, res, path, query);
       // MLflow 3's trace info (GetTraceInfoV3), of the traces received on /v1/traces: the BFF asks it for a trace's experiment.
       const traceInfo = /^\/(?:api|ajax-api)\/3\.0\/mlflow\/traces\/(tr-[0-9a-f]{32})$/.exec(path);

@@ -1,6 +1,7 @@
 import type { MlflowPermissionLevel } from '../config/app-config';
 import { field, type MessageFields, type Spelling } from './mlflow-fields';
 import { SCORER_ENDPOINTS, WEBHOOK_ENDPOINTS } from './mlflow-scorer-endpoints';
+import { DATASET_ENDPOINTS } from './mlflow-dataset-endpoints';
 import { TRACE_ENDPOINTS } from './mlflow-trace-endpoints';
 
 /**
@@ -56,8 +57,18 @@ export type RestRule =
    * answers of an MLflow without an AI gateway or an assistant provider (the UI asks at start).
    */
   | { op: 'answer'; answer: BffAnswer }
-  /** Requested experiment ids narrowed to the readable ones, results (each names its experiment) filtered too. */
+  /**
+   * Requested experiment ids narrowed to the readable ones, results filtered too: the datasets runs were
+   * logged with (each names its experiment), MLflow 3's evaluation datasets (each readable on all its experiments).
+   */
   | { op: 'search-datasets' }
+  /**
+   * An evaluation dataset (MLflow 3) named by the path's `{dataset_id}`: the level on every experiment it is
+   * linked to; `experiments` (link, unlink): EDIT on every one of `experiment_ids` too.
+   */
+  | { op: 'dataset'; need: LevelNeed; experiments?: 'link' | 'unlink' }
+  /** EDIT on every one of `experiment_ids` (at least one); the caller is the dataset's mlflow.user. */
+  | { op: 'create-dataset' }
   /** MLflow's GraphQL endpoint, decided per query field and argument (mlflow-graphql.ts). */
   | { op: 'graphql' }
   /**
@@ -313,13 +324,9 @@ export const REST_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.fre
   ...WEBHOOK_ENDPOINTS,
   // A Flask handler reading request.args (the UI's model version page, `models:/` downloads).
   '/model-versions/get-artifact': { methods: GET, rule: registered('READ'), fields: { ...VERSION, path: string }, spelling: 'args' },
-  // The datasets runs were logged with (run inputs), per experiment; MLflow 3's evaluation datasets, searched by experiment.
+  // The datasets runs were logged with (run inputs), per experiment.
   '2.0/mlflow/experiments/search-datasets': { methods: POST, rule: { op: 'search-datasets' }, fields: { experiment_ids: list(string) } },
-  '3.0/mlflow/datasets/search': {
-    methods: POST,
-    rule: { op: 'search-datasets' },
-    fields: { experiment_ids: list(string), filter_string: string, max_results: int, order_by: list(string), page_token: string },
-  },
+  ...DATASET_ENDPOINTS,
   // The BFF's user, in the shape MLflow's basic-auth app answers (the UI asks who is signed in).
   '2.0/mlflow/users/current': { methods: ['GET'], rule: { op: 'answer', answer: 'current-user' }, fields: {} },
   // MLflow without MLFLOW_DEPLOYMENTS_TARGET answers an empty gateway; the BFF never lets MLflow call one for a user.

@@ -10,6 +10,7 @@ import { loadConfig } from '../config/load-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
 import { ValkeyClient } from '../state/valkey-client';
 import { StateStore } from '../state/state-store';
+import { MlflowDatasetDecider } from './mlflow-datasets';
 import { MlflowDenials } from './mlflow-denials';
 import { matchRestEndpoint, REST_ENDPOINTS } from './mlflow-endpoints';
 import { MlflowPermissionService } from './mlflow-permission.service';
@@ -28,6 +29,8 @@ import type { MlflowClient } from './mlflow.client';
  * one at it. A new row is covered as soon as it has its case, which mlflow-decisions.spec.ts requires.
  */
 const BASE_ENV = { NODE_ENV: 'test', KEYCLOAK_URL: 'https://kc.example.com', KEYCLOAK_REALM: 'platform', BFF_CLIENT_ID: 'platform-bff', BFF_CLIENT_SECRET: 's' };
+/** Evaluation datasets by the experiments they are linked to (ids.dataset, ids.spareDataset: the test's experiment alone). */
+const DATASET_LINKS: Record<string, string[]> = { 'd-of-7-and-8': ['7', '8'], 'd-of-none': [] };
 const ids = {
   experiment: '7',
   run: 'run-of-7',
@@ -38,6 +41,8 @@ const ids = {
   assessment: 'a-of-7',
   webhook: 'wh-1',
   webhookUrl: 'https://hooks.example.com/mlflow',
+  dataset: 'd-of-7',
+  spareDataset: 'd-also-of-7',
 };
 const LEVELS = ['NO_PERMISSIONS', 'READ', 'EDIT', 'MANAGE'] as const;
 type Level = (typeof LEVELS)[number];
@@ -46,7 +51,8 @@ const BELOW: Record<string, Level> = { READ: 'NO_PERMISSIONS', EDIT: 'READ', MAN
 /** The list each search answers with, where its items name their experiment (by row where one op serves several lists). */
 const SEARCH_LISTS: Record<string, (experimentId: string) => Record<string, unknown>> = {
   '2.0/mlflow/experiments/search-datasets': (e) => ({ dataset_summaries: [{ experiment_id: e, name: ids.name }] }),
-  '3.0/mlflow/datasets/search': (e) => ({ datasets: [{ dataset_id: 'd-1', experiment_ids: [e, '9'] }] }),
+  // MLflow's items do not name their experiments: each dataset is looked up.
+  '3.0/mlflow/datasets/search': () => ({ datasets: [{ dataset_id: ids.dataset, name: ids.name }] }),
   'search-experiments': (e) => ({ experiments: [{ experiment_id: e, name: ids.name }] }),
   'search-runs': (e) => ({ runs: [{ info: { run_id: ids.run, experiment_id: e } }] }),
   'search-models': (e) => ({ models: [{ info: { model_id: ids.model, experiment_id: e } }] }),
@@ -71,6 +77,7 @@ beforeAll(async () => {
     experimentOfRun: async (run: string) => (run === ids.run ? ids.experiment : undefined),
     experimentOfModel: async (model: string) => (model === ids.model ? ids.experiment : undefined),
     experimentOfTrace: async (trace: string) => (trace === ids.trace ? ids.experiment : undefined),
+    experimentsOfDataset: async (dataset: string) => (dataset === ids.dataset || dataset === ids.spareDataset ? [ids.experiment] : (DATASET_LINKS[dataset] ?? [])),
   } as unknown as MlflowClient;
   permissions = new MlflowPermissionService(config, new StateStore(config, new ValkeyClient(config, new ReadinessRegistry())), client);
   const metrics = { counter: () => ({ inc: () => undefined }) } as unknown as MetricsService;
@@ -83,6 +90,7 @@ beforeAll(async () => {
     new MlflowGraphqlDecider(permissions, denials),
     new MlflowTraceDecider(permissions, denials, client),
     new MlflowScorerDecider(permissions, denials, client),
+    new MlflowDatasetDecider(permissions, denials, client),
   );
   // Each user's level comes from a grant on the test's experiment alone (no group default), and the same
   // level on the registered model (under its name and the name the rename case gives it).
@@ -105,6 +113,9 @@ function request(method: string, path: string, body: unknown): FastifyRequest {
   return { method, headers: {}, raw: { url: `/mlflow${path}` }, body: bytes ? Readable.from([bytes]) : undefined } as unknown as FastifyRequest;
 }
 
+const principalOf = (who: Level | Principal): Principal => (typeof who === 'string' ? users.get(who)! : who);
+const target = (path: string) => targetOf(request('GET', path, undefined), 'GET');
+
 /** What the decision code does with one case for a user (at `level`): forwards it, answers it itself, or refuses it. */
 async function outcome(c: { row: string; method: string; request: (i: typeof ids) => { path: string; body?: unknown } }, level: Level | Principal): Promise<string> {
   const { path, body } = c.request(ids);
@@ -120,10 +131,7 @@ async function outcome(c: { row: string; method: string; request: (i: typeof ids
       const shown = await inspect(list(ids.experiment));
       const text = JSON.stringify(shown) ?? '';
       return `forwarded, ${
-        text.includes(`"experiment_id":"${ids.experiment}"`) ||
-        // An item naming several experiments is listed with the readable ones alone.
-        text.includes(`"experiment_ids":["${ids.experiment}"]`) ||
-        text.includes(`"name":"${ids.registered}"`)
+        text.includes(`"experiment_id":"${ids.experiment}"`) || text.includes(`"dataset_id":"${ids.dataset}"`) || text.includes(`"name":"${ids.registered}"`)
           ? 'listed'
           : 'left out'
       }`;
@@ -176,6 +184,9 @@ const DECIDED_ON_EXPERIMENTS = new Set([
   'list-scorers',
   'scorer',
   'admin',
+  // MLflow 3's evaluation datasets: decided on the experiments each is linked to (ids.dataset: the test's experiment alone).
+  'dataset',
+  'create-dataset',
 ]);
 const CASES = [...ROW_CASES, ...REAL_ROW_CASES].filter((c) => DECIDED_ON_EXPERIMENTS.has(REST_ENDPOINTS[c.row]?.rule.op));
 
@@ -245,6 +256,87 @@ describe('MlflowRestDecider: every row of the endpoint table needs exactly its l
       await outcome(start({ trace_id: 'tr-new', trace_metadata: { 'mlflow.sourceRun': ids.run } }), editor),
       await outcome(start({ trace_id: 'tr-new', trace_metadata: { 'mlflow.modelId': ids.model } }), editor),
     ]).toEqual(['forwarded', '403 insufficient_role', '400 validation_failed', '400 validation_failed']);
+  });
+
+  it('an evaluation dataset needs the level on every experiment it is linked to; one linked to none is the admins’', async () => {
+    await permissions.setGrant('8', 'reader-7-8', 'READ', 'owner');
+    await permissions.setGrant('7', 'reader-7-8', 'READ', 'owner');
+    const both = principalFromClaims({ sub: 'sub-reader-7-8', preferred_username: 'reader-7-8', iss: 'https://idp.test', exp: 9e9 }, 'platform-bff');
+    const get = (dataset: string) => ({ row: '3.0/mlflow/datasets/{dataset_id}', method: 'GET', request: () => ({ path: `/api/3.0/mlflow/datasets/${dataset}` }) });
+    const search = {
+      row: '3.0/mlflow/datasets/search',
+      method: 'POST',
+      request: () => ({ path: '/api/3.0/mlflow/datasets/search', body: { experiment_ids: ['7'] } }),
+    };
+    const listed = async (who: Level | Principal) => {
+      const decision = await decider.decide(
+        request('POST', '/api/3.0/mlflow/datasets/search', search.request().body),
+        target('/api/3.0/mlflow/datasets/search'),
+        principalOf(who),
+        'POST',
+      );
+      const datasets = Object.keys({ ...DATASET_LINKS, [ids.dataset]: [] }).map((dataset_id) => ({ dataset_id }));
+      const page = ('forward' in decision ? await decision.forward.inspect!({ datasets }) : undefined) as { datasets?: Array<{ dataset_id: string }> } | undefined;
+      return (page?.datasets ?? []).map((d) => d.dataset_id);
+    };
+    expect([
+      await outcome(get('d-of-7-and-8'), 'MANAGE'),
+      await outcome(get('d-of-7-and-8'), both),
+      await outcome(get('d-of-none'), 'MANAGE'),
+      await outcome(get('d-of-none'), admin),
+      await listed('MANAGE'),
+      await listed(both),
+      await listed(admin),
+    ]).toEqual([
+      '403 insufficient_role',
+      'forwarded',
+      '403 insufficient_role',
+      'forwarded',
+      [ids.dataset],
+      ['d-of-7-and-8', ids.dataset],
+      ['d-of-7-and-8', 'd-of-none', ids.dataset],
+    ]);
+  });
+
+  it('a dataset is created in, and linked to, experiments the caller may edit; the caller is its mlflow.user and its records’', async () => {
+    const post = (row: string, body: unknown) => ({
+      row: `3.0/mlflow/datasets/${row}`,
+      method: 'POST',
+      request: () => ({ path: `/api/3.0/mlflow/datasets/${row.replace('{dataset_id}', ids.dataset)}`, body }),
+    });
+    const create = (body: unknown) => post('create', body);
+    expect([
+      await outcome(create({ name: 'd', experiment_ids: [] }), 'MANAGE'),
+      await outcome(create({ name: 'd', experiment_ids: ['7', '8'] }), 'MANAGE'),
+      await outcome(create({ name: 'd', experiment_ids: ['7'] }), 'READ'),
+      await outcome(post('{dataset_id}/add-experiments', { experiment_ids: ['8'] }), 'MANAGE'),
+      await outcome(post('{dataset_id}/remove-experiments', { experiment_ids: ['8'] }), 'MANAGE'),
+      await outcome(post('{dataset_id}/add-experiments', { dataset_id: 'd-other', experiment_ids: ['7'] }), 'MANAGE'),
+    ]).toEqual([
+      '403 insufficient_role',
+      '403 insufficient_role',
+      '403 insufficient_role',
+      '403 insufficient_role',
+      '403 insufficient_role',
+      '400 validation_failed',
+    ]);
+
+    const sent = async (path: string, body: unknown) => {
+      const decision = await decider.decide(request('POST', path, body), target(path), users.get('EDIT')!, 'POST');
+      return 'forward' in decision ? (JSON.parse(decision.forward.body!.toString()) as Record<string, string>) : {};
+    };
+    const created = await sent('/api/3.0/mlflow/datasets/create', { name: 'd', experiment_ids: ['7'], tags: '{"mlflow.user":"root","k":"v"}' });
+    const records = await sent(`/api/3.0/mlflow/datasets/${ids.dataset}/records`, {
+      records: JSON.stringify([{ inputs: { q: 1 }, tags: { 'mlflow.user': 'root' } }, { inputs: { q: 2 } }]),
+    });
+    expect([JSON.parse(created.tags), JSON.parse(records.records), records.dataset_id]).toEqual([
+      { 'mlflow.user': 'user-edit', k: 'v' },
+      [
+        { inputs: { q: 1 }, tags: { 'mlflow.user': 'user-edit' } },
+        { inputs: { q: 2 }, tags: { 'mlflow.user': 'user-edit' } },
+      ],
+      ids.dataset,
+    ]);
   });
 
   it('a path the table does not list, or a method its row does not take, is refused before anything is decided', async () => {

@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal';
 import { problem, ProblemException } from '../common/problem';
 import type { MlflowPermissionLevel } from '../config/app-config';
 import { bodyStream, originalContentType } from './mlflow-body';
+import { MlflowDatasetDecider } from './mlflow-datasets';
 import { MlflowDenials } from './mlflow-denials';
 import type { RestCall, RestDecision } from './mlflow-call';
 import { EXPERIMENT_ID, matchRestEndpoint, type BffAnswer, MLFLOW_USER_TAG, MODEL_ID, needOf, paramsInQuery, RUN_ID } from './mlflow-endpoints';
@@ -44,6 +45,7 @@ export class MlflowRestDecider {
     private readonly graphql: MlflowGraphqlDecider,
     private readonly traces: MlflowTraceDecider,
     private readonly scorers: MlflowScorerDecider,
+    private readonly datasets: MlflowDatasetDecider,
   ) {}
 
   async decide(req: FastifyRequest, target: Target, principal: Principal, method: string): Promise<RestDecision> {
@@ -228,16 +230,14 @@ export class MlflowRestDecider {
       case 'answer':
         return { answer: this.answerOf(rule.answer, principal, username) };
 
-      case 'search-datasets': {
-        // Runs' dataset summaries name one experiment each; evaluation datasets may belong to several (only readable ones are named).
-        const list = endpoint.name.startsWith('3.0/') ? 'datasets' : 'dataset_summaries';
-        // MLflow's evaluation dataset search leaves experiment_ids out of its items: each matched a search over readable experiments only.
-        return this.searchReadable(call, list, (item) => {
-          const d = item as { experiment_id?: unknown; experiment_ids?: unknown };
-          if (list === 'datasets') return Array.isArray(d.experiment_ids) ? d.experiment_ids.map(String) : (call.p.experiment_ids as string[]);
-          return [String(d.experiment_id)];
-        });
-      }
+      case 'search-datasets':
+        // Runs' dataset summaries name one experiment each; evaluation datasets are looked up one by one.
+        if (endpoint.name.startsWith('3.0/')) return this.datasets.search(call);
+        return this.searchReadable(call, 'dataset_summaries', (item) => String((item as { experiment_id?: unknown }).experiment_id));
+
+      case 'dataset':
+      case 'create-dataset':
+        return this.datasets.decide(call, rule);
 
       case 'artifact-list':
       case 'artifact': {
@@ -262,7 +262,7 @@ export class MlflowRestDecider {
   private async searchReadable(
     call: RestCall,
     list: string,
-    experimentsOf: (item: unknown) => string[] = (item) => [String((item as { info?: { experiment_id?: unknown } }).info?.experiment_id)],
+    experimentOf: (item: unknown) => string = (item) => String((item as { info?: { experiment_id?: unknown } }).info?.experiment_id),
   ): Promise<RestDecision> {
     const requested = (call.p.experiment_ids ?? []) as string[];
     if (requested.some((id) => !EXPERIMENT_ID.test(id))) throw problem.badRequest('experiment_ids must be a list of numeric experiment ids');
@@ -270,13 +270,7 @@ export class MlflowRestDecider {
     const allowed = requested.filter((id) => readable.has(id));
     if (allowed.length === 0) return { answer: {} };
     call.p.experiment_ids = allowed;
-    const visible = async (items: unknown[]) =>
-      items.map((item) => {
-        const shown = experimentsOf(item).filter((id) => readable.has(id));
-        // An item that names several experiments names the readable ones (of those searched) only.
-        if (shown.length > 0 && Array.isArray((item as { experiment_ids?: unknown }).experiment_ids)) (item as { experiment_ids: string[] }).experiment_ids = shown;
-        return shown.length > 0;
-      });
+    const visible = async (items: unknown[]) => items.map((item) => readable.has(experimentOf(item)));
     // Searches without pages (search-datasets) are filtered the same way: no next token, nothing to refill.
     return pagedSearch(this.client, call, list, visible);
   }

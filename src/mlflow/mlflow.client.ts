@@ -147,6 +147,17 @@ export class MlflowClient implements OnApplicationShutdown {
     return id;
   }
 
+  /** The experiments an evaluation dataset (MLflow 3) is linked to: none when MLflow does not know it. */
+  async experimentsOfDataset(datasetId: string): Promise<string[]> {
+    const { status, body } = await this.requestJson('GET', `/api/3.0/mlflow/datasets/${encodeURIComponent(datasetId)}/experiment-ids`, '');
+    if (status === 404 || status === 400) return [];
+    const ids = (body as { experiment_ids?: unknown })?.experiment_ids ?? [];
+    if (status !== 200 || !Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) {
+      throw problem.badGateway(`MLflow answered ${status} to datasets/experiment-ids`);
+    }
+    return ids as string[];
+  }
+
   /** Whether a registered model (or prompt) of that name exists. */
   async registeredModelExists(name: string): Promise<boolean> {
     const { status } = await this.getJson('registered-models/get', { name });

@@ -5,6 +5,7 @@ import { SessionModule } from '../session/session.module';
 import { MlflowDenials } from './mlflow-denials';
 import { MlflowForwarder } from './mlflow-forwarder';
 import { MlflowGrants } from './mlflow-grants';
+import { MlflowDatasetDecider } from './mlflow-datasets';
 import { MlflowGraphqlDecider } from './mlflow-graphql';
 import { MlflowPermissionService } from './mlflow-permission.service';
 import { MlflowPermissionsController } from './mlflow-permissions.controller';
@@ -36,6 +37,7 @@ import { RegisteredModelPermissionsController } from './registered-model-permiss
     MlflowGraphqlDecider,
     MlflowTraceDecider,
     MlflowScorerDecider,
+    MlflowDatasetDecider,
     MlflowTraceIngest,
     MlflowRestDecider,
     MlflowForwarder,

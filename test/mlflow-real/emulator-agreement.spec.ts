@@ -59,6 +59,59 @@ const SCENARIO: Step[] = [
   { name: 'search by name', method: 'POST', path: '/api/2.0/mlflow/logged-models/search', body: { experiment_ids: ['1'], filter: "name = 'm1'" } },
   { name: 'delete logged model', method: 'DELETE', path: '/api/2.0/mlflow/logged-models/{model}' },
   { name: 'get deleted logged model', method: 'GET', path: '/api/2.0/mlflow/logged-models/{model}' },
+  // MLflow 3's evaluation datasets (mlflow.genai.datasets).
+  {
+    name: 'create dataset',
+    method: 'POST',
+    path: '/api/3.0/mlflow/datasets/create',
+    body: { name: 'ds', experiment_ids: ['1'], tags: '{"mlflow.user": "alice", "k": "v"}' },
+  },
+  { name: 'create dataset, no name', method: 'POST', path: '/api/3.0/mlflow/datasets/create', body: { experiment_ids: ['1'] } },
+  { name: 'get dataset', method: 'GET', path: '/ajax-api/3.0/mlflow/datasets/{dataset}' },
+  { name: 'get unknown dataset', method: 'GET', path: '/api/3.0/mlflow/datasets/d-0123456789abcdef0123456789abcdef' },
+  { name: 'dataset experiments', method: 'GET', path: '/api/3.0/mlflow/datasets/{dataset}/experiment-ids' },
+  { name: 'unknown dataset experiments', method: 'GET', path: '/api/3.0/mlflow/datasets/d-0123456789abcdef0123456789abcdef/experiment-ids' },
+  {
+    name: 'upsert records',
+    method: 'POST',
+    path: '/api/3.0/mlflow/datasets/{dataset}/records',
+    body: { records: JSON.stringify([{ inputs: { q: 'hi' }, expectations: { a: 'hello' }, tags: { 'mlflow.user': 'bob' } }]) },
+  },
+  {
+    name: 'upsert the same inputs',
+    method: 'POST',
+    path: '/api/3.0/mlflow/datasets/{dataset}/records',
+    body: { records: JSON.stringify([{ inputs: { q: 'hi' }, expectations: { b: 2 } }]) },
+  },
+  { name: 'upsert, no records', method: 'POST', path: '/api/3.0/mlflow/datasets/{dataset}/records', body: {} },
+  { name: 'get records', method: 'GET', path: '/api/3.0/mlflow/datasets/{dataset}/records?max_results=10' },
+  { name: 'get dataset with records', method: 'GET', path: '/api/3.0/mlflow/datasets/{dataset}' },
+  { name: 'set dataset tags', method: 'PATCH', path: '/api/3.0/mlflow/datasets/{dataset}/tags', body: { tags: '{"t2": "v2"}' } },
+  { name: 'set dataset tags, no tags', method: 'PATCH', path: '/api/3.0/mlflow/datasets/{dataset}/tags', body: {} },
+  { name: 'delete dataset tag', method: 'DELETE', path: '/api/3.0/mlflow/datasets/{dataset}/tags/k' },
+  { name: 'delete missing dataset tag', method: 'DELETE', path: '/api/3.0/mlflow/datasets/{dataset}/tags/nope' },
+  { name: 'search datasets', method: 'POST', path: '/api/3.0/mlflow/datasets/search', body: { experiment_ids: ['1'] } },
+  // mlflow.genai.datasets.search_datasets sends a week's `created_time` filter by default.
+  { name: 'search recent datasets', method: 'POST', path: '/api/3.0/mlflow/datasets/search', body: { experiment_ids: ['1'], filter_string: 'created_time >= 0' } },
+  { name: 'search datasets by name', method: 'POST', path: '/api/3.0/mlflow/datasets/search', body: { experiment_ids: ['1'], filter_string: "name = 'other'" } },
+  {
+    name: 'link dataset again',
+    method: 'POST',
+    path: '/api/3.0/mlflow/datasets/{dataset}/add-experiments',
+    body: { dataset_id: '{dataset}', experiment_ids: ['1'] },
+  },
+  { name: 'link dataset to no experiment', method: 'POST', path: '/api/3.0/mlflow/datasets/{dataset}/add-experiments', body: { experiment_ids: ['2'] } },
+  { name: 'unlink dataset', method: 'POST', path: '/api/3.0/mlflow/datasets/{dataset}/remove-experiments', body: { experiment_ids: ['2'] } },
+  {
+    name: 'link unknown dataset',
+    method: 'POST',
+    path: '/api/3.0/mlflow/datasets/d-0123456789abcdef0123456789abcdef/add-experiments',
+    body: { experiment_ids: ['1'] },
+  },
+  { name: 'delete records', method: 'DELETE', path: '/api/3.0/mlflow/datasets/{dataset}/records', body: { dataset_record_ids: ['{record}', 'dr-nope'] } },
+  { name: 'get emptied dataset', method: 'GET', path: '/api/3.0/mlflow/datasets/{dataset}' },
+  { name: 'delete dataset', method: 'DELETE', path: '/api/3.0/mlflow/datasets/{dataset}' },
+  { name: 'get deleted dataset', method: 'GET', path: '/api/3.0/mlflow/datasets/{dataset}' },
   { name: 'put artifact', method: 'PUT', path: '/api/2.0/mlflow-artifacts/artifacts/1/{run}/artifacts/notes.txt', body: 'notes\n' },
   { name: 'delete artifact', method: 'DELETE', path: '/api/2.0/mlflow-artifacts/artifacts/1/{run}/artifacts/notes.txt' },
 ];
@@ -71,7 +124,7 @@ interface Answer {
 /** Runs the scenario against one server; ids and timestamps it chose are replaced by their names. */
 async function run(url: string): Promise<Record<string, Answer>> {
   const ids: Record<string, string> = {};
-  const fill = (s: string) => s.replace(/\{(run|model)\}/g, (_m, k: string) => ids[k] ?? `{${k}}`);
+  const fill = (s: string) => s.replace(/\{(run|model|dataset|record)\}/g, (_m, k: string) => ids[k] ?? `{${k}}`);
   const answers: Record<string, Answer> = {};
   for (const step of SCENARIO) {
     const body = step.body === undefined ? undefined : typeof step.body === 'string' ? step.body : fill(JSON.stringify(step.body));
@@ -87,16 +140,29 @@ async function run(url: string): Promise<Record<string, Answer>> {
     } catch {
       // not JSON: compared as text
     }
-    const found = json as { run?: { info?: { run_id?: string } }; model?: { info?: { model_id?: string } } };
+    const found = json as { run?: { info?: { run_id?: string } }; model?: { info?: { model_id?: string } }; dataset?: { dataset_id?: string }; records?: string };
     if (step.name === 'create run' && found.run?.info?.run_id) ids.run = found.run.info.run_id;
     if (step.name === 'create logged model' && found.model?.info?.model_id) ids.model = found.model.info.model_id;
+    if (step.name === 'create dataset' && found.dataset?.dataset_id) ids.dataset = found.dataset.dataset_id;
+    if (step.name === 'get records' && found.records) ids.record = (JSON.parse(found.records) as Array<{ dataset_record_id: string }>)[0]?.dataset_record_id;
     answers[step.name] = { status: res.status, body: normalize(json, ids) };
   }
   return answers;
 }
 
-/** Ids by name, timestamps as "<ms>", generated names as "<name>"; MLflow's extra error fields (sqlstate, error_class) dropped. */
+/**
+ * Ids by name, timestamps as "<ms>", generated names as "<name>", digests as "<digest>"; MLflow's extra error fields
+ * (sqlstate, error_class) dropped; JSON text (a dataset's tags, schema, profile and records) compared as what it holds.
+ */
 function normalize(value: unknown, ids: Record<string, string>, key = ''): unknown {
+  if (typeof value === 'string' && /^[[{]/.test(value)) {
+    try {
+      return { json: normalize(JSON.parse(value), ids, key) };
+    } catch {
+      // not JSON text: compared as a string
+    }
+  }
+  if (key === 'digest' && typeof value === 'string') return '<digest>';
   if (Array.isArray(value)) return value.map((v) => normalize(v, ids));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
@@ -112,7 +178,7 @@ function normalize(value: unknown, ids: Record<string, string>, key = ''): unkno
   let s = value;
   for (const [name, id] of Object.entries(ids)) s = s.split(id).join(`{${name}}`);
   s = s.replace(/m-[0-9a-f]{32}/g, '<other model>');
-  if (key === 'name' && s !== 'm1' && s !== 'agreement' && s !== 'r') return '<generated>';
+  if (key === 'name' && !['m1', 'agreement', 'r', 'ds'].includes(s)) return '<generated>';
   return s;
 }
 
@@ -127,7 +193,7 @@ describe('the sandbox MLflow answers as the real MLflow does (one scenario list,
     await real?.stop();
   });
 
-  it('logged models, proxied artifacts and the UI’s GraphQL: same status and same JSON at every step', async () => {
+  it('logged models, evaluation datasets, proxied artifacts and the UI’s GraphQL: same status and same JSON at every step', async () => {
     const expected = await run(real.url);
     const actual = await run(emulator.url);
     // Every step, named, so that a difference says where it is.
@@ -135,5 +201,6 @@ describe('the sandbox MLflow answers as the real MLflow does (one scenario list,
     // The scenario did what it says on the real server (not a list of refusals on both sides).
     expect(expected['finalize'].status).toBe(200);
     expect(expected['get deleted logged model'].status).toBe(404);
+    expect([expected['upsert the same inputs'].body, expected['get deleted dataset'].status]).toEqual([{ inserted_count: 0, updated_count: 1 }, 404]);
   });
 });

@@ -21,7 +21,18 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
   let receiver: WebhookReceiver;
   const tokens = new Map<Level, string>();
   let admin = '';
-  const ids: Ids = { experiment: '', run: '', model: '', registered: 'level-registered', trace: newTraceId(), assessment: '', webhook: '', webhookUrl: '' };
+  const ids: Ids = {
+    experiment: '',
+    run: '',
+    model: '',
+    registered: 'level-registered',
+    trace: newTraceId(),
+    assessment: '',
+    webhook: '',
+    webhookUrl: '',
+    dataset: '',
+    spareDataset: '',
+  };
 
   async function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
     const res = await fetch(`${bff.url}/mlflow${path}`, {
@@ -65,17 +76,19 @@ describe('real MLflow: every MLflow 3 row of the endpoint table needs exactly it
       model_id: ids.model,
       run_id: ids.run,
     });
-    // A dataset the run was logged with, and an evaluation dataset of the experiment (made on MLflow directly: the BFF does not expose datasets/create).
+    // A dataset the run was logged with, and two evaluation datasets of the experiment.
     const inputs = await call('POST', '/api/2.0/mlflow/runs/log-inputs', owner, {
       run_id: ids.run,
       datasets: [{ dataset: { name: 'levels-data', digest: 'd1', source_type: 'local', source: '{}' } }],
     });
-    const evaluation = await fetch(`${mlflow.url}/api/3.0/mlflow/datasets/create`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'levels-eval', experiment_ids: [ids.experiment] }),
-    });
-    expect([inputs.status, evaluation.status]).toEqual([200, 200]);
+    const dataset = async (name: string) =>
+      (
+        (await call('POST', '/api/3.0/mlflow/datasets/create', owner, { name, experiment_ids: [ids.experiment] })).json.dataset as
+          { dataset_id?: string } | undefined
+      )?.dataset_id ?? '';
+    ids.dataset = await dataset('levels-eval');
+    ids.spareDataset = await dataset('levels-spare');
+    expect([inputs.status, ids.dataset, ids.spareDataset]).toEqual([200, expect.stringMatching(/^d-/), expect.stringMatching(/^d-/)]);
     const trace = await call('POST', '/api/3.0/mlflow/traces', owner, startTraceBody(ids.experiment, ids.trace));
     // The trace's span, straight to MLflow (traces/get and batchGet read the spans from its store).
     const spans = await fetch(`${mlflow.url}/v1/traces`, {

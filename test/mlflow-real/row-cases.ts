@@ -1,13 +1,14 @@
 import { SCORER_CASES, WEBHOOK_CASES } from './scorer-row-cases';
+import { DATASET_CASES } from './dataset-row-cases';
 import { TRACE_CASES } from './trace-row-cases';
 
 /**
  * Level cases of the endpoint table's rows that the sandbox MLflow does not serve (MLflow 3's logged
- * models, runs/outputs, the model registry, traces and assessments, scorers, webhooks):
+ * models, runs/outputs, the model registry, traces and assessments, scorers, webhooks, evaluation datasets):
  * test/mlflow-real/endpoint-levels.spec.ts runs them against the real MLflow,
  * test/integration/mlflow-decisions.spec.ts checks that every row has a case in one of the two lists.
  * The registry's rows are decided on the registered model's grants, webhooks (ADMIN) on the caller's
- * groups alone, the others on the experiment's.
+ * groups alone, a dataset's on the experiments it is linked to, the others on the experiment's.
  */
 export type Need = 'ANY' | 'READ' | 'EDIT' | 'MANAGE' | 'FILTER' | 'ADMIN';
 
@@ -24,6 +25,9 @@ export interface Ids {
   /** A webhook (made by an admin), and where its deliveries go. */
   webhook: string;
   webhookUrl: string;
+  /** Evaluation datasets (MLflow 3) linked to the experiment alone; the first named levels-eval. */
+  dataset: string;
+  spareDataset: string;
 }
 
 export interface RealRowCase {
@@ -291,5 +295,6 @@ export const REAL_ROW_CASES: RealRowCase[] = [
   ...TRACE_CASES,
   ...SCORER_CASES,
   ...WEBHOOK_CASES,
+  ...DATASET_CASES,
   { row: '2.0/mlflow/logged-models/{model_id}', method: 'DELETE', need: 'MANAGE', request: (i) => ({ path: api(`2.0/mlflow/logged-models/${i.model}`) }) },
 ];

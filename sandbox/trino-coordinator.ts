@@ -97,6 +97,8 @@ export interface TrinoCoordinator extends SandboxServer {
   setFault(mode: FaultMode): void;
   /** Currently open (unanswered, still connected) HTTP requests. */
   openRequests(): number;
+  /** Requests closed before they were answered, since the start: the client gave up (e.g. on a long poll), or a reset fault. */
+  abandonedRequests(): number;
   /** Queries neither FINISHED nor FAILED. */
   activeQueries(): number;
 }
@@ -131,6 +133,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
   private readonly queries = new Map<string, QueryRecord>();
   private readonly transactions = new Map<string, number>();
   private readonly open = new Set<http.ServerResponse>();
+  private abandoned = 0;
   private readonly startedAt = Date.now();
   private readonly coordinatorId: string;
   private readonly nodeId = crypto.randomUUID();
@@ -206,6 +209,10 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     return this.open.size;
   }
 
+  abandonedRequests(): number {
+    return this.abandoned;
+  }
+
   activeQueries(): number {
     let n = 0;
     for (const q of this.queries.values()) if (q.state !== 'FINISHED' && q.state !== 'FAILED') n++;
@@ -222,7 +229,10 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
       this.open.delete(res);
     };
     res.once('finish', done);
-    res.once('close', done);
+    res.once('close', () => {
+      if (!res.writableFinished) this.abandoned++;
+      done();
+    });
     req.on('error', () => undefined);
     res.on('error', () => undefined);
 

@@ -9,6 +9,7 @@ import { StateStore } from '../state/state-store';
 import { ExchangedTokenCache, exchangeCacheKey } from './exchanged-token-cache';
 import { TokenEndpointError, type TokenEndpointClient, type TokenResponse } from './token-endpoint.client';
 import { EXCHANGE_EXPIRY_SKEW_S, TokenExchangeService, exchangeCacheTtlMs } from './token-exchange.service';
+import { waitUntil } from '../../test/support/net';
 
 const config = { workspaceId: 'ws', tokenExchange: { cacheTtlS: 180, timeoutMs: 3000 }, revocation: { ttlS: 3600 } } as AppConfig;
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -120,7 +121,8 @@ describe('TokenExchangeService', () => {
       ...Array.from({ length: 50 }, () => svc.exchangeFor('trino-gw', 'subject-b', principal())),
       ...Array.from({ length: 50 }, () => svc.exchangeFor('ml-agent', 'subject-a', principal())),
     ];
-    await new Promise((r) => setTimeout(r, 10));
+    // The three flights (one per key) have reached the identity provider, and every caller has joined one.
+    await waitUntil(() => calls.length >= 3, { what: 'the identity-provider calls to start' });
     release();
     const tokens = await Promise.all(all);
     expect(calls).toHaveLength(3);

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ProblemException } from '../common/problem';
 import type { AppConfig } from '../config/app-config';
 import { TrinoClient } from './trino.client';
+import { waitUntil } from '../../test/support/net';
 
 /** A coordinator that, once, drops a reused keep-alive connection as a request arrives on it (its idle timeout meeting ours). */
 async function flakyCoordinator() {
@@ -46,7 +47,9 @@ describe('TrinoClient', () => {
       const first = await client.send(call);
       expect(first.status).toBe(200);
       await client.readBody(first, 4096);
-      await new Promise((r) => setTimeout(r, 20)); // the connection is back in the pool
+      // The connection is back in the pool (Node's agent keeps it among its free sockets).
+      const { agent } = client as unknown as { agent: http.Agent };
+      await waitUntil(() => Object.values(agent.freeSockets).flat().length === 1, { what: 'the connection to be back in the pool' });
       const second = await client.send(call);
       expect(second.status).toBe(200);
       expect((await client.readBody(second, 4096)).toString()).toContain('"q1"');

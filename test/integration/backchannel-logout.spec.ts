@@ -185,7 +185,8 @@ describe('back-channel logout across two replicas', () => {
     expect((await postLogout(new URLSearchParams({ logout_token: await logoutToken(sub, undefined) }).toString())).status).toBe(200);
     await waitUntil(async () => (await me(b, first.token)).status === 401, { what: 'replica B to refuse the user', timeoutMs: 2000 });
     // Tokens carry whole seconds: one issued in a later second is after the logout.
-    await new Promise((r) => setTimeout(r, 1100));
+    const loggedOutBy = Math.floor(Date.now() / 1000);
+    await waitUntil(() => Math.floor(Date.now() / 1000) > loggedOutBy, { what: 'the next second' });
     const later = await login('viewer');
     for (const bff of [a, b]) expect((await me(bff, later.token)).status).toBe(200);
   });

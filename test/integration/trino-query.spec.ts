@@ -7,7 +7,7 @@ import { StateStore } from '../../src/state/state-store';
 import { shippedTrinoPrincipalField } from '../deploy/deploy-files';
 import { startTestBff, type TestBff } from '../support/app';
 import { contractViolations } from '../support/contract';
-import { freePort, sleep, waitUntil } from '../support/net';
+import { freePort, waitUntil } from '../support/net';
 import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
 import { testTls } from '../support/test-tls';
 import { bearer, runRaw, type Json } from '../support/trino-raw';
@@ -303,9 +303,11 @@ describe('Trino client protocol through the BFF', () => {
     const running = await untilExecuting(alice, await submit(bff.url, alice, 'SELECT * FROM sandbox.gen.sleep_5000'));
     const req = await openGet(running.nextUri, alice, 'request');
     await waitUntil(() => coordinator.openRequests() === 1, { timeoutMs: 2000, what: 'the long poll to reach the coordinator' });
+    const abandoned = coordinator.abandonedRequests();
     req.destroy();
-    // Well before the coordinator would answer the long poll (1 s), the BFF's request to it is gone.
-    await waitUntil(() => coordinator.openRequests() === 0, { timeoutMs: 500, intervalMs: 10, what: 'the upstream long poll to close' });
+    // The BFF gave up its request to the coordinator: closed unanswered (not ended by the coordinator's 1 s long poll).
+    await waitUntil(() => coordinator.openRequests() === 0, { what: 'the upstream long poll to close' });
+    expect(coordinator.abandonedRequests()).toBe(abandoned + 1);
     await fetch(running.nextUri, { method: 'DELETE', headers: bearer(alice) });
 
     // POST /trino/query: the client gone, the query is cancelled.
@@ -315,7 +317,8 @@ describe('Trino client protocol through the BFF', () => {
     post.on('error', () => undefined);
     post.end(body);
     await waitUntil(() => coordinator.activeQueries() === active + 1, { timeoutMs: 2000, what: 'the query to start' });
-    await sleep(100);
+    // The BFF is waiting on the running query (its long poll open at the coordinator) when the client goes.
+    await waitUntil(() => coordinator.openRequests() === 1, { what: "the BFF's long poll to reach the coordinator" });
     post.destroy();
     await waitUntil(() => coordinator.activeQueries() === active && coordinator.openRequests() === 0, { timeoutMs: 2000, what: 'the query to be cancelled' });
   });

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import * as http from 'node:http';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -39,6 +40,43 @@ async function startBuiltBff(): Promise<SandboxBff> {
 }
 
 /**
+ * A JSON POST sent with `Expect: 100-continue`: `accepted` resolves when the BFF's HTTP server has taken the request
+ * (it answers 100 Continue to the headers), and the body is sent then; `answer` is the final answer.
+ */
+function postOnceAccepted(url: string, token: string, json: unknown): { accepted: Promise<void>; answer: Promise<{ status: number; body: string }> } {
+  let accept!: () => void;
+  const accepted = new Promise<void>((resolve) => (accept = resolve));
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const body = JSON.stringify(json);
+    const req = http.request(url, {
+      method: 'POST',
+      agent: false,
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+        expect: '100-continue',
+        connection: 'close',
+      },
+    });
+    req.once('continue', () => {
+      req.end(body);
+      accept();
+    });
+    req.once('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      res.on('error', reject);
+    });
+    req.once('error', reject);
+    req.flushHeaders();
+  });
+  return { accepted, answer };
+}
+
+/**
  * SIGTERM on the built app (`node dist/main.js`, sandbox mode): requests in flight are answered,
  * WebSocket sessions are closed with 1001 (going away), the process then ends by itself (Nest re-raises SIGTERM).
  */
@@ -63,9 +101,9 @@ describe('graceful shutdown (SIGTERM on the built app)', () => {
       ws.once('error', reject);
     });
 
-    // In flight: a query that runs 1.5 s at the coordinator.
-    const inFlight = call(bff.url, 'POST', '/trino/query', { token: alice, json: { sql: 'SELECT * FROM sandbox.gen.sleep_1500' } });
-    await new Promise((r) => setTimeout(r, 400));
+    // In flight: a query that runs 1.5 s at the coordinator, SIGTERM once the BFF has taken the request (not after a sleep).
+    const { accepted, answer: inFlight } = postOnceAccepted(`${bff.url}/trino/query`, alice, { sql: 'SELECT * FROM sandbox.gen.sleep_1500' });
+    await accepted;
     bff.proc.child.kill('SIGTERM');
 
     const order: string[] = [];

@@ -286,6 +286,7 @@ describe('Trino coordinator emulator (no auth)', () => {
     // Runs 3 s: every poll before that is an empty RUNNING page.
     const q = (await post(coord.url, 'SELECT * FROM sandbox.gen.sleep_3000')).json();
     const exec0 = (await raw(q.nextUri)).json().nextUri as string;
+    const abandoned = coord.abandonedRequests();
     // Without maxWait a poll lasts 1 s; with 50 ms it ends first, even for a client that gives up at 1 s (its timer,
     // in this process, started before the emulator's): the order of the two timers, not a wall-clock bound.
     const empty = (await raw(`${exec0}?maxWait=50ms`, { signal: AbortSignal.timeout(1000) })).json();
@@ -297,6 +298,8 @@ describe('Trino coordinator emulator (no auth)', () => {
     ac.abort();
     await pending;
     await waitUntil(() => coord.openRequests() === 0);
+    // Counted as given up by the client (the answered poll before it is not).
+    expect(coord.abandonedRequests()).toBe(abandoned + 1);
     // The token was not consumed by the aborted poll; the client can resume.
     let page = (await raw(empty.nextUri)).json();
     while (page.nextUri) page = (await raw(page.nextUri)).json();

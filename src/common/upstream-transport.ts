@@ -148,13 +148,17 @@ export class UpstreamTransport {
 
   /** Reads a whole (small) answer as text, at most `maxBytes` (a 502 problem beyond). */
   async readText(res: UpstreamResponse, maxBytes: number): Promise<string> {
-    const declared = Number(res.headers['content-length'] ?? '0');
+    return (await this.readBytes(res, maxBytes)).toString('utf8');
+  }
+
+  /** Reads a whole (small) answer, at most `maxBytes` (a 502 problem beyond; a declared length over it is refused before any read). */
+  readBytes(res: UpstreamResponse, maxBytes: number): Promise<Buffer> {
     const tooLarge = () => new ProblemException(502, 'upstream_error', `${this.options.name} answered more than ${maxBytes} bytes`);
-    if (declared > maxBytes) {
+    if (Number(res.headers['content-length'] ?? '0') > maxBytes) {
       res.body.destroy();
-      throw tooLarge();
+      return Promise.reject(tooLarge());
     }
-    return (await readBounded(res.body, maxBytes, tooLarge)).toString('utf8');
+    return readBounded(res.body, maxBytes, tooLarge);
   }
 
   /**

@@ -68,22 +68,14 @@ export function claimedIdentities(client: IncomingHttpHeaders, user: string): Ar
  * Set-Path, Set-Session, Clear-Session, Set-Role, Added-Prepare, Deallocated-Prepare,
  * Started-Transaction-Id, Clear-Transaction-Id, Set-Authorization-User...) unchanged, and the content
  * type. Hop-by-hop and length headers are not copied: the body is re-streamed. A header Trino repeats
- * (one X-Trino-Set-Session per property) stays repeated: `distinct` holds every value as received, where
- * Node's `headers` joins them with commas, which clients would read as one malformed value.
+ * (one X-Trino-Set-Session per property) arrives as the array of its values and stays repeated, never
+ * comma-joined (clients would read that as one malformed value).
  */
-export function returnedResponseHeaders(
-  upstream: IncomingHttpHeaders,
-  distinct?: Record<string, string[]> | (() => Record<string, string[]> | undefined),
-): Record<string, string | string[]> {
+export function returnedResponseHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  let all: Record<string, string[]> | undefined;
   for (const [name, value] of Object.entries(upstream)) {
     if (value === undefined) continue;
-    if (!name.startsWith(TRINO_PREFIX) && !RESPONSE_HEADERS.has(name)) continue;
-    // Only a comma-joined value can stand for repeated headers: the distinct values (which Node builds
-    // at each read of headersDistinct) are looked up only then.
-    const values = typeof value === 'string' && value.includes(',') ? (all ??= typeof distinct === 'function' ? distinct() : distinct)?.[name] : undefined;
-    out[name] = values && values.length > 1 ? values : value;
+    if (name.startsWith(TRINO_PREFIX) || RESPONSE_HEADERS.has(name)) out[name] = value;
   }
   return out;
 }

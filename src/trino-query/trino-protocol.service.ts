@@ -98,7 +98,7 @@ export class TrinoProtocolService {
     this.log.log({ event: 'trino.query_submitted', queryId: id, user: caller.user, sub: req.auth.principal.subject });
     return {
       status: 200,
-      headers: { ...returnedResponseHeaders(answer.headers, () => answer.headersDistinct), 'content-type': 'application/json' },
+      headers: { ...returnedResponseHeaders(answer.headers), 'content-type': 'application/json' },
       body: JSON.stringify(results),
     };
   }
@@ -133,7 +133,7 @@ export class TrinoProtocolService {
     });
     if (answer.status !== 200 || !JSON_TYPE.test(String(answer.headers['content-type'] ?? ''))) return this.relay(answer, req.publicBase);
     const text = (await this.client.readBody(answer, MAX_QUERY_INFO_BYTES)).toString('utf8');
-    const headers = returnedResponseHeaders(answer.headers, () => answer.headersDistinct);
+    const headers = returnedResponseHeaders(answer.headers);
     try {
       return { status: 200, headers, body: scrubQueryInfo(text, req.publicBase) };
     } catch {
@@ -181,7 +181,7 @@ export class TrinoProtocolService {
       this.client.discard(answer);
       throw problem.badGateway(`the Trino coordinator answered ${status}`);
     }
-    const headers = returnedResponseHeaders(answer.headers, () => answer.headersDistinct);
+    const headers = returnedResponseHeaders(answer.headers);
     if (status === 204 || status === 304) {
       this.client.discard(answer);
       return { status, headers };

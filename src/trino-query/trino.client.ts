@@ -1,10 +1,9 @@
-import * as http from 'node:http';
-import * as https from 'node:https';
-import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Inject, Injectable, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import type { AuthContext } from '../auth/auth-context';
 import { problem, ProblemException } from '../common/problem';
+import { upstreamProblem } from '../common/upstream-error';
+import { UpstreamTransport } from '../common/upstream-transport';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { TokenExchangeService } from '../token-exchange/token-exchange.service';
 import { TRINO_USER } from './trino-headers';
@@ -36,9 +35,8 @@ export interface TrinoCall {
 
 export interface TrinoAnswer {
   status: number;
-  headers: http.IncomingHttpHeaders;
-  /** The same headers, each with every value it had on the wire (Node joins repeated ones with commas in `headers`). */
-  headersDistinct?: Record<string, string[]>;
+  /** Lower-case names; a header the coordinator repeated (one X-Trino-Set-Session per property) is an array of its values. */
+  headers: Record<string, string | string[] | undefined>;
   /** The response body, not read yet: stream it, or read it with readBody(). */
   body: Readable;
 }
@@ -58,22 +56,26 @@ class CoordinatorTimeout extends Error {
   }
 }
 
+/** The coordinator's name in problems: `the Trino coordinator is unreachable`, `... did not answer within N ms`. */
+const COORDINATOR = 'the Trino coordinator';
+
 /**
  * The one client of the Trino coordinator (TRINO_URL). Every call goes to TRINO_URL, whatever host a
  * coordinator URI names. It adds the identity (X-Trino-User) and the upstream credential by TRINO_AUTH:
  * `none` nothing, `basic` the service account of TRINO_BASIC_AUTH (the coordinator lets it impersonate
- * users), `exchange` the caller's token exchanged for TRINO_AUDIENCE. Answers are streamed, never
- * buffered here; an unreachable coordinator is a 502 and one slower than TRINO_TIMEOUT_MS (to the
- * response headers, or idle while the body streams) a 504.
+ * users), `exchange` the caller's token exchanged for TRINO_AUDIENCE. Calls go through the BFF's one
+ * upstream transport (its keep-alive pool and retry rule); answers are streamed, never buffered here; an
+ * unreachable coordinator is a 502 and one slower than TRINO_TIMEOUT_MS (to the response headers, or idle
+ * while the body streams) a 504.
  */
 @Injectable()
 export class TrinoClient implements OnApplicationShutdown {
   private readonly base?: URL;
-  private readonly agent: http.Agent;
-  private readonly tls: { ca?: string[] };
+  /** TRINO_URL's origin and path, without a trailing slash: a protocol path is appended as it is. */
+  private readonly prefix: string = '';
+  private readonly transport: UpstreamTransport;
   private readonly basicAuthorization?: string;
   private readonly timeoutMs: number;
-  private parsedOrigin?: { protocol: string; hostname: string; port: string; path: string };
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -82,10 +84,17 @@ export class TrinoClient implements OnApplicationShutdown {
     const { url, auth, basicAuth, timeoutMs } = config.trino;
     this.timeoutMs = timeoutMs;
     this.base = url ? new URL(url) : undefined;
-    const pool = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' } as const;
-    // TRINO_CA_FILE: the coordinator's CA, trusted beside the system's.
-    this.tls = config.trino.ca ? { ca: [...rootCertificates, config.trino.ca] } : {};
-    this.agent = this.base?.protocol === 'https:' ? new https.Agent({ ...pool, ...this.tls }) : new http.Agent(pool);
+    if (this.base) this.prefix = `${this.base.origin}${this.base.pathname.replace(/\/+$/, '')}`;
+    // The transport's headers timeout is a coarse one (undici checks it every half second); the exact
+    // TRINO_TIMEOUT_MS to the headers is this client's own timer (request()). The idle limit while a page
+    // streams is the transport's body timeout. TRINO_CA_FILE: the coordinator's CA, trusted beside the system's.
+    this.transport = new UpstreamTransport({
+      name: COORDINATOR,
+      headersTimeoutMs: timeoutMs,
+      bodyTimeoutMs: timeoutMs,
+      connections: 256,
+      ...(config.trino.ca ? { ca: config.trino.ca } : {}),
+    });
     if (auth === 'basic' && basicAuth) this.basicAuthorization = `Basic ${Buffer.from(basicAuth, 'utf8').toString('base64')}`;
     if (auth === 'exchange' && !tokenExchange) {
       throw new Error('TRINO_AUTH=exchange needs the token-exchange module (TokenExchangeService) to be loaded');
@@ -99,11 +108,11 @@ export class TrinoClient implements OnApplicationShutdown {
 
   /** TRINO_URL/v1/info, for readiness probes. */
   get infoUrl(): string | undefined {
-    return this.base ? this.url('/v1/info') : undefined;
+    return this.base ? `${this.prefix}/v1/info` : undefined;
   }
 
-  onApplicationShutdown(): void {
-    this.agent.destroy();
+  onApplicationShutdown(): Promise<void> {
+    return this.transport.close();
   }
 
   async send(call: TrinoCall): Promise<TrinoAnswer> {
@@ -117,52 +126,27 @@ export class TrinoClient implements OnApplicationShutdown {
     if (call.body !== undefined) {
       body = Buffer.from(call.body, 'utf8');
       headers['content-type'] = 'text/plain; charset=utf-8';
-      headers['content-length'] = String(body.length);
     }
     if (call.signal?.aborted) throw new ClientGoneError();
-    return this.request(call.method, this.origin.path + call.path, headers, body, call.signal);
+    return this.request(call.method, this.prefix + call.path, headers, body, call.signal);
   }
 
   /**
    * Reads a (small) answer body, at most `limit` bytes: POST answers, error texts, single pages the
    * BFF itself parses. A larger body is a 502, never buffered further.
    */
-  readBody(answer: TrinoAnswer, limit: number): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const body = answer.body;
-      body.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > limit) {
-          body.destroy();
-          reject(problem.badGateway(`the Trino coordinator answered more than ${limit} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      body.once('end', () => resolve(Buffer.concat(chunks)));
-      body.once('error', (err) => reject(this.toProblem(failureOf(answer) ?? err)));
-    });
+  async readBody(answer: TrinoAnswer, limit: number): Promise<Buffer> {
+    try {
+      return await this.transport.readBytes(answer, limit);
+    } catch (err) {
+      throw this.toProblem(err);
+    }
   }
 
   /** Drops an answer's body (its connection goes back to the pool once drained). */
   discard(answer: TrinoAnswer): void {
     answer.body.on('error', () => undefined);
     answer.body.resume();
-  }
-
-  private url(path: string): string {
-    const base = this.base as URL;
-    return `${base.origin}${base.pathname.replace(/\/+$/, '')}${path}`;
-  }
-
-  /** TRINO_URL as node:http request options, parsed once (not a URL string to parse at every page). */
-  private get origin(): { protocol: string; hostname: string; port: string; path: string } {
-    if (this.parsedOrigin) return this.parsedOrigin;
-    const { protocol, hostname, port, pathname } = this.base as URL;
-    this.parsedOrigin = { protocol, hostname: hostname.replace(/^\[(.*)\]$/, '$1'), port, path: pathname.replace(/\/+$/, '') };
-    return this.parsedOrigin;
   }
 
   /** The upstream credential by TRINO_AUTH; a promise only when a token is to be exchanged (no promise hop per page otherwise). */
@@ -181,80 +165,39 @@ export class TrinoClient implements OnApplicationShutdown {
     }
   }
 
-  private request(
+  /**
+   * One call through the transport, cut (with the reason as the body's error if it already streams) when
+   * the client goes away or when the headers take longer than TRINO_TIMEOUT_MS.
+   */
+  private async request(
     method: string,
-    path: string,
+    url: string,
     headers: Record<string, string>,
     body: Buffer | undefined,
     signal: AbortSignal | undefined,
-    retry = false,
   ): Promise<TrinoAnswer> {
-    return new Promise((resolve, reject) => {
-      const { protocol, hostname, port } = this.origin;
-      const lib = protocol === 'https:' ? https : http;
-      // A retry goes on a connection of its own: pooled ones released together go idle together.
-      const req = lib.request({ protocol, hostname, port, path, method, headers, agent: retry ? false : this.agent, ...(lib === https ? this.tls : {}) });
-      let answered = false;
-      let failure: Error | undefined;
-      const fail = (err: Error): void => {
-        failure ??= err;
-        req.destroy(err);
-      };
-      const onAbort = (): void => fail(new ClientGoneError());
-      const cleanup = (): void => {
-        clearTimeout(headersDeadline);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      // Absolute limit to the response headers; idle limit while the body streams.
-      const headersDeadline = setTimeout(() => fail(new CoordinatorTimeout(this.timeoutMs)), this.timeoutMs);
-      req.setTimeout(this.timeoutMs, () => fail(new CoordinatorTimeout(this.timeoutMs)));
-      signal?.addEventListener('abort', onAbort, { once: true });
-
-      req.once('response', (res) => {
-        answered = true;
-        clearTimeout(headersDeadline);
-        res.once('close', cleanup);
-        // Errors reach whoever consumes the body (pipeline, readBody); none may go unhandled.
-        res.on('error', () => undefined);
-        const answer: TrinoAnswer = {
-          status: res.statusCode ?? 502,
-          headers: res.headers,
-          // Node builds it from the raw headers at each read: only when a caller asks.
-          get headersDistinct() {
-            return res.headersDistinct as Record<string, string[]>;
-          },
-          body: res,
-        };
-        FAILURES.set(answer, () => failure);
-        resolve(answer);
-      });
-      req.on('error', (err) => {
-        if (answered) return;
-        cleanup();
-        // A pooled keep-alive connection the coordinator closed as idle just as this request was
-        // written to it: the request never reached Trino, so it is sent once more.
-        const code = (err as NodeJS.ErrnoException).code;
-        if (!failure && !retry && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
-          this.request(method, path, headers, body, signal, true).then(resolve, reject);
-          return;
-        }
-        reject(this.toProblem(failure ?? err));
-      });
-      req.end(body);
-    });
+    const cut = new AbortController();
+    const onGone = (): void => cut.abort(new ClientGoneError());
+    signal?.addEventListener('abort', onGone, { once: true });
+    const headersDeadline = setTimeout(() => cut.abort(new CoordinatorTimeout(this.timeoutMs)), this.timeoutMs);
+    try {
+      const answer = await this.transport.send({ method, url, headers, body, signal: cut.signal });
+      clearTimeout(headersDeadline);
+      if (signal) answer.body.once('close', () => signal.removeEventListener('abort', onGone));
+      // Errors reach whoever consumes the body (a pipe, readBody); none may go unhandled.
+      answer.body.on('error', () => undefined);
+      return answer;
+    } catch (err) {
+      clearTimeout(headersDeadline);
+      signal?.removeEventListener('abort', onGone);
+      throw this.toProblem(cut.signal.aborted ? cut.signal.reason : err);
+    }
   }
 
   /** The problem a failed call is answered with (ClientGoneError is kept: nobody is waiting for an answer). */
   toProblem(err: unknown): ProblemException | ClientGoneError {
-    if (err instanceof ProblemException || err instanceof ClientGoneError) return err;
+    if (err instanceof ClientGoneError) return err;
     if (err instanceof CoordinatorTimeout) return problem.gatewayTimeout(err.message);
-    return problem.badGateway('the Trino coordinator is unreachable');
+    return upstreamProblem(err, COORDINATOR, this.timeoutMs);
   }
-}
-
-const FAILURES = new WeakMap<TrinoAnswer, () => Error | undefined>();
-
-/** Why an answer's stream was cut by the BFF (timeout, client gone), if it was. */
-export function failureOf(answer: TrinoAnswer): Error | undefined {
-  return FAILURES.get(answer)?.();
 }

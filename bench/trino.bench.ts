@@ -21,7 +21,8 @@
  * 1000 is the emulator's own default and the worst case for any proxy: a round trip per 20 KB),
  * BENCH_ROWS (1000000), BENCH_ROUNDS (3), BENCH_RELAY (1; 0 leaves the relay out), BENCH_BASELINE (the
  * main.js of another build, e.g. a copy of dist/ before a change: a fourth side, so before and after
- * are measured in one run), BENCH_BFF_NODE_OPTIONS (NODE_OPTIONS of the BFF processes only, e.g.
+ * are measured in one run; several, comma-separated, each `label=path` or a path (side `baseline`,
+ * `baseline2`...), to bisect a change over commits in the same rounds), BENCH_BFF_NODE_OPTIONS (NODE_OPTIONS of the BFF processes only, e.g.
  * `--cpu-prof --cpu-prof-dir=tmp/prof`), BENCH_TRINO_URL (a real Trino's plain-HTTP URL instead of the
  * emulator: bench/real-trino.sh starts one; the query is then TPC-H's sf1.orders, in pages Trino sizes).
  * Targets (issue 19): time ratio to direct at most 1.15 with pages under 50,000 rows and 1.05 with
@@ -43,7 +44,14 @@ const SMALL_ROWS = ROWS / 10;
 const PAGE_ROWS = Number(process.env.BENCH_PAGE_ROWS ?? 50_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WITH_RELAY = process.env.BENCH_RELAY !== '0';
-const BASELINE = process.env.BENCH_BASELINE;
+/** Other builds to run beside this one: [side name, main.js]. */
+const BASELINES = (process.env.BENCH_BASELINE ?? '')
+  .split(',')
+  .filter(Boolean)
+  .map((entry, i): [string, string] => {
+    const eq = entry.indexOf('=');
+    return eq > 0 ? [entry.slice(0, eq), entry.slice(eq + 1)] : [i === 0 ? 'baseline' : `baseline${i + 1}`, entry];
+  });
 /** A running Trino's plain-HTTP URL (it trusts X-Trino-User: bench/real-trino.sh starts one) instead of the emulator. */
 const REAL_TRINO = process.env.BENCH_TRINO_URL;
 const MAX_RATIO = REAL_TRINO || PAGE_ROWS >= 50_000 ? 1.05 : 1.15;
@@ -182,8 +190,12 @@ async function main(): Promise<void> {
   };
   try {
     const token = await sandbox.issuer.issueToken({ user: 'alice', expiresInS: 3600 });
-    const viaBff = { Authorization: `Bearer ${token}` };
-    const direct = { 'X-Trino-User': 'alice' };
+    // trino-client (axios) asks for gzip by default, and a real Trino compresses its pages for it; the
+    // proxies forward no Accept-Encoding, so their coordinator answers uncompressed. Every side asks for
+    // uncompressed pages, so that all of them read the same bytes from the coordinator.
+    const identity = { 'Accept-Encoding': 'identity' };
+    const viaBff = { ...identity, Authorization: `Bearer ${token}` };
+    const direct = { ...identity, 'X-Trino-User': 'alice' };
     const side = (name: string, url: string, headers: Record<string, string>, pid?: number): Side => ({
       name,
       url,
@@ -198,10 +210,10 @@ async function main(): Promise<void> {
     const bff = await startBffProcess(bffEnv);
     bffs.push(bff);
     const sides = [side('direct', coordinator.url, direct), side('bff', bff.url, viaBff, bff.child.pid)];
-    if (BASELINE) {
-      const baseline = await startBffProcess(bffEnv, path.resolve(BASELINE));
+    for (const [name, main] of BASELINES) {
+      const baseline = await startBffProcess(bffEnv, path.resolve(main));
       bffs.push(baseline);
-      sides.push(side('baseline', baseline.url, viaBff, baseline.child.pid));
+      sides.push(side(name, baseline.url, viaBff, baseline.child.pid));
     }
     if (WITH_RELAY) {
       const relay = await startChild('relay', { TRINO_URL: coordinator.url });

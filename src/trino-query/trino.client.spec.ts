@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ProblemException } from '../common/problem';
+import type { UpstreamTransport } from '../common/upstream-transport';
 import type { AppConfig } from '../config/app-config';
 import { TrinoClient } from './trino.client';
 import { waitUntil } from '../../test/support/net';
@@ -47,9 +48,10 @@ describe('TrinoClient', () => {
       const first = await client.send(call);
       expect(first.status).toBe(200);
       await client.readBody(first, 4096);
-      // The connection is back in the pool (Node's agent keeps it among its free sockets).
-      const { agent } = client as unknown as { agent: http.Agent };
-      await waitUntil(() => Object.values(agent.freeSockets).flat().length === 1, { what: 'the connection to be back in the pool' });
+      // The connection is back in the pool (free in the transport's pool of the coordinator's origin).
+      const { transport } = client as unknown as { transport: UpstreamTransport };
+      const free = () => (transport.stats[coordinator.url] as { free?: number } | undefined)?.free ?? 0;
+      await waitUntil(() => free() === 1, { what: 'the connection to be back in the pool' });
       const second = await client.send(call);
       expect(second.status).toBe(200);
       expect((await client.readBody(second, 4096)).toString()).toContain('"q1"');

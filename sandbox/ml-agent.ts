@@ -33,6 +33,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 import { BodyTooLarge, closeServer, listen, readBody, sendJson } from './http-server';
 import type { FaultMode, SandboxServer, TokenVerification } from './types';
+import { answerAfter } from './answer-delay';
 
 export const SYNC_WORKFLOWS = ['profile', 'preview'];
 
@@ -78,6 +79,8 @@ export interface MlAgentOptions {
 
 export interface MlAgentEmulator extends SandboxServer {
   setFault(mode: FaultMode): void;
+  /** Every answer waits this long first (0: none); a request closed meanwhile is never answered. */
+  setAnswerDelayMs(ms: number): void;
   /** Every request that reached the server (bounded to the last MAX_LOG). */
   readonly requests: RecordedRequest[];
   /** Identity of the last request whose token verified. */
@@ -108,6 +111,7 @@ export async function startMlAgent(opts: MlAgentOptions): Promise<MlAgentEmulato
   const trinoTimeoutMs = opts.trinoTimeoutMs ?? 10_000;
   const jwks = createRemoteJWKSet(new URL(opts.verify.jwksUri));
   let fault: FaultMode = 'none';
+  let answerDelayMs = 0;
   let open = 0;
   let lastIdentity: MlAgentIdentity | undefined;
   const requests: RecordedRequest[] = [];
@@ -215,6 +219,7 @@ export async function startMlAgent(opts: MlAgentOptions): Promise<MlAgentEmulato
         requests.push(entry);
         if (requests.length > MAX_LOG) requests.splice(0, requests.length - MAX_LOG);
         if (applyFault(fault, req, res)) return;
+        if (answerDelayMs > 0) return answerAfter(res, answerDelayMs).then((alive) => (alive ? handle(req, res, body) : undefined));
         return handle(req, res, body);
       })
       .catch((err: unknown) => {
@@ -246,6 +251,9 @@ export async function startMlAgent(opts: MlAgentOptions): Promise<MlAgentEmulato
     },
     setFault(mode: FaultMode) {
       fault = mode;
+    },
+    setAnswerDelayMs(ms: number) {
+      answerDelayMs = Math.max(0, ms);
     },
     openRequests: () => open,
     clearRequests() {

@@ -41,6 +41,7 @@ import * as crypto from 'node:crypto';
 import { URL } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { FaultMode, SandboxServer } from './types';
+import { answerAfter } from './answer-delay';
 import { staticTable } from './trino/columns';
 import { DemoSqlEngine, answeredByDemoEngine } from './trino/duckdb-engine';
 import { DemoCatalog, TRINO_VERSION } from './trino/catalog';
@@ -95,6 +96,8 @@ export interface TrinoCoordinator extends SandboxServer {
   readonly requests: TrinoRequestLogEntry[];
   /** 'hang' = never answer; 'reset' = destroy socket; 'malformed' = 200 with invalid JSON; 'error500'; 'none'. */
   setFault(mode: FaultMode): void;
+  /** Every answer waits this long first (0: none); a request closed meanwhile is never answered. */
+  setAnswerDelayMs(ms: number): void;
   /** Currently open (unanswered, still connected) HTTP requests. */
   openRequests(): number;
   /** Requests closed before they were answered, since the start: the client gave up (e.g. on a long poll), or a reset fault. */
@@ -140,6 +143,7 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
   private readonly planner: Planner;
   private queryCounter = 0;
   private fault: FaultMode = 'none';
+  private answerDelayMs = 0;
   private purgeTimer?: NodeJS.Timeout;
   private baseUrl = '';
   private closed = false;
@@ -205,6 +209,10 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
     this.fault = mode;
   }
 
+  setAnswerDelayMs(ms: number): void {
+    this.answerDelayMs = Math.max(0, ms);
+  }
+
   openRequests(): number {
     return this.open.size;
   }
@@ -255,13 +263,16 @@ class TrinoCoordinatorServer implements TrinoCoordinator {
       default:
         break;
     }
-    this.route(req, res).catch((err: unknown) => {
-      if (!res.headersSent && !res.destroyed) {
-        this.sendText(res, 500, err instanceof Error ? err.message : String(err));
-      } else {
-        res.destroy();
-      }
-    });
+    const answer = () =>
+      this.route(req, res).catch((err: unknown) => {
+        if (!res.headersSent && !res.destroyed) {
+          this.sendText(res, 500, err instanceof Error ? err.message : String(err));
+        } else {
+          res.destroy();
+        }
+      });
+    if (this.answerDelayMs > 0) void answerAfter(res, this.answerDelayMs).then((alive) => (alive ? answer() : undefined));
+    else void answer();
   }
 
   private sendText(res: http.ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {

@@ -51,6 +51,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 import { BodyTooLarge, closeServer, listen, readBody, sendJson, sendText } from './http-server';
 import type { FaultMode, SandboxServer, TokenVerification } from './types';
+import { answerAfter } from './answer-delay';
 
 export interface TrinoGatewayBackend {
   name: string;
@@ -106,6 +107,8 @@ export interface TrinoGatewayOptions {
 
 export interface TrinoGatewayEmulator extends SandboxServer {
   setFault(mode: FaultMode): void;
+  /** Every answer waits this long first (0: none); a request closed meanwhile is never answered. */
+  setAnswerDelayMs(ms: number): void;
   /** Every request that reached the server (bounded to the last MAX_LOG). */
   readonly requests: RecordedRequest[];
   /** Every Authorization header value received, in order (bounded to the last MAX_LOG). */
@@ -180,6 +183,7 @@ export async function startTrinoGateway(opts: TrinoGatewayOptions = {}): Promise
     actions: [...r.actions],
   }));
   let fault: FaultMode = 'none';
+  let answerDelayMs = 0;
   let open = 0;
   let lastPrincipal: TrinoGatewayPrincipal | undefined;
   const requests: RecordedRequest[] = [];
@@ -345,6 +349,7 @@ export async function startTrinoGateway(opts: TrinoGatewayOptions = {}): Promise
         const auth = req.headers.authorization;
         if (auth !== undefined) pushBounded(authorizationHeaders, auth);
         if (applyFault(fault, req, res)) return;
+        if (answerDelayMs > 0) return answerAfter(res, answerDelayMs).then((alive) => (alive ? handle(req, res, body) : undefined));
         return handle(req, res, body);
       })
       .catch((err: unknown) => {
@@ -372,6 +377,9 @@ export async function startTrinoGateway(opts: TrinoGatewayOptions = {}): Promise
     },
     setFault(mode: FaultMode) {
       fault = mode;
+    },
+    setAnswerDelayMs(ms: number) {
+      answerDelayMs = Math.max(0, ms);
     },
     openRequests: () => open,
     backends: () => backends.map((b) => ({ ...b })),

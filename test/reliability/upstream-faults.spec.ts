@@ -14,7 +14,7 @@ const TIMEOUT_MS = 1000;
 
 interface Upstream {
   name: string;
-  server: () => { setFault(mode: FaultMode): void; openRequests(): number };
+  server: () => { setFault(mode: FaultMode): void; setAnswerDelayMs(ms: number): void; openRequests(): number };
   timeoutMs: number;
   request: (token: string) => Promise<Answer>;
 }
@@ -111,6 +111,25 @@ describe('upstreams hanging, resetting, answering garbage', () => {
           u.timeoutMs + 20_000,
         );
       }
+
+      it(
+        'an answer twice its timeout late is not waited for: 504 naming the limit, the upstream request closed',
+        async () => {
+          // The emulator's delay is a timer of this process armed after the BFF's own (which started with the
+          // request): the BFF's limit is due first whatever the load, so a 504 here is its limit at work.
+          u.server().setAnswerDelayMs(2 * u.timeoutMs);
+          try {
+            const res = await u.request(alice);
+            expect([res.status, res.json?.reason]).toEqual([504, 'upstream_timeout']);
+            expect(res.json?.detail).toContain(`within ${u.timeoutMs} ms`);
+            await waitUntil(() => u.server().openRequests() === 0, { timeoutMs: 3000, what: `${u.name}: no open upstream request` });
+          } finally {
+            u.server().setAnswerDelayMs(0);
+          }
+          expect((await u.request(alice)).status).toBe(200);
+        },
+        u.timeoutMs + 20_000,
+      );
     });
   }
 

@@ -1,5 +1,6 @@
 import { DEFAULT_LLM_MODELS, llmReplyFor, llmWordChunks, startLlmProvider } from '../../sandbox/llm-provider';
 import type { LlmEmulator } from '../../sandbox/llm-provider';
+import { waitUntil } from '../support/net';
 
 const API_KEY = 'sk-sandbox-test-0123456789';
 
@@ -181,7 +182,7 @@ describe('LLM provider emulator (OpenAI-compatible)', () => {
     llm.setChunkDelayMs(200);
     // Not streamed, the answer waits 7 × 200 ms: a client giving up after 100 ms has nothing.
     await expect(chat(ask, auth, AbortSignal.timeout(100)).then((r) => r.json())).rejects.toThrow();
-    await waitFor(() => llm.openRequests() === 0);
+    await waitUntil(() => llm.openRequests() === 0);
     // Streamed, each event waits 200 ms: a client giving up after 500 ms has at most 2 of the 8 events.
     let received = '';
     await expect(
@@ -191,7 +192,7 @@ describe('LLM provider emulator (OpenAI-compatible)', () => {
       })(),
     ).rejects.toThrow();
     expect(sseData(received).length).toBeLessThanOrEqual(2);
-    await waitFor(() => llm.openRequests() === 0);
+    await waitUntil(() => llm.openRequests() === 0);
     expect(llm.completions()).toBe(completed);
   });
 
@@ -203,7 +204,7 @@ describe('LLM provider emulator (OpenAI-compatible)', () => {
     await reader.read();
     expect(llm.openRequests()).toBe(1);
     controller.abort();
-    await waitFor(() => llm.openRequests() === 0);
+    await waitUntil(() => llm.openRequests() === 0);
     expect(llm.completions()).toBe(0);
   });
 
@@ -233,12 +234,12 @@ describe('LLM provider emulator (OpenAI-compatible)', () => {
       for await (const chunk of hung.body as ReadableStream<Uint8Array>) received += Buffer.from(chunk).toString('utf8');
     })();
     // Three events, then the stream stays open (no end, no error) until the client gives up.
-    await waitFor(() => sseData(received).length === 3);
+    await waitUntil(() => sseData(received).length === 3);
     expect(llm.openRequests()).toBe(1);
     giveUp.abort();
     await expect(reading).rejects.toThrow();
     expect(sseData(received)).toHaveLength(3);
-    await waitFor(() => llm.openRequests() === 0);
+    await waitUntil(() => llm.openRequests() === 0);
 
     llm.setStreamFault(null);
     const ok = sseData(await (await chat(body)).text());
@@ -252,10 +253,10 @@ describe('LLM provider emulator (OpenAI-compatible)', () => {
     const giveUp = new AbortController();
     const hung = chat(body, auth, giveUp.signal);
     // The request is held open, unanswered, until the client gives up.
-    await waitFor(() => llm.openRequests() === 1);
+    await waitUntil(() => llm.openRequests() === 1);
     giveUp.abort();
     await expect(hung).rejects.toMatchObject({ name: 'AbortError' });
-    await waitFor(() => llm.openRequests() === 0);
+    await waitUntil(() => llm.openRequests() === 0);
 
     llm.setFault('reset');
     await expect(chat(body)).rejects.toThrow();
@@ -280,11 +281,3 @@ describe('LLM provider emulator (OpenAI-compatible)', () => {
     expect(llm.requests[0].body).toBe(JSON.stringify(body));
   });
 });
-
-async function waitFor(cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

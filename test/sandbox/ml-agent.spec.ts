@@ -4,6 +4,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { JWTPayload } from 'jose';
 import { startMlAgent } from '../../sandbox/ml-agent';
 import type { MlAgentEmulator } from '../../sandbox/ml-agent';
+import { waitUntil } from '../support/net';
 
 /** A tiny RS256 issuer: a key pair and its JWKS served over node:http. */
 async function startTestIssuer() {
@@ -263,7 +264,7 @@ describe('ML-Agent emulator', () => {
     const res = await get('/trino/catalogs');
     expect(res.status).toBe(502);
     expect(((await res.json()) as { error: string }).error).toContain('in time');
-    await waitFor(() => trino.calls.some((c) => c.method === 'DELETE'));
+    await waitUntil(() => trino.calls.some((c) => c.method === 'DELETE'));
     expect(trino.calls.find((c) => c.method === 'DELETE')?.url).toMatch(/^\/v1\/statement\/executing\//);
   });
 
@@ -341,7 +342,7 @@ describe('ML-Agent emulator', () => {
 
     agent.setFault('hang');
     const hung = get('/trino/catalogs').catch((e: unknown) => e);
-    await waitFor(() => agent.openRequests() === 1);
+    await waitUntil(() => agent.openRequests() === 1);
     agent.setFault('reset');
     await expect(get('/trino/catalogs')).rejects.toThrow();
     agent.setFault('malformed');
@@ -358,11 +359,3 @@ describe('ML-Agent emulator', () => {
     expect((await hung) as { name?: string }).toMatchObject({ name: 'TypeError' });
   });
 });
-
-async function waitFor(cond: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

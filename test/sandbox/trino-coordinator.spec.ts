@@ -7,6 +7,7 @@ import type { QueryResult } from 'trino-client';
 import { startTrinoCoordinator } from '../../sandbox/trino-coordinator';
 import type { TrinoCoordinator } from '../../sandbox/trino-coordinator';
 import { testTls, trustTestCa } from '../support/test-tls';
+import { waitUntil } from '../support/net';
 
 jest.setTimeout(30_000);
 
@@ -37,14 +38,6 @@ async function raw(url: string, init: { method?: string; headers?: Record<string
 
 async function post(base: string, sql: string, headers: Record<string, string> = {}) {
   return raw(`${base}/v1/statement`, { method: 'POST', body: sql, headers: { 'X-Trino-User': 'tester', ...headers } });
-}
-
-async function waitUntil(pred: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 function client(coord: TrinoCoordinator, extra: Partial<Parameters<typeof Trino.create>[0]> = {}): Trino {
@@ -341,7 +334,7 @@ describe('Trino coordinator emulator (housekeeping)', () => {
     try {
       const q = (await post(coord.url, 'SELECT * FROM sandbox.gen.rows_10')).json();
       expect(coord.activeQueries()).toBe(1);
-      await waitUntil(() => coord.activeQueries() === 0, 4000);
+      await waitUntil(() => coord.activeQueries() === 0);
       const info = await raw(`${coord.url}/v1/query/${q.id}`, { headers: { 'X-Trino-User': 'tester' } });
       if (info.status === 200) expect(info.json().errorCode).toMatchObject({ name: 'ABANDONED_QUERY', code: 2 });
       let status = info.status;

@@ -5,6 +5,7 @@ import type { JWTPayload } from 'jose';
 import { SEED_BACKENDS, startTrinoGateway } from '../../sandbox/trino-gateway';
 import type { TrinoGatewayEmulator } from '../../sandbox/trino-gateway';
 import type { TokenVerification } from '../../sandbox/types';
+import { waitUntil } from '../support/net';
 
 /** A tiny RS256 issuer: a key pair and its JWKS served over node:http. */
 async function startTestIssuer() {
@@ -176,10 +177,10 @@ describe('Trino Gateway emulator without authentication (NoopFilter)', () => {
     const giveUp = new AbortController();
     const hung = fetch(`${gw.url}/gateway/backend/all`, { signal: giveUp.signal });
     // The request is held open, unanswered, until the client gives up.
-    await waitFor(() => gw.openRequests() === 1);
+    await waitUntil(() => gw.openRequests() === 1);
     giveUp.abort();
     await expect(hung).rejects.toMatchObject({ name: 'AbortError' });
-    await waitFor(() => gw.openRequests() === 0);
+    await waitUntil(() => gw.openRequests() === 0);
 
     gw.setFault('reset');
     await expect(fetch(`${gw.url}/gateway/backend/all`)).rejects.toThrow();
@@ -348,11 +349,3 @@ describe('Trino Gateway emulator with Bearer (OAuth) and Basic (presetUsers) aut
     expect(((await ok.json()) as { code: number }).code).toBe(200);
   });
 });
-
-async function waitFor(cond: () => boolean, timeoutMs = 2000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -302,7 +302,7 @@ describe('Trino client protocol through the BFF', () => {
     // Long poll: the coordinator holds the page (the query sleeps); the client gives up.
     const running = await untilExecuting(alice, await submit(bff.url, alice, 'SELECT * FROM sandbox.gen.sleep_5000'));
     const req = await openGet(running.nextUri, alice, 'request');
-    await waitUntil(() => coordinator.openRequests() === 1, { timeoutMs: 2000, what: 'the long poll to reach the coordinator' });
+    await waitUntil(() => coordinator.openRequests() === 1, { what: 'the long poll to reach the coordinator' });
     const abandoned = coordinator.abandonedRequests();
     req.destroy();
     // The BFF gave up its request to the coordinator: closed unanswered (not ended by the coordinator's 1 s long poll).
@@ -316,11 +316,11 @@ describe('Trino client protocol through the BFF', () => {
     const post = http.request(`${bff.url}/trino/query`, { method: 'POST', agent: false, headers: { ...bearer(alice), 'content-type': 'application/json' } });
     post.on('error', () => undefined);
     post.end(body);
-    await waitUntil(() => coordinator.activeQueries() === active + 1, { timeoutMs: 2000, what: 'the query to start' });
+    await waitUntil(() => coordinator.activeQueries() === active + 1, { what: 'the query to start' });
     // The BFF is waiting on the running query (its long poll open at the coordinator) when the client goes.
     await waitUntil(() => coordinator.openRequests() === 1, { what: "the BFF's long poll to reach the coordinator" });
     post.destroy();
-    await waitUntil(() => coordinator.activeQueries() === active && coordinator.openRequests() === 0, { timeoutMs: 2000, what: 'the query to be cancelled' });
+    await waitUntil(() => coordinator.activeQueries() === active && coordinator.openRequests() === 0, { what: 'the query to be cancelled' });
   });
 
   describe('POST /trino/query', () => {
@@ -518,7 +518,7 @@ describe('Trino coordinator failures', () => {
     expect(res.status).toBe(504);
     expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
     expect(await res.json()).toMatchObject({ reason: 'upstream_timeout', detail: 'the Trino coordinator did not answer within 400 ms' });
-    await waitUntil(() => faulty.openRequests() === 0, { timeoutMs: 1000, what: 'the hung request to be closed' });
+    await waitUntil(() => faulty.openRequests() === 0, { what: 'the hung request to be closed' });
   });
 
   it('a client leaving in the middle of a large page closes the upstream request', async () => {
@@ -526,7 +526,7 @@ describe('Trino coordinator failures', () => {
     // Each page is 100,000 rows (~2.5 MB): stop reading after the first chunk.
     const req = await openGet(page.nextUri, token, 'first-chunk');
     req.destroy();
-    await waitUntil(() => faulty.openRequests() === 0, { timeoutMs: 1000, intervalMs: 10, what: 'the upstream page request to close' });
+    await waitUntil(() => faulty.openRequests() === 0, { intervalMs: 10, what: 'the upstream page request to close' });
   });
 });
 

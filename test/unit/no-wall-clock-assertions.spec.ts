@@ -1,8 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-const ROOT = join(__dirname, '../..');
+import { REPO_ROOT, trackedFiles, trackedText } from '../support/tracked-files';
 
 /**
  * Tests assert what a user would notice, never how long something took: an elapsed-time bound fails
@@ -69,22 +66,12 @@ export function elapsedTimeComparisons(text: string): string[] {
 
 describe('no wall-clock assertions in tests', () => {
   it('no test compares an elapsed time with a number', () => {
-    const files = execFileSync('git', ['ls-files', '-z', '--', 'test', 'src', 'sandbox'], { cwd: ROOT, encoding: 'utf8' })
-      .split('\0')
-      .filter((f) => /\.spec\.ts$/.test(f) || (f.startsWith('test/') && f.endsWith('.ts')));
+    const files = trackedFiles('test', 'src', 'sandbox').filter((f) => /\.spec\.ts$/.test(f) || (f.startsWith('test/') && f.endsWith('.ts')));
     expect(files.length).toBeGreaterThan(100);
     const hits = files
       // This file's own examples are strings, not tests.
-      .filter((f) => !(f in ALLOWED) && join(ROOT, f) !== __filename)
-      .flatMap((f) => {
-        let text: string;
-        try {
-          text = readFileSync(join(ROOT, f), 'utf8');
-        } catch {
-          return []; // deleted in the work tree
-        }
-        return elapsedTimeComparisons(text).map((hit) => `${f}:${hit}`);
-      });
+      .filter((f) => !(f in ALLOWED) && join(REPO_ROOT, f) !== __filename)
+      .flatMap((f) => elapsedTimeComparisons(trackedText(f) ?? '').map((hit) => `${f}:${hit}`));
     expect(hits).toEqual([]);
   });
 

@@ -32,7 +32,8 @@ export const DATASET_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.
   '3.0/mlflow/datasets/{dataset_id}/records': {
     methods: [...GET, 'POST', 'DELETE'],
     rule: { op: 'dataset', need: { GET: 'READ', HEAD: 'READ', POST: 'EDIT', DELETE: 'EDIT' } },
-    fields: { max_results: int, page_token: string },
+    // The UI names the dataset in the query too (the path's).
+    fields: { dataset_id: string, max_results: int, page_token: string },
     methodFields: { POST: { dataset_id: string, records: string }, DELETE: { dataset_id: string, dataset_record_ids: list(string) } },
   },
   // EDIT on the dataset and on every experiment linked or unlinked (MLflow's auth app asks it of the linked ones only).

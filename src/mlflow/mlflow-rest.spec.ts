@@ -312,12 +312,21 @@ describe('MlflowRestDecider: every row of the endpoint table needs exactly its l
       await outcome(post('{dataset_id}/add-experiments', { experiment_ids: ['8'] }), 'MANAGE'),
       await outcome(post('{dataset_id}/remove-experiments', { experiment_ids: ['8'] }), 'MANAGE'),
       await outcome(post('{dataset_id}/add-experiments', { dataset_id: 'd-other', experiment_ids: ['7'] }), 'MANAGE'),
+      await outcome(
+        {
+          row: '3.0/mlflow/datasets/{dataset_id}/records',
+          method: 'GET',
+          request: () => ({ path: `/api/3.0/mlflow/datasets/${ids.dataset}/records?dataset_id=d-other` }),
+        },
+        'MANAGE',
+      ),
     ]).toEqual([
       '403 insufficient_role',
       '403 insufficient_role',
       '403 insufficient_role',
       '403 insufficient_role',
       '403 insufficient_role',
+      '400 validation_failed',
       '400 validation_failed',
     ]);
 

@@ -15,6 +15,7 @@ import tempfile
 import time
 
 import mlflow
+from client_datasets import DATASET_SCENARIOS
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -427,6 +428,7 @@ SCENARIOS = {
         log_metric,
         long_run,
         register_prompt,
+        *DATASET_SCENARIOS,
     ]
 }
 

@@ -49,7 +49,8 @@ export const DATASET_CASES: RealRowCase[] = [
     row: '3.0/mlflow/datasets/{dataset_id}/records',
     method,
     need: 'READ',
-    request: (i) => ({ path: api(`3.0/mlflow/datasets/${i.dataset}/records?max_results=10`) }),
+    // As the UI asks: the dataset in the query too.
+    request: (i) => ({ path: ajax(`3.0/mlflow/datasets/${i.dataset}/records?dataset_id=${i.dataset}&max_results=10`) }),
   })),
   {
     row: '3.0/mlflow/datasets/{dataset_id}/records',

@@ -17,6 +17,8 @@ const POST = ['POST'] as const;
 const LINKS = { dataset_id: string, experiment_ids: list(string) };
 
 export const DATASET_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.freeze({
+  // The datasets runs were logged with (run inputs), per experiment: narrowed to the readable ones, each listed on its own.
+  '2.0/mlflow/experiments/search-datasets': { methods: POST, rule: { op: 'search-datasets' }, fields: { experiment_ids: list(string) } },
   // EDIT on every experiment the new dataset is linked to (at least one).
   '3.0/mlflow/datasets/create': { methods: POST, rule: { op: 'create-dataset' }, fields: { name: string, experiment_ids: list(string), tags: string } },
   // Requested experiment ids narrowed to the readable ones; a dataset is listed when every experiment it is linked to is readable.

@@ -57,15 +57,9 @@ export type RestRule =
    * answers of an MLflow without an AI gateway or an assistant provider (the UI asks at start).
    */
   | { op: 'answer'; answer: BffAnswer }
-  /**
-   * Requested experiment ids narrowed to the readable ones, results filtered too: the datasets runs were
-   * logged with (each names its experiment), MLflow 3's evaluation datasets (each readable on all its experiments).
-   */
+  /** Dataset searches (runs' inputs, evaluation datasets), narrowed and filtered: mlflow-dataset-endpoints.ts. */
   | { op: 'search-datasets' }
-  /**
-   * An evaluation dataset (MLflow 3) named by the path's `{dataset_id}`: the level on every experiment it is
-   * linked to; `experiments` (link, unlink): EDIT on every one of `experiment_ids` too.
-   */
+  /** An evaluation dataset (`{dataset_id}`), on every experiment it is linked to (and those named): mlflow-datasets.ts. */
   | { op: 'dataset'; need: LevelNeed; experiments?: 'link' | 'unlink' }
   /** EDIT on every one of `experiment_ids` (at least one); the caller is the dataset's mlflow.user. */
   | { op: 'create-dataset' }
@@ -324,8 +318,6 @@ export const REST_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.fre
   ...WEBHOOK_ENDPOINTS,
   // A Flask handler reading request.args (the UI's model version page, `models:/` downloads).
   '/model-versions/get-artifact': { methods: GET, rule: registered('READ'), fields: { ...VERSION, path: string }, spelling: 'args' },
-  // The datasets runs were logged with (run inputs), per experiment.
-  '2.0/mlflow/experiments/search-datasets': { methods: POST, rule: { op: 'search-datasets' }, fields: { experiment_ids: list(string) } },
   ...DATASET_ENDPOINTS,
   // The BFF's user, in the shape MLflow's basic-auth app answers (the UI asks who is signed in).
   '2.0/mlflow/users/current': { methods: ['GET'], rule: { op: 'answer', answer: 'current-user' }, fields: {} },

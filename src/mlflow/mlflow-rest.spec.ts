@@ -22,6 +22,8 @@ import { MlflowTraceDecider } from './mlflow-traces';
 import { targetOf } from './mlflow-target';
 import type { MlflowClient } from './mlflow.client';
 
+// Longer than 400 lines: one harness (the decider with a stand-in MLflow client and a user at each level) for every row's case and for each family's own decisions.
+
 /**
  * The REST decisions without a server: every case of the endpoint table's rows (the level each row
  * and method needs, written down in test/support/mlflow-row-cases.ts and test/mlflow-real/row-cases.ts,

@@ -170,5 +170,23 @@ describe('upstreams hanging, resetting, answering garbage', () => {
         }
       });
     }
+
+    it('events twice LLM_TIMEOUT_MS apart are not waited for: an upstream_timeout frame naming the limit, the session stays usable', async () => {
+      const session = await openAgentSession(bff.url, agentId, alice);
+      try {
+        // The emulator's delay is a timer of this process armed after the BFF's own (which started with the call).
+        llm().setChunkDelayMs(2 * TIMEOUT_MS);
+        const failed = await session.turn('hello');
+        expect([failed.end.type, failed.end.reason]).toEqual(['error', 'upstream_timeout']);
+        expect(failed.end.detail).toContain(`within ${TIMEOUT_MS} ms`);
+        await waitUntil(() => llm().openRequests() === 0, { what: 'no open request at the LLM' });
+        llm().setChunkDelayMs(0);
+        expect((await session.turn('hello again')).end.type).toBe('done');
+      } finally {
+        llm().setChunkDelayMs(0);
+        session.ws.close();
+        await session.closed;
+      }
+    });
   });
 });

@@ -63,6 +63,7 @@ import { evaluationDatasets } from './mlflow-datasets';
 import { loggedModels, type LoggedModel } from './mlflow-logged-models';
 import { graphqlAnswer } from './mlflow-graphql';
 import { registry } from './mlflow-registry';
+import { scorersAndWebhooks } from './mlflow-scorers';
 import type { SandboxServer } from './types';
 
 export { protoFieldName, protoMessage, queryMessage, type MlflowTag } from './mlflow-messages';
@@ -394,6 +395,7 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
   const loggedModelRoutes = loggedModels({ activeExperiment: (id) => activeExperiment(id), presetIds: opts.modelIds });
   const registryRoutes = registry();
   const datasetRoutes = evaluationDatasets({ experimentExists: (id) => experiments.has(id) });
+  const scorerRoutes = scorersAndWebhooks({ activeExperiment: (id) => activeExperiment(id) });
   const upsert = (list: MlflowTag[] | undefined, tag: MlflowTag): MlflowTag[] => [...(list ?? []).filter((t) => t.key !== tag.key), tag];
   const omitEmpty = <T extends Record<string, unknown>>(o: T): T =>
     Object.fromEntries(Object.entries(o).filter(([, v]) => !(Array.isArray(v) && v.length === 0) && v !== undefined)) as T;
@@ -746,7 +748,9 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
 
   async function restCall(req: http.IncomingMessage, res: http.ServerResponse, endpoint: string, query: URLSearchParams, record: RecordedMlflowRequest, v3 = false) {
     const asGet = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
-    const h = v3 ? datasetRoutes.route(endpoint, asGet) : (handlers[endpoint] ?? loggedModelRoutes.route(endpoint, asGet) ?? registryRoutes.route(endpoint));
+    const h = v3
+      ? (datasetRoutes.route(endpoint, asGet) ?? scorerRoutes.scorerRoute(endpoint))
+      : (handlers[endpoint] ?? loggedModelRoutes.route(endpoint, asGet) ?? registryRoutes.route(endpoint) ?? scorerRoutes.webhookRoute(endpoint, asGet));
     if (!h) throw new MlflowError(404, 'ENDPOINT_NOT_FOUND', `No API endpoint found for ${endpoint}`);
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     if (!h.methods.includes(method)) throw new MlflowError(405, 'BAD_REQUEST', `The method is not allowed for the requested URL.`);
@@ -766,7 +770,7 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
         throw new MlflowError(400, 'MALFORMED_REQUEST', 'Malformed request body: expected a JSON object');
       params = protoMessage(params) as Params;
     }
-    send(res, 200, h.run(params));
+    send(res, 200, await h.run(params));
   }
 
   async function graphqlCall(req: http.IncomingMessage, res: http.ServerResponse, record: RecordedMlflowRequest) {
@@ -841,7 +845,8 @@ export async function startMlflow(opts: MlflowEmulatorOptions = {}): Promise<Mlf
     const handle = async () => {
       const rest = /^\/(?:api|ajax-api)\/2\.0\/mlflow\/(.+)$/.exec(path);
       if (rest) return restCall(req, res, rest[1], query, record);
-      const v3 = /^\/(?:api|ajax-api)\/3\.0\/mlflow\/(datasets\/.+)$/.exec(path);
+      // MLflow 3's evaluation datasets (mlflow-datasets.ts) and registered scorers (mlflow-scorers.ts).
+      const v3 = /^\/(?:api|ajax-api)\/3\.0\/mlflow\/((?:datasets|scorers)\/.+)$/.exec(path);
       if (v3) return restCall(req, res, v3[1], query, record, true);
       if (/^\/(?:api|ajax-api)\/2\.0\/mlflow-artifacts\/artifacts(?:\/|$)/.test(path)) return artifactCall(req, res, path, query);
       // MLflow 3's trace info (GetTraceInfoV3), of the traces received on /v1/traces: the BFF asks it for a trace's experiment.

@@ -87,6 +87,8 @@ export type RestRule =
   | { op: 'list-scorers' }
   /** The scorer `name` of `experiment_id`, at the experiment's level or its registrant's MANAGE; `after: 'delete'` drops its grants with it. */
   | { op: 'scorer'; need: MlflowPermissionLevel; after?: 'delete' }
+  /** Online scoring configs by scorer id: every config MLflow answers with must be of a readable experiment. */
+  | { op: 'scorer-configs' }
   /** Admins only (MANAGE on every experiment from the caller's groups or roles), as MLflow's auth app decides webhooks. */
   | { op: 'admin' };
 

@@ -185,6 +185,7 @@ const DECIDED_ON_EXPERIMENTS = new Set([
   'register-scorer',
   'list-scorers',
   'scorer',
+  'scorer-configs',
   'admin',
   // MLflow 3's evaluation datasets: decided on the experiments each is linked to (ids.dataset: the test's experiment alone).
   'dataset',
@@ -368,17 +369,17 @@ describe('MlflowRestDecider: scorers and webhooks', () => {
     request: () => ({ path, body }),
   });
   const register = (name: string) => ({ experiment_id: ids.experiment, name, serialized_scorer: '{}' });
+  /** What the BFF forwards for a call (it must forward it). */
+  const forwarded = async (method: string, path: string, body: unknown, who: Principal) => {
+    const decision = await decider.decide(request(method, path, body), targetOf(request(method, path, undefined), method), who, method);
+    if (!('forward' in decision)) throw new Error(`${method} ${path} was not forwarded`);
+    return decision.forward;
+  };
 
   it('the registrant of a scorer may delete it (MANAGE on the scorer, as MLflow grants it), another editor may not; deleting it drops that grant', async () => {
-    const decision = await decider.decide(
-      request('POST', '/api/3.0/mlflow/scorers/register', register('mine')),
-      targetOf(request('POST', '/api/3.0/mlflow/scorers/register', undefined), 'POST'),
-      editor(),
-      'POST',
-    );
-    if (!('forward' in decision)) throw new Error('register was not forwarded');
+    const decision = await forwarded('POST', '/api/3.0/mlflow/scorers/register', register('mine'), editor());
     // MLflow's answer names the scorer registered: the grant follows it.
-    await decision.forward.inspect!({ version: 1, experiment_id: ids.experiment, name: 'mine', scorer_id: 's-1' });
+    await decision.inspect!({ version: 1, experiment_id: ids.experiment, name: 'mine', scorer_id: 's-1' });
     const other = principalFromClaims({ sub: 'sub-other-editor', preferred_username: 'other-editor', iss: 'https://idp.test', exp: 9e9 }, 'platform-bff');
     await permissions.setGrant(ids.experiment, 'other-editor', 'EDIT', 'owner');
     const del = (name: string, version?: number) =>
@@ -390,38 +391,20 @@ describe('MlflowRestDecider: scorers and webhooks', () => {
       await outcome(scorerCall('GET', `/api/3.0/mlflow/scorers/get?experiment_id=${ids.experiment}&name=mine`), editor()),
     ]).toEqual(['forwarded', '403 insufficient_role', '403 insufficient_role', 'forwarded']);
     // The whole scorer deleted: its grants go with it (a scorer registered again under that name starts afresh).
-    const whole = await decider.decide(
-      request('DELETE', '/api/3.0/mlflow/scorers/delete', { experiment_id: ids.experiment, name: 'mine' }),
-      targetOf(request('DELETE', '/api/3.0/mlflow/scorers/delete', undefined), 'DELETE'),
-      editor(),
-      'DELETE',
-    );
-    if (!('forward' in whole)) throw new Error('delete was not forwarded');
-    await whole.forward.inspect!({});
+    const whole = await forwarded('DELETE', '/api/3.0/mlflow/scorers/delete', { experiment_id: ids.experiment, name: 'mine' }, editor());
+    await whole.inspect!({});
     expect(await outcome(del('mine'), editor())).toBe('403 insufficient_role');
   });
 
   it('a registration MLflow refused grants nothing', async () => {
-    const decision = await decider.decide(
-      request('POST', '/api/3.0/mlflow/scorers/register', register('refused')),
-      targetOf(request('POST', '/api/3.0/mlflow/scorers/register', undefined), 'POST'),
-      editor(),
-      'POST',
-    );
-    if (!('forward' in decision)) throw new Error('register was not forwarded');
-    await decision.forward.inspect!({ error_code: 'INVALID_PARAMETER_VALUE', message: 'serialized_scorer must be valid JSON' });
+    const decision = await forwarded('POST', '/api/3.0/mlflow/scorers/register', register('refused'), editor());
+    await decision.inspect!({ error_code: 'INVALID_PARAMETER_VALUE', message: 'serialized_scorer must be valid JSON' });
     expect(await permissions.grant(`${ids.experiment}/refused`, 'user-edit', 'scorer')).toBeUndefined();
   });
 
   it('a listing of every scorer keeps those of readable experiments only (MLflow answers experiment ids as numbers)', async () => {
-    const decision = await decider.decide(
-      request('GET', '/api/3.0/mlflow/scorers/list', undefined),
-      targetOf(request('GET', '/api/3.0/mlflow/scorers/list', undefined), 'GET'),
-      users.get('READ')!,
-      'GET',
-    );
-    if (!('forward' in decision)) throw new Error('list was not forwarded');
-    const shown = await decision.forward.inspect!({
+    const decision = await forwarded('GET', '/api/3.0/mlflow/scorers/list', undefined, users.get('READ')!);
+    const shown = await decision.inspect!({
       scorers: [
         { experiment_id: Number(ids.experiment), scorer_name: 'a', scorer_version: 1 },
         { experiment_id: 8, scorer_name: 'b', scorer_version: 1 },
@@ -439,14 +422,23 @@ describe('MlflowRestDecider: scorers and webhooks', () => {
     ]).toEqual(['400 validation_failed', '400 validation_failed', '400 validation_failed', '400 validation_failed']);
   });
 
-  it('webhooks: the path’s id is the one MLflow gets in an update’s body', async () => {
-    const decision = await decider.decide(
-      request('PATCH', '/api/2.0/mlflow/webhooks/wh-1', { description: 'd' }),
-      targetOf(request('PATCH', '/api/2.0/mlflow/webhooks/wh-1', undefined), 'PATCH'),
-      admin,
-      'PATCH',
+  it('online scoring configs are answered only when every one is of a readable experiment', async () => {
+    const decision = await forwarded('GET', '/api/3.0/mlflow/scorers/online-configs?scorer_ids=s-1&scorer_ids=s-2', undefined, users.get('READ')!);
+    const config = (experiment: string) => ({ online_scoring_config_id: 'c', scorer_id: 's-1', sample_rate: 0.5, experiment_id: experiment });
+    const seen = async (answer: Record<string, unknown>) => {
+      try {
+        return (await decision.inspect!(answer)) ?? 'as MLflow answered';
+      } catch (err) {
+        return err instanceof ProblemException ? `${err.getStatus()} ${err.reason}` : err;
+      }
+    };
+    expect([await seen({ configs: [config(ids.experiment)] }), await seen({ configs: [config(ids.experiment), config('8')] }), await seen({ configs: [] })]).toEqual(
+      ['as MLflow answered', '403 insufficient_role', 'as MLflow answered'],
     );
-    if (!('forward' in decision)) throw new Error('update was not forwarded');
-    expect(JSON.parse(decision.forward.body!.toString())).toEqual({ description: 'd', webhook_id: 'wh-1' });
+  });
+
+  it('webhooks: the path’s id is the one MLflow gets in an update’s body', async () => {
+    const decision = await forwarded('PATCH', '/api/2.0/mlflow/webhooks/wh-1', { description: 'd' }, admin);
+    expect(JSON.parse(decision.body!.toString())).toEqual({ description: 'd', webhook_id: 'wh-1' });
   });
 });

@@ -224,6 +224,7 @@ export class MlflowRestDecider {
       case 'register-scorer':
       case 'list-scorers':
       case 'scorer':
+      case 'scorer-configs':
       case 'admin':
         return this.scorers.decide(call, rule);
 

@@ -49,6 +49,8 @@ export const SCORER_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.f
   '3.0/mlflow/scorers/list': { methods: GET, rule: { op: 'list-scorers' }, fields: { experiment_id: string, experiment_ids: list(string) } },
   '3.0/mlflow/scorers/versions': { methods: GET, rule: { op: 'scorer', need: 'READ' }, fields: SCORER },
   '3.0/mlflow/scorers/get': { methods: GET, rule: { op: 'scorer', need: 'READ' }, fields: { ...SCORER, version: int } },
+  // What list_scorers and get_scorer ask next (a Flask handler reading request.args): decided on the configs' experiments.
+  '3.0/mlflow/scorers/online-configs': { methods: GET, rule: { op: 'scorer-configs' }, fields: { scorer_ids: list(string) }, spelling: 'args' },
   // Without a version, the scorer and all its versions: its grants go with it.
   '3.0/mlflow/scorers/delete': { methods: ['DELETE'], rule: { op: 'scorer', need: 'MANAGE', after: 'delete' }, fields: { ...SCORER, version: int } },
 });

@@ -7,7 +7,7 @@ import { atLeast, MlflowPermissionService } from './mlflow-permission.service';
 import { pagedSearch } from './mlflow-search';
 import { MlflowClient } from './mlflow.client';
 
-type ScorerRule = Extract<RestRule, { op: 'register-scorer' | 'list-scorers' | 'scorer' | 'admin' }>;
+type ScorerRule = Extract<RestRule, { op: 'register-scorer' | 'list-scorers' | 'scorer' | 'scorer-configs' | 'admin' }>;
 
 /** The grant key of a scorer: its experiment and its name (MLflow's auth app keys them the same way). */
 const scorerKey = (experimentId: string, name: string) => `${experimentId}/${name}`;
@@ -21,7 +21,8 @@ const scorerKey = (experimentId: string, name: string) => `${experimentId}/${nam
  * permission; the BFF falls back to the experiment's level, fail closed. Reading needs READ,
  * deleting the scorer or a version of it MANAGE; deleting the whole scorer drops its grants.
  * Listing scorers of one experiment needs READ on it; of several, or of all, lists only the
- * readable experiments' scorers. Webhooks are for admins only.
+ * readable experiments' scorers; online scoring configs (by scorer id) are answered only when each is
+ * of a readable experiment. Webhooks are for admins only.
  */
 @Injectable()
 export class MlflowScorerDecider {
@@ -75,6 +76,19 @@ export class MlflowScorerDecider {
         const whole = rule.after === 'delete' && p.version === undefined;
         return call.send(whole ? { inspect: async () => void (await this.permissions.forget(key, 'scorer')) } : {});
       }
+
+      case 'scorer-configs':
+        // As MLflow's auth app: the configs of the scorers named are looked up, and each must be of a readable experiment.
+        return call.send({
+          inspect: async (answer) => {
+            const configs = Array.isArray(answer.configs) ? (answer.configs as Array<{ experiment_id?: unknown }>) : [];
+            const ids = configs.map((c) => String(c.experiment_id));
+            const readable = await this.permissions.readable(principal, ids);
+            const hidden = ids.find((id) => !readable.has(id));
+            if (hidden !== undefined) throw this.denials.denied(principal, target, 'permission', `READ on experiment ${hidden} is needed`);
+            return undefined;
+          },
+        });
 
       case 'list-scorers': {
         const one = call.text('experiment_id');

@@ -404,6 +404,56 @@ def register_prompt(args):
     return {"versions": versions, "template": loaded.template}
 
 
+def scorers(args):
+    """mlflow.genai's registered scorers, each step's outcome: a built-in Guidelines judge registered twice (two
+    versions), listed, got, version 1 deleted, then the scorer ("all"); a @scorer function's registration (MLflow's own
+    server refuses custom code unless its operator allows it). Steps not asked for are skipped."""
+    from mlflow.genai.scorers import Guidelines, delete_scorer, get_scorer, list_scorers, scorer
+
+    exp, name = args["experiment_id"], args["name"]
+
+    @scorer
+    def short(outputs) -> bool:
+        return len(str(outputs)) < 100
+
+    def register():
+        return [Guidelines(name=name, guidelines=[g]).register(name=name, experiment_id=exp).name for g in ["Be polite.", "Be brief."]]
+
+    steps = {
+        "register": register,
+        "list": lambda: sorted(s.name for s in list_scorers(experiment_id=exp)),
+        "get": lambda: get_scorer(name=name, experiment_id=exp).guidelines,
+        "get_v1": lambda: get_scorer(name=name, experiment_id=exp, version=1).guidelines,
+        "delete_v1": lambda: delete_scorer(name=name, experiment_id=exp, version=1),
+        "delete": lambda: delete_scorer(name=name, experiment_id=exp, version="all"),
+        "decorated": lambda: short.register(name="short", experiment_id=exp).name,
+    }
+    steps["list_after"] = steps["list"]
+    return {step: _outcome(steps[step]) for step in args["steps"]}
+
+
+def webhooks(args):
+    """MlflowClient's webhooks, each step's outcome: create, list, get, update, test (a delivery to args["url"]), delete."""
+    client = MlflowClient()
+    made = {}
+
+    def create():
+        made["id"] = client.create_webhook(name=args["name"], url=args["url"], events=["model_version.created"], secret="py-secret").webhook_id
+        return made["id"]
+
+    webhook_id = lambda: made.get("id") or args.get("webhook_id")
+    steps = {
+        "create": create,
+        "list": lambda: [w.name for w in client.list_webhooks(max_results=50)],
+        "get": lambda: client.get_webhook(webhook_id()).url,
+        "update": lambda: client.update_webhook(webhook_id(), description="updated", status="DISABLED").status.value,
+        "test": lambda: client.test_webhook(webhook_id()).success,
+        "delete": lambda: client.delete_webhook(webhook_id()),
+    }
+    steps["get_after"] = steps["get"]
+    return {step: _outcome(steps[step]) for step in args["steps"]}
+
+
 SCENARIOS = {
     f.__name__: f
     for f in [
@@ -428,6 +478,8 @@ SCENARIOS = {
         log_metric,
         long_run,
         register_prompt,
+        scorers,
+        webhooks,
         *DATASET_SCENARIOS,
     ]
 }

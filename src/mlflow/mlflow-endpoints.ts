@@ -1,6 +1,6 @@
 import type { MlflowPermissionLevel } from '../config/app-config';
 import { field, type MessageFields, type Spelling } from './mlflow-fields';
-import { SCORER_ENDPOINTS, WEBHOOK_ENDPOINTS } from './mlflow-scorer-endpoints';
+import { SCORER_ENDPOINTS, WEBHOOK_ENDPOINTS, type ScorerRule } from './mlflow-scorer-endpoints';
 import { DATASET_ENDPOINTS } from './mlflow-dataset-endpoints';
 import { TRACE_ENDPOINTS } from './mlflow-trace-endpoints';
 
@@ -81,16 +81,7 @@ export type RestRule =
   | { op: 'search-traces' }
   /** READ on every one of `experiment_ids` (none: refused), as MLflow's auth app decides QueryTraceMetrics. */
   | { op: 'trace-metrics' }
-  /** EDIT on `experiment_id`; the caller becomes MANAGE of the scorer `name` (mlflow-scorers.ts). */
-  | { op: 'register-scorer' }
-  /** READ on `experiment_id`; `experiment_ids` narrowed to the readable ones; neither: scorers of readable experiments only. */
-  | { op: 'list-scorers' }
-  /** The scorer `name` of `experiment_id`, at the experiment's level or its registrant's MANAGE; `after: 'delete'` drops its grants with it. */
-  | { op: 'scorer'; need: MlflowPermissionLevel; after?: 'delete' }
-  /** Online scoring configs by scorer id: every config MLflow answers with must be of a readable experiment. */
-  | { op: 'scorer-configs' }
-  /** Admins only (MANAGE on every experiment from the caller's groups or roles), as MLflow's auth app decides webhooks. */
-  | { op: 'admin' };
+  | ScorerRule; // scorers and webhooks (mlflow-scorer-endpoints.ts)
 
 /** What the BFF answers itself (mlflow-rest.ts). */
 export type BffAnswer = 'current-user' | 'gateway-proxy' | 'assistant-config' | 'assistant-providers';

@@ -1,3 +1,4 @@
+import type { MlflowPermissionLevel } from '../config/app-config';
 import type { RestEndpoint } from './mlflow-endpoints';
 import { field } from './mlflow-fields';
 
@@ -12,6 +13,19 @@ import { field } from './mlflow-fields';
  * (`sender_is_admin`): a caller whose groups give MANAGE on every experiment. Part of the endpoint
  * table (mlflow-endpoints.ts), kept here with the messages they carry.
  */
+
+/** The rules of these rows (part of RestRule, mlflow-endpoints.ts). */
+export type ScorerRule =
+  /** EDIT on `experiment_id`; the caller becomes MANAGE of the scorer `name` (mlflow-scorers.ts). */
+  | { op: 'register-scorer' }
+  /** READ on `experiment_id`; `experiment_ids` narrowed to the readable ones; neither: scorers of readable experiments only. */
+  | { op: 'list-scorers' }
+  /** The scorer `name` of `experiment_id`, at the experiment's level or its registrant's MANAGE; `after: 'delete'` drops its grants with it. */
+  | { op: 'scorer'; need: MlflowPermissionLevel; after?: 'delete' }
+  /** Online scoring configs by scorer id: every config MLflow answers with must be of a readable experiment. */
+  | { op: 'scorer-configs' }
+  /** Admins only (MANAGE on every experiment from the caller's groups or roles), as MLflow's auth app decides webhooks. */
+  | { op: 'admin' };
 
 const { string, int, enumOf, message, list } = field;
 const GET = ['GET', 'HEAD'] as const;
@@ -50,7 +64,8 @@ export const SCORER_ENDPOINTS: Readonly<Record<string, RestEndpoint>> = Object.f
   '3.0/mlflow/scorers/versions': { methods: GET, rule: { op: 'scorer', need: 'READ' }, fields: SCORER },
   '3.0/mlflow/scorers/get': { methods: GET, rule: { op: 'scorer', need: 'READ' }, fields: { ...SCORER, version: int } },
   // What list_scorers and get_scorer ask next (a Flask handler reading request.args): decided on the configs' experiments.
-  '3.0/mlflow/scorers/online-configs': { methods: GET, rule: { op: 'scorer-configs' }, fields: { scorer_ids: list(string) }, spelling: 'args' },
+  // GET only: the handler reads request.args on GET alone (MLflow answers a HEAD 400, its parameters missing).
+  '3.0/mlflow/scorers/online-configs': { methods: ['GET'], rule: { op: 'scorer-configs' }, fields: { scorer_ids: list(string) }, spelling: 'args' },
   // Without a version, the scorer and all its versions: its grants go with it.
   '3.0/mlflow/scorers/delete': { methods: ['DELETE'], rule: { op: 'scorer', need: 'MANAGE', after: 'delete' }, fields: { ...SCORER, version: int } },
 });

@@ -2,12 +2,11 @@ import { Injectable, Logger } from '@nestjs/common';
 import { problem } from '../common/problem';
 import type { RestCall, RestDecision } from './mlflow-call';
 import { MlflowDenials } from './mlflow-denials';
-import { EXPERIMENT_ID, type RestRule } from './mlflow-endpoints';
+import { EXPERIMENT_ID } from './mlflow-endpoints';
 import { atLeast, MlflowPermissionService } from './mlflow-permission.service';
+import type { ScorerRule } from './mlflow-scorer-endpoints';
 import { pagedSearch } from './mlflow-search';
 import { MlflowClient } from './mlflow.client';
-
-type ScorerRule = Extract<RestRule, { op: 'register-scorer' | 'list-scorers' | 'scorer' | 'scorer-configs' | 'admin' }>;
 
 /** The grant key of a scorer: its experiment and its name (MLflow's auth app keys them the same way). */
 const scorerKey = (experimentId: string, name: string) => `${experimentId}/${name}`;

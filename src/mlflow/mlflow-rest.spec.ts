@@ -1,4 +1,3 @@
-// Longer than 400 lines: the level case of every row of the endpoint table and the decisions particular to a family (scorers' grants, webhooks, online configs) share one set-up of the decider and its stand-ins.
 import { Readable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';

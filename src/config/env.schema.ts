@@ -132,12 +132,30 @@ export class EnvSchema {
   VALKEY_CLUSTER_NODES?: string;
 
   @IsOptional()
+  @Matches(/^\S{1,128}$/, { message: 'VALKEY_USERNAME must be an ACL user name (no spaces, at most 128 characters)' })
+  VALKEY_USERNAME?: string;
+
+  @IsOptional()
   @IsString()
   VALKEY_PASSWORD?: string;
 
   @IsOptional()
+  @Matches(/^\S{1,128}$/, { message: 'VALKEY_SENTINEL_USERNAME must be an ACL user name (no spaces, at most 128 characters)' })
+  VALKEY_SENTINEL_USERNAME?: string;
+
+  @IsOptional()
   @IsString()
   VALKEY_SENTINEL_PASSWORD?: string;
+
+  @Transform(toBool)
+  @IsOptional()
+  @OneOf([true, false], { message: 'must be one of: true, false, 1, 0' })
+  VALKEY_TLS?: boolean;
+
+  // read and checked with the topology rules in valkey-topology.ts
+  @IsOptional()
+  @IsString()
+  VALKEY_CA_FILE?: string;
 
   @Transform(toInt)
   @IsOptional()

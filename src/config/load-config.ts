@@ -1,11 +1,11 @@
 import { parseModelSettings } from './llm-model-settings';
-import { readFileSync } from 'node:fs';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { normalisePath } from './request-path';
 import { mlflowPathClass, PUBLIC_PATH_METHODS } from './mlflow-paths';
 import { MLFLOW_GRANTABLE, type AppConfig, type IssuerConfig, type MlflowPermissionLevel } from './app-config';
 import { EnvSchema } from './env.schema';
+import { readCaFile } from './ca-file';
 import { valkeyTopology } from './valkey-topology';
 
 export type Env = Record<string, string | undefined>;
@@ -96,23 +96,6 @@ function parseExtraIssuers(raw: string | undefined, problems: ConfigProblem[]): 
 }
 
 /** MLFLOW_PUBLIC_PATHS: `METHOD /path` entries on normalised MLflow UI paths (never REST, artifacts or traces). */
-/** A PEM file of one or more CA certificates (trusted beside the system's), read at boot. */
-function readCaFile(key: string, path: string | undefined, problems: ConfigProblem[]): string | undefined {
-  if (path === undefined) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    problems.push({ key, rule: 'must name a readable file' });
-    return undefined;
-  }
-  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(text)) {
-    problems.push({ key, rule: 'must be a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)' });
-    return undefined;
-  }
-  return text;
-}
-
 function parseMlflowPublicPaths(raw: string | undefined, problems: ConfigProblem[]): string[] {
   const out: string[] = [];
   list(raw).forEach((entry, i) => {

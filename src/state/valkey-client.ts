@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
-import { openConnection, type ValkeyCommands, type ValkeyConnection } from './valkey-topologies';
+import { openConnection, refusalOf, type ValkeyCommands, type ValkeyConnection } from './valkey-topologies';
 
 export type { ValkeyCommands } from './valkey-topologies';
 
@@ -9,6 +9,12 @@ export type { ValkeyCommands } from './valkey-topologies';
 export const COMMAND_TIMEOUT_MS = 500;
 /** After a failed or timed-out command on a live connection, Valkey is tried again after this pause (memory serves meanwhile). */
 export const RETRY_AFTER_MS = 2000;
+
+/** At boot, the longest wait for Valkey's first answer (only credentials or a certificate it refuses fail the boot). */
+export const FIRST_ANSWER_WAIT_MS = 3000;
+
+/** Errors that say Valkey is not there (yet): boot goes on at once, memory serves until it is. */
+const NOT_THERE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|timed? ?out|every hash slot|no sentinel reachable/i;
 
 /** Valkey's availability: `degraded` once per outage; `recovered` on every (re)connection and when it answers again after an outage. */
 export type ValkeyState = { state: 'degraded'; why: string } | { state: 'recovered' };
@@ -25,6 +31,10 @@ export type ValkeyState = { state: 'degraded'; why: string } | { state: 'recover
  * - `valkey.degraded` is logged once per outage and `valkey.recovered` when Valkey answers again; the
  *   callers' onState listeners hear the same two transitions (the StateStore then copies back what it
  *   wrote meanwhile).
+ * - credentials Valkey refuses, or a certificate TLS does not trust, fail the boot when they are its first answer
+ *   (boot waits at most FIRST_ANSWER_WAIT_MS for it, and not at all while Valkey is not there); when one is seen
+ *   later (a rotated password), `valkey.refused` is logged and /health/ready reports `valkey` down until Valkey
+ *   answers again.
  * Pub/sub needs one more connection (a subscribed connection takes no other command): `subscribe` opens
  * it on first use (Sentinel and cluster clients keep theirs). Without Valkey nothing is opened and
  * `usable` is false.
@@ -37,6 +47,10 @@ export class ValkeyClient implements OnModuleInit, OnApplicationShutdown {
   private pausedUntil = 0;
   private readonly listeners: ((s: ValkeyState) => void)[] = [];
   private readonly pubSubReady: (() => void)[] = [];
+  /** Why Valkey refuses the BFF (credentials, certificate), until it takes it again. */
+  private refused?: string;
+  /** Settles the wait for the first answer at boot: with the refusal, or undefined. */
+  private firstAnswer?: (refusal: string | undefined) => void;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
@@ -74,11 +88,26 @@ export class ValkeyClient implements OnModuleInit, OnApplicationShutdown {
     this.listeners.push(listener);
   }
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
     if (!this.connection) return;
-    this.readiness.register('valkey', async () => (this.usable ? { status: 'up' } : { status: 'degraded', detail: 'Valkey unreachable: serving from memory' }));
-    // Do not block boot on Valkey: the app serves from memory until it connects.
+    this.readiness.register('valkey', async () => {
+      if (this.refused) return { status: 'down', detail: this.refused };
+      return this.usable ? { status: 'up' } : { status: 'degraded', detail: 'Valkey unreachable: serving from memory' };
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const first = new Promise<string | undefined>((resolve) => {
+      this.firstAnswer = resolve;
+      timer = setTimeout(() => resolve(undefined), FIRST_ANSWER_WAIT_MS);
+    });
+    // Boot does not wait for Valkey to be there: the app serves from memory until it connects.
     this.connection.connect().catch((err: Error) => this.markDegraded(`initial connection failed: ${err.message}`));
+    const refusal = await first;
+    clearTimeout(timer);
+    this.firstAnswer = undefined;
+    if (refusal) {
+      await this.connection.close();
+      throw new Error(refusal);
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -142,6 +171,10 @@ export class ValkeyClient implements OnModuleInit, OnApplicationShutdown {
   }
 
   private markDegraded(why: string): void {
+    const refusal = refusalOf(why);
+    if (refusal && !this.refused) this.log.error({ event: 'valkey.refused', why: refusal }, 'Valkey refuses the BFF: not ready until it takes it again');
+    if (refusal) this.refused = refusal;
+    if (refusal || NOT_THERE.test(why)) this.firstAnswer?.(refusal);
     if (this.degraded) return;
     this.degraded = true;
     this.log.warn({ event: 'valkey.degraded', why }, 'Valkey unavailable: falling back to in-memory state until it is back');
@@ -150,6 +183,8 @@ export class ValkeyClient implements OnModuleInit, OnApplicationShutdown {
 
   /** On every (re)connection, and on the first answer after an outage. */
   private markRecovered(): void {
+    this.firstAnswer?.(undefined);
+    this.refused = undefined;
     this.pausedUntil = 0;
     if (this.degraded) this.log.log({ event: 'valkey.recovered' }, 'Valkey is reachable again; shared state restored');
     this.degraded = false;

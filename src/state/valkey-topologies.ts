@@ -1,5 +1,5 @@
 import { createClient, createCluster, createSentinel, type RedisClientType, type RedisClusterType, type RedisSentinelType } from '@redis/client';
-import type { ValkeyTopology } from '../config/valkey-topology';
+import type { ValkeyTls, ValkeyTopology } from '../config/valkey-topology';
 
 /*
  * The three ways the BFF connects to Valkey (src/config/valkey-topology.ts), behind one interface that
@@ -11,6 +11,19 @@ import type { ValkeyTopology } from '../config/valkey-topology';
  * so node-redis routes them the same way on the three clients: the single client's type stands for all three.
  */
 export type ValkeyCommands = RedisClientType;
+
+/**
+ * A failure no retry cures, as the operator has to fix it (undefined for any other failure): Valkey refused the
+ * BFF's credentials, or TLS did not trust Valkey's certificate. Built from the error message alone (the server's
+ * reply or Node's TLS error: neither carries a password).
+ */
+export function refusalOf(why: string): string | undefined {
+  if (/\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid username-password|without any password configured/i.test(why)) {
+    return `Valkey refused the BFF's credentials (VALKEY_USERNAME/VALKEY_PASSWORD, VALKEY_SENTINEL_USERNAME/VALKEY_SENTINEL_PASSWORD or those in VALKEY_URL): ${why}`;
+  }
+  if (/certificate|altnames|self[- ]signed/i.test(why)) return `TLS did not trust Valkey's certificate (VALKEY_CA_FILE): ${why}`;
+  return undefined;
+}
 
 /** What ValkeyClient hears from a connection. */
 export interface ConnectionEvents {
@@ -39,17 +52,28 @@ const SOCKET = { connectTimeout: 2000, reconnectStrategy: (retries: number) => M
 /** Fail fast while disconnected instead of queueing: memory answers meanwhile. */
 const NODE_OPTIONS = { disableOfflineQueue: true, socket: SOCKET };
 
+/** The socket options of a connection: TLS (with the configured CA, verified) when the topology asks for it. */
+function socketFor(tls: ValkeyTls | undefined) {
+  return tls ? { ...SOCKET, tls: true as const, ...(tls.ca === undefined ? {} : { ca: tls.ca }) } : SOCKET;
+}
+
+/** The user and password options that are set (none: the default user, no AUTH). */
+function auth(username: string | undefined, password: string | undefined): { username?: string; password?: string } {
+  return { ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) };
+}
+
 export function openConnection(topology: ValkeyTopology, events: ConnectionEvents): ValkeyConnection {
+  const socket = socketFor(topology.tls);
   switch (topology.mode) {
     case 'single':
-      return new SingleConnection(createClient({ url: topology.url, ...NODE_OPTIONS }) as RedisClientType, events);
+      return new SingleConnection(createClient({ url: topology.url, ...NODE_OPTIONS, socket }) as RedisClientType, events);
     case 'sentinel':
       return new SentinelConnection(
         createSentinel({
           name: topology.master,
           sentinelRootNodes: topology.sentinels,
-          nodeClientOptions: { ...NODE_OPTIONS, password: topology.password },
-          sentinelClientOptions: { socket: SOCKET, password: topology.sentinelPassword },
+          nodeClientOptions: { ...NODE_OPTIONS, socket, ...auth(topology.username, topology.password) },
+          sentinelClientOptions: { socket, ...auth(topology.sentinelUsername, topology.sentinelPassword) },
         }) as unknown as RedisSentinelType,
         events,
       );
@@ -57,7 +81,7 @@ export function openConnection(topology: ValkeyTopology, events: ConnectionEvent
       return new ClusterConnection(
         createCluster({
           rootNodes: topology.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
-          defaults: { ...NODE_OPTIONS, password: topology.password },
+          defaults: { ...NODE_OPTIONS, socket, ...auth(topology.username, topology.password) },
         }) as unknown as RedisClusterType,
         events,
       );

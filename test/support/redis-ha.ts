@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { waitUntil } from './net';
-import { startRedis, type RedisServer } from './redis';
+import { startRedis, type RedisOptions, type RedisServer } from './redis';
 
 /*
  * Highly available Valkey as teams run it, from real redis-server processes on loopback: a primary with a
@@ -9,6 +9,31 @@ import { startRedis, type RedisServer } from './redis';
  */
 
 const run = promisify(execFile);
+
+/** An ACL user of the data nodes or of the sentinels. */
+export interface AclUser {
+  name: string;
+  password: string;
+}
+
+/** How the BFF is to reach the servers, as production runs them: TLS (clients verify with the CA) and ACL users. */
+export interface HaAccess {
+  tls?: RedisOptions['tls'];
+  /** The data nodes' user the BFF logs in as (VALKEY_USERNAME / VALKEY_PASSWORD) instead of the default user. */
+  user?: AclUser;
+}
+
+/** The port a client reaches a server on: its TLS port when it has one. */
+export const clientPort = (s: RedisServer): number => s.tlsPort ?? s.port;
+
+/** The BFF's environment for the data nodes' access (the default user's password when no ACL user is given). */
+function accessEnv(access: HaAccess, password: string | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (access.user) Object.assign(env, { VALKEY_USERNAME: access.user.name, VALKEY_PASSWORD: access.user.password });
+  else if (password !== undefined) env.VALKEY_PASSWORD = password;
+  if (access.tls) Object.assign(env, { VALKEY_TLS: 'true', VALKEY_CA_FILE: access.tls.caFile });
+  return env;
+}
 
 /** redis-cli's reply to one command, one line per element (arrays flattened). */
 export async function redisCli(port: number, password: string | undefined, ...args: string[]): Promise<string[]> {
@@ -35,8 +60,8 @@ export interface SentinelSet {
   readonly servers: RedisServer[];
   readonly sentinels: RedisServer[];
   /** The BFF's environment for this set. */
-  readonly env: { VALKEY_SENTINELS: string; VALKEY_SENTINEL_MASTER: string; VALKEY_PASSWORD?: string; VALKEY_SENTINEL_PASSWORD?: string };
-  /** The port of the primary the Sentinels name now. */
+  readonly env: { VALKEY_SENTINELS: string; VALKEY_SENTINEL_MASTER: string } & Record<string, string>;
+  /** The port of the primary the Sentinels name now (a clientPort). */
   primaryPort(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -44,23 +69,27 @@ export interface SentinelSet {
 /**
  * One primary, one replica, three Sentinels (quorum 2; a primary that does not answer for 1 s is down).
  * Resolves once the replica is in sync and every Sentinel knows the replica and the other two Sentinels.
- * With passwords: the data servers require `password`, the Sentinels `sentinelPassword`.
+ * With passwords: the data servers require `password`, the Sentinels `sentinelPassword`. With `tls`, every server and
+ * Sentinel also listens with TLS and the BFF is given only TLS ports; `user` / `sentinelUser`: ACL users the BFF logs in as.
  */
-export async function startSentinelSet(opts: { master?: string; password?: string; sentinelPassword?: string } = {}): Promise<SentinelSet> {
+export async function startSentinelSet(
+  opts: { master?: string; password?: string; sentinelPassword?: string; sentinelUser?: AclUser } & HaAccess = {},
+): Promise<SentinelSet> {
   const master = opts.master ?? 'bff-primary';
-  const { password, sentinelPassword } = opts;
+  const { password, sentinelPassword, tls } = opts;
+  const dataAccess = { password, tls, aclUsers: opts.user ? [opts.user] : [] };
   const started: RedisServer[] = [];
   const stop = async () => {
     for (const s of started.reverse()) await s.stop();
   };
   try {
-    const primary = await startRedis({ password });
+    const primary = await startRedis(dataAccess);
     started.push(primary);
-    const replica = await startRedis({ password, args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+    const replica = await startRedis({ ...dataAccess, args: ['--replicaof', '127.0.0.1', String(clientPort(primary))] });
     started.push(replica);
     await waitUntil(async () => (await redisInfo(replica, 'replication')).get('master_link_status') === 'up', { timeoutMs: 10_000, what: 'the replica in sync' });
     const config = [
-      `sentinel monitor ${master} 127.0.0.1 ${primary.port} 2`,
+      `sentinel monitor ${master} 127.0.0.1 ${clientPort(primary)} 2`,
       `sentinel down-after-milliseconds ${master} 1000`,
       `sentinel failover-timeout ${master} 10000`,
       `sentinel parallel-syncs ${master} 1`,
@@ -69,7 +98,7 @@ export async function startSentinelSet(opts: { master?: string; password?: strin
     ].join('\n');
     const sentinels: RedisServer[] = [];
     for (let i = 0; i < 3; i++) {
-      const s = await startRedis({ sentinelConfig: config, password: sentinelPassword });
+      const s = await startRedis({ sentinelConfig: config, password: sentinelPassword, tls, aclUsers: opts.sentinelUser ? [opts.sentinelUser] : [] });
       started.push(s);
       sentinels.push(s);
     }
@@ -88,10 +117,14 @@ export async function startSentinelSet(opts: { master?: string; password?: strin
       servers: [primary, replica],
       sentinels,
       env: {
-        VALKEY_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
+        VALKEY_SENTINELS: sentinels.map((s) => `127.0.0.1:${clientPort(s)}`).join(','),
         VALKEY_SENTINEL_MASTER: master,
-        ...(password === undefined ? {} : { VALKEY_PASSWORD: password }),
-        ...(sentinelPassword === undefined ? {} : { VALKEY_SENTINEL_PASSWORD: sentinelPassword }),
+        ...accessEnv(opts, password),
+        ...(opts.sentinelUser
+          ? { VALKEY_SENTINEL_USERNAME: opts.sentinelUser.name, VALKEY_SENTINEL_PASSWORD: opts.sentinelUser.password }
+          : sentinelPassword === undefined
+            ? {}
+            : { VALKEY_SENTINEL_PASSWORD: sentinelPassword }),
       },
       async primaryPort() {
         const [, port] = await redisCli(sentinels[0].port, sentinelPassword, 'SENTINEL', 'get-master-addr-by-name', master);
@@ -108,7 +141,7 @@ export async function startSentinelSet(opts: { master?: string; password?: strin
 export interface RedisCluster {
   /** The three primaries, each owning a third of the hash slots. */
   readonly nodes: RedisServer[];
-  readonly env: { VALKEY_CLUSTER_NODES: string; VALKEY_PASSWORD?: string };
+  readonly env: { VALKEY_CLUSTER_NODES: string } & Record<string, string>;
   /** The node that owns a key's hash slot. */
   ownerOf(key: string): Promise<RedisServer>;
   stop(): Promise<void>;
@@ -116,14 +149,15 @@ export interface RedisCluster {
 
 /**
  * Three primaries in cluster mode, no replicas (`redis-cli --cluster create`), each requiring `password` when
- * given, on `ports` when given; resolves once every node says cluster_state:ok.
+ * given, on `ports` when given; resolves once every node says cluster_state:ok. With `tls` the nodes also listen (and
+ * talk to each other) with TLS and the BFF is given only TLS ports; `user`: the ACL user the BFF logs in as.
  */
 export async function startCluster(
   opts: {
     password?: string;
     ports?: number[];
     /** Runs once the nodes listen, before any slot is assigned. */ beforeSlots?: (nodes: RedisServer[]) => Promise<void>;
-  } = {},
+  } & HaAccess = {},
 ): Promise<RedisCluster> {
   const { password } = opts;
   const nodes: RedisServer[] = [];
@@ -136,7 +170,9 @@ export async function startCluster(
         await startRedis({
           port: opts.ports?.[i],
           password,
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'],
+          tls: opts.tls,
+          aclUsers: opts.user ? [opts.user] : [],
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', ...(opts.tls ? ['--tls-cluster', 'yes'] : [])],
         }),
       );
     }
@@ -154,7 +190,7 @@ export async function startCluster(
     const ordered = [...nodes];
     return {
       nodes: ordered,
-      env: { VALKEY_CLUSTER_NODES: ordered.map((n) => `127.0.0.1:${n.port}`).join(','), ...(password === undefined ? {} : { VALKEY_PASSWORD: password }) },
+      env: { VALKEY_CLUSTER_NODES: ordered.map((n) => `127.0.0.1:${clientPort(n)}`).join(','), ...accessEnv(opts, password) },
       async ownerOf(key: string) {
         // EXISTS on a node that does not own the slot answers -MOVED; the owner answers :0 or :1.
         for (const n of ordered) if ((await n.command('EXISTS', key)).startsWith(':')) return n;

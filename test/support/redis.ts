@@ -11,6 +11,8 @@ export interface RedisServer {
   /** redis://127.0.0.1:PORT */
   readonly url: string;
   readonly port: number;
+  /** The TLS port, when started with `tls` (the plain port stays open for the test's own commands). */
+  readonly tlsPort: number | undefined;
   /** The running redis-server process (undefined after stop/kill). */
   readonly process: ManagedProcess | undefined;
   /** SIGTERM, wait for exit; removes the temp dir. */
@@ -98,6 +100,13 @@ export interface RedisOptions {
   sentinelConfig?: string;
   /** The server's password (requirepass; also masterauth, for a replica): command() then authenticates. */
   password?: string;
+  /**
+   * TLS on a second port (tlsPort), with this certificate; clients need no certificate of their own. Replication and
+   * Sentinel's links go over TLS too (tls-replication), so what the sentinels and replicas announce is the TLS port.
+   */
+  tls?: { caFile: string; cert: string; key: string };
+  /** ACL users besides the default one, each allowed every command, key and channel. */
+  aclUsers?: { name: string; password: string }[];
 }
 
 /** Starts a real, throw-away redis-server (no persistence) on 127.0.0.1 — or a Sentinel (opts.sentinelConfig). */
@@ -108,7 +117,17 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
   const sentinelConf = path.join(dir, 'sentinel.conf');
   const password = opts.password;
   const auth = password === undefined ? [] : ['--requirepass', password, ...(opts.sentinelConfig === undefined ? ['--masterauth', password] : [])];
-  if (opts.sentinelConfig !== undefined) fs.writeFileSync(sentinelConf, opts.sentinelConfig);
+  const acl = (opts.aclUsers ?? []).map((u) => ['user', u.name, 'on', `>${u.password}`, '~*', '&*', '+@all']);
+  if (opts.sentinelConfig !== undefined) fs.writeFileSync(sentinelConf, [opts.sentinelConfig, ...acl.map((line) => line.join(' ')), ''].join('\n'));
+  const aclArgs = opts.sentinelConfig === undefined ? acl.flatMap(([directive, ...rules]) => [`--${directive}`, ...rules]) : [];
+  let tlsPort = 0;
+  const tlsArgs = (): string[] => {
+    if (!opts.tls) return [];
+    fs.writeFileSync(path.join(dir, 'tls-cert.pem'), opts.tls.cert);
+    fs.writeFileSync(path.join(dir, 'tls-key.pem'), opts.tls.key, { mode: 0o600 });
+    const files = ['--tls-cert-file', 'tls-cert.pem', '--tls-key-file', 'tls-key.pem', '--tls-ca-cert-file', opts.tls.caFile];
+    return ['--tls-port', String(tlsPort), ...files, '--tls-auth-clients', 'no', '--tls-replication', 'yes'];
+  };
 
   const spawnOn = (p: number) =>
     spawnProcess('redis-server', {
@@ -116,7 +135,22 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
       cwd: dir,
       args:
         opts.sentinelConfig !== undefined
-          ? [sentinelConf, '--sentinel', '--port', String(p), '--bind', '127.0.0.1', '--dir', dir, '--protected-mode', 'no', '--loglevel', 'warning', ...auth]
+          ? [
+              sentinelConf,
+              '--sentinel',
+              '--port',
+              String(p),
+              '--bind',
+              '127.0.0.1',
+              '--dir',
+              dir,
+              '--protected-mode',
+              'no',
+              '--loglevel',
+              'warning',
+              ...auth,
+              ...tlsArgs(),
+            ]
           : [
               '--port',
               String(p),
@@ -135,6 +169,8 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
               '--loglevel',
               'warning',
               ...auth,
+              ...aclArgs,
+              ...tlsArgs(),
               ...(opts.args ?? []),
             ],
       ready: (proc) => isOurs(p, proc.pid, password),
@@ -143,6 +179,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
     });
 
   const launch = async () => {
+    if (opts.tls) tlsPort = await freePort();
     if (opts.port !== undefined || port !== 0) {
       proc = await spawnOn(port);
       return;
@@ -173,6 +210,9 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
     },
     get port() {
       return port;
+    },
+    get tlsPort() {
+      return opts.tls ? tlsPort : undefined;
     },
     get process() {
       return proc;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 
-/** A test CA and a server certificate it signed for 127.0.0.1 and localhost. */
+/** A test CA and a server certificate it signed for 127.0.0.1 and localhost (also a client certificate: redis-server presents it on its cluster bus). */
 export interface TestTls {
   /** The CA certificate (PEM file): what the BFF trusts (TRINO_CA_FILE). */
   caFile: string;
@@ -25,7 +25,7 @@ export function testTls(): TestTls {
   openssl('req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-subj', '/CN=127.0.0.1', '-keyout', 'key.pem', '-out', 'server.csr');
   writeFileSync(
     join(dir, 'server.cnf'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n',
   );
   openssl(
     'x509',

@@ -121,6 +121,81 @@ describe('configuration', () => {
     expect(problems({ ...BASE, NODE_ENV: 'production', VALKEY_CLUSTER_NODES: 'v0:6379' }).problems.map((p) => p.key)).toEqual(['BFF_SESSION_SECRET']);
   });
 
+  it('Valkey TLS and ACL users: rediss:// or VALKEY_TLS, a CA file, users for the data nodes and the sentinels; every mistake at once, no secret printed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bff-valkey-ca-'));
+    const pem = join(dir, 'ca.pem');
+    writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const sentinels = { VALKEY_SENTINELS: 's0:26379', VALKEY_SENTINEL_MASTER: 'bff-primary' };
+    expect(loadConfig({ ...BASE, VALKEY_URL: 'rediss://bff:pw-value@valkey:6380', VALKEY_CA_FILE: pem }).valkey).toEqual({
+      mode: 'single',
+      url: 'rediss://bff:pw-value@valkey:6380',
+      tls: { ca: expect.stringContaining('BEGIN CERTIFICATE') },
+    });
+    expect(loadConfig({ ...BASE, VALKEY_URL: 'rediss://valkey:6380' }).valkey).toEqual({ mode: 'single', url: 'rediss://valkey:6380', tls: {} });
+    const env = {
+      ...sentinels,
+      VALKEY_TLS: 'true',
+      VALKEY_CA_FILE: pem,
+      VALKEY_USERNAME: 'bff',
+      VALKEY_PASSWORD: 'pw-value',
+      VALKEY_SENTINEL_USERNAME: 'bff-s',
+      VALKEY_SENTINEL_PASSWORD: 'spw-value',
+    };
+    expect(loadConfig({ ...BASE, ...env }).valkey).toEqual({
+      mode: 'sentinel',
+      sentinels: [{ host: 's0', port: 26379 }],
+      master: 'bff-primary',
+      username: 'bff',
+      password: 'pw-value',
+      sentinelUsername: 'bff-s',
+      sentinelPassword: 'spw-value',
+      tls: { ca: expect.stringContaining('BEGIN CERTIFICATE') },
+    });
+    expect(loadConfig({ ...BASE, VALKEY_CLUSTER_NODES: 'v0:6379', VALKEY_TLS: '1', VALKEY_USERNAME: 'bff', VALKEY_PASSWORD: 'pw-value' }).valkey).toEqual({
+      mode: 'cluster',
+      nodes: [{ host: 'v0', port: 6379 }],
+      username: 'bff',
+      password: 'pw-value',
+      tls: {},
+    });
+    // Without VALKEY_TLS: no TLS, whatever else is set.
+    expect(loadConfig({ ...BASE, VALKEY_CLUSTER_NODES: 'v0:6379', VALKEY_TLS: 'false' }).valkey).toEqual({ mode: 'cluster', nodes: [{ host: 'v0', port: 6379 }] });
+
+    const err = problems({
+      ...BASE,
+      ...sentinels,
+      VALKEY_USERNAME: 'bff',
+      VALKEY_SENTINEL_USERNAME: 'has space',
+      VALKEY_SENTINEL_PASSWORD: 'spw-value',
+      VALKEY_CA_FILE: join(dir, 'missing.pem'),
+      VALKEY_TLS: 'yes',
+    });
+    expect(err.problems).toEqual(
+      expect.arrayContaining([
+        { key: 'VALKEY_PASSWORD', rule: 'is required with VALKEY_USERNAME (the ACL user’s password)' },
+        { key: 'VALKEY_SENTINEL_USERNAME', rule: expect.stringMatching(/ACL user name/) },
+        { key: 'VALKEY_CA_FILE', rule: 'must name a readable file' },
+        { key: 'VALKEY_TLS', rule: expect.stringMatching(/true, false/) },
+      ]),
+    );
+    expect(err.message).not.toContain('spw-value');
+    const keys = (env: Record<string, string>) => problems({ ...BASE, ...env }).problems.map((p) => `${p.key}: ${p.rule}`);
+    expect(keys({ VALKEY_URL: 'redis://valkey:6379', VALKEY_TLS: 'true', VALKEY_CA_FILE: pem, VALKEY_USERNAME: 'bff', VALKEY_PASSWORD: 'pw-value' })).toEqual([
+      expect.stringMatching(/^VALKEY_USERNAME: is only used with VALKEY_SENTINELS or VALKEY_CLUSTER_NODES \(VALKEY_URL carries its own/),
+      expect.stringMatching(/^VALKEY_PASSWORD: is only used with/),
+      expect.stringMatching(/^VALKEY_TLS: is only used with VALKEY_SENTINELS or VALKEY_CLUSTER_NODES \(VALKEY_URL says it itself: rediss:\/\/\)/),
+      expect.stringMatching(/^VALKEY_CA_FILE: is only used with TLS/),
+    ]);
+    expect(keys({ VALKEY_CLUSTER_NODES: 'v0:6379', VALKEY_CA_FILE: pem, VALKEY_SENTINEL_USERNAME: 'bff-s', VALKEY_SENTINEL_PASSWORD: 'spw-value' })).toEqual([
+      'VALKEY_SENTINEL_USERNAME: is only used with VALKEY_SENTINELS',
+      'VALKEY_SENTINEL_PASSWORD: is only used with VALKEY_SENTINELS',
+      expect.stringMatching(/^VALKEY_CA_FILE: is only used with TLS/),
+    ]);
+    expect(keys({ ...sentinels, VALKEY_SENTINEL_USERNAME: 'bff-s' })).toEqual([
+      'VALKEY_SENTINEL_PASSWORD: is required with VALKEY_SENTINEL_USERNAME (the ACL user’s password)',
+    ]);
+  });
+
   it('requires KEYCLOAK_URL in production, so sandbox mode is refused there', () => {
     expect(problems({ NODE_ENV: 'production' }, { sandbox: true }).problems.map((p) => p.key)).toContain('KEYCLOAK_URL');
   });

@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { problem } from '../common/problem';
 import type { MlflowPermissionLevel } from '../config/app-config';
 import type { RestCall, RestDecision } from './mlflow-call';
@@ -29,8 +29,6 @@ const LOOKUPS_AT_ONCE = 8;
  */
 @Injectable()
 export class MlflowDatasetDecider {
-  private readonly log = new Logger('MlflowProxy');
-
   constructor(
     private readonly permissions: MlflowPermissionService,
     private readonly denials: MlflowDenials,
@@ -149,12 +147,7 @@ export class MlflowDatasetDecider {
   /** Tags with the caller as `mlflow.user` (a client-sent value replaced; added when `add`). */
   private withCaller(call: RestCall, tags: Record<string, string>, add: boolean): Record<string, string> {
     const given = tags[MLFLOW_USER_TAG];
-    if (given !== undefined && given !== call.username) {
-      this.log.warn(
-        { event: 'mlflow.identity_replaced', sub: call.principal.subject, username: call.username, route: call.target.route },
-        'client-sent MLflow user replaced by the token user',
-      );
-    }
+    if (given !== undefined && given !== call.username) this.denials.identityReplaced(call.principal, call.target);
     return add || given !== undefined ? { ...tags, [MLFLOW_USER_TAG]: call.username } : tags;
   }
 

@@ -28,4 +28,12 @@ export class MlflowDenials {
     });
     return problem.forbidden('insufficient_role', detail);
   }
+
+  /** A client-sent MLflow user (`mlflow.user`, a run's `user_id`) replaced by the token's: logged, never refused. */
+  identityReplaced(principal: Principal, target: Target): void {
+    this.log.warn(
+      { event: 'mlflow.identity_replaced', sub: principal.subject, username: principal.username, route: target.route },
+      'client-sent MLflow user replaced by the token user',
+    );
+  }
 }

@@ -337,10 +337,14 @@ describe('MlflowRestDecider: every row of the endpoint table needs exactly its l
       const decision = await decider.decide(request('POST', path, body), target(path), users.get('EDIT')!, 'POST');
       return 'forward' in decision ? (JSON.parse(decision.forward.body!.toString()) as Record<string, string>) : {};
     };
+    const warned = () => jest.mocked(Logger.prototype.warn).mock.calls.filter(([m]) => (m as { event?: string }).event === 'mlflow.identity_replaced').length;
+    const before = warned();
     const created = await sent('/api/3.0/mlflow/datasets/create', { name: 'd', experiment_ids: ['7'], tags: '{"mlflow.user":"root","k":"v"}' });
     const records = await sent(`/api/3.0/mlflow/datasets/${ids.dataset}/records`, {
       records: JSON.stringify([{ inputs: { q: 1 }, tags: { 'mlflow.user': 'root' } }, { inputs: { q: 2 } }]),
     });
+    // Each replaced user is logged (the dataset's, the first record's; the second record named none).
+    expect(warned() - before).toBe(2);
     expect([JSON.parse(created.tags), JSON.parse(records.records), records.dataset_id]).toEqual([
       { 'mlflow.user': 'user-edit', k: 'v' },
       [

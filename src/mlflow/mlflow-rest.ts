@@ -93,7 +93,7 @@ export class MlflowRestDecider {
           throw this.denials.denied(principal, target, 'identity_tag', `${MLFLOW_USER_TAG} is set by the BFF and cannot be deleted`);
         }
         if (rule.identity === 'set-tag' && p.key === MLFLOW_USER_TAG) {
-          if (p.value !== username) this.identityReplaced(principal, target);
+          if (p.value !== username) this.denials.identityReplaced(principal, target);
           p.value = username;
         }
         if (rule.identity === 'log-batch') {
@@ -128,7 +128,7 @@ export class MlflowRestDecider {
         const experimentId = experimentIdOf(text('experiment_id') ?? '0');
         await this.require(principal, target, experimentId, 'EDIT');
         p.experiment_id = experimentId;
-        if (p.user_id !== undefined && p.user_id !== username) this.identityReplaced(principal, target);
+        if (p.user_id !== undefined && p.user_id !== username) this.denials.identityReplaced(principal, target);
         p.user_id = username;
         p.tags = this.callerTags(p.tags, username, principal, target, true);
         return send({
@@ -316,16 +316,9 @@ export class MlflowRestDecider {
   private callerTags(tags: unknown, username: string, principal: Principal, target: Target, add: boolean): Array<{ key?: unknown; value?: unknown }> {
     const list = (tags ?? []) as Array<{ key?: unknown; value?: unknown }>;
     const spoofed = list.filter((t) => t.key === MLFLOW_USER_TAG);
-    if (spoofed.some((t) => t.value !== username)) this.identityReplaced(principal, target);
+    if (spoofed.some((t) => t.value !== username)) this.denials.identityReplaced(principal, target);
     const kept = list.filter((t) => t.key !== MLFLOW_USER_TAG);
     return add || spoofed.length > 0 ? [...kept, { key: MLFLOW_USER_TAG, value: username }] : kept;
-  }
-
-  private identityReplaced(principal: Principal, target: Target): void {
-    this.log.warn(
-      { event: 'mlflow.identity_replaced', sub: principal.subject, username: principal.username, route: target.route },
-      'client-sent MLflow user replaced by the token user',
-    );
   }
 
   private async jsonBody(req: FastifyRequest): Promise<Record<string, unknown>> {

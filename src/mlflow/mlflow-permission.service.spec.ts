@@ -91,16 +91,20 @@ describe('MlflowPermissionService: what experiment a run, logged model or trace 
     expect(asked).toEqual(['model m-1', 'model m-2', 'trace tr-1', 'trace tr-2']);
   });
 
-  it('does not remember that MLflow did not know one: asked again, the answer is MLflow’s new one', async () => {
+  it('does not remember that MLflow did not know one: nothing is written, and asked again the answer is MLflow’s new one', async () => {
     const experiments: Record<string, string> = {};
-    const { permissions, asked } = setUp(experiments);
+    const { permissions, asked, store } = setUp(experiments);
+    const writes = jest.spyOn(store, 'setJson');
+    expect(await permissions.experimentOfRun('run-late')).toBeUndefined();
     expect(await permissions.experimentOfModel('m-late')).toBeUndefined();
     expect(await permissions.experimentOfTrace('tr-late')).toBeUndefined();
+    // An unknown id is not a value to store (Valkey refuses an undefined SET argument: an error, not a cache entry).
+    expect(writes).not.toHaveBeenCalled();
     experiments['m-late'] = '4';
     experiments['tr-late'] = '4';
     expect(await permissions.experimentOfModel('m-late')).toBe('4');
     expect(await permissions.experimentOfTrace('tr-late')).toBe('4');
-    expect(asked).toEqual(['model m-late', 'trace tr-late', 'model m-late', 'trace tr-late']);
+    expect(asked).toEqual(['run run-late', 'model m-late', 'trace tr-late', 'model m-late', 'trace tr-late']);
   });
 
   it('answers from what the BFF saw created, without asking MLflow', async () => {

@@ -20,7 +20,8 @@ type Bff = { url: string };
 /** One Keycloak session of a user, through the frontend client (password grant), with what it opened at the BFF. */
 async function session(target: ScenarioWorld['target'], user: string) {
   const login = await passwordLogin(target, user);
-  expect(login.status).toBe(200);
+  // Keycloak's error body (error, error_description) shows in the failure when the login is refused.
+  expect({ status: login.status, refusal: login.status === 200 ? undefined : login.body }).toEqual({ status: 200, refusal: undefined });
   const token = login.body.access_token as string;
   return { token, refresh: login.body.refresh_token as string, sid: decodeJwt(token).sid as string, sub: decodeJwt(token).sub as string };
 }

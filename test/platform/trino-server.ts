@@ -118,11 +118,6 @@ export async function startRealTrino(opts: RealTrinoOptions): Promise<RealTrino>
       'query.max-memory': '256MB',
       'query.max-memory-per-node': '256MB',
       'task.concurrency': '2',
-      // The coordinator is its own only worker. It announces itself to its embedded discovery store every ~8 s and
-      // the store forgets it 30 s after the last announcement (discovery.max-age); forgotten, queries fail with
-      // NO_NODES_AVAILABLE until the next one (seen on a loaded 2-core machine). A node that never leaves can be
-      // remembered longer; it reaches itself over loopback, the only network here.
-      'discovery.max-age': '10m',
       ...opts.extraConfig,
     }),
   );
@@ -179,8 +174,22 @@ export async function startRealTrino(opts: RealTrinoOptions): Promise<RealTrino>
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  // Started is not ready: the coordinator answers queries once a worker (itself) is active.
-  await waitUntil(async () => (await trino.query('SELECT 1')).length === 1, { timeoutMs: 120_000, intervalMs: 500, what: 'Trino to run a query' });
+  // Started is not ready: the coordinator runs a query on its workers (itself) once its scheduler knows one is
+  // active. `SELECT 1` runs on the coordinator alone and answers before that; a table scan needs a worker (two
+  // clean-clone runs had the first scans answered NO_NODES_AVAILABLE after `SELECT 1` had passed).
+  const refusals: string[] = [];
+  await waitUntil(
+    async () => {
+      try {
+        return JSON.stringify(await trino.query('SELECT count(*) FROM tpch.tiny.nation')) === '[[25]]';
+      } catch (err) {
+        refusals.push((err as { trinoError?: { errorName?: string } }).trinoError?.errorName ?? String(err));
+        return false;
+      }
+    },
+    { timeoutMs: 120_000, intervalMs: 500, what: 'Trino to run a query on a worker' },
+  );
+  if (refusals.length) process.stderr.write(`[platform] Trino refused ${refusals.length} scan(s) before it was ready: ${[...new Set(refusals)].join(', ')}\n`);
   (trino as { startMs: number }).startMs = Date.now() - started;
   return trino;
 }

@@ -46,6 +46,8 @@ interface Recorded {
   decided: Array<{ authorization?: string; sessionId?: string; policy: unknown; route: string }>;
   forwarded: Forward[];
   dropped: number;
+  /** The reason label of each bff_mlflow_denials_total increment. */
+  denials: string[];
   edit: Array<{ experimentId: string; username?: string }>;
   restCalls: number;
   sent?: { status: number; body: unknown; headers: Record<string, string> };
@@ -66,7 +68,7 @@ interface Setup {
 }
 
 function proxy(setup: Setup = {}): { service: MlflowProxyService; rec: Recorded } {
-  const rec: Recorded = { decided: [], forwarded: [], dropped: 0, edit: [], restCalls: 0 };
+  const rec: Recorded = { decided: [], forwarded: [], dropped: 0, denials: [], edit: [], restCalls: 0 };
   const config = loadConfig({ ...ENV, ...setup.env });
   const decider = {
     decide: async (input: { authorization?: string; sessionId?: string }, policy: unknown, route: string): Promise<Decision> => {
@@ -105,7 +107,9 @@ function proxy(setup: Setup = {}): { service: MlflowProxyService; rec: Recorded 
       rec.forwarded.push(plan);
     },
   } as unknown as MlflowForwarder;
-  const denials = new MlflowDenials({ counter: () => ({ inc: () => undefined }) } as unknown as MetricsService);
+  const denials = new MlflowDenials({
+    counter: () => ({ inc: (labels: { reason: string }) => rec.denials.push(labels.reason) }),
+  } as unknown as MetricsService);
   const traces = new MlflowTraceIngest(config, permissions, denials);
   return { service: new MlflowProxyService(config, decider, sessions, rest, traces, forwarder, denials), rec };
 }
@@ -191,6 +195,10 @@ describe('MlflowProxyService identifies the caller', () => {
     const { service, rec } = proxy();
     expect(await run(service, rec, request('GET', API, { ...BEARER, cookie: 'sid=s1' }))).toBe('ok');
     expect(rec.decided).toEqual([{ authorization: 'Bearer good', sessionId: 's1', policy: MLFLOW_POLICY, route: `GET ${API}` }]);
+  });
+
+  it('asks for any valid caller: no role, no audience, the rule named mlflow in the decision log', () => {
+    expect(MLFLOW_POLICY).toEqual({ kind: 'authenticated', rule: 'mlflow' });
   });
 
   it('refuses with the refusal of a bearer token (no fallback to the session, the cookie kept)', async () => {
@@ -310,6 +318,12 @@ describe('MlflowProxyService by kind of path', () => {
     expect(rec.forwarded).toEqual([{ method: 'GET', query: 'v=2' }]);
   });
 
+  it('forwards a UI HEAD as a HEAD', async () => {
+    const { service, rec } = proxy();
+    expect(await run(service, rec, request('HEAD', '/mlflow/static-files/app.js', BEARER))).toBe('ok');
+    expect(rec.forwarded).toEqual([{ method: 'HEAD', query: '' }]);
+  });
+
   it.each(['POST', 'PUT', 'DELETE', 'OPTIONS'])('refuses %s on a UI path with 405', async (method) => {
     const { service, rec } = proxy();
     expect(await run(service, rec, request(method, '/mlflow/static-files/app.js', BEARER))).toBe('405 method_not_allowed');
@@ -334,6 +348,7 @@ describe('MlflowProxyService by kind of path', () => {
     const { service, rec } = proxy();
     expect(await run(service, rec, request('GET', path, BEARER))).toBe('403 insufficient_role');
     expect(rec.forwarded).toEqual([]);
+    expect(rec.denials).toEqual(['unknown_path']);
   });
 });
 

@@ -446,3 +446,77 @@ describe('MlflowRestDecider: scorers and webhooks', () => {
     expect(JSON.parse(decision.body!.toString())).toEqual({ description: 'd', webhook_id: 'wh-1' });
   });
 });
+
+describe('the endpoint table: what each row reads, and which paths name a row', () => {
+  const call = (method: string, path: string, body?: unknown) => ({
+    row: matchRestEndpoint(path.split('?')[0])?.name ?? '2.0/mlflow/runs/get',
+    method,
+    request: () => ({ path, body }),
+  });
+  const runsGet = `/api/2.0/mlflow/runs/get?run_id=${ids.run}`;
+
+  it('forwards every value MLflow takes of the table’s enums (view types, run and logged-model statuses), and refuses another', async () => {
+    const viewTypes = ['ACTIVE_ONLY', 'DELETED_ONLY', 'ALL'];
+    const runStatuses = ['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED'];
+    const modelStatuses = ['LOGGED_MODEL_STATUS_UNSPECIFIED', 'LOGGED_MODEL_PENDING', 'LOGGED_MODEL_READY', 'LOGGED_MODEL_UPLOAD_FAILED'];
+    const outcomes: string[] = [];
+    for (const v of [...viewTypes, 'EVERY']) {
+      outcomes.push(`experiments ${v}: ${await outcome(call('GET', `/api/2.0/mlflow/experiments/search?view_type=${v}`), 'READ')}`);
+      outcomes.push(`runs ${v}: ${await outcome(call('POST', '/api/2.0/mlflow/runs/search', { experiment_ids: [ids.experiment], run_view_type: v }), 'READ')}`);
+    }
+    for (const s of [...runStatuses, 'PAUSED']) {
+      outcomes.push(`run ${s}: ${await outcome(call('POST', '/api/2.0/mlflow/runs/update', { run_id: ids.run, status: s }), 'EDIT')}`);
+    }
+    for (const s of [...modelStatuses, 'LOGGED_MODEL_DELETED']) {
+      outcomes.push(`model ${s}: ${await outcome(call('PATCH', `/api/2.0/mlflow/logged-models/${ids.model}`, { model_id: ids.model, status: s }), 'EDIT')}`);
+    }
+    expect(outcomes).toEqual([
+      ...viewTypes.flatMap((v) => [`experiments ${v}: forwarded, listed`, `runs ${v}: forwarded, listed`]),
+      'experiments EVERY: 400 validation_failed',
+      'runs EVERY: 400 validation_failed',
+      ...runStatuses.map((s) => `run ${s}: forwarded`),
+      'run PAUSED: 400 validation_failed',
+      ...modelStatuses.map((s) => `model ${s}: forwarded`),
+      'model LOGGED_MODEL_DELETED: 400 validation_failed',
+    ]);
+  });
+
+  it('forwards the fields and nested messages each row declares, which the row cases leave out', async () => {
+    const dataset = { name: 'd', digest: 'x1', source_type: 'local', source: '{}', schema: '{}', profile: '{}' };
+    expect([
+      await outcome(call('POST', '/api/2.0/mlflow/runs/log-batch', { run_id: ids.run, params: [{ key: 'p', value: '1' }] }), 'EDIT'),
+      await outcome(call('POST', '/api/2.0/mlflow/runs/log-inputs', { run_id: ids.run, datasets: [{ tags: [{ key: 'k', value: 'v' }], dataset }] }), 'EDIT'),
+      await outcome(
+        call('POST', '/api/2.0/mlflow/logged-models/search', {
+          experiment_ids: [ids.experiment],
+          datasets: [{ dataset_name: 'd', dataset_digest: 'x1' }],
+          order_by: [{ field_name: 'name', ascending: true, dataset_name: 'd', dataset_digest: 'x1' }],
+        }),
+        'READ',
+      ),
+      await outcome(call('GET', `/api/2.0/mlflow/logged-models/${ids.model}?allow_deleted=true`), 'READ'),
+      await outcome(call('HEAD', `/api/2.0/mlflow/logged-models/${ids.model}?allow_deleted=true`), 'READ'),
+      await outcome(call('GET', `/api/2.0/mlflow/logged-models/${ids.model}/artifacts/directories?artifact_directory_path=model`), 'READ'),
+      // A field of one method is no field of another.
+      await outcome(call('PATCH', `/api/2.0/mlflow/logged-models/${ids.model}`, { model_id: ids.model, allow_deleted: true }), 'EDIT'),
+    ]).toEqual(['forwarded', 'forwarded', 'forwarded, listed', 'forwarded', 'forwarded', 'forwarded', '400 validation_failed']);
+  });
+
+  it('a path names a row only as a whole: nothing below a row, before the API prefix, after a newline, or of Object.prototype', async () => {
+    const paths = [
+      `/api/2.0/mlflow/runs/get/x?run_id=${ids.run}`,
+      `/api/2.0/mlflow/runs/gets?run_id=${ids.run}`,
+      `/model-versions/x/api/2.0/mlflow/runs/get?run_id=${ids.run}`,
+      `/api/2.0/mlflow/runs/get%0Ax?run_id=${ids.run}`,
+      `/api/2x0/mlflow/logged-models/${ids.model}`,
+      `/api/3x0/mlflow/traces/${ids.trace}`,
+      '/api/constructor',
+      '/api/__proto__',
+      '/api/toString',
+      '/ajax-api/hasOwnProperty',
+    ];
+    const outcomes: string[] = [];
+    for (const path of paths) outcomes.push(`${path}: ${await outcome(call('GET', path), 'MANAGE')}`);
+    expect([await outcome(call('GET', runsGet), 'MANAGE'), ...outcomes]).toEqual(['forwarded', ...paths.map((path) => `${path}: 403 insufficient_role`)]);
+  });
+});

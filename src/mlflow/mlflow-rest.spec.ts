@@ -502,6 +502,40 @@ describe('the endpoint table: what each row reads, and which paths name a row', 
     ]).toEqual(['forwarded', 'forwarded', 'forwarded, listed', 'forwarded', 'forwarded', 'forwarded', '400 validation_failed']);
   });
 
+  it('refuses ids and names the table’s patterns do not take as a whole (400), before asking MLflow or the grants', async () => {
+    const longId = '1234567890123456789';
+    await permissions.setGrant(longId, 'reader-long', 'READ', 'owner');
+    const reader = principalFromClaims({ sub: 'sub-reader-long', preferred_username: 'reader-long', iss: 'https://idp.test', exp: 9e9 }, 'platform-bff');
+    const get = (path: string) => call('GET', path);
+    const experiment = (id: string) => get(`/api/2.0/mlflow/experiments/get?experiment_id=${id}`);
+    const run = (id: string) => get(`/api/2.0/mlflow/runs/get?run_id=${encodeURIComponent(id)}`);
+    const trace = (id: string) => get(`/api/3.0/mlflow/traces/${encodeURIComponent(id)}`);
+    const model = (id: string) => get(`/api/2.0/mlflow/logged-models/${encodeURIComponent(id)}`);
+    const registered = (name: string) => get(`/api/2.0/mlflow/registered-models/get?name=${encodeURIComponent(name)}`);
+    const refused = [
+      experiment(`x${ids.experiment}`),
+      experiment(`${ids.experiment}x`),
+      experiment(`${longId}0`),
+      run(`!${ids.run}`),
+      run(`${ids.run}!`),
+      run('r'.repeat(65)),
+      trace(`!${ids.trace}`),
+      trace(`${ids.trace}!`),
+      model(`!${ids.model}`),
+      model(`${ids.model}!`),
+      registered(`:${ids.registered}`),
+      registered(`${ids.registered}:`),
+      registered('r'.repeat(257)),
+    ];
+    const outcomes: string[] = [];
+    for (const c of refused) outcomes.push(`${c.request().path}: ${await outcome(c, 'MANAGE')}`);
+    expect([await outcome(experiment(longId), reader), await outcome(registered('r'.repeat(256)), 'MANAGE'), ...outcomes]).toEqual([
+      'forwarded',
+      '403 insufficient_role',
+      ...refused.map((c) => `${c.request().path}: 400 validation_failed`),
+    ]);
+  });
+
   it('a path names a row only as a whole: nothing below a row, before the API prefix, after a newline, or of Object.prototype', async () => {
     const paths = [
       `/api/2.0/mlflow/runs/get/x?run_id=${ids.run}`,

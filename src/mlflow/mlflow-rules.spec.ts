@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from '../config/load-config';
 import { ReadinessRegistry } from '../common/readiness.registry';
 import { ValkeyClient } from '../state/valkey-client';
 import { StateStore } from '../state/state-store';
-import { matchRestEndpoint, paramsInQuery } from './mlflow-endpoints';
+import { matchRestEndpoint, needOf, paramsInQuery } from './mlflow-endpoints';
 import { mlflowPathClass } from '../config/mlflow-paths';
 import { sourceOf, versionSources } from './mlflow-registry';
 import { MAX_REFILL_PAGES, refill, startSearch } from './mlflow-search';
@@ -66,6 +66,15 @@ describe('the REST endpoint table', () => {
       false,
       false,
       true,
+    ]);
+  });
+
+  it('a row’s level for a method: the one level of the row, or the method’s; MANAGE for a method the row does not name (fail closed)', () => {
+    expect([needOf('EDIT', 'GET'), needOf({ GET: 'READ', POST: 'EDIT' }, 'POST'), needOf({ GET: 'READ' }, 'DELETE'), needOf({ GET: 'READ' }, 'HEAD')]).toEqual([
+      'EDIT',
+      'EDIT',
+      'MANAGE',
+      'MANAGE',
     ]);
   });
 

@@ -448,6 +448,7 @@ describe('MlflowRestDecider: scorers and webhooks', () => {
 });
 
 describe('the endpoint table: what each row reads, and which paths name a row', () => {
+  // A case for outcome(): its row only tells outcome() how to read a search's answer (a path naming no row: any row).
   const call = (method: string, path: string, body?: unknown) => ({
     row: matchRestEndpoint(path.split('?')[0])?.name ?? '2.0/mlflow/runs/get',
     method,

@@ -150,6 +150,59 @@ describe('JsonUriRewriter', () => {
     expect(out.nextUri).toBe(`${BASE}/v1/statement/executing/q/y/2`);
     expect(out.data).toHaveLength(50000);
   });
+  it('leaves every other top-level string as it came, even one that looks like a coordinator URI or is spelled with escapes', async () => {
+    const doc = `{"id":"q","updateType":"http://trino-internal:8080/v1/statement/other","error":"a\\/b \\u00e9","nextUri":"http://trino-internal:8080/v1/statement/executing/q/y/1"}`;
+    expect(await run([Buffer.from(doc)])).toBe(doc.replace('http://trino-internal:8080/v1/statement/executing', `${BASE}/v1/statement/executing`));
+  });
+
+  it('passes documents that are not an object as they came', async () => {
+    for (const doc of [
+      '"http://trino-internal:8080/v1/statement/x"',
+      '["nextUri","http://trino-internal:8080/v1/statement/x"]',
+      '[{"nextUri":"http://trino-internal:8080/v1/x"}]',
+    ]) {
+      expect(await run([Buffer.from(doc)])).toBe(doc);
+    }
+  });
+
+  it('knows a URI field by its name however JSON spells it, up to every character as a \\u escape', async () => {
+    const spelled = (key: string) => [...key].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+    const doc = Buffer.from(
+      `{"${spelled('partialCancelUri')}":"http://trino-internal:8080/v1/statement/executing/partialCancel/q/0/y/1","n\\u0065xtUri":"http://trino-internal:8080/v1/statement/executing/q/y/1"}`,
+    );
+    const want = JSON.stringify({ partialCancelUri: `${BASE}/v1/statement/executing/partialCancel/q/0/y/1`, nextUri: `${BASE}/v1/statement/executing/q/y/1` });
+    expect(JSON.stringify(JSON.parse(await run([doc])))).toBe(want);
+    for (let cut = 1; cut < doc.length; cut++) expect(JSON.stringify(JSON.parse(await run([doc.subarray(0, cut), doc.subarray(cut)])))).toBe(want);
+  });
+
+  it("does not take a long key that begins with a URI field's name for that field, however it is cut", async () => {
+    const doc = Buffer.from(`{"nextUri${'x'.repeat(100)}":"http://trino-internal:8080/v1/statement/other","id":"q"}`);
+    for (let cut = 1; cut < doc.length; cut++) expect(await run([doc.subarray(0, cut), doc.subarray(cut)])).toBe(doc.toString());
+  });
+
+  it('keeps none of a long top-level key: memory stays flat however long the key is', async () => {
+    // 16 MiB of key in 64 KiB chunks, all views of one buffer: any copy the rewriter kept would show in arrayBuffers.
+    const block = Buffer.alloc(64 * 1024, 'k');
+    async function* chunks() {
+      yield Buffer.from('{"');
+      for (let i = 0; i < 256; i++) yield block;
+      yield Buffer.from('":1,"nextUri":"http://trino-internal:8080/v1/statement/executing/q/y/1"}');
+    }
+    const before = process.memoryUsage().arrayBuffers;
+    let grown = 0;
+    const tail: Buffer[] = [];
+    let bytes = 0;
+    await pipeline(chunks(), new JsonUriRewriter(QUERY_RESULTS_URI_FIELDS, rewrite), async (src: AsyncIterable<Buffer>) => {
+      for await (const c of src) {
+        grown = Math.max(grown, process.memoryUsage().arrayBuffers - before);
+        bytes += c.length;
+        if (c !== block) tail.push(c);
+      }
+    });
+    expect(Buffer.concat(tail).toString().endsWith(`":1,"nextUri":"${BASE}/v1/statement/executing/q/y/1"}`)).toBe(true);
+    expect(bytes).toBe(2 + 256 * 64 * 1024 + `":1,"nextUri":"${BASE}/v1/statement/executing/q/y/1"}`.length);
+    expect(grown).toBeLessThan(4 * 1024 * 1024);
+  });
 });
 
 describe('protocolPath / rebaseUri', () => {

@@ -9,8 +9,8 @@ export const QUERY_RESULTS_URI_FIELDS: ReadonlySet<string> = new Set(['nextUri',
 
 /** A coordinator URI longer than this is not a URI the protocol produces: the page is refused. */
 const MAX_URI_BYTES = 16 * 1024;
-/** Top-level keys longer than this are not ones we rewrite; their bytes are not kept. */
-const MAX_KEY_BYTES = 64;
+/** JSON spells a character of a key in at most 6 bytes (`\u0070`): a longer key is none of the targets. */
+const MAX_BYTES_PER_KEY_CHAR = 6;
 
 const COMMA = 0x2c;
 const QUOTE_BYTES = Buffer.from('"');
@@ -84,23 +84,27 @@ export function rebaseUri(uri: string, publicBase: string): string {
  * contain one, is never touched.
  */
 export class JsonUriRewriter extends Transform {
+  /** The target keys, typed to be asked about a key that is none (`undefined`: too long or undecodable). */
+  private readonly keys: ReadonlySet<string | undefined>;
+  /** A depth-1 key spelled in more bytes than this is none of the targets: its bytes are not kept. */
+  private readonly maxKeyBytes: number;
   private depth = 0;
   private inString = false;
   private escaped = false;
   /** At depth 1, the next string is a key. */
   private expectKey = false;
-  /** Inside a depth-1 key: its bytes so far (undefined once it is too long to matter). */
+  /** Inside a depth-1 key: its bytes so far (only the first `maxKeyBytes`: a longer key is dropped at its end). */
   private keyParts: Buffer[] | undefined;
   private keyBytes = 0;
-  private capturingKey = false;
+  /** The last depth-1 key (undefined when it was too long or undecodable). */
   private lastKey: string | undefined;
-  /** The key whose value comes next at depth 1 (after its colon). */
+  /** The target key whose value comes next at depth 1 (after its colon). */
   private valueKey: string | undefined;
   /** Inside a depth-1 string value that is to be rewritten: its raw bytes so far. */
   private valueParts: Buffer[] | undefined;
   private valueBytes = 0;
   /** The target keys met at depth 1 so far. */
-  private readonly seen = new Set<string>();
+  private readonly seen = new Set<string | undefined>();
   /**
    * Every target key has been met and its value passed: an object names a key once, so nothing is
    * left to rewrite and the rest of the document (the rows) goes through without being looked at.
@@ -108,10 +112,12 @@ export class JsonUriRewriter extends Transform {
   private done = false;
 
   constructor(
-    private readonly keys: ReadonlySet<string>,
+    keys: ReadonlySet<string>,
     private readonly rewrite: (value: string) => string,
   ) {
     super();
+    this.keys = keys;
+    this.maxKeyBytes = MAX_BYTES_PER_KEY_CHAR * Math.max(...Array.from(keys, (key) => key.length));
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -130,6 +136,10 @@ export class JsonUriRewriter extends Transform {
     callback();
   }
 
+  /**
+   * Reads one chunk at depths 0 and 1 (below that, `skipNested`), emitting its bytes in order with each
+   * target value replaced. An empty part may be emitted; a stream drops it.
+   */
   private scan(chunk: Buffer, emit: (part: Buffer) => void): void {
     if (this.done) {
       emit(chunk);
@@ -143,7 +153,8 @@ export class JsonUriRewriter extends Transform {
     const n = chunk.length;
     for (let i = 0; i < n; i++) {
       // Trino leaves partialCancelUri out of most data pages, so the rewriter reads those to their end:
-      // below the top level (the rows) it only follows nesting and strings, in a loop of its own.
+      // below the top level (the rows) it only follows nesting and strings, in a loop of its own. This
+      // loop sees depth 0 (only the document's first opening and last closing byte there) and depth 1.
       if (this.depth >= 2) {
         i = this.skipNested(chunk, i);
         continue;
@@ -156,14 +167,13 @@ export class JsonUriRewriter extends Transform {
           this.escaped = true;
         } else if (c === QUOTE) {
           this.inString = false;
-          if (this.capturingKey) {
-            this.capturingKey = false;
-            this.addKeyBytes(chunk.subarray(keyStart, i));
-            this.lastKey = this.keyParts ? decodeJsonString(Buffer.concat(this.keyParts)) : undefined;
+          if (this.keyParts) {
+            this.addKeyBytes(this.keyParts, chunk.subarray(keyStart, i));
+            this.lastKey = this.keyBytes <= this.maxKeyBytes ? decodeJsonString(Buffer.concat(this.keyParts)) : undefined;
             this.keyParts = undefined;
             this.expectKey = false;
           } else if (this.valueParts) {
-            this.addValueBytes(chunk.subarray(valueStart, i));
+            this.addValueBytes(this.valueParts, chunk.subarray(valueStart, i));
             emit(this.rewritten(Buffer.concat(this.valueParts)));
             this.valueParts = undefined;
             emitFrom = i + 1;
@@ -175,14 +185,12 @@ export class JsonUriRewriter extends Transform {
       switch (c) {
         case QUOTE:
           this.inString = true;
-          if (this.depth !== 1) break;
           if (this.expectKey) {
-            this.capturingKey = true;
             this.keyParts = [];
             this.keyBytes = 0;
             keyStart = i + 1;
-          } else if (this.valueKey !== undefined && this.keys.has(this.valueKey)) {
-            if (i > emitFrom) emit(chunk.subarray(emitFrom, i));
+          } else if (this.valueKey !== undefined) {
+            emit(chunk.subarray(emitFrom, i));
             this.valueParts = [];
             this.valueBytes = 0;
             valueStart = i + 1;
@@ -191,8 +199,11 @@ export class JsonUriRewriter extends Transform {
           break;
         case OPEN_BRACE:
         case OPEN_BRACKET:
+          // The first string of the top-level object is a key. (Also set on a nested value's opening: the
+          // next byte at depth 1 after it is a comma, which sets it anyway, or the document's end; and the
+          // strings of a top-level array are never followed by a colon.)
           this.depth++;
-          if (this.depth === 1 && c === OPEN_BRACE) this.expectKey = true;
+          this.expectKey = true;
           this.valueKey = undefined;
           break;
         case CLOSE_BRACE:
@@ -200,24 +211,20 @@ export class JsonUriRewriter extends Transform {
           this.depth--;
           break;
         case COLON:
-          if (this.depth === 1) {
+          if (this.keys.has(this.lastKey)) {
             this.valueKey = this.lastKey;
-            if (this.lastKey !== undefined && this.keys.has(this.lastKey)) this.seen.add(this.lastKey);
+            this.seen.add(this.lastKey);
           }
           break;
         case COMMA:
-          if (this.depth === 1) {
-            this.expectKey = true;
-            this.valueKey = undefined;
-          }
-          break;
-        default:
+          this.expectKey = true;
+          this.valueKey = undefined;
           break;
       }
     }
-    if (this.capturingKey) this.addKeyBytes(chunk.subarray(keyStart));
-    if (this.valueParts) this.addValueBytes(chunk.subarray(valueStart));
-    else if (emitFrom < n) emit(emitFrom === 0 ? chunk : chunk.subarray(emitFrom));
+    if (this.keyParts) this.addKeyBytes(this.keyParts, chunk.subarray(keyStart));
+    if (this.valueParts) this.addValueBytes(this.valueParts, chunk.subarray(valueStart));
+    else emit(chunk.subarray(emitFrom));
     // Done once every target key's value has been passed (none pending after its colon, none half-read).
     if (!this.valueParts && this.valueKey === undefined && this.seen.size === this.keys.size) this.done = true;
   }
@@ -226,7 +233,7 @@ export class JsonUriRewriter extends Transform {
    * Reads from `from` while the depth is 2 or more, where nothing is kept or rewritten: only nesting and
    * strings are followed, in locals and with one table look-up per byte (about twice as fast as the
    * general loop, on rows). Returns the index of the last byte read: the bracket or brace back at
-   * depth 1, or the chunk's last byte.
+   * depth 1, or the chunk's length when it read the whole chunk.
    */
   private skipNested(chunk: Buffer, from: number): number {
     const n = chunk.length;
@@ -246,14 +253,15 @@ export class JsonUriRewriter extends Transform {
         inString = true;
       } else if (kind === OPEN_BYTE) {
         depth++;
-      } else if (kind === CLOSE_BYTE && --depth < 2) {
+      } else if (--depth < 2) {
+        // A bracket or brace closing (a backslash is never outside a string): back at depth 1.
         break;
       }
     }
     this.depth = depth;
     this.inString = inString;
     this.escaped = escaped;
-    return Math.min(i, n - 1);
+    return i;
   }
 
   /** A captured string value (raw JSON bytes, without quotes) after rewriting; left as it came when undecodable. */
@@ -263,18 +271,16 @@ export class JsonUriRewriter extends Transform {
     return Buffer.from(JSON.stringify(this.rewrite(value)), 'utf8');
   }
 
-  private addKeyBytes(part: Buffer): void {
-    if (!this.keyParts) return;
+  /** Keeps the bytes of a key up to `maxKeyBytes` and counts the rest. */
+  private addKeyBytes(parts: Buffer[], part: Buffer): void {
     this.keyBytes += part.length;
-    if (this.keyBytes > MAX_KEY_BYTES) this.keyParts = undefined;
-    else if (part.length > 0) this.keyParts.push(Buffer.from(part));
+    if (this.keyBytes <= this.maxKeyBytes) parts.push(Buffer.from(part));
   }
 
-  private addValueBytes(part: Buffer): void {
-    if (!this.valueParts) return;
+  private addValueBytes(parts: Buffer[], part: Buffer): void {
     this.valueBytes += part.length;
     if (this.valueBytes > MAX_URI_BYTES) throw new Error('the coordinator sent a URI longer than 16 KiB');
-    if (part.length > 0) this.valueParts.push(Buffer.from(part));
+    parts.push(Buffer.from(part));
   }
 }
 

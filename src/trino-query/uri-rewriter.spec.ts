@@ -112,7 +112,10 @@ describe('JsonUriRewriter', () => {
       stats: { state: 'RUNNING' },
       nextUri: 'http://trino-internal:8080/v1/statement/executing/q/y/2',
     };
-    expect(JSON.parse(await run([Buffer.from(JSON.stringify(results))]))).toEqual({ ...results, nextUri: `${BASE}/v1/statement/executing/q/y/2` });
+    const doc = Buffer.from(JSON.stringify(results));
+    const want = JSON.stringify({ ...results, nextUri: `${BASE}/v1/statement/executing/q/y/2` });
+    expect(await run([doc])).toBe(want);
+    for (let cut = 1; cut < doc.length; cut++) expect(await run([doc.subarray(0, cut), doc.subarray(cut)])).toBe(want);
   });
 
   it('rewrites the URIs after a first key that is empty or ends in an escaped backslash', async () => {
@@ -127,9 +130,11 @@ describe('JsonUriRewriter', () => {
       ['line\nbreak', 'tab\tand "quotes"', 'é\u0001'],
       ['a ] b', 'c } d', '{ [ ['],
       ['\\', '"]'],
+      ['a\nb', 'x'],
     ];
-    const doc = JSON.stringify({ id: 'q', data: rows, nextUri: 'http://trino-internal:8080/v1/statement/executing/q/y/4' });
-    const want = JSON.stringify({ id: 'q', data: rows, nextUri: `${BASE}/v1/statement/executing/q/y/4` });
+    const stats = { state: 'RUNNING', nextUri: 'http://trino-internal:8080/v1/keep' };
+    const doc = JSON.stringify({ id: 'q', data: rows, stats, nextUri: 'http://trino-internal:8080/v1/statement/executing/q/y/4' });
+    const want = JSON.stringify({ id: 'q', data: rows, stats, nextUri: `${BASE}/v1/statement/executing/q/y/4` });
     expect(await run([Buffer.from(doc)])).toBe(want);
     expect(await run([...Buffer.from(doc)].map((b) => Buffer.from([b])))).toBe(want);
   });

@@ -41,6 +41,8 @@ export interface AppConfig {
   valkeyUrl?: string;
   /** How Valkey is reached (one server, Sentinel or a cluster); undefined: state in memory. */
   valkey?: ValkeyTopology;
+  /** VALKEY_COMMAND_TIMEOUT_MS: a Valkey command not answered within it is an outage (state served from memory). */
+  valkeyCommandTimeoutMs: number;
   tokenExchange: { cacheTtlS: number; timeoutMs: number };
   /** OIDC back-channel logout and the revocations it records. */
   revocation: {

@@ -159,6 +159,11 @@ export class EnvSchema {
 
   @Transform(toInt)
   @IsOptional()
+  @IntRange(50, 60000)
+  VALKEY_COMMAND_TIMEOUT_MS?: number;
+
+  @Transform(toInt)
+  @IsOptional()
   @IntRange(1, 3600)
   TOKEN_EXCHANGE_CACHE_TTL?: number;
 

@@ -244,6 +244,7 @@ export function loadConfig(env: Env, opts: { sandbox?: boolean } = {}): AppConfi
     auth: { audiences, issuers, clockSkewS: s.AUTH_CLOCK_SKEW_S ?? 30, originalUriHeader },
     valkeyUrl: s.VALKEY_URL,
     valkey,
+    valkeyCommandTimeoutMs: s.VALKEY_COMMAND_TIMEOUT_MS ?? 500,
     revocation: {
       backchannelClients: s.BACKCHANNEL_LOGOUT_CLIENTS
         ? list(s.BACKCHANNEL_LOGOUT_CLIENTS)

@@ -22,7 +22,10 @@ describe('per-user rate limits on expensive routes', () => {
 
   beforeAll(async () => {
     [sandbox, redis] = await Promise.all([startSandbox(), startRedis()]);
-    const env = { VALKEY_URL: redis.url, RATE_LIMIT_PER_MINUTE: String(LIMIT) };
+    // The count is shared only while Valkey answers: a command slower than VALKEY_COMMAND_TIMEOUT_MS (500 ms by
+    // default) is an outage and each replica counts in memory. On a loaded machine a command can take that long
+    // (the 4th call was then answered 200 by the replica that had counted alone); 10 s keeps this test about sharing.
+    const env = { VALKEY_URL: redis.url, RATE_LIMIT_PER_MINUTE: String(LIMIT), VALKEY_COMMAND_TIMEOUT_MS: '10000' };
     [a, b] = await Promise.all([startTestBff(env, { sandbox }), startTestBff(env, { sandbox })]);
     await waitUntil(() => a.app.get(StateStore).shared && b.app.get(StateStore).shared, { timeoutMs: 5000, what: 'both replicas on Valkey' });
   });

@@ -21,6 +21,7 @@ describe('configuration messages: one precise message per key, with the allowed 
     ['PORT', '70000', 'must be an integer from 0 to 65535'],
     ['PORT', '3000.5', 'must be an integer from 0 to 65535'],
     ['TRINO_TIMEOUT_MS', '5', 'must be an integer from 100 to 600000'],
+    ['VALKEY_COMMAND_TIMEOUT_MS', '10', 'must be an integer from 50 to 60000'],
     ['AGENT_TOKEN_QUOTA', '-1', 'must be an integer of at least 0'],
     ['TRUST_PROXY', 'maybe', 'must be one of: true, false, 1, 0'],
   ])('%s=%s: %s', (key, value, rule) => {

@@ -243,8 +243,9 @@ export class MlflowRestDecider {
       case 'artifact-list':
       case 'artifact': {
         const artifactPath = rule.op === 'artifact' ? endpoint.rest : text('path') === undefined ? undefined : normalisePath(text('path')!)?.slice(1);
-        if (rule.op === 'artifact-list' && artifactPath === undefined) throw problem.badRequest('path is required (an experiment id first)');
-        const experimentId = artifactPath?.split('/')[0] ?? '';
+        // An artifact row's path below it is never empty (matchRestEndpoint): only a listing can name none.
+        if (artifactPath === undefined) throw problem.badRequest('path is required (an experiment id first)');
+        const experimentId = artifactPath.split('/')[0];
         if (!EXPERIMENT_ID.test(experimentId)) throw this.denials.denied(principal, target, 'artifact_path', 'artifact paths start with the experiment id');
         const need: MlflowPermissionLevel = rule.op === 'artifact' ? needOf(rule.need, method) : 'READ';
         await this.require(principal, target, experimentId, need);

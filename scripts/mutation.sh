@@ -27,7 +27,7 @@ MODULES=(
   "route-policy|src/auth/route-policy.resolver.ts,src/auth/hot-routes.ts|src/auth/route-policy.resolver.spec.ts,src/auth/hot-routes.spec.ts"
   "mlflow-endpoints|src/mlflow/mlflow-endpoints.ts|src/mlflow/mlflow-rest.spec.ts,src/mlflow/mlflow-rules.spec.ts"
   "mlflow-permission|src/mlflow/mlflow-permission.service.ts|src/mlflow/mlflow-permission.service.spec.ts,src/mlflow/mlflow-rules.spec.ts,src/mlflow/mlflow-rest.spec.ts"
-  "mlflow-rest|src/mlflow/mlflow-rest.ts|src/mlflow/mlflow-rest.spec.ts"
+  "mlflow-rest|src/mlflow/mlflow-rest.ts|src/mlflow/mlflow-rest.spec.ts,src/mlflow/mlflow-rest-decisions.spec.ts"
   "mlflow-proxy|src/mlflow/mlflow-proxy.service.ts|src/mlflow/mlflow-proxy.service.spec.ts"
 )
 

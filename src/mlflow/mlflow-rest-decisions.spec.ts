@@ -533,6 +533,9 @@ describe('MlflowRestDecider: logged models, experiments by name, searches', () =
     ).toEqual({ runs: [{ info: { run_id: 'b', experiment_id: '7' } }] });
     const models = await forwardOf('POST', '/api/2.0/mlflow/logged-models/search', { experiment_ids: ['7', '8'] }, groupReader);
     expect(sentOf({ forward: models }).body).toEqual({ experiment_ids: ['7', '8'] });
+    const ownModels = await forwardOf('POST', '/api/2.0/mlflow/logged-models/search', { experiment_ids: ['7', '8'] }, reader7);
+    const model = (id: string, experiment_id: string) => ({ info: { model_id: id, experiment_id } });
+    expect(await ownModels.inspect!({ models: [model('m-8', '8'), model('m-7', '7')] })).toEqual({ models: [model('m-7', '7')] });
     const datasets = await forwardOf('POST', '/api/2.0/mlflow/experiments/search-datasets', { experiment_ids: ['7', '8'] }, reader7);
     expect(sentOf({ forward: datasets }).body).toEqual({ experiment_ids: ['7'] });
     expect(await datasets.inspect!({ dataset_summaries: [{ experiment_id: '8', name: 'a' }, { experiment_id: 7, name: 'b' }, { name: 'c' }] })).toEqual({

@@ -78,6 +78,7 @@ beforeAll(async () => {
   await permissions.setGrant('8', 'editor-7-8', 'EDIT', 'owner');
   await permissions.setGrant('0', 'editor-0', 'EDIT', 'owner');
   await permissions.setGrant('8', 'editor-8-only', 'EDIT', 'owner');
+  await permissions.setGrant('78', 'reader-78', 'READ', 'owner');
 });
 beforeEach(() => {
   counted = [];
@@ -188,6 +189,10 @@ describe('MlflowRestDecider: what MLflow gets', () => {
     expect(await sent('HEAD', '/api/2.0/mlflow-artifacts/artifacts?path=7/dir', undefined, reader7)).toEqual({ method: 'GET', query: 'path=7%2Fdir' });
     // A path that does not normalise (a stray %) names no experiment.
     expect(await refusal('GET', '/api/2.0/mlflow-artifacts/artifacts?path=7/%25zz', undefined, admin)).toBe('400 validation_failed');
+    // The whole first segment names the experiment: 78 is not 7.
+    expect(await sent('GET', '/api/2.0/mlflow-artifacts/artifacts?path=78/dir', undefined, who('reader-78'))).toEqual({ method: 'GET', query: 'path=78%2Fdir' });
+    expect(await refusal('GET', '/api/2.0/mlflow-artifacts/artifacts?path=78/dir', undefined, reader7)).toBe('403 insufficient_role (permission)');
+    expect(await refusal('GET', '/api/2.0/mlflow-artifacts/artifacts/78/model.pkl', undefined, reader7)).toBe('403 insufficient_role (permission)');
     expect(await refusal('GET', '/api/2.0/mlflow-artifacts/artifacts?path=8/dir', undefined, reader7)).toBe('403 insufficient_role (permission)');
     expect(await refusal('GET', '/api/2.0/mlflow-artifacts/artifacts?path=7/dir', undefined, stranger)).toBe('403 insufficient_role (permission)');
     expect(await refusal('GET', '/api/2.0/mlflow-artifacts/artifacts?path=7/../8/dir', undefined, reader7)).toBe('403 insufficient_role (permission)');
@@ -365,6 +370,9 @@ describe('MlflowRestDecider: what creating something grants or remembers', () =>
       await permissions.grant('undefined', 'creator'),
     ]).toEqual(['MANAGE', undefined, undefined, undefined]);
     expect((await permissions.grant('42', 'creator'))?.grantedBy).toBe('creator');
+    // The audit log names the one experiment created, and its creator.
+    const created = jest.mocked(Logger.prototype.log).mock.calls.filter(([m]) => (m as { event?: string }).event === 'mlflow.experiment_created');
+    expect(created.map(([m]) => m)).toEqual([{ event: 'mlflow.experiment_created', experiment: '42', username: 'creator' }]);
   });
 
   it('a run is created in the experiment named, else Default ("0"), with EDIT there; the caller is its user_id and mlflow.user', async () => {

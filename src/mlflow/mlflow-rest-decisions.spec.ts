@@ -2,22 +2,13 @@
 import { Readable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
+import { mlflowRestHarness } from '../../test/support/mlflow-rest-harness';
 import { principalFromClaims, type Principal } from '../auth/principal';
-import type { MetricsService } from '../common/metrics.service';
 import { ProblemException } from '../common/problem';
 import { loadConfig } from '../config/load-config';
-import { ReadinessRegistry } from '../common/readiness.registry';
-import { ValkeyClient } from '../state/valkey-client';
-import { StateStore } from '../state/state-store';
-import { MlflowDatasetDecider } from './mlflow-datasets';
-import { MlflowDenials } from './mlflow-denials';
 import type { Forward } from './mlflow-forwarder';
 import { MlflowPermissionService } from './mlflow-permission.service';
-import { MlflowGraphqlDecider } from './mlflow-graphql';
-import { MlflowRegistryDecider } from './mlflow-registry';
 import { MlflowRestDecider, type RestDecision } from './mlflow-rest';
-import { MlflowScorerDecider } from './mlflow-scorers';
-import { MlflowTraceDecider } from './mlflow-traces';
 import { targetOf } from './mlflow-target';
 import type { MlflowClient } from './mlflow.client';
 
@@ -58,20 +49,7 @@ const groupReader = who('group-reader', ['READERS']);
 
 beforeAll(async () => {
   const config = loadConfig({ ...BASE_ENV, MLFLOW_GROUP_PERMISSIONS: '{"ADMIN":"MANAGE","READERS":"READ"}' });
-  permissions = new MlflowPermissionService(config, new StateStore(config, new ValkeyClient(config, new ReadinessRegistry())), client as unknown as MlflowClient);
-  const metrics = { counter: () => ({ inc: (labels: { reason: string }) => counted.push(labels.reason) }) } as unknown as MetricsService;
-  const denials = new MlflowDenials(metrics);
-  const c = client as unknown as MlflowClient;
-  decider = new MlflowRestDecider(
-    permissions,
-    denials,
-    c,
-    new MlflowRegistryDecider(permissions, denials, c),
-    new MlflowGraphqlDecider(permissions, denials),
-    new MlflowTraceDecider(permissions, denials, c),
-    new MlflowScorerDecider(permissions, denials, c),
-    new MlflowDatasetDecider(permissions, denials, c),
-  );
+  ({ permissions, decider } = mlflowRestHarness(config, client as unknown as MlflowClient, (reason) => counted.push(reason)));
   await permissions.setGrant('7', 'reader-7', 'READ', 'owner');
   await permissions.setGrant('7', 'editor-7', 'EDIT', 'owner');
   await permissions.setGrant('7', 'editor-7-8', 'EDIT', 'owner');

@@ -3,22 +3,13 @@ import { Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { REAL_ROW_CASES } from '../../test/mlflow-real/row-cases';
 import { ROW_CASES } from '../../test/support/mlflow-row-cases';
+import { mlflowRestHarness } from '../../test/support/mlflow-rest-harness';
 import { principalFromClaims, type Principal } from '../auth/principal';
-import type { MetricsService } from '../common/metrics.service';
 import { ProblemException } from '../common/problem';
 import { loadConfig } from '../config/load-config';
-import { ReadinessRegistry } from '../common/readiness.registry';
-import { ValkeyClient } from '../state/valkey-client';
-import { StateStore } from '../state/state-store';
-import { MlflowDatasetDecider } from './mlflow-datasets';
-import { MlflowDenials } from './mlflow-denials';
 import { matchRestEndpoint, REST_ENDPOINTS } from './mlflow-endpoints';
 import { MlflowPermissionService } from './mlflow-permission.service';
-import { MlflowGraphqlDecider } from './mlflow-graphql';
-import { MlflowRegistryDecider } from './mlflow-registry';
 import { MlflowRestDecider } from './mlflow-rest';
-import { MlflowScorerDecider } from './mlflow-scorers';
-import { MlflowTraceDecider } from './mlflow-traces';
 import { targetOf } from './mlflow-target';
 import type { MlflowClient } from './mlflow.client';
 
@@ -81,19 +72,7 @@ beforeAll(async () => {
     experimentOfTrace: async (trace: string) => (trace === ids.trace ? ids.experiment : undefined),
     experimentsOfDataset: async (dataset: string) => (dataset === ids.dataset || dataset === ids.spareDataset ? [ids.experiment] : (DATASET_LINKS[dataset] ?? [])),
   } as unknown as MlflowClient;
-  permissions = new MlflowPermissionService(config, new StateStore(config, new ValkeyClient(config, new ReadinessRegistry())), client);
-  const metrics = { counter: () => ({ inc: () => undefined }) } as unknown as MetricsService;
-  const denials = new MlflowDenials(metrics);
-  decider = new MlflowRestDecider(
-    permissions,
-    denials,
-    client,
-    new MlflowRegistryDecider(permissions, denials, client),
-    new MlflowGraphqlDecider(permissions, denials),
-    new MlflowTraceDecider(permissions, denials, client),
-    new MlflowScorerDecider(permissions, denials, client),
-    new MlflowDatasetDecider(permissions, denials, client),
-  );
+  ({ permissions, decider } = mlflowRestHarness(config, client));
   // Each user's level comes from a grant on the test's experiment alone (no group default), and the same
   // level on the registered model (under its name and the name the rename case gives it).
   for (const level of LEVELS) {

@@ -102,7 +102,7 @@ export function valkeyTopology(s: ValkeyEnv, problems: ConfigProblem[]): ValkeyT
 }
 
 /** `o` without its undefined fields. */
-function defined<T extends object>(o: T): T {
+export function defined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 

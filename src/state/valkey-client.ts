@@ -5,8 +5,6 @@ import { openConnection, refusalOf, type ValkeyCommands, type ValkeyConnection }
 
 export type { ValkeyCommands } from './valkey-topologies';
 
-/** Valkey commands that do not answer within this (VALKEY_COMMAND_TIMEOUT_MS, default) are treated as Valkey being down. */
-export const COMMAND_TIMEOUT_MS = 500;
 /** After a failed or timed-out command on a live connection, Valkey is tried again after this pause (memory serves meanwhile). */
 export const RETRY_AFTER_MS = 2000;
 
@@ -23,7 +21,7 @@ export type ValkeyState = { state: 'degraded'; why: string } | { state: 'recover
  * The BFF's one connection to Valkey — one server, the primary Sentinel names, or a cluster
  * (src/config/valkey-topology.ts) — shared by the StateStore and the exchanged-token cache, with one outage
  * behaviour for both:
- * - boot does not wait for Valkey; a command that fails or does not answer within 500 ms (VALKEY_COMMAND_TIMEOUT_MS) counts as an
+ * - boot does not wait for Valkey; a command that fails or does not answer within VALKEY_COMMAND_TIMEOUT_MS (500 ms by default) counts as an
  *   outage: the caller serves from memory, and Valkey is skipped for 2 s when its connection is still up
  *   (a hung server costs one timeout, not one per request);
  * - while the connection is down commands fail at once (no offline queue) and the client reconnects
@@ -57,7 +55,7 @@ export class ValkeyClient implements OnModuleInit, OnApplicationShutdown {
     @Inject(APP_CONFIG) config: AppConfig,
     private readonly readiness: ReadinessRegistry,
   ) {
-    this.commandTimeoutMs = config.valkeyCommandTimeoutMs ?? COMMAND_TIMEOUT_MS;
+    this.commandTimeoutMs = config.valkeyCommandTimeoutMs;
     const topology = config.valkey ?? (config.valkeyUrl ? { mode: 'single' as const, url: config.valkeyUrl } : undefined);
     if (!topology) return;
     this.connection = openConnection(topology, {

@@ -1,5 +1,5 @@
 import { createClient, createCluster, createSentinel, type RedisClientType, type RedisClusterType, type RedisSentinelType } from '@redis/client';
-import type { ValkeyTls, ValkeyTopology } from '../config/valkey-topology';
+import { defined, type ValkeyTls, type ValkeyTopology } from '../config/valkey-topology';
 
 /*
  * The three ways the BFF connects to Valkey (src/config/valkey-topology.ts), behind one interface that
@@ -57,11 +57,6 @@ function socketFor(tls: ValkeyTls | undefined) {
   return tls ? { ...SOCKET, tls: true as const, ...(tls.ca === undefined ? {} : { ca: tls.ca }) } : SOCKET;
 }
 
-/** The user and password options that are set (none: the default user, no AUTH). */
-function auth(username: string | undefined, password: string | undefined): { username?: string; password?: string } {
-  return { ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) };
-}
-
 export function openConnection(topology: ValkeyTopology, events: ConnectionEvents): ValkeyConnection {
   const socket = socketFor(topology.tls);
   switch (topology.mode) {
@@ -72,8 +67,8 @@ export function openConnection(topology: ValkeyTopology, events: ConnectionEvent
         createSentinel({
           name: topology.master,
           sentinelRootNodes: topology.sentinels,
-          nodeClientOptions: { ...NODE_OPTIONS, socket, ...auth(topology.username, topology.password) },
-          sentinelClientOptions: { socket, ...auth(topology.sentinelUsername, topology.sentinelPassword) },
+          nodeClientOptions: { ...NODE_OPTIONS, socket, ...defined({ username: topology.username, password: topology.password }) },
+          sentinelClientOptions: { socket, ...defined({ username: topology.sentinelUsername, password: topology.sentinelPassword }) },
         }) as unknown as RedisSentinelType,
         events,
       );
@@ -81,7 +76,7 @@ export function openConnection(topology: ValkeyTopology, events: ConnectionEvent
       return new ClusterConnection(
         createCluster({
           rootNodes: topology.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
-          defaults: { ...NODE_OPTIONS, socket, ...auth(topology.username, topology.password) },
+          defaults: { ...NODE_OPTIONS, socket, ...defined({ username: topology.username, password: topology.password }) },
         }) as unknown as RedisClusterType,
         events,
       );

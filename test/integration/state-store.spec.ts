@@ -19,7 +19,7 @@ describe('StateStore with a real Valkey: the memory copy stays bounded, outage w
 
   /** A StateStore over its own ValkeyClient (as one replica of the BFF has), started as Nest starts them. */
   const openStore = () => {
-    const config = { valkeyUrl: redis.url } as AppConfig;
+    const config = { valkeyUrl: redis.url, valkeyCommandTimeoutMs: 500 } as AppConfig;
     const valkey = new ValkeyClient(config, new ReadinessRegistry());
     opened.push(valkey);
     const s = new StateStore(config, valkey);

@@ -176,6 +176,8 @@ describe('nginx', () => {
       expect(res.body).toBe('ok');
       expect(res.headers['content-type']).toBe('text/plain');
       expect((await httpRequest(`${nginx.url}/nope`)).status).toBe(404);
+      // nginx writes a request's access-log line after its response (the log phase): wait for the second line.
+      await waitUntil(() => nginx.accessLog().includes('/nope'), { what: 'the access-log line of /nope' });
       expect(nginx.accessLog()).toMatch(/"GET \/healthz HTTP\/1\.1" 200 2 /);
       expect(nginx.accessLog()).toMatch(/"GET \/nope HTTP\/1\.1" 404 /);
       expect(nginx.errorLog()).not.toMatch(/\[(emerg|alert|crit)\]/);

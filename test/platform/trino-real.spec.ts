@@ -85,13 +85,17 @@ describeTrino('a real Trino 476 (one coordinator for the file)', () => {
       // Trino writes a request's line when the request completes, so a request answered just before the action can
       // be logged after it starts. A marker before and one after bound the window; a line counts when its request
       // began (the line's first field) at or after the first marker's, and was logged before the second marker.
+      // Times are compared as instants: Trino trims trailing zeros (…39.87Z is 870 ms), so as strings …39.87Z sorts
+      // after …39.871Z.
       const firstMarker = await markTrinoLog(trino);
       await action();
       const lastMarker = await markTrinoLog(trino);
       const log = trino.requestLog();
       const from = log.findIndex((l) => l.includes(firstMarker.path));
       const to = log.findIndex((l) => l.includes(lastMarker.path));
-      return log.slice(0, to).filter((l, i) => i !== from && l.split('\t')[0] >= firstMarker.startedAt);
+      const startedAt = (line: string) => Date.parse(line.split('\t')[0]);
+      const since = Date.parse(firstMarker.startedAt);
+      return log.slice(0, to).filter((l, i) => i !== from && startedAt(l) >= since);
     },
   });
 

@@ -613,9 +613,12 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
       const forged = await refused(`${url}?ticket=${'B'.repeat(43)}`);
       expect(forged.status).toBe(401);
 
-      const log = nginx.accessLog();
-      expect(log).toMatch(new RegExp(`GET /api/agents/${id}/react\\?access-token=\\S+ HTTP/1.1" 101 `));
-      expect(log).toMatch(new RegExp(`GET /api/agents/${id}/react HTTP/1.1" 401 `));
+      // nginx writes a line after its response (an upgrade's when the tunnel closes): wait for both, then match them.
+      const upgraded = new RegExp(`GET /api/agents/${id}/react\\?access-token=\\S+ HTTP/1.1" 101 `);
+      const refusedLine = new RegExp(`GET /api/agents/${id}/react HTTP/1.1" 401 `);
+      await waitUntil(() => upgraded.test(nginx.accessLog()) && refusedLine.test(nginx.accessLog()), {
+        what: 'the access-log lines of the 101 and the 401',
+      });
       expect(nginx.errorLog()).not.toMatch(/auth request unexpected status/);
     });
   });

@@ -332,7 +332,8 @@ describe('browser', () => {
       const resp = await page.goto(`${nginx.url}/via-nginx`);
       expect(resp?.status()).toBe(200);
       expect(await page.title()).toBe('Platform BFF /via-nginx');
-      expect(nginx.accessLog()).toContain('GET /via-nginx HTTP/1.1" 200');
+      // nginx writes the access-log line after the response (the log phase).
+      await waitUntil(() => nginx.accessLog().includes('GET /via-nginx HTTP/1.1" 200'), { what: 'the access-log line of /via-nginx' });
     } finally {
       await browser.close();
       await nginx.stop();

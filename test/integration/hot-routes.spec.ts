@@ -79,7 +79,10 @@ describe('hot routes: the fast path answers exactly as the routes do', () => {
   });
 
   it('a cached token that expires is refused (401 token_expired), not served from the cache', async () => {
-    const token = await bff.token('alice', { expiresInS: 2 });
+    // exp is whole seconds, so `expiresInS: 2` left 1 to 2 s, which the two calls below can outlast on a loaded machine.
+    // 20 s: and the clock moved past exp below stays within the cache's re-verification age (a minute), so the
+    // refusal must come from the cached entry's own expiry check, not from a re-verification.
+    const token = await bff.token('alice', { expiresInS: 20 });
     expect((await call('/auth/me', token)).status).toBe(200);
     expect((await call('/auth/me', token)).status).toBe(200);
     // The BFF runs in this process: move its clock past the token's exp (skew 0) instead of sleeping.

@@ -110,7 +110,15 @@ describe('Valkey cluster (3 primaries): every feature, keys on every slot range'
 
   beforeAll(async () => {
     [sandbox, cluster] = await Promise.all([startSandbox(), startCluster({ password: randomBytes(12).toString('hex') })]);
-    const env = { ...cluster.env, BFF_SESSION_SECRET: randomBytes(32).toString('base64url'), RATE_LIMIT_PER_MINUTE: '3' };
+    // A command slower than VALKEY_COMMAND_TIMEOUT_MS (500 ms by default) is an outage: the replica then works from memory
+    // (a key not in Valkey, a rate-limit count of its own, shared false). On a loaded machine a command can take that long;
+    // 10 s keeps these tests about sharing (the outages are valkey-outage.spec's and the early BFF's below).
+    const env = {
+      ...cluster.env,
+      BFF_SESSION_SECRET: randomBytes(32).toString('base64url'),
+      RATE_LIMIT_PER_MINUTE: '3',
+      VALKEY_COMMAND_TIMEOUT_MS: '10000',
+    };
     a = await startTestBff(env, { sandbox });
     b = await startTestBff(env, { sandbox });
     for (const bff of [a, b]) await waitUntil(() => bff.app.get(StateStore).shared, { timeoutMs: 10_000, what: 'the BFF to reach the cluster' });
@@ -199,18 +207,27 @@ describe('Valkey cluster (3 primaries): every feature, keys on every slot range'
     await a.app.get(Revocations).revoke({ issuer: sandbox.issuer.issuer, sid: 'cluster-sid-1' });
     await waitUntil(async () => (await me(b)) === 401, { timeoutMs: 5000, what: 'B to hear of the revocation' });
 
-    // Rate limit (RATE_LIMIT_PER_MINUTE=3): one counter for both replicas.
-    const limited = await a.token('admin', { claims: { realm_access: { roles: ['REGULAR'] } } });
-    const statuses: number[] = [];
-    for (const bff of [a, b, a, b]) {
-      const res = await httpRequest(`${bff.url}/v1/statement`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${limited}`, 'content-type': 'text/plain' },
-        body: 'SELECT 1',
-      });
-      statuses.push(res.status);
+    // Rate limit (RATE_LIMIT_PER_MINUTE=3): one counter for both replicas. Counting windows are aligned on the minute:
+    // four calls that straddle two windows get a 200 for the fourth. Both BFFs run in this process: their clock is moved
+    // back to the start of the current window (instead of waiting for the next one).
+    const realNow = Date.now.bind(Date);
+    const intoWindow = realNow() % 60_000;
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() - intoWindow);
+    try {
+      const limited = await a.token('admin', { claims: { realm_access: { roles: ['REGULAR'] } } });
+      const statuses: number[] = [];
+      for (const bff of [a, b, a, b]) {
+        const res = await httpRequest(`${bff.url}/v1/statement`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${limited}`, 'content-type': 'text/plain' },
+          body: 'SELECT 1',
+        });
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([200, 200, 200, 429]);
+    } finally {
+      clock.mockRestore();
     }
-    expect(statuses).toEqual([200, 200, 200, 429]);
 
     // WebSocket tickets: issued by A, redeemed once by B.
     const token = await a.token('alice');

@@ -305,7 +305,10 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
   it('closes with 4401 when the token expires', async () => {
     const u = await newUser();
     const id = await createAgent(u.token);
-    const shortLived = await bff.token('alice', { claims: { sub: u.sub, preferred_username: u.name }, expiresInS: 2 });
+    // exp is whole seconds: `expiresInS: 2` left 1 to 2 s for the upgrade and a whole turn (Valkey reads, the provider's
+    // stream, the settlement), which a loaded machine can outlast (the upgrade then refused, or the turn cut by the 4401).
+    // 5 s leaves at least 4 s; the test waits for the close either way.
+    const shortLived = await bff.token('alice', { claims: { sub: u.sub, preferred_username: u.name }, expiresInS: 5 });
     const { exp } = JSON.parse(Buffer.from(shortLived.split('.')[1], 'base64url').toString('utf8')) as { exp: number };
     const s = await session(react(id), { headers: { authorization: `Bearer ${shortLived}` } });
     expect((await turn(s, 'before expiry')).done).toBeDefined();

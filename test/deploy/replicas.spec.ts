@@ -9,7 +9,7 @@ import type { TrinoCoordinator } from '../../sandbox/trino-coordinator';
 import { TOKEN_CACHE_NAMESPACE } from '../../src/token-exchange/exchanged-token-cache';
 import { freePort, httpRequest, waitUntil } from '../support/net';
 import { spawnNode, type ManagedProcess } from '../support/processes';
-import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
+import { redisAvailable, SHARED_VALKEY_ENV, startRedis, type RedisServer } from '../support/redis';
 import { isRefused, openAgentSocket, type AgentSocket } from '../support/agent-socket';
 import { ROOT, type Json } from './deploy-files';
 
@@ -52,6 +52,7 @@ describe('two BFF replicas sharing one Valkey (redis-server)', () => {
         PORT: String(port),
         HOST: '127.0.0.1',
         VALKEY_URL: redis.url,
+        ...SHARED_VALKEY_ENV,
         BFF_SESSION_SECRET: 'replica-test-session-secret-0123456789abcdef',
         LOG_LEVEL: 'warn',
         TRUST_PROXY: 'false',

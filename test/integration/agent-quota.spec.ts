@@ -5,7 +5,7 @@ import { StateStore } from '../../src/state/state-store';
 import { openAgentSocket, type AgentSocket } from '../support/agent-socket';
 import { startTestBff, type TestBff } from '../support/app';
 import { httpRequest, waitUntil } from '../support/net';
-import { startRedis, type RedisServer } from '../support/redis';
+import { SHARED_VALKEY_ENV, startRedis, type RedisServer } from '../support/redis';
 
 jest.setTimeout(120_000);
 
@@ -22,7 +22,7 @@ describe('agent token quota across sessions and replicas (issue 15 item 5)', () 
     sandbox = await startSandbox();
     (sandbox.servers.find((s) => s.name === 'llm-provider')!.server as LlmEmulator).setChunkDelayMs(10);
     redis = await startRedis();
-    const env = { VALKEY_URL: redis.url, AGENT_TOKEN_QUOTA: String(QUOTA) };
+    const env = { VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV, AGENT_TOKEN_QUOTA: String(QUOTA) };
     a = await startTestBff(env, { sandbox });
     b = await startTestBff(env, { sandbox });
     for (const bff of [a, b]) await waitUntil(() => bff.app.get(StateStore).shared, { what: 'the BFF to reach Valkey' });

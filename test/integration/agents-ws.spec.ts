@@ -10,7 +10,7 @@ import { openAgentSocket, type AgentSocket, type Frame, type Refused } from '../
 import { startTestBff, type TestBff } from '../support/app';
 import { httpRequest, waitUntil } from '../support/net';
 import { startNginx, type NginxServer } from '../support/nginx';
-import { startRedis, type RedisServer } from '../support/redis';
+import { SHARED_VALKEY_ENV, startRedis, type RedisServer } from '../support/redis';
 
 jest.setTimeout(30_000);
 
@@ -95,7 +95,8 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
     llm.setChunkDelayMs(0); // the sandbox paces its stream for demos; the tests set their own pace
     llmKey = sandbox.env.LLM_API_KEY;
     redis = await startRedis();
-    bff = await startTestBff({ VALKEY_URL: redis.url, AGENT_TOKEN_QUOTA: String(QUOTA), LLM_TIMEOUT_MS: '1000' }, { sandbox });
+    // SHARED_VALKEY_ENV: the tests read and write the quota counters in Valkey themselves.
+    bff = await startTestBff({ VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV, AGENT_TOKEN_QUOTA: String(QUOTA), LLM_TIMEOUT_MS: '1000' }, { sandbox });
     await waitUntil(() => bff.app.get(StateStore).shared, { what: 'the BFF to reach Valkey' });
     wsBase = bff.url.replace(/^http/, 'ws');
   });

@@ -10,7 +10,7 @@ import { RouteInventory } from '../../src/auth/route-inventory';
 import { StateStore } from '../../src/state/state-store';
 import { startTestBff, type TestBff } from '../support/app';
 import { httpRequest, waitUntil, type SimpleResponse } from '../support/net';
-import { startRedis, type RedisServer } from '../support/redis';
+import { SHARED_VALKEY_ENV, startRedis, type RedisServer } from '../support/redis';
 
 jest.setTimeout(30_000);
 
@@ -27,7 +27,7 @@ describe('agents REST /api/agents (real redis-server)', () => {
   let admin: string;
   let viewer: string;
 
-  const env = () => ({ VALKEY_URL: redis.url, AUTH_JWT_SECRET: HS_SECRET, AUTH_JWT_SECRET_ISSUER: HS_ISSUER });
+  const env = () => ({ VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV, AUTH_JWT_SECRET: HS_SECRET, AUTH_JWT_SECRET_ISSUER: HS_ISSUER });
 
   async function start(): Promise<TestBff> {
     const app = await startTestBff(env(), { sandbox });

@@ -9,7 +9,7 @@ import { startTestBff, type TestBff } from '../support/app';
 import { cookieHeader, formLogin } from '../platform/browser-login';
 import { rs256Foreign } from '../support/jwt';
 import { freePort, httpRequest, waitUntil } from '../support/net';
-import { startRedis, type RedisServer } from '../support/redis';
+import { SHARED_VALKEY_ENV, startRedis, type RedisServer } from '../support/redis';
 
 jest.setTimeout(120_000);
 
@@ -31,7 +31,7 @@ describe('back-channel logout across two replicas', () => {
     for (const id of [SANDBOX_FRONTEND_CLIENT_ID, SANDBOX_LOGIN_CLIENT_ID]) {
       sandbox.issuer.clients.get(id)!.backchannelLogoutUrl = `http://127.0.0.1:${port}/auth/backchannel-logout`;
     }
-    const env = { VALKEY_URL: redis.url, BFF_SESSION_SECRET: randomBytes(32).toString('base64url') };
+    const env = { VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV, BFF_SESSION_SECRET: randomBytes(32).toString('base64url') };
     a = await startTestBff(env, { sandbox, port });
     b = await startTestBff(env, { sandbox });
     for (const bff of [a, b]) await waitUntil(() => bff.app.get(StateStore).shared, { what: 'the BFF to reach Valkey' });

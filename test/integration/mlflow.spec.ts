@@ -11,7 +11,7 @@ import { SANDBOX_LOGIN_CLIENT_ID, startSandbox, type Sandbox } from '../../sandb
 import { startTestBff, type TestBff } from '../support/app';
 import { cookieHeader, keep, type Jar } from '../platform/browser-login';
 import { waitUntil } from '../support/net';
-import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
+import { redisAvailable, SHARED_VALKEY_ENV, startRedis, type RedisServer } from '../support/redis';
 
 jest.setTimeout(60_000);
 
@@ -788,7 +788,7 @@ describe('MLflow behind the BFF', () => {
     let b: TestBff;
     beforeAll(async () => {
       redis = await startRedis();
-      const env = { ...MLFLOW_ENV, VALKEY_URL: redis.url, BFF_SESSION_SECRET: 'a-shared-secret-of-at-least-32-characters' };
+      const env = { ...MLFLOW_ENV, VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV, BFF_SESSION_SECRET: 'a-shared-secret-of-at-least-32-characters' };
       a = await startTestBff(env, { sandbox });
       b = await startTestBff(env, { sandbox });
       for (const replica of [a, b]) await waitUntil(() => replica.app.get(StateStore).shared, { what: 'the replica to reach Valkey' });

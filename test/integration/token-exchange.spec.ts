@@ -15,7 +15,7 @@ import type { TrinoGatewayEmulator } from '../../sandbox/trino-gateway';
 import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { startTestBff, type TestBff } from '../support/app';
 import { waitUntil } from '../support/net';
-import { startRedis, type RedisServer } from '../support/redis';
+import { SHARED_VALKEY_ENV, startRedis, type RedisServer } from '../support/redis';
 
 jest.setTimeout(45_000);
 
@@ -43,7 +43,7 @@ describe('token exchange (RFC 8693) with a Valkey cache', () => {
     return b;
   }
   async function sharedBff(env: Env = {}): Promise<TestBff> {
-    const b = await bff({ VALKEY_URL: redis.url, ...env });
+    const b = await bff({ VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV, ...env });
     await waitUntil(() => b.app.get(ExchangedTokenCache).sharedAvailable, { timeoutMs: 5000, what: 'the token cache to reach Valkey' });
     return b;
   }
@@ -205,7 +205,7 @@ describe('token exchange (RFC 8693) with a Valkey cache', () => {
   });
 
   it('Valkey hung (SIGSTOP): requests answer within the command timeout from memory, and Valkey is used again once it answers', async () => {
-    const b = await sharedBff();
+    const b = await sharedBff({ VALKEY_COMMAND_TIMEOUT_MS: '500' }); // the default: this test is about the timeout
     const cache = b.app.get(ExchangedTokenCache);
     const warm = await token('alice');
     expect((await get(b, warm)).status).toBe(200);

@@ -8,7 +8,7 @@ import { shippedTrinoPrincipalField } from '../deploy/deploy-files';
 import { startTestBff, type TestBff } from '../support/app';
 import { contractViolations } from '../support/contract';
 import { freePort, waitUntil } from '../support/net';
-import { redisAvailable, startRedis, type RedisServer } from '../support/redis';
+import { redisAvailable, SHARED_VALKEY_ENV, startRedis, type RedisServer } from '../support/redis';
 import { testTls } from '../support/test-tls';
 import { bearer, runRaw, type Json } from '../support/trino-raw';
 
@@ -578,9 +578,9 @@ describeRedis('query ownership shared through Valkey by two replicas', () => {
   beforeAll(async () => {
     sandbox = await startSandbox();
     redis = await startRedis();
-    replicaB = await startTestBff({ VALKEY_URL: redis.url }, { sandbox });
+    replicaB = await startTestBff({ VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV }, { sandbox });
     // Replica A publishes replica B's address: every nextUri a client follows lands on B.
-    replicaA = await startTestBff({ VALKEY_URL: redis.url, PUBLIC_URL: replicaB.url }, { sandbox });
+    replicaA = await startTestBff({ VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV, PUBLIC_URL: replicaB.url }, { sandbox });
     for (const r of [replicaA, replicaB]) {
       const store = r.app.get(StateStore);
       await waitUntil(() => store.shared, { timeoutMs: 5000, what: 'Valkey connection' });

@@ -9,7 +9,7 @@ import { cookieHeader, formLogin } from '../platform/browser-login';
 import { startTestBff, type TestBff } from '../support/app';
 import { httpRequest, waitUntil } from '../support/net';
 import { clientPort, startCluster, startSentinelSet, type AclUser, type RedisCluster, type SentinelSet } from '../support/redis-ha';
-import type { RedisServer } from '../support/redis';
+import { SHARED_VALKEY_ENV, type RedisServer } from '../support/redis';
 import { testTls } from '../support/test-tls';
 
 jest.setTimeout(180_000);
@@ -140,7 +140,7 @@ describe('Valkey cluster (3 primaries), TLS and an ACL user', () => {
   });
 
   it('keys land on all three primaries and read back through a second replica; a session opened on one is served by the other', async () => {
-    const env = { ...cluster.env, BFF_SESSION_SECRET: randomBytes(32).toString('base64url'), RATE_LIMIT_PER_MINUTE: '0' };
+    const env = { ...cluster.env, ...SHARED_VALKEY_ENV, BFF_SESSION_SECRET: randomBytes(32).toString('base64url'), RATE_LIMIT_PER_MINUTE: '0' };
     const a = await startTestBff(env, { sandbox });
     const b = await startTestBff(env, { sandbox });
     try {

@@ -11,7 +11,7 @@ import { cookieHeader, formLogin } from '../platform/browser-login';
 import { startTestBff, type TestBff } from '../support/app';
 import { freePort, httpRequest, waitUntil } from '../support/net';
 import { startCluster, startSentinelSet, type RedisCluster, type SentinelSet } from '../support/redis-ha';
-import type { RedisServer } from '../support/redis';
+import { SHARED_VALKEY_ENV, type RedisServer } from '../support/redis';
 
 jest.setTimeout(180_000);
 
@@ -110,15 +110,8 @@ describe('Valkey cluster (3 primaries): every feature, keys on every slot range'
 
   beforeAll(async () => {
     [sandbox, cluster] = await Promise.all([startSandbox(), startCluster({ password: randomBytes(12).toString('hex') })]);
-    // A command slower than VALKEY_COMMAND_TIMEOUT_MS (500 ms by default) is an outage: the replica then works from memory
-    // (a key not in Valkey, a rate-limit count of its own, shared false). On a loaded machine a command can take that long;
-    // 10 s keeps these tests about sharing (the outages are valkey-outage.spec's and the early BFF's below).
-    const env = {
-      ...cluster.env,
-      BFF_SESSION_SECRET: randomBytes(32).toString('base64url'),
-      RATE_LIMIT_PER_MINUTE: '3',
-      VALKEY_COMMAND_TIMEOUT_MS: '10000',
-    };
+    // SHARED_VALKEY_ENV: these tests are about sharing (the cluster that is not there yet is the early BFF's, below).
+    const env = { ...cluster.env, ...SHARED_VALKEY_ENV, BFF_SESSION_SECRET: randomBytes(32).toString('base64url'), RATE_LIMIT_PER_MINUTE: '3' };
     a = await startTestBff(env, { sandbox });
     b = await startTestBff(env, { sandbox });
     for (const bff of [a, b]) await waitUntil(() => bff.app.get(StateStore).shared, { timeoutMs: 10_000, what: 'the BFF to reach the cluster' });

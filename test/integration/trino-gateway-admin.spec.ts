@@ -513,15 +513,22 @@ describe('Break-glass on the Trino Gateway admin routes', () => {
 
   it('is refused again once Keycloak answers (within the probe cache time), before any password check', async () => {
     sandbox.issuer.setAvailability({ down: false });
-    await new Promise((r) => setTimeout(r, PROBE_CACHE_MS + 100));
-    const res = await call('GET', '/trino/gateway/backend/all', { authorization: basic('ops', PASSWORD) });
-    expect(res.status).toBe(401);
-    expect(res.body.reason).toBe('token_missing');
-    expect(res.body.detail).toMatch(/only while the identity provider is unreachable/);
-    expect(gw.requests).toHaveLength(0);
-    expect(audit.map((e) => [e.outcome, e.reason, e.level])).toEqual([['denied', 'identity_provider_reachable', 'warn']]);
-    // And bearer callers are unaffected.
-    const bearer = await call('GET', '/trino/gateway/backend/all', { token: await bff.token('viewer') });
-    expect(bearer.status).toBe(200);
+    // The BFF runs in this process: its clock is moved past the probe's cache time (the last probe said unreachable)
+    // instead of sleeping through it.
+    const realNow = Date.now.bind(Date);
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + PROBE_CACHE_MS);
+    try {
+      const res = await call('GET', '/trino/gateway/backend/all', { authorization: basic('ops', PASSWORD) });
+      expect(res.status).toBe(401);
+      expect(res.body.reason).toBe('token_missing');
+      expect(res.body.detail).toMatch(/only while the identity provider is unreachable/);
+      expect(gw.requests).toHaveLength(0);
+      expect(audit.map((e) => [e.outcome, e.reason, e.level])).toEqual([['denied', 'identity_provider_reachable', 'warn']]);
+      // And bearer callers are unaffected.
+      const bearer = await call('GET', '/trino/gateway/backend/all', { token: await bff.token('viewer') });
+      expect(bearer.status).toBe(200);
+    } finally {
+      clock.mockRestore();
+    }
   });
 });

@@ -15,7 +15,8 @@ import { SessionService } from './session.service';
  * de-duplication, so only the lease keeps them apart).
  */
 const config = { session: { secret: 'a-test-session-secret-of-32-chars!!', login: { pendingMax: 100, pendingPerClient: 100 } } } as unknown as AppConfig;
-const LIFETIME_S = 2;
+/** The access token's lifetime: its refresh margin is half of it (a minute), the time each test has once in it. */
+const LIFETIME_S = 120;
 
 /** An identity provider that rotates refresh tokens strictly: a refresh token used twice is refused. */
 function fakeIdp() {
@@ -51,14 +52,22 @@ async function twoReplicas() {
   return { a, b, idp, sessionId };
 }
 
-/** Into the refresh margin (half of the token's lifetime). */
-const intoMargin = () => new Promise((r) => setTimeout(r, (LIFETIME_S / 2) * 1000 + 50));
+/**
+ * Into the refresh margin (half of the token's lifetime), a second past its start, by moving the replicas' clock (they
+ * run in this process): the token then stays valid for most of a minute, whatever the load (the test that keeps it
+ * while the identity provider is unreachable needs both replicas' turns to come before it expires).
+ */
+const intoMargin = () => {
+  const realNow = Date.now.bind(Date);
+  jest.spyOn(Date, 'now').mockImplementation(() => realNow() + (LIFETIME_S / 2) * 1000 + 1000);
+};
+afterEach(() => jest.restoreAllMocks());
 
 describe('SessionService: one refresh per session across replicas', () => {
   it('two replicas needing a refresh at once: one refresh reaches the identity provider, both use its new token', async () => {
     const { a, b, idp, sessionId } = await twoReplicas();
     expect(await a.access(sessionId)).toEqual({ accessToken: 'access-0' });
-    await intoMargin();
+    intoMargin();
     const all = await Promise.all([a.access(sessionId), b.access(sessionId), b.access(sessionId)]);
     expect(all).toEqual([{ accessToken: 'access-1' }, { accessToken: 'access-1' }, { accessToken: 'access-1' }]);
     expect(idp.refreshes).toBe(1);
@@ -67,7 +76,7 @@ describe('SessionService: one refresh per session across replicas', () => {
 
   it('a refused refresh ends the session on both replicas (no second refresh with the same token)', async () => {
     const { a, b, idp, sessionId } = await twoReplicas();
-    await intoMargin();
+    intoMargin();
     idp.state = 'session-ended';
     expect(await Promise.all([a.access(sessionId), b.access(sessionId)])).toEqual([undefined, undefined]);
     expect(idp.refreshes).toBe(1);
@@ -76,7 +85,7 @@ describe('SessionService: one refresh per session across replicas', () => {
 
   it('the identity provider unreachable: the lease is released, the other replica tries in turn, both keep the valid token', async () => {
     const { a, b, idp, sessionId } = await twoReplicas();
-    await intoMargin();
+    intoMargin();
     idp.state = 'down';
     expect(await Promise.all([a.access(sessionId), b.access(sessionId)])).toEqual([{ accessToken: 'access-0' }, { accessToken: 'access-0' }]);
     expect(idp.refreshes).toBe(2);

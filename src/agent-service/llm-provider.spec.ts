@@ -321,16 +321,17 @@ describe('LlmProvider', () => {
         onDelta: (content: string) => {
           seen.push([content, Date.now()]);
           if (content !== 'a') return;
-          // 'a' is written only after 400 ms: longer than the 200 ms timeout, which measures the provider only.
+          // 'a' is written only after 1.2 s: longer than the 1 s timeout, which measures the provider only. (Not 200 ms
+          // and 400: the provider answers at once, but a loaded machine can stall this process 200 ms before it reads.)
           return new Promise<void>((resolve) =>
             setTimeout(() => {
               releasedAt = Date.now();
               resolve();
-            }, 400),
+            }, 1200),
           );
         },
       };
-      const usage = await provider(srv.url, 200).stream(request, sink);
+      const usage = await provider(srv.url, 1000).stream(request, sink);
       expect(seen.map(([c]) => c)).toEqual(['a', 'b']);
       expect(seen[1][1]).toBeGreaterThanOrEqual(releasedAt); // nothing was read while paused
       expect(usage.estimated).toBe(true);

@@ -2,7 +2,7 @@ import { startSandbox, type Sandbox } from '../../sandbox/index';
 import { StateStore } from '../../src/state/state-store';
 import { startTestBff, type TestBff } from '../support/app';
 import { waitUntil } from '../support/net';
-import { startRedis, type RedisServer } from '../support/redis';
+import { SHARED_VALKEY_ENV, startRedis, type RedisServer } from '../support/redis';
 import { call, type Answer } from './reliability-support';
 
 jest.setTimeout(60_000);
@@ -22,7 +22,10 @@ describe('Valkey killed and restarted under load', () => {
 
   beforeAll(async () => {
     [sandbox, redis] = await Promise.all([startSandbox(), startRedis()]);
-    bff = await startTestBff({ VALKEY_URL: redis.url, RATE_LIMIT_PER_MINUTE: '0' }, { sandbox });
+    // SHARED_VALKEY_ENV: what is written before the kill must be in Valkey, not in memory after a slow answer. The outage
+    // itself is a kill: its commands fail at once (the connection is gone, and nothing is queued while it is), whatever
+    // the timeout, so a request that waited on the dead Valkey would still show here (and for 10 s, not 500 ms).
+    bff = await startTestBff({ VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV, RATE_LIMIT_PER_MINUTE: '0' }, { sandbox });
     await waitUntil(() => bff.app.get(StateStore).shared, { timeoutMs: 5000, what: 'the BFF to reach Valkey' });
     alice = await bff.token('alice');
     bob = await bff.token('admin', { claims: { realm_access: { roles: ['REGULAR'] } } });

@@ -26,11 +26,12 @@ export interface RedisServer {
 }
 
 /**
- * The environment of a BFF whose test is about state shared through Valkey, not about outages. A command that
+ * The environment of a BFF whose test needs its state in Valkey (shared, or checked there). A command that
  * gets no answer within VALKEY_COMMAND_TIMEOUT_MS (500 ms by default) is an outage: Valkey is paused for the BFF, which
  * works from memory meanwhile (a key missing from Valkey, a count or a revocation of its own, `shared` false). On a
  * loaded machine a BFF's event loop can stall that long between a command and its reply (the timer, due first, then
- * fires before the reply is read), so such tests wait 10 s. Tests of the outage behaviour keep the default.
+ * fires before the reply is read), so such tests wait 10 s. A killed Valkey fails commands at once whatever the timeout;
+ * tests of a hung one (SIGSTOP) keep the default.
  */
 export const SHARED_VALKEY_ENV = { VALKEY_COMMAND_TIMEOUT_MS: '10000' } as const;
 

@@ -96,7 +96,7 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
     llmKey = sandbox.env.LLM_API_KEY;
     redis = await startRedis();
     // SHARED_VALKEY_ENV: the tests read and write the quota counters in Valkey themselves.
-    bff = await startTestBff({ VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV, AGENT_TOKEN_QUOTA: String(QUOTA), LLM_TIMEOUT_MS: '1000' }, { sandbox });
+    bff = await startTestBff({ VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV, AGENT_TOKEN_QUOTA: String(QUOTA) }, { sandbox });
     await waitUntil(() => bff.app.get(StateStore).shared, { what: 'the BFF to reach Valkey' });
     wsBase = bff.url.replace(/^http/, 'ws');
   });
@@ -406,32 +406,39 @@ describe('agents WebSocket /api/agents/:id/react (real ws client, real redis-ser
   });
 
   it('answers an error frame when the provider fails, and the session goes on', async () => {
-    const u = await newUser();
-    const id = await createAgent(u.token);
-    const s = await session(react(id), { headers: { authorization: `Bearer ${u.token}` } });
+    // A BFF of its own with a 1 s LLM_TIMEOUT_MS (waited for twice below): the file's BFF keeps the default, so that its
+    // turns do not depend on every answer of the provider arriving within 1 s on a loaded machine.
+    const limited = await startTestBff({ VALKEY_URL: redis.url, ...SHARED_VALKEY_ENV, AGENT_TOKEN_QUOTA: String(QUOTA), LLM_TIMEOUT_MS: '1000' }, { sandbox });
+    try {
+      const u = await newUser();
+      const id = await createAgent(u.token);
+      const s = await session(`${limited.url.replace(/^http/, 'ws')}/api/agents/${id}/react`, { headers: { authorization: `Bearer ${u.token}` } });
 
-    llm.setFault('error500');
-    expect((await turn(s, 'a')).error).toEqual({ type: 'error', reason: 'upstream_unavailable', detail: 'the LLM provider failed (500)' });
-    llm.setFault('reset');
-    expect((await turn(s, 'b')).error!.reason).toBe('upstream_unavailable');
-    llm.setFault('malformed');
-    expect((await turn(s, 'c')).error!.reason).toBe('upstream_error');
-    llm.setFault('hang');
-    // The provider never answers: the error is the BFF's own deadline, and it gives up its request.
-    expect((await turn(s, 'd')).error).toEqual({ type: 'error', reason: 'upstream_timeout', detail: 'the LLM provider did not answer within 1000 ms' });
-    await waitUntil(() => llm.openRequests() === 0, { what: 'the BFF to close its request to the hung provider' });
-    llm.setFault('none');
+      llm.setFault('error500');
+      expect((await turn(s, 'a')).error).toEqual({ type: 'error', reason: 'upstream_unavailable', detail: 'the LLM provider failed (500)' });
+      llm.setFault('reset');
+      expect((await turn(s, 'b')).error!.reason).toBe('upstream_unavailable');
+      llm.setFault('malformed');
+      expect((await turn(s, 'c')).error!.reason).toBe('upstream_error');
+      llm.setFault('hang');
+      // The provider never answers: the error is the BFF's own deadline, and it gives up its request.
+      expect((await turn(s, 'd')).error).toEqual({ type: 'error', reason: 'upstream_timeout', detail: 'the LLM provider did not answer within 1000 ms' });
+      await waitUntil(() => llm.openRequests() === 0, { what: 'the BFF to close its request to the hung provider' });
+      llm.setFault('none');
 
-    llm.setStreamFault({ mode: 'error', afterEvents: 3 });
-    const mid = await turn(s, 'one two three four');
-    expect(mid.text).toBe('Sandbox reply: '); // the two words written before the failure
-    expect(mid.error!.reason).toBe('upstream_error');
-    llm.setStreamFault({ mode: 'hang', afterEvents: 2 });
-    expect((await turn(s, 'stall')).error!.reason).toBe('upstream_timeout');
-    llm.setStreamFault(null);
+      llm.setStreamFault({ mode: 'error', afterEvents: 3 });
+      const mid = await turn(s, 'one two three four');
+      expect(mid.text).toBe('Sandbox reply: '); // the two words written before the failure
+      expect(mid.error!.reason).toBe('upstream_error');
+      llm.setStreamFault({ mode: 'hang', afterEvents: 2 });
+      expect((await turn(s, 'stall')).error!.reason).toBe('upstream_timeout');
+      llm.setStreamFault(null);
 
-    expect((await turn(s, 'recovered')).text).toBe(llmReplyFor('recovered'));
-    s.ws.close();
+      expect((await turn(s, 'recovered')).text).toBe(llmReplyFor('recovered'));
+      s.ws.close();
+    } finally {
+      await limited.close();
+    }
   });
 
   it('never forwards what a provider says about its key', async () => {
